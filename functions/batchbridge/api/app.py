@@ -1,0 +1,44 @@
+"""The FastAPI app: every operation for `batchbridge serve`, or just one for its Lambda function."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+
+from batchbridge.api import errors
+from batchbridge.api.operations import OPERATIONS, PREFIXES
+
+# operation -> module holding its route function (same name as the operation)
+_MODULES = {name: "batchbridge.api." + name.split("_")[0] for name in OPERATIONS}
+
+
+def build_app(operations: Iterable[str] | None = None, *, gateway: Any = None) -> FastAPI:
+    """An app serving ``operations`` (all when None) under every prefix.
+
+    Only the route modules named are imported, so a Lambda function loads what its operation needs.
+    ``gateway`` overrides the one built from the environment on first use.
+    """
+    names = list(OPERATIONS) if operations is None else list(operations)
+    app = FastAPI(
+        title="batchbridge",
+        description="OpenAI-compatible Files and Batch API for OpenAI, Anthropic, Amazon Bedrock and Gemini.",
+        version="0.1.0",
+    )
+    app.state.gateway = gateway
+    errors.install(app)
+    for name in names:
+        method, path = OPERATIONS[name]
+        endpoint = getattr(importlib.import_module(_MODULES[name]), name)
+        for prefix in PREFIXES:
+            app.add_api_route(
+                prefix + path,
+                endpoint,
+                methods=[method],
+                name=f"{name}{prefix.replace('/', '_')}",
+                include_in_schema=prefix == PREFIXES[0],
+                tags=[name.split("_")[0]],
+            )
+    return app

@@ -1,0 +1,51 @@
+"""Batches routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from batchbridge.api.request import gateway_of, json_params, query_params
+from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
+
+
+async def batches_create(request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    params = await json_params(request)
+    provider = parse_provider(params.get("provider"), default=DEFAULT_PROVIDER)
+    assert provider is not None
+    record = await run_in_threadpool(gateway.batches.create, caller, provider, params)
+    return JSONResponse(record.to_openai())
+
+
+async def batches_list(request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    params = query_params(request)
+    provider = parse_provider(params.get("provider"), default=None)
+    page = await run_in_threadpool(gateway.batches.list, caller, provider, params)
+    data = [record.to_openai() for record in page.items]
+    body: dict[str, Any] = {"object": "list", "data": data, "has_more": page.has_more}
+    if data:
+        body["first_id"], body["last_id"] = data[0]["id"], data[-1]["id"]
+    return JSONResponse(body)
+
+
+async def batches_retrieve(request: Request, batch_id: str) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    provider = parse_provider(query_params(request).get("provider"), default=None)
+    record = await run_in_threadpool(gateway.batches.retrieve, caller, batch_id, provider)
+    return JSONResponse(record.to_openai())
+
+
+async def batches_cancel(request: Request, batch_id: str) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    provider = parse_provider((await json_params(request)).get("provider"), default=None)
+    record = await run_in_threadpool(gateway.batches.cancel, caller, batch_id, provider)
+    return JSONResponse(record.to_openai())

@@ -1,0 +1,56 @@
+"""Every error leaves as an OpenAI-shaped body: never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from batchbridge.domain.errors import GatewayError
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    if exc.status >= 500:
+        logger.warning("request failed: %s %s", exc.status, exc.message)
+    return error_response(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Invalid request."
+    if exc.status_code == 404:
+        message = "Unknown route. The gateway serves /openai/v1/files and /openai/v1/batches."
+    code = {404: "unknown_route", 405: "method_not_allowed"}.get(exc.status_code)
+    return error_response(GatewayError(exc.status_code, message, code=code))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    param = ".".join(location) or None
+    return error_response(GatewayError(400, f"Invalid '{param}': {first.get('msg', 'invalid value')}.", param=param))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error")
+    return error_response(
+        GatewayError(500, "The gateway hit an unexpected error.", type="server_error")
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,98 @@
+"""Files routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from batchbridge.api.params import merge_params, unflatten
+from batchbridge.api.request import gateway_of, query_params
+from batchbridge.domain.errors import bad_request
+from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
+
+
+async def files_create(request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    # Field order varies by client (the Node SDK sends the file first): read the whole form.
+    async with request.form(max_files=1, max_fields=1000) as form:
+        fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+        params = merge_params(query_params(request), unflatten(fields))
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise bad_request(
+                "Missing required parameter: 'file' (a multipart/form-data file field).",
+                param="file",
+                code="missing_required_parameter",
+            )
+        provider = parse_provider(params.get("provider"), default=DEFAULT_PROVIDER)
+        assert provider is not None
+        size = upload.size if upload.size is not None else _size(upload)
+        record = await run_in_threadpool(
+            gateway.files.create,
+            caller,
+            provider,
+            stream=upload.file,
+            size=size,
+            filename=upload.filename or "upload",
+            content_type=upload.content_type or "application/octet-stream",
+            params=params,
+        )
+    return JSONResponse(record.to_openai())
+
+
+def _size(upload: UploadFile) -> int:
+    upload.file.seek(0, 2)
+    size = upload.file.tell()
+    upload.file.seek(0)
+    return size
+
+
+async def files_list(request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    params = query_params(request)
+    provider = parse_provider(params.get("provider"), default=None)
+    page = await run_in_threadpool(gateway.files.list, caller, provider, params)
+    data = [record.to_openai() for record in page.items]
+    # OpenAI's schema requires first_id and last_id as strings, even for an empty page.
+    body: dict[str, Any] = {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else "",
+        "last_id": data[-1]["id"] if data else "",
+        "has_more": page.has_more,
+    }
+    return JSONResponse(body)
+
+
+async def files_retrieve(request: Request, file_id: str) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    provider = parse_provider(query_params(request).get("provider"), default=None)
+    record = await run_in_threadpool(gateway.files.retrieve, caller, file_id, provider)
+    return JSONResponse(record.to_openai())
+
+
+async def files_delete(request: Request, file_id: str) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    provider = parse_provider(query_params(request).get("provider"), default=None)
+    record = await run_in_threadpool(gateway.files.delete, caller, file_id, provider)
+    return JSONResponse({"id": record.id, "object": "file", "deleted": True})
+
+
+async def files_content(request: Request, file_id: str) -> StreamingResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    provider = parse_provider(query_params(request).get("provider"), default=None)
+    record, chunks = await run_in_threadpool(gateway.files.content, caller, file_id, provider)
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(record.bytes)} if record.blob_key else None,
+    )

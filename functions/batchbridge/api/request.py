@@ -1,0 +1,44 @@
+"""Reading a request: the gateway, the caller, and the parameters from wherever they arrived."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from fastapi import Request
+
+from batchbridge.api.params import merge_params, unflatten
+from batchbridge.domain.errors import bad_request
+from batchbridge.gateway import Gateway
+
+
+@cache
+def _default_gateway() -> Gateway:
+    # Lambda: built once per execution environment, from the function's environment.
+    from batchbridge.config import Settings
+
+    return Gateway.from_settings(Settings.from_env())
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+    return gateway if gateway is not None else _default_gateway()
+
+
+def query_params(request: Request) -> dict[str, Any]:
+    return unflatten(request.query_params.multi_items())
+
+
+async def json_params(request: Request) -> dict[str, Any]:
+    """Query parameters, then the JSON body's fields on top (the SDK's extra_body lands there)."""
+    raw = await request.body()
+    body: Any = {}
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    return merge_params(query_params(request), body)

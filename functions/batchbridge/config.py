@@ -1,0 +1,48 @@
+"""Settings read from the environment (names are part of the product's interface: see README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+StorageMode = Literal["embedded", "aws"]
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageMode
+    table: str
+    bucket: str
+    openai_base_url: str
+    owner_secret: str | None
+    upstream_timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
+        storage = os.environ.get("BATCHBRIDGE_STORAGE", "").strip() or default_storage
+        if storage not in ("embedded", "aws"):
+            raise ValueError(f"BATCHBRIDGE_STORAGE must be 'embedded' or 'aws', got {storage!r}")
+        return cls(
+            storage=storage,  # type: ignore[arg-type]
+            table=os.environ.get("BATCHBRIDGE_TABLE", "").strip() or "batchbridge",
+            bucket=os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or "batchbridge-local",
+            openai_base_url=(
+                os.environ.get("BATCHBRIDGE_OPENAI_BASE_URL", "").strip() or "https://api.openai.com/v1"
+            ).rstrip("/"),
+            owner_secret=os.environ.get("BATCHBRIDGE_OWNER_SECRET") or None,
+            upstream_timeout_seconds=_float("BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS", 25.0),
+        )

@@ -1,0 +1,40 @@
+"""Errors the gateway answers with: each becomes an OpenAI-shaped error body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """An error with an HTTP status and the four OpenAI error fields."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)
+
+
+def not_found(kind: str, object_id: str, *, param: str | None = None) -> GatewayError:
+    return GatewayError(404, f"No such {kind}: {object_id!r}", param=param, code="not_found")
+
+
+def conflict(message: str) -> GatewayError:
+    return GatewayError(409, message, code="conflict")

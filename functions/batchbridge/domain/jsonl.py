@@ -1,0 +1,100 @@
+"""Streaming check of an OpenAI batch input file, one line at a time, with bounded memory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import BinaryIO, Final
+
+from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.validation import BATCH_ENDPOINTS
+
+MAX_REQUESTS: Final = 50_000
+MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+
+@dataclass
+class BatchInputSummary:
+    request_count: int
+    url: str
+    models: set[str] = field(default_factory=set)
+
+    @property
+    def model(self) -> str | None:
+        return next(iter(self.models)) if len(self.models) == 1 else None
+
+
+def _line_error(number: int, message: str, code: str) -> GatewayError:
+    return bad_request(f"Invalid batch input file, line {number}: {message}", param="file", code=code)
+
+
+def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
+    """Validate every line of an OpenAI batch input file; raise a 400 naming the first bad line.
+
+    Reads the stream once, line by line; memory holds one line plus the set of custom_ids.
+    """
+    first_lines: dict[str, int] = {}
+    url: str | None = None
+    models: set[str] = set()
+    number = 0
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            break
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise _line_error(number, f"the line is longer than {MAX_LINE_BYTES} bytes.", "line_too_long")
+        if number == 1 and raw.startswith(UTF8_BOM):
+            raise _line_error(number, "the file starts with a UTF-8 byte order mark; save it without one.", "invalid_encoding")
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _line_error(number, "the line is not valid UTF-8.", "invalid_encoding") from None
+        try:
+            line = json.loads(text)
+        except ValueError as exc:
+            raise _line_error(number, f"not valid JSON ({exc.msg}).", "invalid_json_line") from None
+        if not isinstance(line, dict):
+            raise _line_error(number, "expected a JSON object.", "invalid_json_line")
+        custom_id = line.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            raise _line_error(number, "'custom_id' must be a non-empty string.", "invalid_custom_id")
+        if custom_id in first_lines:
+            raise _line_error(
+                number,
+                f"duplicate custom_id {custom_id!r} (first used on line {first_lines[custom_id]}).",
+                "duplicate_custom_id",
+            )
+        first_lines[custom_id] = number
+        if line.get("method") != "POST":
+            raise _line_error(number, f"'method' must be 'POST', got {line.get('method')!r}.", "invalid_method")
+        line_url = line.get("url")
+        if not isinstance(line_url, str) or line_url not in BATCH_ENDPOINTS:
+            raise _line_error(
+                number,
+                f"'url' must be one of {', '.join(BATCH_ENDPOINTS)}; got {line_url!r}.",
+                "invalid_url",
+            )
+        if url is None:
+            url = line_url
+        elif line_url != url:
+            raise _line_error(
+                number,
+                f"'url' is {line_url!r} but earlier lines use {url!r}; one batch calls one endpoint.",
+                "url_mismatch",
+            )
+        body = line.get("body")
+        if not isinstance(body, dict):
+            raise _line_error(number, "'body' must be a JSON object.", "invalid_body")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
+        models.add(model)
+        if len(first_lines) > MAX_REQUESTS:
+            raise _line_error(number, f"a batch holds at most {MAX_REQUESTS} requests.", "too_many_requests")
+    if url is None:
+        raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
+    return BatchInputSummary(request_count=len(first_lines), url=url, models=models)

@@ -1,0 +1,110 @@
+"""What the domain needs from the edges: record and blob stores, and provider adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Generic, Literal, Protocol, TypeVar
+
+from batchbridge.domain.records import BatchRecord, FileRecord
+
+Kind = Literal["file", "batch"]
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool
+
+
+class RecordStore(Protocol):
+    def put_file(self, record: FileRecord) -> None: ...
+    def put_file_if_absent(self, record: FileRecord) -> bool: ...
+    def get_file(self, file_id: str, *, include_deleted: bool = False) -> FileRecord | None: ...
+    def delete_file(self, record: FileRecord, deleted_at: int) -> None: ...
+    def put_batch(self, record: BatchRecord) -> None: ...
+    def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+    def update_batch(self, record: BatchRecord) -> bool:
+        """Write ``record`` if the stored version is ``record.version - 1``; False if another writer won."""
+        ...
+
+    def list_files(
+        self, owner: str, *, order: str, after: FileRecord | None, limit: int, keep: Callable[[FileRecord], bool]
+    ) -> Page[FileRecord]: ...
+    def list_batches(
+        self, owner: str, *, order: str, after: BatchRecord | None, limit: int, keep: Callable[[BatchRecord], bool]
+    ) -> Page[BatchRecord]: ...
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, stream: BinaryIO, content_type: str) -> None: ...
+    def open(self, key: str) -> Iterator[bytes]: ...
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass
+class ProviderFile:
+    id: str
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    expires_at: int | None = None
+
+
+@dataclass
+class ProviderBatch:
+    """A provider's view of a batch, already in OpenAI terms (status, counts, unix seconds)."""
+
+    id: str
+    status: str
+    raw_status: str
+    timestamps: dict[str, int] = field(default_factory=dict)
+    request_counts: dict[str, int] | None = None
+    errors: dict[str, Any] | None = None
+    output_file_id: str | None = None  # the provider's ID
+    error_file_id: str | None = None  # the provider's ID
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+@dataclass
+class UploadRequest:
+    stream: BinaryIO
+    size: int
+    filename: str
+    content_type: str
+    purpose: str
+    expires_after_seconds: int | None
+    extras: dict[str, Any]
+
+
+@dataclass
+class BatchRequest:
+    input_file: FileRecord
+    endpoint: str
+    completion_window: str
+    metadata: dict[str, str] | None
+    output_expires_after_seconds: int | None
+    extras: dict[str, Any]
+
+
+class ProviderAdapter(Protocol):
+    """One provider behind the OpenAI Files and Batch API. ``api_key`` is the client's key."""
+
+    name: str
+
+    def upload_file(self, api_key: str, request: UploadRequest) -> ProviderFile: ...
+    def get_file(self, api_key: str, provider_file_id: str) -> ProviderFile: ...
+    def delete_file(self, api_key: str, provider_file_id: str) -> None: ...
+    def open_file_content(self, api_key: str, provider_file_id: str) -> Iterator[bytes]: ...
+    def create_batch(self, api_key: str, request: BatchRequest) -> ProviderBatch: ...
+    def get_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch: ...
+    def cancel_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch: ...
+
+
+class ProviderRegistry(Protocol):
+    def get(self, name: str) -> ProviderAdapter:
+        """The adapter for ``name``; a 400 ``unsupported_provider`` when it is not built."""
+        ...

@@ -1,0 +1,101 @@
+"""The gateway's own records of files and batches, and their OpenAI views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+TERMINAL_BATCH_STATUSES: Final = frozenset({"completed", "failed", "expired", "cancelled"})
+BATCH_TIMESTAMPS: Final = (
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    # OpenAI's schemas type these fields without null: absent is the valid way to say "none".
+    return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass
+class FileRecord:
+    id: str
+    owner: str
+    provider: str
+    filename: str
+    bytes: int
+    purpose: str
+    created_at: int
+    provider_file_id: str | None = None
+    expires_at: int | None = None
+    status: str = "processed"
+    blob_key: str | None = None  # S3 key of the original bytes, when the gateway holds them
+    content_type: str | None = None
+    line_url: str | None = None  # the endpoint every line of a batch input file calls
+    request_count: int | None = None
+    model: str | None = None  # the lines' model, when they all name the same one
+    source_batch_id: str | None = None  # set on a batch's output and error files
+    created_ns: int = 0  # orders lists finer than created_at's seconds
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": self.bytes,
+            "created_at": self.created_at,
+            **_without_none({"expires_at": self.expires_at}),
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": self.status,
+        }
+
+
+@dataclass
+class BatchRecord:
+    id: str
+    owner: str
+    provider: str
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    status: str
+    created_at: int
+    provider_batch_id: str | None = None
+    provider_status: str | None = None
+    model: str | None = None
+    timestamps: dict[str, int] = field(default_factory=dict)
+    request_counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
+    errors: dict[str, Any] | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    metadata: dict[str, str] | None = None
+    usage: dict[str, Any] | None = None
+    version: int = 0
+    created_ns: int = 0  # orders lists finer than created_at's seconds
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_BATCH_STATUSES
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "batch",
+            "endpoint": self.endpoint,
+            **_without_none({"model": self.model, "errors": self.errors}),
+            "input_file_id": self.input_file_id,
+            "completion_window": self.completion_window,
+            "status": self.status,
+            **_without_none({"output_file_id": self.output_file_id, "error_file_id": self.error_file_id}),
+            "created_at": self.created_at,
+            **{name: self.timestamps[name] for name in BATCH_TIMESTAMPS if name in self.timestamps},
+            "request_counts": dict(self.request_counts),
+            **_without_none({"usage": self.usage}),
+            "metadata": self.metadata,
+        }

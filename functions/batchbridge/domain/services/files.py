@@ -1,0 +1,166 @@
+"""Files: upload, list, retrieve, delete, content — the same for every provider."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from batchbridge.domain import ids, validation
+from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.jsonl import check_batch_input
+from batchbridge.domain.ports import BlobStore, Page, ProviderRegistry, RecordStore, UploadRequest
+from batchbridge.domain.records import FileRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Caller:
+    """Who is asking: the keyed hash that owns records, and the key passed to the provider."""
+
+    owner: str
+    api_key: str
+
+
+def find_file(records: RecordStore, caller: Caller, file_id: str, provider: str | None, *, param: str | None = None) -> FileRecord:
+    """The caller's file, or 404 — for a malformed ID, another owner's file, or a contradicting provider."""
+    record = records.get_file(file_id) if ids.is_file_id(file_id) else None
+    if record is None or record.owner != caller.owner or (provider is not None and provider != record.provider):
+        raise not_found("file", file_id, param=param)
+    return record
+
+
+@dataclass
+class FileService:
+    records: RecordStore
+    blobs: BlobStore
+    providers: ProviderRegistry
+    clock: Callable[[], int]  # nanoseconds since the epoch
+
+    def create(
+        self,
+        caller: Caller,
+        provider: str,
+        *,
+        stream: BinaryIO,
+        size: int,
+        filename: str,
+        content_type: str,
+        params: dict[str, Any],
+    ) -> FileRecord:
+        purpose = validation.one_of(validation.required_string(params, "purpose"), validation.FILE_PURPOSES, "purpose")
+        expires_after = validation.expires_after(params.get("expires_after"), "expires_after")
+        adapter = self.providers.get(provider)
+        summary = None
+        if purpose == "batch":
+            summary = check_batch_input(stream)
+            stream.seek(0)
+        file_id = ids.new_file_id()
+        created_ns = self.clock()
+        created_at = created_ns // 1_000_000_000
+        blob_key = f"files/{file_id}"
+        self.blobs.put(blob_key, stream, content_type)
+        try:
+            stream.seek(0)
+            upstream = adapter.upload_file(
+                caller.api_key,
+                UploadRequest(
+                    stream=stream,
+                    size=size,
+                    filename=filename,
+                    content_type=content_type,
+                    purpose=purpose,
+                    expires_after_seconds=expires_after,
+                    extras=params,
+                ),
+            )
+        except BaseException:
+            self._forget_blob(blob_key)
+            raise
+        record = FileRecord(
+            id=file_id,
+            owner=caller.owner,
+            provider=provider,
+            provider_file_id=upstream.id,
+            filename=filename,
+            bytes=size,
+            purpose=purpose,
+            created_at=created_at,
+            created_ns=created_ns,
+            expires_at=upstream.expires_at
+            if upstream.expires_at is not None
+            else (created_at + expires_after if expires_after else None),
+            blob_key=blob_key,
+            content_type=content_type,
+            line_url=summary.url if summary else None,
+            request_count=summary.request_count if summary else None,
+            model=summary.model if summary else None,
+        )
+        try:
+            self.records.put_file(record)
+        except BaseException:
+            # Nothing half-written: without our record the provider's copy would be unreachable.
+            with contextlib.suppress(Exception):
+                adapter.delete_file(caller.api_key, upstream.id)
+            self._forget_blob(blob_key)
+            raise
+        return record
+
+    def retrieve(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
+        return find_file(self.records, caller, file_id, provider)
+
+    def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[FileRecord]:
+        limit = validation.limit(params.get("limit"), default=10_000, maximum=10_000)
+        order = validation.order(params.get("order"))
+        purpose = params.get("purpose") or None
+        if purpose is not None and not isinstance(purpose, str):
+            raise bad_request("Invalid 'purpose': expected a string.", param="purpose", code="invalid_type")
+        after = self._cursor(caller, params.get("after"))
+
+        def keep(record: FileRecord) -> bool:
+            return (provider is None or record.provider == provider) and (purpose is None or record.purpose == purpose)
+
+        return self.records.list_files(caller.owner, order=order, after=after, limit=limit, keep=keep)
+
+    def delete(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
+        record = find_file(self.records, caller, file_id, provider)
+        if record.provider_file_id is not None:
+            adapter = self.providers.get(record.provider)
+            try:
+                adapter.delete_file(caller.api_key, record.provider_file_id)
+            except GatewayError as exc:
+                if exc.status != 404:  # already gone upstream: still ours to delete
+                    raise
+        self.records.delete_file(record, self.clock() // 1_000_000_000)
+        if record.blob_key:
+            self._forget_blob(record.blob_key)
+        return record
+
+    def content(self, caller: Caller, file_id: str, provider: str | None) -> tuple[FileRecord, Iterator[bytes]]:
+        record = find_file(self.records, caller, file_id, provider)
+        if record.blob_key:
+            return record, self.blobs.open(record.blob_key)
+        if record.provider_file_id is None:
+            raise not_found("file content", file_id)
+        adapter = self.providers.get(record.provider)
+        return record, adapter.open_file_content(caller.api_key, record.provider_file_id)
+
+    def _cursor(self, caller: Caller, after: Any) -> FileRecord | None:
+        if after is None or after == "":
+            return None
+        if not isinstance(after, str):
+            raise bad_request("Invalid 'after': expected a file ID.", param="after", code="invalid_type")
+        # A deleted file still serves as a cursor: the auto-pager may be holding its ID.
+        record = self.records.get_file(after, include_deleted=True) if ids.is_file_id(after) else None
+        if record is None or record.owner != caller.owner:
+            raise bad_request(f"Invalid 'after': no file {after!r} to continue from.", param="after", code="invalid_cursor")
+        return record
+
+    def _forget_blob(self, key: str) -> None:
+        try:
+            self.blobs.delete(key)
+        except Exception:  # the original error matters more; the object is unreferenced either way
+            logger.warning("could not delete blob %s", key, exc_info=True)

@@ -1,0 +1,129 @@
+"""Checks of the OpenAI request parameters, with OpenAI's ranges and defaults."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from batchbridge.domain.errors import bad_request
+
+FILE_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+BATCH_ENDPOINTS: Final = (
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
+    "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
+)
+COMPLETION_WINDOWS: Final = ("24h",)
+EXPIRY_MIN_SECONDS: Final = 3600
+EXPIRY_MAX_SECONDS: Final = 2_592_000
+METADATA_MAX_PAIRS: Final = 16
+METADATA_MAX_KEY: Final = 64
+METADATA_MAX_VALUE: Final = 512
+
+
+def required_string(params: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    value = params.get(name)
+    if value is None:
+        raise bad_request(f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise bad_request(f"Invalid '{name}': expected a non-empty string.", param=name, code="invalid_type")
+    return value
+
+
+def one_of(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise bad_request(
+            f"Invalid '{name}': {value!r}. Supported values are: {', '.join(repr(a) for a in allowed)}.",
+            param=name,
+            code="invalid_value",
+        )
+    return value
+
+
+def integer(value: Any, name: str) -> int:
+    """An integer from JSON or from a form/query string."""
+    if isinstance(value, bool):
+        raise bad_request(f"Invalid '{name}': expected an integer.", param=name, code="invalid_type")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise bad_request(f"Invalid '{name}': expected an integer, got {value!r}.", param=name, code="invalid_type")
+
+
+def limit(value: Any, *, default: int, maximum: int) -> int:
+    if value is None or value == "":
+        return default
+    number = integer(value, "limit")
+    if not 1 <= number <= maximum:
+        raise bad_request(
+            f"Invalid 'limit': {number}. It must be between 1 and {maximum}.",
+            param="limit",
+            code="invalid_value",
+        )
+    return number
+
+
+def order(value: Any) -> str:
+    if value is None or value == "":
+        return "desc"
+    if not isinstance(value, str):
+        raise bad_request("Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value")
+    return one_of(value, ("asc", "desc"), "order")
+
+
+def expires_after(value: Any, name: str) -> int | None:
+    """Seconds after creation from ``{anchor: "created_at", seconds: N}``; None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request(
+            f"Invalid '{name}': expected an object with 'anchor' and 'seconds'.", param=name, code="invalid_type"
+        )
+    anchor = value.get("anchor")
+    if anchor != "created_at":
+        raise bad_request(
+            f"Invalid '{name}[anchor]': {anchor!r}. The only supported anchor is 'created_at'.",
+            param=f"{name}.anchor",
+            code="invalid_value",
+        )
+    seconds = integer(value.get("seconds"), f"{name}.seconds")
+    if not EXPIRY_MIN_SECONDS <= seconds <= EXPIRY_MAX_SECONDS:
+        raise bad_request(
+            f"Invalid '{name}[seconds]': {seconds}. It must be between {EXPIRY_MIN_SECONDS} and "
+            f"{EXPIRY_MAX_SECONDS}.",
+            param=f"{name}.seconds",
+            code="invalid_value",
+        )
+    return seconds
+
+
+def metadata(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request("Invalid 'metadata': expected an object of strings.", param="metadata", code="invalid_type")
+    if len(value) > METADATA_MAX_PAIRS:
+        raise bad_request(
+            f"Invalid 'metadata': {len(value)} pairs; at most {METADATA_MAX_PAIRS} are allowed.",
+            param="metadata",
+            code="invalid_value",
+        )
+    for key, item in value.items():
+        if len(key) > METADATA_MAX_KEY:
+            raise bad_request(
+                f"Invalid 'metadata': key {key[:20]!r}… is longer than {METADATA_MAX_KEY} characters.",
+                param="metadata",
+                code="invalid_value",
+            )
+        if not isinstance(item, str) or len(item) > METADATA_MAX_VALUE:
+            raise bad_request(
+                f"Invalid 'metadata[{key}]': values must be strings of at most {METADATA_MAX_VALUE} characters.",
+                param="metadata",
+                code="invalid_value",
+            )
+    return dict(value)

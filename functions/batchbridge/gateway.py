@@ -1,0 +1,79 @@
+"""The composition root: settings, stores and provider adapters wired into the services."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from batchbridge.config import Settings
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.owner import owner_of
+from batchbridge.domain.ports import BlobStore, ProviderRegistry, RecordStore
+from batchbridge.domain.services.batches import BatchService
+from batchbridge.domain.services.files import Caller, FileService
+
+logger = logging.getLogger(__name__)
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    records: RecordStore
+    blobs: BlobStore
+    providers: ProviderRegistry
+    owner_secret: bytes
+
+    def __post_init__(self) -> None:
+        self.files = FileService(self.records, self.blobs, self.providers, now_ns)
+        self.batches = BatchService(self.records, self.providers, now_ns)
+
+    def caller(self, headers: Mapping[str, str]) -> Caller:
+        """The caller from its bearer key: the key goes to the provider, its keyed hash owns records."""
+        scheme, _, key = headers.get("authorization", "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise GatewayError(
+                401,
+                "Missing API key: send it as 'Authorization: Bearer <key>' (the OpenAI SDK's api_key).",
+                code="missing_api_key",
+            )
+        return Caller(owner=owner_of(key, self.owner_secret), api_key=key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, aws: Any = None) -> Gateway:
+        """Wire the gateway. ``aws`` is the embedded store (its own endpoint); None means boto3's environment."""
+        import boto3
+
+        from batchbridge.providers.registry import Registry
+        from batchbridge.store.blobs import S3BlobStore
+        from batchbridge.store.records import DynamoRecordStore
+
+        if aws is not None:
+            dynamodb, s3 = aws.client("dynamodb"), aws.client("s3")
+        else:  # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
+            dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+        if settings.owner_secret:
+            secret = settings.owner_secret.encode()
+        elif settings.storage == "embedded":
+            # The embedded store lives as long as the process, so a per-process key loses nothing.
+            secret = secrets.token_bytes(32)
+        else:
+            raise RuntimeError(
+                "BATCHBRIDGE_OWNER_SECRET must be set with BATCHBRIDGE_STORAGE=aws: it keys the owner hashes "
+                "of stored records, so it has to stay the same across restarts."
+            )
+        return cls(
+            settings=settings,
+            records=DynamoRecordStore(dynamodb, settings.table),
+            blobs=S3BlobStore(s3, settings.bucket),
+            providers=Registry(settings),
+            owner_secret=secret,
+        )

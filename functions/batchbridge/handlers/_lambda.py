@@ -1,0 +1,37 @@
+"""What every Lambda handler is: Mangum over an app holding one route, with Powertools logs and metrics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+
+from batchbridge.api.app import build_app
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def lambda_handler(operation: str) -> Handler:
+    # The logger named after the service is the parent of every `batchbridge.*` module logger.
+    logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
+    metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
+    asgi = Mangum(build_app([operation]), lifespan="off")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        metrics.add_dimension(name="operation", value=operation)
+        response: dict[str, Any] = asgi(event, context)
+        status = int(response.get("statusCode", 500))
+        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count,
+                           value=1 if status >= 400 else 0)
+        return response
+
+    return handler

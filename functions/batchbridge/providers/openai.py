@@ -1,0 +1,175 @@
+"""OpenAI upstream over httpx: the Files and Batch API as OpenAI itself serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+import httpx
+
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.ports import BatchRequest, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.records import BATCH_TIMESTAMPS
+
+PROVIDER: Final = "openai"
+CHUNK_BYTES: Final = 64 * 1024
+
+
+class OpenAIAdapter:
+    name = PROVIDER
+
+    def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+
+    # files
+    def upload_file(self, api_key: str, request: UploadRequest) -> ProviderFile:
+        data = {"purpose": request.purpose}
+        if request.expires_after_seconds is not None:
+            data["expires_after[anchor]"] = "created_at"
+            data["expires_after[seconds]"] = str(request.expires_after_seconds)
+        response = self._send(
+            "POST",
+            "files",
+            api_key,
+            data=data,
+            files={"file": (request.filename, request.stream, request.content_type)},
+        )
+        return _file(response.json())
+
+    def get_file(self, api_key: str, provider_file_id: str) -> ProviderFile:
+        return _file(self._send("GET", f"files/{provider_file_id}", api_key).json())
+
+    def delete_file(self, api_key: str, provider_file_id: str) -> None:
+        self._send("DELETE", f"files/{provider_file_id}", api_key)
+
+    def open_file_content(self, api_key: str, provider_file_id: str) -> Iterator[bytes]:
+        request = self._client.build_request(
+            "GET", f"files/{provider_file_id}/content", headers=_auth(api_key)
+        )
+        response = self._call(lambda: self._client.send(request, stream=True))
+        if response.is_error:
+            try:
+                response.read()
+            finally:
+                response.close()
+            raise _upstream_error(response)
+        return _stream(response)
+
+    # batches
+    def create_batch(self, api_key: str, request: BatchRequest) -> ProviderBatch:
+        if request.input_file.provider_file_id is None:
+            raise GatewayError(409, f"File {request.input_file.id!r} has no OpenAI copy.", param="input_file_id")
+        body: dict[str, Any] = {
+            "input_file_id": request.input_file.provider_file_id,
+            "endpoint": request.endpoint,
+            "completion_window": request.completion_window,
+        }
+        if request.metadata is not None:
+            body["metadata"] = request.metadata
+        if request.output_expires_after_seconds is not None:
+            body["output_expires_after"] = {"anchor": "created_at", "seconds": request.output_expires_after_seconds}
+        return _batch(self._send("POST", "batches", api_key, json=body).json())
+
+    def get_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
+        return _batch(self._send("GET", f"batches/{provider_batch_id}", api_key).json())
+
+    def cancel_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
+        return _batch(self._send("POST", f"batches/{provider_batch_id}/cancel", api_key).json())
+
+    # transport
+    def _send(self, method: str, path: str, api_key: str, **kwargs: Any) -> httpx.Response:
+        response = self._call(lambda: self._client.request(method, path, headers=_auth(api_key), **kwargs))
+        if response.is_error:
+            raise _upstream_error(response)
+        return response
+
+    @staticmethod
+    def _call(send: Any) -> httpx.Response:
+        try:
+            result: httpx.Response = send()
+        except httpx.TimeoutException:
+            raise GatewayError(
+                504, "The openai provider did not answer in time.", type="upstream_error", code="provider_timeout"
+            ) from None
+        except httpx.TransportError as exc:
+            raise GatewayError(
+                502,
+                f"The openai provider could not be reached ({type(exc).__name__}).",
+                type="upstream_error",
+                code="provider_unreachable",
+            ) from None
+        return result
+
+
+def _auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def _stream(response: httpx.Response) -> Iterator[bytes]:
+    try:
+        yield from response.iter_bytes(CHUNK_BYTES)
+    finally:
+        response.close()
+
+
+def _upstream_error(response: httpx.Response) -> GatewayError:
+    """The provider's error, keeping its status and its OpenAI error fields."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return GatewayError(
+            response.status_code,
+            error["message"],
+            type=str(error.get("type") or "upstream_error"),
+            param=error.get("param") if isinstance(error.get("param"), str) else None,
+            code=error.get("code") if isinstance(error.get("code"), str) else None,
+        )
+    return GatewayError(
+        response.status_code,
+        f"The openai provider answered HTTP {response.status_code}.",
+        type="upstream_error",
+        code="provider_error",
+    )
+
+
+def _file(body: dict[str, Any]) -> ProviderFile:
+    return ProviderFile(
+        id=body["id"],
+        bytes=int(body.get("bytes") or 0),
+        created_at=int(body["created_at"]),
+        filename=str(body.get("filename") or body["id"]),
+        purpose=str(body.get("purpose") or "batch"),
+        expires_at=int(body["expires_at"]) if body.get("expires_at") is not None else None,
+    )
+
+
+def _errors(errors: Any) -> dict[str, Any] | None:
+    # OpenAI serialises absent BatchError fields as null; its schema types them without null.
+    if not isinstance(errors, dict) or not errors.get("data"):
+        return None
+    data = [{k: v for k, v in item.items() if v is not None} for item in errors["data"] if isinstance(item, dict)]
+    return {"object": "list", "data": data}
+
+
+def _batch(body: dict[str, Any]) -> ProviderBatch:
+    counts = body.get("request_counts")
+    return ProviderBatch(
+        id=body["id"],
+        status=body["status"],
+        raw_status=body["status"],
+        timestamps={name: int(body[name]) for name in BATCH_TIMESTAMPS if body.get(name) is not None},
+        request_counts={key: int(counts.get(key) or 0) for key in ("total", "completed", "failed")}
+        if isinstance(counts, dict)
+        else None,
+        errors=_errors(body.get("errors")),
+        output_file_id=body.get("output_file_id") or None,
+        error_file_id=body.get("error_file_id") or None,
+        model=body.get("model") or None,
+        usage=body.get("usage") or None,
+    )

@@ -1,0 +1,35 @@
+"""Which adapter serves which provider; adapters are imported only when first used (cold start)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from batchbridge.config import Settings
+from batchbridge.domain.ports import ProviderAdapter
+from batchbridge.domain.providers import unsupported_provider
+
+
+def _openai(settings: Settings) -> ProviderAdapter:
+    from batchbridge.providers.openai import OpenAIAdapter
+
+    return OpenAIAdapter(settings.openai_base_url, timeout=settings.upstream_timeout_seconds)
+
+
+# A new provider is one entry here plus its adapter module.
+FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {"openai": _openai}
+
+
+class Registry:
+    def __init__(self, settings: Settings, factories: dict[str, Callable[[Settings], ProviderAdapter]] | None = None):
+        self._settings = settings
+        self._factories = FACTORIES if factories is None else factories
+        self._adapters: dict[str, ProviderAdapter] = {}
+
+    def get(self, name: str) -> ProviderAdapter:
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            factory = self._factories.get(name)
+            if factory is None:
+                raise unsupported_provider(name)
+            adapter = self._adapters[name] = factory(self._settings)
+        return adapter

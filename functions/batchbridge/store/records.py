@@ -1,0 +1,151 @@
+"""File and batch records in one DynamoDB table (key ``pk``; GSI ``by_owner`` serves lists)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+from botocore.exceptions import ClientError
+
+from batchbridge.domain.ports import Page
+from batchbridge.domain.records import BatchRecord, FileRecord
+
+OWNER_INDEX: Final = "by_owner"
+R = TypeVar("R", FileRecord, BatchRecord)
+
+
+def _sort_key(record: FileRecord | BatchRecord) -> str:
+    # Zero-padded so string order is creation order; the ID breaks (unlikely) ties.
+    created_ns = record.created_ns or record.created_at * 1_000_000_000
+    return f"{created_ns:021d}#{record.id}"
+
+
+def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any]:
+    return {
+        "pk": {"S": pk},
+        "kind": {"S": kind},
+        "owner_kind": {"S": f"{record.owner}#{kind}"},
+        "sort_key": {"S": _sort_key(record)},
+        "record": {"S": json.dumps(dataclasses.asdict(record), separators=(",", ":"))},
+    }
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoRecordStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    # files
+    def put_file(self, record: FileRecord) -> None:
+        self._client.put_item(TableName=self._table, Item=_item(f"FILE#{record.id}", "file", record))
+
+    def put_file_if_absent(self, record: FileRecord) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_item(f"FILE#{record.id}", "file", record),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def get_file(self, file_id: str, *, include_deleted: bool = False) -> FileRecord | None:
+        item = self._get(f"FILE#{file_id}")
+        if item is None or ("deleted_at" in item and not include_deleted):
+            return None
+        return FileRecord(**json.loads(item["record"]["S"]))
+
+    def delete_file(self, record: FileRecord, deleted_at: int) -> None:
+        # A tombstone, out of the owner index: gone for every read, but still a valid list cursor.
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"FILE#{record.id}"}},
+            UpdateExpression="SET deleted_at = :now REMOVE owner_kind, sort_key",
+            ExpressionAttributeValues={":now": {"N": str(deleted_at)}},
+        )
+
+    def list_files(
+        self, owner: str, *, order: str, after: FileRecord | None, limit: int, keep: Callable[[FileRecord], bool]
+    ) -> Page[FileRecord]:
+        return self._list(FileRecord, f"{owner}#file", order=order, after=after, limit=limit, keep=keep)
+
+    # batches
+    def put_batch(self, record: BatchRecord) -> None:
+        item = _item(f"BATCH#{record.id}", "batch", record)
+        item["version"] = {"N": str(record.version)}
+        self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None:
+        item = self._get(f"BATCH#{batch_id}")
+        return None if item is None else BatchRecord(**json.loads(item["record"]["S"]))
+
+    def update_batch(self, record: BatchRecord) -> bool:
+        item = _item(f"BATCH#{record.id}", "batch", record)
+        item["version"] = {"N": str(record.version)}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="version = :previous",
+                ExpressionAttributeValues={":previous": {"N": str(record.version - 1)}},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def list_batches(
+        self, owner: str, *, order: str, after: BatchRecord | None, limit: int, keep: Callable[[BatchRecord], bool]
+    ) -> Page[BatchRecord]:
+        return self._list(BatchRecord, f"{owner}#batch", order=order, after=after, limit=limit, keep=keep)
+
+    # shared
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _list(
+        self,
+        cls: type[R],
+        owner_kind: str,
+        *,
+        order: str,
+        after: R | None,
+        limit: int,
+        keep: Callable[[R], bool],
+    ) -> Page[R]:
+        condition = "owner_kind = :owner_kind"
+        values: dict[str, Any] = {":owner_kind": {"S": owner_kind}}
+        if after is not None:
+            condition += " AND sort_key > :after" if order == "asc" else " AND sort_key < :after"
+            values[":after"] = {"S": _sort_key(after)}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": order == "asc",
+        }
+        items: list[R] = []
+        while True:
+            # One more than asked for tells whether there is more.
+            response = self._client.query(**request, Limit=min(limit + 1 - len(items), 1000))
+            for item in response.get("Items", []):
+                record = cls(**json.loads(item["record"]["S"]))
+                if keep(record):
+                    items.append(record)
+            if len(items) > limit or "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return Page(items=items[:limit], has_more=len(items) > limit)

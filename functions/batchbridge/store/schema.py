@@ -1,0 +1,65 @@
+"""The table and bucket the gateway needs, created where `batchbridge serve` finds them missing.
+
+Keep in step with template.yaml (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+from batchbridge.store.records import OWNER_INDEX
+
+TABLE_KEYS: Final[dict[str, Any]] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "owner_kind", "AttributeType": "S"},
+        {"AttributeName": "sort_key", "AttributeType": "S"},
+    ],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": OWNER_INDEX,
+            "KeySchema": [
+                {"AttributeName": "owner_kind", "KeyType": "HASH"},
+                {"AttributeName": "sort_key", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+}
+
+
+def ensure_table(client: Any, name: str) -> None:
+    try:
+        client.describe_table(TableName=name)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
+    client.get_waiter("table_exists").wait(TableName=name)
+
+
+def ensure_bucket(client: Any, name: str) -> None:
+    try:
+        client.head_bucket(Bucket=name)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    region = client.meta.region_name
+    if region and region != "us-east-1":
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    else:
+        client.create_bucket(Bucket=name)
+    client.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )

@@ -1,0 +1,68 @@
+"""Shared fixtures: a fake OpenAI upstream on loopback, AWS faked by moto, the gateway wired to both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from batchbridge.api.app import build_app
+from batchbridge.config import Settings
+from batchbridge.gateway import Gateway
+from batchbridge.store.schema import ensure_bucket, ensure_table
+from tests.fakes.openai_upstream import create_app as create_fake_openai
+from tests.fakes.server import running_server
+
+TABLE = "batchbridge-test"
+BUCKET = "batchbridge-test-bucket"
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[tuple[Any, str]]:
+    """The fake OpenAI upstream: (its app, its base URL ending in /v1)."""
+    app = create_fake_openai()
+    with running_server(app) as base:
+        yield app, base + "/v1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        ensure_table(boto3.client("dynamodb"), TABLE)
+        ensure_bucket(boto3.client("s3"), BUCKET)
+        yield
+
+
+@pytest.fixture
+def gateway_env(monkeypatch: pytest.MonkeyPatch, aws: None, fake_openai: tuple[Any, str]) -> dict[str, str]:
+    env = {
+        "BATCHBRIDGE_STORAGE": "aws",
+        "BATCHBRIDGE_TABLE": TABLE,
+        "BATCHBRIDGE_BUCKET": BUCKET,
+        "BATCHBRIDGE_OWNER_SECRET": "test-owner-secret-0123456789abcdef",
+        "BATCHBRIDGE_OPENAI_BASE_URL": fake_openai[1],
+        "BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "5",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def gateway(gateway_env: dict[str, str]) -> Gateway:
+    return Gateway.from_settings(Settings.from_env())
+
+
+@pytest.fixture
+def gateway_url(gateway: Gateway) -> Iterator[str]:
+    """The whole gateway app on a real loopback HTTP server."""
+    with running_server(build_app(gateway=gateway)) as base:
+        yield base

@@ -1,0 +1,541 @@
+"""Infrastructure tests: template.yaml against batchbridge.api.operations, offline.
+
+The SAM template is translated to plain CloudFormation with aws-sam-translator (no AWS calls), then
+the generated REST API, functions, roles and state resources are checked against the operations
+table; cfn-lint must report nothing; the `sam local invoke` events must hit their routes.
+"""
+
+import base64
+import copy
+import email.parser
+import email.policy
+import importlib
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from batchbridge.api.operations import OPERATIONS, PREFIXES
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS_DIR = ROOT / "infra" / "events"
+
+BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+FILE_ID = re.compile(r"^file-[0-9a-f]{32}$")
+BATCH_ID = re.compile(r"^batch_[0-9a-f]{32}$")
+
+# Symbolic names for the IAM resources a statement may grant on.
+TABLE = "table"
+TABLE_INDEXES = "table/index/*"
+BUCKET_OBJECTS = "bucket/*"
+
+# operation -> IAM action -> resources it is granted on. Nothing else may be granted.
+EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    "files_create": {
+        "dynamodb:PutItem": {TABLE},
+        "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:DeleteObject": {BUCKET_OBJECTS},
+        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+    },
+    "files_list": {
+        "dynamodb:Query": {TABLE, TABLE_INDEXES},
+        "dynamodb:GetItem": {TABLE},
+    },
+    "files_retrieve": {
+        "dynamodb:GetItem": {TABLE},
+    },
+    "files_delete": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:DeleteItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
+        "s3:DeleteObject": {BUCKET_OBJECTS},
+    },
+    "files_content": {
+        "dynamodb:GetItem": {TABLE},
+        "s3:GetObject": {BUCKET_OBJECTS},
+    },
+    "batches_create": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
+    },
+    "batches_list": {
+        "dynamodb:Query": {TABLE, TABLE_INDEXES},
+        "dynamodb:GetItem": {TABLE},
+    },
+    "batches_retrieve": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
+    },
+    "batches_cancel": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
+    },
+}
+
+
+def logical_id(op: str) -> str:
+    """files_create -> FilesCreateFunction."""
+    return "".join(part.capitalize() for part in op.split("_")) + "Function"
+
+
+def route_regex(template_path: str) -> re.Pattern[str]:
+    """/files/{file_id}/content -> ^/files/(?P<file_id>[^/]+)/content$"""
+    parts = re.split(r"\{(\w+)\}", template_path)
+    pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts))
+    return re.compile(f"^{pattern}$")
+
+
+class _OfflineManagedPolicies(ManagedPolicyLoader):
+    """The template names no managed policies by name, so the IAM lookup is never needed."""
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+# --------------------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def source() -> dict[str, Any]:
+    """template.yaml as written (short tags such as !Ref become Ref/Fn::* mappings)."""
+    parsed: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def translated(source: dict[str, Any]) -> dict[str, Any]:
+    """The plain CloudFormation SAM produces, translated offline."""
+    template = copy.deepcopy(source)
+    # What `sam package` does: the translator only accepts S3 code locations.
+    assert template["Globals"]["Function"]["CodeUri"] == "functions/"
+    template["Globals"]["Function"]["CodeUri"] = "s3://batchbridge-test-artifacts/functions.zip"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator resolves AWS::Partition
+        output: dict[str, Any] = transform(template, {}, _OfflineManagedPolicies())
+    return output
+
+
+@pytest.fixture(scope="module")
+def resources(translated: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = translated["Resources"]
+    return res
+
+
+@pytest.fixture(scope="module")
+def routes(resources: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(METHOD, path) -> logical id of the function its integration invokes, from the API body."""
+    body = resources["GatewayApi"]["Properties"]["Body"]
+    found: dict[tuple[str, str], str] = {}
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            integration = operation["x-amazon-apigateway-integration"]
+            assert integration["type"] == "aws_proxy", (method, path)
+            uri = integration["uri"]["Fn::Sub"]
+            targets = re.findall(r"\$\{(\w+)\.Arn\}", uri)
+            assert len(targets) == 1, (method, path, uri)
+            assert uri.endswith(f"/functions/${{{targets[0]}.Arn}}/invocations"), uri
+            found[(method.upper(), path)] = targets[0]
+    return found
+
+
+def _events() -> Iterator[tuple[str, Path]]:
+    for op in OPERATIONS:
+        yield op, EVENTS_DIR / f"{op}.json"
+
+
+def _load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("batchbridge_event_generator", EVENTS_DIR / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------------------------------
+# functions
+# --------------------------------------------------------------------------------------------------
+
+
+def test_logical_id_naming() -> None:
+    assert logical_id("files_create") == "FilesCreateFunction"
+    assert logical_id("batches_cancel") == "BatchesCancelFunction"
+
+
+def test_one_api_function_per_operation(source: dict[str, Any]) -> None:
+    api_functions = {
+        name
+        for name, resource in source["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and any(event["Type"] == "Api" for event in resource["Properties"].get("Events", {}).values())
+    }
+    assert api_functions == {logical_id(op) for op in OPERATIONS}
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_function_handler_and_code(op: str, source: dict[str, Any], resources: dict[str, Any]) -> None:
+    declared = source["Resources"][logical_id(op)]["Properties"]
+    assert declared["Handler"] == f"batchbridge.handlers.{op}.handler"
+    assert "CodeUri" not in declared  # inherited from Globals: functions/
+    props = resources[logical_id(op)]["Properties"]
+    assert resources[logical_id(op)]["Type"] == "AWS::Lambda::Function"
+    assert props["Handler"] == f"batchbridge.handlers.{op}.handler"
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Timeout"] == 29
+    assert props["MemorySize"] == 512
+    assert props["Role"] == {"Fn::GetAtt": [f"{logical_id(op)}Role", "Arn"]}
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_handler_imports_and_is_callable(op: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    module = importlib.import_module(f"batchbridge.handlers.{op}")
+    assert callable(module.handler)
+
+
+def test_function_environment(source: dict[str, Any], resources: dict[str, Any]) -> None:
+    expected = {
+        "BATCHBRIDGE_STORAGE": "aws",
+        "BATCHBRIDGE_TABLE": {"Ref": "Table"},
+        "BATCHBRIDGE_BUCKET": {"Ref": "Bucket"},
+        "BATCHBRIDGE_OPENAI_BASE_URL": {"Ref": "OpenAIBaseUrl"},
+        "BATCHBRIDGE_OWNER_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OwnerSecret}:SecretString}}"},
+        "POWERTOOLS_SERVICE_NAME": "batchbridge",
+        "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
+        "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+    }
+    for op in OPERATIONS:
+        assert resources[logical_id(op)]["Properties"]["Environment"]["Variables"] == expected, op
+
+    params = source["Parameters"]
+    assert params["OpenAIBaseUrl"]["Default"] == "https://api.openai.com/v1"
+    assert params["LogLevel"]["Default"] == "INFO"
+    assert params["StageName"]["Default"] == "v1"
+
+    secret = source["Resources"]["OwnerSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32
+    assert "SecretStringTemplate" not in generated  # SecretString is the bare key, not JSON
+
+
+# --------------------------------------------------------------------------------------------------
+# API
+# --------------------------------------------------------------------------------------------------
+
+
+def test_single_rest_api(resources: dict[str, Any]) -> None:
+    rest_apis = [name for name, r in resources.items() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert rest_apis == ["GatewayApi"]
+    assert "ServerlessRestApi" not in resources  # no function fell back to SAM's implicit API
+    stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert len(stages) == 1
+    assert stages[0]["Properties"]["StageName"] == {"Ref": "StageName"}
+
+
+def test_routes_reach_exactly_their_function(routes: dict[tuple[str, str], str]) -> None:
+    expected = {
+        (method, prefix + path): logical_id(op)
+        for op, (method, path) in OPERATIONS.items()
+        for prefix in PREFIXES
+    }
+    assert routes == expected
+    assert len(routes) == 2 * len(OPERATIONS)
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_operation_reachable_under_every_prefix(op: str, routes: dict[tuple[str, str], str]) -> None:
+    method, path = OPERATIONS[op]
+    reached = {route for route, target in routes.items() if target == logical_id(op)}
+    assert reached == {(method, "/openai/v1" + path), (method, "/openai" + path)}
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_api_gateway_may_invoke_each_route(op: str, resources: dict[str, Any]) -> None:
+    method, path = OPERATIONS[op]
+    granted = set()
+    for resource in resources.values():
+        if resource["Type"] != "AWS::Lambda::Permission":
+            continue
+        props = resource["Properties"]
+        if props["FunctionName"] != {"Ref": logical_id(op)}:
+            continue
+        assert props["Principal"] == "apigateway.amazonaws.com"
+        assert props["Action"] == "lambda:InvokeFunction"
+        arn, values = props["SourceArn"]["Fn::Sub"]
+        assert values["__ApiId__"] == {"Ref": "GatewayApi"}
+        granted.add(arn.split("/${__Stage__}", 1)[1])
+    # SAM grants path parameters as wildcards: /files/{file_id} -> /files/*
+    wildcard = re.sub(r"\{\w+\}", "*", path)
+    assert granted == {f"/{method}{prefix}{wildcard}" for prefix in PREFIXES}
+
+
+def test_binary_media_types(source: dict[str, Any], resources: dict[str, Any]) -> None:
+    declared = source["Resources"]["GatewayApi"]["Properties"]["BinaryMediaTypes"]
+    assert set(declared) == {"multipart~1form-data", "*~1*"}
+    api = resources["GatewayApi"]["Properties"]
+    assert {"multipart~1form-data", "*~1*"} <= set(api["BinaryMediaTypes"])
+    assert {"multipart/form-data", "*/*"} <= set(api["Body"]["x-amazon-apigateway-binary-media-types"])
+
+
+def test_api_url_output(source: dict[str, Any]) -> None:
+    outputs = source["Outputs"]
+    assert outputs["ApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${GatewayApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}/openai"
+    }
+    assert outputs["TableName"]["Value"] == {"Ref": "Table"}
+    assert outputs["BucketName"]["Value"] == {"Ref": "Bucket"}
+
+
+# --------------------------------------------------------------------------------------------------
+# state
+# --------------------------------------------------------------------------------------------------
+
+
+def test_table(resources: dict[str, Any]) -> None:
+    table = resources["Table"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {
+        "pk": "S",
+        "owner_kind": "S",
+        "sort_key": "S",
+    }
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by_owner"
+    assert index["KeySchema"] == [
+        {"AttributeName": "owner_kind", "KeyType": "HASH"},
+        {"AttributeName": "sort_key", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_bucket_is_private_and_encrypted(resources: dict[str, Any]) -> None:
+    bucket = resources["Bucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    aborts = [
+        r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        for r in props["LifecycleConfiguration"]["Rules"]
+        if r["Status"] == "Enabled" and "AbortIncompleteMultipartUpload" in r
+    ]
+    assert aborts == [1]
+
+
+def test_bucket_policy_denies_plain_http(resources: dict[str, Any]) -> None:
+    policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert len(policies) == 1
+    props = policies[0]["Properties"]
+    assert props["Bucket"] == {"Ref": "Bucket"}
+    deny = [
+        s
+        for s in props["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(deny) == 1
+    assert deny[0]["Principal"] == "*"
+    assert deny[0]["Action"] in ("s3:*", ["s3:*"])
+    assert {_resource_key(r) for r in deny[0]["Resource"]} == {"bucket", BUCKET_OBJECTS}
+
+
+# --------------------------------------------------------------------------------------------------
+# least privilege
+# --------------------------------------------------------------------------------------------------
+
+
+def _resource_key(resource: Any) -> str:
+    if resource in ({"Fn::GetAtt": ["Table", "Arn"]}, {"Fn::GetAtt": "Table.Arn"}):
+        return TABLE
+    if resource == {"Fn::Sub": "${Table.Arn}/index/*"}:
+        return TABLE_INDEXES
+    if resource in ({"Fn::GetAtt": ["Bucket", "Arn"]}, {"Fn::GetAtt": "Bucket.Arn"}):
+        return "bucket"
+    if resource == {"Fn::Sub": "${Bucket.Arn}/*"}:
+        return BUCKET_OBJECTS
+    raise AssertionError(f"policy names an unexpected resource: {resource!r}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_expected_permissions_cover_every_operation() -> None:
+    assert set(EXPECTED_PERMISSIONS) == set(OPERATIONS)
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_least_privilege(op: str, source: dict[str, Any], resources: dict[str, Any]) -> None:
+    declared_policies = source["Resources"][logical_id(op)]["Properties"]["Policies"]
+    # inline statements only: no managed policies, no SAM policy templates
+    assert all(isinstance(p, dict) and set(p) == {"Statement"} for p in declared_policies), declared_policies
+
+    role = resources[f"{logical_id(op)}Role"]
+    assert role["Type"] == "AWS::IAM::Role"
+    assert role["Properties"]["ManagedPolicyArns"] == [BASIC_EXECUTION_ROLE]
+
+    granted: dict[str, set[str]] = {}
+    for policy in role["Properties"]["Policies"]:
+        for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+            assert statement["Effect"] == "Allow", statement
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, action
+                granted.setdefault(action, set()).update(
+                    _resource_key(r) for r in _as_list(statement["Resource"])
+                )
+    assert granted == EXPECTED_PERMISSIONS[op]
+
+
+def test_no_other_iam_roles(resources: dict[str, Any]) -> None:
+    roles = {name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles == {f"{logical_id(op)}Role" for op in OPERATIONS}
+
+
+# --------------------------------------------------------------------------------------------------
+# cfn-lint
+# --------------------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_clean() -> None:
+    candidate = Path(sys.executable).with_name("cfn-lint")
+    cfn_lint = str(candidate) if candidate.exists() else shutil.which("cfn-lint")
+    assert cfn_lint, "cfn-lint is not installed (pip install -e '.[dev]')"
+    result = subprocess.run(
+        [cfn_lint, "template.yaml"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------------------------------
+# sam local invoke events
+# --------------------------------------------------------------------------------------------------
+
+
+def test_an_event_per_operation() -> None:
+    assert {p.stem for p in EVENTS_DIR.glob("*.json")} == set(OPERATIONS)
+
+
+def test_events_are_generated() -> None:
+    generated = _load_generator().build_events()
+    assert set(generated) == set(OPERATIONS)
+    for op, path in _events():
+        assert json.loads(path.read_text()) == generated[op], f"{path.name} is stale: run generate.py"
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_event_hits_its_route(op: str, source: dict[str, Any], routes: dict[tuple[str, str], str]) -> None:
+    event = json.loads((EVENTS_DIR / f"{op}.json").read_text())
+    method, route = OPERATIONS[op]
+    stage = source["Parameters"]["StageName"]["Default"]
+
+    assert event["httpMethod"] == method
+    path: str = event["path"]  # API Gateway gives the path without the stage
+    matches = [
+        (prefix, m) for prefix in PREFIXES if (m := route_regex(prefix + route).match(path)) is not None
+    ]
+    assert len(matches) == 1, (path, matches)
+    prefix, match = matches[0]
+    assert event["resource"] == prefix + route
+    assert (event["pathParameters"] or {}) == match.groupdict()
+    # the function `sam local invoke <Fn> -e <op>.json` runs is the one the deployed API routes to
+    assert routes[(method, event["resource"])] == logical_id(op)
+
+    context = event["requestContext"]
+    assert context["stage"] == stage
+    assert context["path"] == f"/{stage}{path}"
+    assert context["resourcePath"] == event["resource"]
+    assert context["httpMethod"] == method
+    assert context["identity"]["sourceIp"]
+    assert context["requestId"]
+    assert event["stageVariables"] is None
+    assert event["headers"]["Authorization"] == "Bearer sk-local-example"
+    assert event["multiValueHeaders"] == {k: [v] for k, v in event["headers"].items()}
+    query = event["queryStringParameters"]
+    assert event["multiValueQueryStringParameters"] == (
+        {k: [v] for k, v in query.items()} if query is not None else None
+    )
+
+    for name, value in match.groupdict().items():
+        assert (FILE_ID if name == "file_id" else BATCH_ID).match(value), (name, value)
+
+    if method == "GET" or op == "batches_cancel" or op == "files_delete":
+        assert event["body"] is None
+        assert event["isBase64Encoded"] is False
+
+
+def test_files_create_event_is_a_multipart_batch_upload() -> None:
+    event = json.loads((EVENTS_DIR / "files_create.json").read_text())
+    assert event["isBase64Encoded"] is True
+    content_type = event["headers"]["Content-Type"]
+    assert content_type.startswith("multipart/form-data; boundary=")
+    raw = base64.b64decode(event["body"], validate=True)
+    assert event["headers"]["Content-Length"] == str(len(raw))
+
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    assert message.is_multipart()
+    fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+    assert set(fields) == {"purpose", "file"}
+    assert fields["purpose"].get_payload(decode=True) == b"batch"
+    assert fields["file"].get_filename() == "batch_input.jsonl"
+
+    lines = fields["file"].get_payload(decode=True).decode().splitlines()
+    assert len(lines) == 2
+    requests = [json.loads(line) for line in lines]
+    assert [r["custom_id"] for r in requests] == ["request-1", "request-2"]
+    assert requests[0] == {
+        "custom_id": "request-1",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hello!"}],
+            "max_tokens": 100,
+        },
+    }
+    assert all(r["method"] == "POST" and r["url"] == "/v1/chat/completions" for r in requests)
+
+
+def test_batches_create_event_body() -> None:
+    event = json.loads((EVENTS_DIR / "batches_create.json").read_text())
+    assert event["headers"]["Content-Type"] == "application/json"
+    # */* is a binary media type, so API Gateway delivers even JSON base64-encoded
+    assert event["isBase64Encoded"] is True
+    body = json.loads(base64.b64decode(event["body"], validate=True))
+    assert FILE_ID.match(body.pop("input_file_id"))
+    assert body == {"endpoint": "/v1/chat/completions", "completion_window": "24h", "provider": "openai"}
