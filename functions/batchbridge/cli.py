@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -43,16 +44,18 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _boto3_client(service: str) -> object:
+def _boto3_client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service)
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="batchbridge", description="OpenAI-compatible Files and Batch API gateway")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve every route locally (embedded store unless BATCHBRIDGE_STORAGE=aws)")
+    serve = commands.add_parser(
+        "serve", help="serve every route locally (embedded store unless BATCHBRIDGE_STORAGE=aws)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     serve.add_argument("--log-level", default=os.environ.get("BATCHBRIDGE_LOG_LEVEL", "info").lower())

@@ -79,7 +79,11 @@ def test_end_to_end_workflow(client: OpenAI) -> None:
             break
     assert seen == ["validating", "in_progress", "finalizing", "completed"]
     assert batch.request_counts is not None
-    assert (batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed) == (2, 2, 0)
+    assert (batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed) == (
+        2,
+        2,
+        0,
+    )
     assert batch.completed_at is not None and batch.in_progress_at is not None
     assert batch.output_file_id is not None and batch.output_file_id.startswith("file-")
     assert batch.error_file_id is None
@@ -100,8 +104,10 @@ def test_end_to_end_workflow(client: OpenAI) -> None:
 
 
 def test_failed_lines_go_to_the_error_file(client: OpenAI) -> None:
-    content = JSONL.replace('"gpt-4o-mini", "messages": [{"role": "user", "content": "How', '"invalid-model", '
-                            '"messages": [{"role": "user", "content": "How')
+    content = JSONL.replace(
+        '"gpt-4o-mini", "messages": [{"role": "user", "content": "How',
+        '"invalid-model", "messages": [{"role": "user", "content": "How',
+    )
     uploaded = upload(client, content)
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
     while batch.status not in ("completed", "failed"):
@@ -170,8 +176,11 @@ def test_responses_validate_against_openai_schemas(client: OpenAI) -> None:
         file=("in.jsonl", JSONL.encode(), "application/jsonl"), purpose="batch"
     ).http_response.json()
     assert_valid("OpenAIFile", created, strict_nulls=True)
-    assert_valid("OpenAIFile", client.files.with_raw_response.retrieve(created["id"]).http_response.json(),
-                 strict_nulls=True)
+    assert_valid(
+        "OpenAIFile",
+        client.files.with_raw_response.retrieve(created["id"]).http_response.json(),
+        strict_nulls=True,
+    )
     assert_valid("ListFilesResponse", client.files.with_raw_response.list().http_response.json(), strict_nulls=True)
     batch = client.batches.with_raw_response.create(
         input_file_id=created["id"], endpoint="/v1/chat/completions", completion_window="24h"
@@ -181,16 +190,17 @@ def test_responses_validate_against_openai_schemas(client: OpenAI) -> None:
         batch = client.batches.with_raw_response.retrieve(batch["id"]).http_response.json()
         assert_valid("Batch", batch, strict_nulls=True)
     assert batch["status"] == "completed"
-    assert_valid("ListBatchesResponse", client.batches.with_raw_response.list().http_response.json(),
-                 strict_nulls=True)
+    assert_valid("ListBatchesResponse", client.batches.with_raw_response.list().http_response.json(), strict_nulls=True)
     other = client.batches.with_raw_response.create(
         input_file_id=created["id"], endpoint="/v1/chat/completions", completion_window="24h"
     ).http_response.json()
-    assert_valid("Batch", client.batches.with_raw_response.cancel(other["id"]).http_response.json(),
-                 strict_nulls=True)
+    assert_valid("Batch", client.batches.with_raw_response.cancel(other["id"]).http_response.json(), strict_nulls=True)
     deleted = client.files.with_raw_response.delete(batch["output_file_id"]).http_response.json()
     assert_valid("DeleteFileResponse", deleted, strict_nulls=True)
     with OpenAI(base_url=str(client.base_url), api_key="sk-nobody", max_retries=0) as empty:
         assert_valid("ListFilesResponse", empty.files.with_raw_response.list().http_response.json(), strict_nulls=True)
-        assert_valid("ListBatchesResponse", empty.batches.with_raw_response.list().http_response.json(),
-                     strict_nulls=True)
+        assert_valid(
+            "ListBatchesResponse",
+            empty.batches.with_raw_response.list().http_response.json(),
+            strict_nulls=True,
+        )

@@ -44,9 +44,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error")
-    return error_response(
-        GatewayError(500, "The gateway hit an unexpected error.", type="server_error")
-    )
+    return error_response(GatewayError(500, "The gateway hit an unexpected error.", type="server_error"))
 
 
 def install(app: FastAPI) -> None:

@@ -46,7 +46,11 @@ def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
         if len(raw) > MAX_LINE_BYTES:
             raise _line_error(number, f"the line is longer than {MAX_LINE_BYTES} bytes.", "line_too_long")
         if number == 1 and raw.startswith(UTF8_BOM):
-            raise _line_error(number, "the file starts with a UTF-8 byte order mark; save it without one.", "invalid_encoding")
+            raise _line_error(
+                number,
+                "the file starts with a UTF-8 byte order mark; save it without one.",
+                "invalid_encoding",
+            )
         if not raw.strip():
             continue
         try:
@@ -55,8 +59,10 @@ def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
             raise _line_error(number, "the line is not valid UTF-8.", "invalid_encoding") from None
         try:
             line = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _line_error(number, f"not valid JSON ({exc.msg}).", "invalid_json_line") from None
+        except RecursionError:
+            raise _line_error(number, "the JSON is nested too deeply.", "invalid_json_line") from None
         if not isinstance(line, dict):
             raise _line_error(number, "expected a JSON object.", "invalid_json_line")
         custom_id = line.get("custom_id")

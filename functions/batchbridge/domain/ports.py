@@ -30,10 +30,22 @@ class RecordStore(Protocol):
         ...
 
     def list_files(
-        self, owner: str, *, order: str, after: FileRecord | None, limit: int, keep: Callable[[FileRecord], bool]
+        self,
+        owner: str,
+        *,
+        order: str,
+        after: FileRecord | None,
+        limit: int,
+        keep: Callable[[FileRecord], bool],
     ) -> Page[FileRecord]: ...
     def list_batches(
-        self, owner: str, *, order: str, after: BatchRecord | None, limit: int, keep: Callable[[BatchRecord], bool]
+        self,
+        owner: str,
+        *,
+        order: str,
+        after: BatchRecord | None,
+        limit: int,
+        keep: Callable[[BatchRecord], bool],
     ) -> Page[BatchRecord]: ...
 
 

@@ -82,7 +82,9 @@ def expires_after(value: Any, name: str) -> int | None:
         return None
     if not isinstance(value, dict):
         raise bad_request(
-            f"Invalid '{name}': expected an object with 'anchor' and 'seconds'.", param=name, code="invalid_type"
+            f"Invalid '{name}': expected an object with 'anchor' and 'seconds'.",
+            param=name,
+            code="invalid_type",
         )
     anchor = value.get("anchor")
     if anchor != "created_at":
@@ -94,8 +96,7 @@ def expires_after(value: Any, name: str) -> int | None:
     seconds = integer(value.get("seconds"), f"{name}.seconds")
     if not EXPIRY_MIN_SECONDS <= seconds <= EXPIRY_MAX_SECONDS:
         raise bad_request(
-            f"Invalid '{name}[seconds]': {seconds}. It must be between {EXPIRY_MIN_SECONDS} and "
-            f"{EXPIRY_MAX_SECONDS}.",
+            f"Invalid '{name}[seconds]': {seconds}. It must be between {EXPIRY_MIN_SECONDS} and {EXPIRY_MAX_SECONDS}.",
             param=f"{name}.seconds",
             code="invalid_value",
         )

@@ -27,11 +27,14 @@ def lambda_handler(operation: str) -> Handler:
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_dimension(name="operation", value=operation)
-        response: dict[str, Any] = asgi(event, context)
+        response: dict[str, Any] = asgi(event, context)  # type: ignore[arg-type]  # same shape, other class
         status = int(response.get("statusCode", 500))
         metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count,
-                           value=1 if status >= 400 else 0)
+        metrics.add_metric(
+            name="ClientErrors" if status < 500 else "ServerErrors",
+            unit=MetricUnit.Count,
+            value=1 if status >= 400 else 0,
+        )
         return response
 
     return handler

@@ -47,9 +47,7 @@ class OpenAIAdapter:
         self._send("DELETE", f"files/{provider_file_id}", api_key)
 
     def open_file_content(self, api_key: str, provider_file_id: str) -> Iterator[bytes]:
-        request = self._client.build_request(
-            "GET", f"files/{provider_file_id}/content", headers=_auth(api_key)
-        )
+        request = self._client.build_request("GET", f"files/{provider_file_id}/content", headers=_auth(api_key))
         response = self._call(lambda: self._client.send(request, stream=True))
         if response.is_error:
             try:
@@ -71,7 +69,10 @@ class OpenAIAdapter:
         if request.metadata is not None:
             body["metadata"] = request.metadata
         if request.output_expires_after_seconds is not None:
-            body["output_expires_after"] = {"anchor": "created_at", "seconds": request.output_expires_after_seconds}
+            body["output_expires_after"] = {
+                "anchor": "created_at",
+                "seconds": request.output_expires_after_seconds,
+            }
         return _batch(self._send("POST", "batches", api_key, json=body).json())
 
     def get_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
@@ -93,7 +94,10 @@ class OpenAIAdapter:
             result: httpx.Response = send()
         except httpx.TimeoutException:
             raise GatewayError(
-                504, "The openai provider did not answer in time.", type="upstream_error", code="provider_timeout"
+                504,
+                "The openai provider did not answer in time.",
+                type="upstream_error",
+                code="provider_timeout",
             ) from None
         except httpx.TransportError as exc:
             raise GatewayError(

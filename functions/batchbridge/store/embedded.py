@@ -9,7 +9,6 @@ class EmbeddedAws:
     """An in-process DynamoDB + S3 emulation; data lives as long as the process."""
 
     region = "us-east-1"
-    credentials = {"aws_access_key_id": "embedded", "aws_secret_access_key": "embedded"}
 
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer  # only `serve` pays for importing moto
@@ -23,13 +22,15 @@ class EmbeddedAws:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        client: Any = boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
             config=Config(s3={"addressing_style": "path"}),
-            **self.credentials,
+            aws_access_key_id="embedded",
+            aws_secret_access_key="embedded",
         )
+        return client
 
     def stop(self) -> None:
         self._server.stop()

@@ -74,7 +74,13 @@ class DynamoRecordStore:
         )
 
     def list_files(
-        self, owner: str, *, order: str, after: FileRecord | None, limit: int, keep: Callable[[FileRecord], bool]
+        self,
+        owner: str,
+        *,
+        order: str,
+        after: FileRecord | None,
+        limit: int,
+        keep: Callable[[FileRecord], bool],
     ) -> Page[FileRecord]:
         return self._list(FileRecord, f"{owner}#file", order=order, after=after, limit=limit, keep=keep)
 
@@ -105,7 +111,13 @@ class DynamoRecordStore:
         return True
 
     def list_batches(
-        self, owner: str, *, order: str, after: BatchRecord | None, limit: int, keep: Callable[[BatchRecord], bool]
+        self,
+        owner: str,
+        *,
+        order: str,
+        after: BatchRecord | None,
+        limit: int,
+        keep: Callable[[BatchRecord], bool],
     ) -> Page[BatchRecord]:
         return self._list(BatchRecord, f"{owner}#batch", order=order, after=after, limit=limit, keep=keep)
 

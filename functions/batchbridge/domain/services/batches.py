@@ -11,7 +11,14 @@ from typing import Any
 
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import bad_request, conflict, not_found
-from batchbridge.domain.ports import BatchRequest, Page, ProviderAdapter, ProviderBatch, ProviderRegistry, RecordStore
+from batchbridge.domain.ports import (
+    BatchRequest,
+    Page,
+    ProviderAdapter,
+    ProviderBatch,
+    ProviderRegistry,
+    RecordStore,
+)
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.services.files import Caller, find_file
 
@@ -32,16 +39,18 @@ class BatchService:
     clock: Callable[[], int]  # nanoseconds since the epoch
 
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> BatchRecord:
+        adapter = self.providers.get(provider)
         input_file_id = validation.required_string(params, "input_file_id")
         endpoint = validation.one_of(
             validation.required_string(params, "endpoint"), validation.BATCH_ENDPOINTS, "endpoint"
         )
         window = validation.one_of(
-            validation.required_string(params, "completion_window"), validation.COMPLETION_WINDOWS, "completion_window"
+            validation.required_string(params, "completion_window"),
+            validation.COMPLETION_WINDOWS,
+            "completion_window",
         )
         metadata = validation.metadata(params.get("metadata"))
         output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
-        adapter = self.providers.get(provider)
         input_file = find_file(self.records, caller, input_file_id, None, param="input_file_id")
         self._check_input_file(input_file, provider, endpoint)
         upstream = adapter.create_batch(
@@ -101,10 +110,14 @@ class BatchService:
         after_id = params.get("after") or None
         after = None
         if after_id is not None:
-            after = self.records.get_batch(after_id) if isinstance(after_id, str) and ids.is_batch_id(after_id) else None
+            after = (
+                self.records.get_batch(after_id) if isinstance(after_id, str) and ids.is_batch_id(after_id) else None
+            )
             if after is None or after.owner != caller.owner:
                 raise bad_request(
-                    f"Invalid 'after': no batch {after_id!r} to continue from.", param="after", code="invalid_cursor"
+                    f"Invalid 'after': no batch {after_id!r} to continue from.",
+                    param="after",
+                    code="invalid_cursor",
                 )
 
         def keep(record: BatchRecord) -> bool:
@@ -142,9 +155,13 @@ class BatchService:
         updated = copy.deepcopy(record)
         self._merge(updated, upstream)
         if upstream.output_file_id and updated.output_file_id is None:
-            updated.output_file_id = self._register_result_file(caller, adapter, updated, upstream.output_file_id, "output")
+            updated.output_file_id = self._register_result_file(
+                caller, adapter, updated, upstream.output_file_id, "output"
+            )
         if upstream.error_file_id and updated.error_file_id is None:
-            updated.error_file_id = self._register_result_file(caller, adapter, updated, upstream.error_file_id, "error")
+            updated.error_file_id = self._register_result_file(
+                caller, adapter, updated, upstream.error_file_id, "error"
+            )
         if updated == record:
             return record
         updated.version = record.version + 1

@@ -25,7 +25,9 @@ class Caller:
     api_key: str
 
 
-def find_file(records: RecordStore, caller: Caller, file_id: str, provider: str | None, *, param: str | None = None) -> FileRecord:
+def find_file(
+    records: RecordStore, caller: Caller, file_id: str, provider: str | None, *, param: str | None = None
+) -> FileRecord:
     """The caller's file, or 404 — for a malformed ID, another owner's file, or a contradicting provider."""
     record = records.get_file(file_id) if ids.is_file_id(file_id) else None
     if record is None or record.owner != caller.owner or (provider is not None and provider != record.provider):
@@ -156,7 +158,9 @@ class FileService:
         # A deleted file still serves as a cursor: the auto-pager may be holding its ID.
         record = self.records.get_file(after, include_deleted=True) if ids.is_file_id(after) else None
         if record is None or record.owner != caller.owner:
-            raise bad_request(f"Invalid 'after': no file {after!r} to continue from.", param="after", code="invalid_cursor")
+            raise bad_request(
+                f"Invalid 'after': no file {after!r} to continue from.", param="after", code="invalid_cursor"
+            )
         return record
 
     def _forget_blob(self, key: str) -> None:

@@ -1,0 +1,46 @@
+"""Bracket keys from the OpenAI SDK become nested objects again, in one place for every route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openai._qs import Querystring
+
+from batchbridge.api.params import unflatten
+from batchbridge.domain.errors import GatewayError
+
+EXTRAS: dict[str, Any] = {
+    "provider": "bedrock",
+    "storage_config": {"s3": {"bucket": "your-s3-bucket", "region": "us-west-2", "prefix": "bifrost-batch-output"}},
+    "expires_after": {"anchor": "created_at", "seconds": "3600"},
+    "tags": ["a", "b"],
+    "requests": [{"custom_id": "request-1", "model": "m"}, {"custom_id": "request-2", "model": "m"}],
+}
+
+
+def test_round_trips_what_the_openai_sdk_sends() -> None:
+    # The SDK's own serializer for queries and multipart forms (brackets for objects and arrays).
+    pairs = Querystring(array_format="brackets").stringify_items(EXTRAS)
+    assert ("storage_config[s3][bucket]", "your-s3-bucket") in pairs
+    assert unflatten(pairs) == EXTRAS
+
+
+def test_plain_keys_and_repeats() -> None:
+    assert unflatten([("purpose", "batch"), ("limit", "5")]) == {"purpose": "batch", "limit": "5"}
+    assert unflatten([("a[0]", "x"), ("a[1]", "y")]) == {"a": ["x", "y"]}
+    assert unflatten([("weird[", "v")]) == {"weird[": "v"}
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("a", "1"), ("a[b]", "2")],
+        [("a[b]", "2"), ("a", "1")],
+        [("a[]", "1"), ("a[b]", "2")],
+    ],
+)
+def test_conflicting_keys_are_a_400(pairs: list[tuple[str, str]]) -> None:
+    with pytest.raises(GatewayError) as caught:
+        unflatten(pairs)
+    assert caught.value.status == 400 and caught.value.param == "a"

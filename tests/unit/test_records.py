@@ -1,0 +1,60 @@
+"""OpenAI views of our records, and owner hashing."""
+
+from __future__ import annotations
+
+from batchbridge.domain import ids
+from batchbridge.domain.owner import owner_of
+from batchbridge.domain.records import BatchRecord, FileRecord
+from tests.contract.openai_schema import assert_valid
+
+
+def test_file_view_omits_what_openai_types_without_null() -> None:
+    record = FileRecord(
+        id=ids.new_file_id(),
+        owner="o",
+        provider="openai",
+        filename="a.jsonl",
+        bytes=3,
+        purpose="batch",
+        created_at=1_700_000_000,
+    )
+    view = record.to_openai()
+    assert "expires_at" not in view and view["status"] == "processed"
+    assert_valid("OpenAIFile", view, strict_nulls=True)
+    record.expires_at = 1_700_003_600
+    assert record.to_openai()["expires_at"] == 1_700_003_600
+
+
+def test_batch_view() -> None:
+    record = BatchRecord(
+        id=ids.new_batch_id(),
+        owner="o",
+        provider="openai",
+        endpoint="/v1/chat/completions",
+        input_file_id=ids.new_file_id(),
+        completion_window="24h",
+        status="in_progress",
+        created_at=1_700_000_000,
+        timestamps={"in_progress_at": 1_700_000_010, "expires_at": 1_700_086_400},
+    )
+    view = record.to_openai()
+    assert view["in_progress_at"] == 1_700_000_010 and "completed_at" not in view and "output_file_id" not in view
+    assert view["metadata"] is None and view["request_counts"] == {"total": 0, "completed": 0, "failed": 0}
+    assert_valid("Batch", view, strict_nulls=True)
+
+
+def test_ids() -> None:
+    assert ids.is_file_id(ids.new_file_id()) and ids.is_batch_id(ids.new_batch_id())
+    assert ids.new_file_id() != ids.new_file_id()
+    batch_id = ids.new_batch_id()
+    assert ids.derived_file_id(batch_id, "output") == ids.derived_file_id(batch_id, "output")
+    assert ids.derived_file_id(batch_id, "output") != ids.derived_file_id(batch_id, "error")
+    assert ids.is_file_id(ids.derived_file_id(batch_id, "error"))
+    assert not ids.is_file_id("file-abc123") and not ids.is_batch_id("batch_../x")
+
+
+def test_owner_is_a_keyed_hash() -> None:
+    owner = owner_of("sk-secret-key", b"k1")
+    assert "sk-secret-key" not in owner and len(owner) == 64
+    assert owner == owner_of("sk-secret-key", b"k1") != owner_of("sk-secret-key", b"k2")
+    assert owner != owner_of("sk-other-key", b"k1")
