@@ -156,9 +156,7 @@ def build_event(op: str, method: str, route: str) -> dict[str, Any]:
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
         "queryStringParameters": dict(query) if query else None,
-        "multiValueQueryStringParameters": (
-            {name: [value] for name, value in query.items()} if query else None
-        ),
+        "multiValueQueryStringParameters": ({name: [value] for name, value in query.items()} if query else None),
         "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {

@@ -48,10 +48,12 @@ SPEC_ENV = "BATCHBRIDGE_OPENAPI_SPEC"
 _SPEC_URI = "urn:batchbridge:openai-files-batches.openapi.json"
 
 # (schema, property) pairs that the spec marks required and non-nullable but that the API sends as null.
-KNOWN_NULLABLE_REQUIRED: frozenset[tuple[str, str]] = frozenset({
-    ("ListFilesResponse", "first_id"),  # null on an empty page
-    ("ListFilesResponse", "last_id"),
-})
+KNOWN_NULLABLE_REQUIRED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("ListFilesResponse", "first_id"),  # null on an empty page
+        ("ListFilesResponse", "last_id"),
+    }
+)
 
 _NULL = {"type": "null"}
 _BOTH = ["response", "error"]

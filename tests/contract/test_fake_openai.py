@@ -58,16 +58,20 @@ def client(fake: Fake) -> Iterator[openai.OpenAI]:
     c.close()
 
 
-def chat_line(custom_id: str, text: str, *, model: str = "gpt-4o-mini",
-              url: str = "/v1/chat/completions") -> dict[str, Any]:
+def chat_line(
+    custom_id: str, text: str, *, model: str = "gpt-4o-mini", url: str = "/v1/chat/completions"
+) -> dict[str, Any]:
     return {
         "custom_id": custom_id,
         "method": "POST",
         "url": url,
-        "body": {"model": model, "messages": [
-            {"role": "system", "content": "be terse"},
-            {"role": "user", "content": text},
-        ]},
+        "body": {
+            "model": model,
+            "messages": [
+                {"role": "system", "content": "be terse"},
+                {"role": "user", "content": text},
+            ],
+        },
     }
 
 
@@ -102,11 +106,21 @@ def test_schema_helper_rejects_bad_instances() -> None:
     with pytest.raises(AssertionError, match="deleted"):
         assert_valid("DeleteFileResponse", {"id": "file-x", "object": "file", "deleted": "yes"})
     with pytest.raises(AssertionError, match="'object' is a required property"):
-        assert_valid("OpenAIFile", {"id": "f", "bytes": 1, "created_at": 1, "filename": "a",
-                                    "purpose": "batch", "status": "processed"})
+        assert_valid(
+            "OpenAIFile",
+            {"id": "f", "bytes": 1, "created_at": 1, "filename": "a", "purpose": "batch", "status": "processed"},
+        )
     # nullable relaxation only for optional properties; strict mode follows the spec verbatim
-    batch = {"id": "b", "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "f",
-             "completion_window": "24h", "status": "validating", "created_at": 1, "failed_at": None}
+    batch = {
+        "id": "b",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "f",
+        "completion_window": "24h",
+        "status": "validating",
+        "created_at": 1,
+        "failed_at": None,
+    }
     assert_valid("Batch", batch)
     assert errors_for("Batch", batch, strict_nulls=True) == ["failed_at: None is not of type 'integer'"]
     with pytest.raises(AssertionError, match="status"):
@@ -130,8 +144,17 @@ def test_file_create_retrieve_content_delete(fake: Fake, client: openai.OpenAI) 
     body = raw.http_response.json()
     t1 = int(time.time())
     assert_valid("OpenAIFile", body)
-    assert set(body) == {"id", "object", "bytes", "created_at", "expires_at", "filename", "purpose", "status",
-                         "status_details"}
+    assert set(body) == {
+        "id",
+        "object",
+        "bytes",
+        "created_at",
+        "expires_at",
+        "filename",
+        "purpose",
+        "status",
+        "status_details",
+    }
     assert re.fullmatch(r"file-[A-Za-z0-9]{24}", body["id"])
     assert body["object"] == "file"
     assert body["bytes"] == len(data)
@@ -167,8 +190,12 @@ def test_file_create_retrieve_content_delete(fake: Fake, client: openai.OpenAI) 
     with pytest.raises(openai.NotFoundError) as exc:
         client.files.retrieve(created.id)
     assert exc.value.status_code == 404
-    assert exc.value.body == {"message": f"No such File object: {created.id}",
-                              "type": "invalid_request_error", "param": "id", "code": None}
+    assert exc.value.body == {
+        "message": f"No such File object: {created.id}",
+        "type": "invalid_request_error",
+        "param": "id",
+        "code": None,
+    }
     with pytest.raises(openai.NotFoundError):
         client.files.content(created.id)
     with pytest.raises(openai.NotFoundError):
@@ -181,11 +208,13 @@ def test_file_expiry_rules(client: openai.OpenAI) -> None:
     assert_valid("OpenAIFile", body)
     assert "expires_at" in body and body["expires_at"] is None
 
-    short = client.files.create(file=("b.txt", b"hi"), purpose="assistants",
-                                expires_after={"anchor": "created_at", "seconds": 3600})
+    short = client.files.create(
+        file=("b.txt", b"hi"), purpose="assistants", expires_after={"anchor": "created_at", "seconds": 3600}
+    )
     assert short.expires_at == short.created_at + 3600
-    batch_short = client.files.create(file=("c.jsonl", b"{}\n"), purpose="batch",
-                                      expires_after={"anchor": "created_at", "seconds": 2592000})
+    batch_short = client.files.create(
+        file=("c.jsonl", b"{}\n"), purpose="batch", expires_after={"anchor": "created_at", "seconds": 2592000}
+    )
     assert batch_short.expires_at == batch_short.created_at + 2592000
 
 
@@ -194,12 +223,9 @@ def test_file_expiry_rules(client: openai.OpenAI) -> None:
     [
         ({"purpose": "batch_output"}, "purpose"),
         ({"purpose": "nonsense"}, "purpose"),
-        ({"purpose": "batch", "expires_after": {"anchor": "created_at", "seconds": 3599}},
-         "expires_after.seconds"),
-        ({"purpose": "batch", "expires_after": {"anchor": "created_at", "seconds": 2592001}},
-         "expires_after.seconds"),
-        ({"purpose": "batch", "expires_after": {"anchor": "last_active_at", "seconds": 3600}},
-         "expires_after.anchor"),
+        ({"purpose": "batch", "expires_after": {"anchor": "created_at", "seconds": 3599}}, "expires_after.seconds"),
+        ({"purpose": "batch", "expires_after": {"anchor": "created_at", "seconds": 2592001}}, "expires_after.seconds"),
+        ({"purpose": "batch", "expires_after": {"anchor": "last_active_at", "seconds": 3600}}, "expires_after.anchor"),
     ],
 )
 def test_file_create_rejects_bad_params(client: openai.OpenAI, kwargs: dict[str, Any], param: str) -> None:
@@ -236,8 +262,9 @@ def test_file_create_accepts_any_field_order(fake: Fake, file_first: bool) -> No
     file_part: tuple[str, str | None, bytes] = ("file", "train.jsonl", b'{"x":1}\n')
     parts = [file_part, *parts] if file_first else [*parts, file_part]
     body, ctype = _multipart(parts)
-    r = httpx.post(fake.base_url + "/v1/files", content=body,
-                   headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": ctype})
+    r = httpx.post(
+        fake.base_url + "/v1/files", content=body, headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": ctype}
+    )
     assert r.status_code == 200, r.text
     obj = r.json()
     assert_valid("OpenAIFile", obj)
@@ -264,8 +291,10 @@ def test_file_list_pagination_order_and_filters(fake: Fake, client: openai.OpenA
     assert empty == {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
 
     purposes = ["batch", "user_data", "batch", "assistants", "batch"]
-    ids = [client.files.create(file=(f"f{i}.jsonl", b"{}\n" * (i + 1)), purpose=p).id  # type: ignore[arg-type]
-           for i, p in enumerate(purposes)]
+    ids = [
+        client.files.create(file=(f"f{i}.jsonl", b"{}\n" * (i + 1)), purpose=p).id  # type: ignore[arg-type]
+        for i, p in enumerate(purposes)
+    ]
     fake.state.requests.clear()
 
     listed = [f.id for f in client.files.list(limit=2)]
@@ -309,19 +338,26 @@ def test_file_list_pagination_order_and_filters(fake: Fake, client: openai.OpenA
 def test_batch_lifecycle_to_completed(fake: Fake, client: openai.OpenAI) -> None:
     lines = [
         chat_line("req-1", "hello there"),
-        {**chat_line("req-2", "ignored"), "body": {"model": "gpt-4o-mini", "messages": [
-            {"role": "user", "content": "first"},
-            {"role": "assistant", "content": "ok"},
-            {"role": "user",
-             "content": [{"type": "text", "text": "multi "}, {"type": "text", "text": "part"}]},
-        ]}},
+        {
+            **chat_line("req-2", "ignored"),
+            "body": {
+                "model": "gpt-4o-mini",
+                "messages": [
+                    {"role": "user", "content": "first"},
+                    {"role": "assistant", "content": "ok"},
+                    {"role": "user", "content": [{"type": "text", "text": "multi "}, {"type": "text", "text": "part"}]},
+                ],
+            },
+        },
         chat_line("req-3", "nope", model="invalid-model-x"),
     ]
     input_id = upload_batch_input(client, lines)
 
     t0 = int(time.time())
     raw = client.batches.with_raw_response.create(
-        input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h",
+        input_file_id=input_id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
         metadata={"job": "nightly"},
     )
     created = raw.http_response.json()
@@ -343,8 +379,12 @@ def test_batch_lifecycle_to_completed(fake: Fake, client: openai.OpenAI) -> None
     assert created["request_counts"] == {"total": 0, "completed": 0, "failed": 0}
     assert created["metadata"] == {"job": "nightly"}
     post = [r for r in fake.state.requests if r.path == "/v1/batches"][-1]
-    assert post.json() == {"input_file_id": input_id, "endpoint": "/v1/chat/completions",
-                           "completion_window": "24h", "metadata": {"job": "nightly"}}
+    assert post.json() == {
+        "input_file_id": input_id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"job": "nightly"},
+    }
 
     batch_id = created["id"]
     b = retrieve_raw(client, batch_id)
@@ -394,7 +434,10 @@ def test_batch_lifecycle_to_completed(fake: Fake, client: openai.OpenAI) -> None
         usage = body["usage"]
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert out[0]["response"]["body"]["choices"][0]["message"] == {
-        "role": "assistant", "content": "echo: hello there", "refusal": None}
+        "role": "assistant",
+        "content": "echo: hello there",
+        "refusal": None,
+    }
     assert out[1]["response"]["body"]["choices"][0]["message"]["content"] == "echo: multi part"
     # the SDK's own model parses the body
     parsed = openai.types.chat.ChatCompletion.model_validate(out[0]["response"]["body"])
@@ -413,8 +456,7 @@ def test_batch_lifecycle_to_completed(fake: Fake, client: openai.OpenAI) -> None
 
 def test_batch_all_success_and_all_failure(client: openai.OpenAI) -> None:
     ok_input = upload_batch_input(client, [chat_line("a", "x"), chat_line("b", "y")])
-    ok = client.batches.create(input_file_id=ok_input, endpoint="/v1/chat/completions",
-                               completion_window="24h")
+    ok = client.batches.create(input_file_id=ok_input, endpoint="/v1/chat/completions", completion_window="24h")
     for _ in range(3):
         b = retrieve_raw(client, ok.id)
     assert b["status"] == "completed"
@@ -422,10 +464,10 @@ def test_batch_all_success_and_all_failure(client: openai.OpenAI) -> None:
     assert b["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
     assert b["metadata"] is None
 
-    bad_input = upload_batch_input(client, [chat_line("a", "x", model="invalid-1"),
-                                            chat_line("b", "y", model="invalid-2")])
-    bad = client.batches.create(input_file_id=bad_input, endpoint="/v1/chat/completions",
-                                completion_window="24h")
+    bad_input = upload_batch_input(
+        client, [chat_line("a", "x", model="invalid-1"), chat_line("b", "y", model="invalid-2")]
+    )
+    bad = client.batches.create(input_file_id=bad_input, endpoint="/v1/chat/completions", completion_window="24h")
     for _ in range(3):
         b = retrieve_raw(client, bad.id)
     assert b["status"] == "completed"  # all lines failing still completes
@@ -435,10 +477,17 @@ def test_batch_all_success_and_all_failure(client: openai.OpenAI) -> None:
 
 
 def test_embeddings_batch(client: openai.OpenAI) -> None:
-    lines = [{"custom_id": "e1", "method": "POST", "url": "/v1/embeddings",
-              "body": {"model": "text-embedding-3-small", "input": "hello"}}]
-    batch = client.batches.create(input_file_id=upload_batch_input(client, lines), endpoint="/v1/embeddings",
-                                  completion_window="24h")
+    lines = [
+        {
+            "custom_id": "e1",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "text-embedding-3-small", "input": "hello"},
+        }
+    ]
+    batch = client.batches.create(
+        input_file_id=upload_batch_input(client, lines), endpoint="/v1/embeddings", completion_window="24h"
+    )
     assert batch.model == "text-embedding-3-small"
     for _ in range(3):
         b = client.batches.retrieve(batch.id)
@@ -465,8 +514,7 @@ def test_embeddings_batch(client: openai.OpenAI) -> None:
 )
 def test_batch_failing_validation(client: openai.OpenAI, content: bytes, code: str, line: int) -> None:
     input_id = upload_batch_input(client, content)
-    batch = client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    batch = client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h")
     b = retrieve_raw(client, batch.id)
     assert b["status"] == "failed"
     assert isinstance(b["failed_at"], int) and b["in_progress_at"] is None and b["completed_at"] is None
@@ -520,8 +568,10 @@ def test_batch_create_rejects_non_batch_purpose_input(client: openai.OpenAI) -> 
 
 def test_batch_output_expires_after(client: openai.OpenAI) -> None:
     batch = client.batches.create(
-        input_file_id=upload_batch_input(client, [chat_line("a", "x")]), endpoint="/v1/chat/completions",
-        completion_window="24h", output_expires_after={"anchor": "created_at", "seconds": 7200},
+        input_file_id=upload_batch_input(client, [chat_line("a", "x")]),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        output_expires_after={"anchor": "created_at", "seconds": 7200},
     )
     for _ in range(3):
         b = client.batches.retrieve(batch.id)
@@ -532,8 +582,9 @@ def test_batch_output_expires_after(client: openai.OpenAI) -> None:
 
 def test_batch_cancel(fake: Fake, client: openai.OpenAI) -> None:
     lines = [chat_line("c1", "one"), chat_line("c2", "two")]
-    batch = client.batches.create(input_file_id=upload_batch_input(client, lines),
-                                  endpoint="/v1/chat/completions", completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=upload_batch_input(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+    )
     assert retrieve_raw(client, batch.id)["status"] == "in_progress"
 
     raw = client.batches.with_raw_response.cancel(batch.id).http_response.json()
@@ -562,8 +613,9 @@ def test_batch_cancel(fake: Fake, client: openai.OpenAI) -> None:
         assert exc.value.status_code == 409
         assert_valid("ErrorResponse", exc.value.response.json())
 
-    done = client.batches.create(input_file_id=upload_batch_input(client, lines),
-                                 endpoint="/v1/chat/completions", completion_window="24h")
+    done = client.batches.create(
+        input_file_id=upload_batch_input(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+    )
     assert fake.state.run_to_end(done.id)["status"] == "completed"
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(done.id)
@@ -571,15 +623,13 @@ def test_batch_cancel(fake: Fake, client: openai.OpenAI) -> None:
 
 def test_batch_cancel_while_validating_and_finalizing(fake: Fake, client: openai.OpenAI) -> None:
     input_id = upload_batch_input(client, [chat_line("v1", "x"), chat_line("v2", "y", model="invalid-m")])
-    early = client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    early = client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h")
     assert client.batches.cancel(early.id).status == "cancelling"
     b = client.batches.retrieve(early.id)
     assert b.status == "cancelled" and b.output_file_id is None and b.error_file_id is not None
     assert [x["error"]["code"] for x in read_jsonl(client, b.error_file_id)] == ["batch_cancelled"] * 2
 
-    late = client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions",
-                                 completion_window="24h")
+    late = client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h")
     fake.state.advance(late.id)
     fake.state.advance(late.id)
     assert client.batches.cancel(late.id).status == "cancelling"
@@ -592,8 +642,11 @@ def test_batch_cancel_while_validating_and_finalizing(fake: Fake, client: openai
 
 
 def test_batch_expire(fake: Fake, client: openai.OpenAI) -> None:
-    batch = client.batches.create(input_file_id=upload_batch_input(client, [chat_line("x", "y")]),
-                                  endpoint="/v1/chat/completions", completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=upload_batch_input(client, [chat_line("x", "y")]),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
     fake.state.advance(batch.id)
     b = fake.state.expire(batch.id)
     assert_valid("Batch", b)
@@ -605,8 +658,10 @@ def test_batch_expire(fake: Fake, client: openai.OpenAI) -> None:
 def test_manual_stepping(fake: Fake, client: openai.OpenAI) -> None:
     fake.state.step_batches_on_retrieve = False
     input_id = upload_batch_input(client, [chat_line("a", "x")])
-    ids = [client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions",
-                                 completion_window="24h").id for _ in range(2)]
+    ids = [
+        client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h").id
+        for _ in range(2)
+    ]
     assert client.batches.retrieve(ids[0]).status == "validating"
     assert client.batches.retrieve(ids[0]).status == "validating"
     assert fake.state.advance(ids[0])["status"] == "in_progress"
@@ -625,8 +680,10 @@ def test_batch_list_pagination(fake: Fake, client: openai.OpenAI) -> None:
     assert (empty["object"], empty["data"], empty["has_more"]) == ("list", [], False)
 
     input_id = upload_batch_input(client, [chat_line("a", "x")])
-    ids = [client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions",
-                                 completion_window="24h").id for _ in range(5)]
+    ids = [
+        client.batches.create(input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h").id
+        for _ in range(5)
+    ]
     fake.state.requests.clear()
     assert [b.id for b in client.batches.list(limit=2)] == list(reversed(ids))
     pages = [r.query for r in fake.state.requests if r.path == "/v1/batches"]
@@ -650,27 +707,34 @@ def test_batch_list_pagination(fake: Fake, client: openai.OpenAI) -> None:
 
 def test_per_key_isolation(fake: Fake, client: openai.OpenAI) -> None:
     file_id = upload_batch_input(client, [chat_line("a", "x")])
-    batch_id = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
-                                     completion_window="24h").id
+    batch_id = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h").id
     with fake.client(OTHER_KEY) as other:
         with pytest.raises(openai.NotFoundError) as exc:
             other.files.retrieve(file_id)
-        assert exc.value.body == {"message": f"No such File object: {file_id}",
-                                  "type": "invalid_request_error", "param": "id", "code": None}
+        assert exc.value.body == {
+            "message": f"No such File object: {file_id}",
+            "type": "invalid_request_error",
+            "param": "id",
+            "code": None,
+        }
         with pytest.raises(openai.NotFoundError):
             other.files.content(file_id)
         with pytest.raises(openai.NotFoundError):
             other.files.delete(file_id)
         with pytest.raises(openai.NotFoundError) as bexc:
             other.batches.retrieve(batch_id)
-        assert bexc.value.response.json() == {"error": {"message": f"No batch found with id '{batch_id}'.",
-                                                        "type": "invalid_request_error", "param": None,
-                                                        "code": None}}
+        assert bexc.value.response.json() == {
+            "error": {
+                "message": f"No batch found with id '{batch_id}'.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
         with pytest.raises(openai.NotFoundError):
             other.batches.cancel(batch_id)
         with pytest.raises(openai.BadRequestError):
-            other.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
-                                 completion_window="24h")
+            other.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
         assert other.files.list().data == []
         assert other.batches.list().data == []
     # the owner still sees everything, unchanged
@@ -700,8 +764,14 @@ def test_unknown_ids_and_routes(fake: Fake, client: openai.OpenAI) -> None:
         client.batches.retrieve("batch_nothere")
     r = httpx.get(fake.base_url + "/v1/nothing", headers={"Authorization": f"Bearer {API_KEY}"})
     assert r.status_code == 404
-    assert r.json() == {"error": {"message": "Invalid URL (GET /v1/nothing)", "type": "invalid_request_error",
-                                  "param": None, "code": None}}
+    assert r.json() == {
+        "error": {
+            "message": "Invalid URL (GET /v1/nothing)",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
     r = httpx.delete(fake.base_url + "/v1/batches/batch_x", headers={"Authorization": f"Bearer {API_KEY}"})
     assert r.status_code == 405
     assert_valid("ErrorResponse", r.json())
@@ -721,8 +791,9 @@ def test_unknown_ids_and_routes(fake: Fake, client: openai.OpenAI) -> None:
         (503, openai.InternalServerError),
     ],
 )
-def test_injected_errors_map_to_sdk_exceptions(fake: Fake, client: openai.OpenAI, status: int,
-                                               exc_type: type[openai.APIStatusError]) -> None:
+def test_injected_errors_map_to_sdk_exceptions(
+    fake: Fake, client: openai.OpenAI, status: int, exc_type: type[openai.APIStatusError]
+) -> None:
     fake.state.inject(status, path_contains="/files")
     with pytest.raises(exc_type) as exc:
         client.files.list()
@@ -733,8 +804,7 @@ def test_injected_errors_map_to_sdk_exceptions(fake: Fake, client: openai.OpenAI
 
 
 def test_injection_matching_body_and_retries(fake: Fake, client: openai.OpenAI) -> None:
-    custom = {"error": {"message": "slow down", "type": "requests", "param": None,
-                        "code": "rate_limit_exceeded"}}
+    custom = {"error": {"message": "slow down", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
     fake.state.inject(429, custom, path_contains="/batches", method="GET", times=2)
     assert client.files.list().data == []  # path does not match
     with pytest.raises(openai.RateLimitError) as exc:

@@ -117,8 +117,9 @@ def _hex(n: int) -> str:
     return secrets.token_hex((n + 1) // 2)[:n]
 
 
-def error_body(message: str, type_: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> JSONDict:
+def error_body(
+    message: str, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> JSONDict:
     """An OpenAI error body: all four keys always present (wire reference 1.1)."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
@@ -128,19 +129,26 @@ def default_error_body(status: int) -> JSONDict:
     if status == 401:
         return error_body("Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")
     if status == 429:
-        return error_body("Rate limit reached for requests (injected by the fake).", "requests", None,
-                          "rate_limit_exceeded")
+        return error_body(
+            "Rate limit reached for requests (injected by the fake).", "requests", None, "rate_limit_exceeded"
+        )
     if status >= 500:
-        return error_body("The server had an error while processing your request. Sorry about that!",
-                          "server_error")
+        return error_body("The server had an error while processing your request. Sorry about that!", "server_error")
     return error_body(f"Injected error (HTTP {status}).", "invalid_request_error")
 
 
 class OpenAIError(Exception):
     """Raised inside handlers; rendered as ``status`` + an OpenAI error body."""
 
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = error_body(message, type_, param, code)
@@ -235,15 +243,17 @@ class StoredBatch:
         }
         if self.model is not None:
             out["model"] = self.model
-        out.update({
-            "errors": self.errors,
-            "input_file_id": self.input_file_id,
-            "completion_window": self.completion_window,
-            "status": self.status,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "created_at": self.created_at,
-        })
+        out.update(
+            {
+                "errors": self.errors,
+                "input_file_id": self.input_file_id,
+                "completion_window": self.completion_window,
+                "status": self.status,
+                "output_file_id": self.output_file_id,
+                "error_file_id": self.error_file_id,
+                "created_at": self.created_at,
+            }
+        )
         out.update(self.timestamps)
         out["request_counts"] = dict(self.request_counts)
         out["usage"] = json.loads(json.dumps(self.usage))
@@ -290,8 +300,7 @@ def parse_batch_input(content: bytes, endpoint: str) -> tuple[list[JSONDict], li
         try:
             obj = json.loads(raw)
         except ValueError:
-            errors.append(
-                _batch_error("invalid_json_line", "This line is not parseable as valid JSON.", number))
+            errors.append(_batch_error("invalid_json_line", "This line is not parseable as valid JSON.", number))
             continue
         if not isinstance(obj, dict):
             errors.append(_batch_error("invalid_json_line", "This line is not a JSON object.", number))
@@ -301,34 +310,38 @@ def parse_batch_input(content: bytes, endpoint: str) -> tuple[list[JSONDict], li
             errors.append(_batch_error("invalid_request", "Missing or invalid 'custom_id' (string).", number))
             continue
         if obj.get("method") != "POST":
-            errors.append(_batch_error("invalid_request", "The 'method' of a batch request must be 'POST'.",
-                                       number))
+            errors.append(_batch_error("invalid_request", "The 'method' of a batch request must be 'POST'.", number))
             continue
         if not isinstance(obj.get("body"), dict):
             errors.append(_batch_error("invalid_request", "Missing or invalid 'body' (object).", number))
             continue
         if obj.get("url") != endpoint:
-            errors.append(_batch_error(
-                "url_mismatch",
-                f"The provided URL {obj.get('url')!r} does not match the batch endpoint {endpoint!r}.",
-                number,
-            ))
+            errors.append(
+                _batch_error(
+                    "url_mismatch",
+                    f"The provided URL {obj.get('url')!r} does not match the batch endpoint {endpoint!r}.",
+                    number,
+                )
+            )
             continue
         if custom_id in seen:
-            errors.append(_batch_error(
-                "duplicate_custom_id",
-                "The custom_id for this request is a duplicate of another request. "
-                "The custom_id parameter must be unique for each request in a batch.",
-                number,
-            ))
+            errors.append(
+                _batch_error(
+                    "duplicate_custom_id",
+                    "The custom_id for this request is a duplicate of another request. "
+                    "The custom_id parameter must be unique for each request in a batch.",
+                    number,
+                )
+            )
             continue
         seen.add(custom_id)
         lines.append(obj)
     if not errors and not lines:
         errors.append(_batch_error("empty_file", "The batch input file is empty.", None))
     if len(lines) > BATCH_MAX_REQUESTS:
-        errors.append(_batch_error(
-            "too_many_tasks", f"The batch input file has more than {BATCH_MAX_REQUESTS} requests.", None))
+        errors.append(
+            _batch_error("too_many_tasks", f"The batch input file has more than {BATCH_MAX_REQUESTS} requests.", None)
+        )
     return lines, errors
 
 
@@ -383,28 +396,33 @@ def _simulate(endpoint: str, body: JSONDict, now: int) -> tuple[JSONDict, int, i
     if endpoint == "/v1/chat/completions":
         raw_messages = body.get("messages")
         messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
-        user_texts = [_text_of(m.get("content")) for m in messages
-                      if isinstance(m, dict) and m.get("role") == "user"]
+        user_texts = [_text_of(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         reply = "echo: " + (user_texts[-1] if user_texts else "")
         prompt_tokens = sum(_tokens(_text_of(m.get("content"))) for m in messages if isinstance(m, dict)) or 1
         completion_tokens = _tokens(reply)
-        return {
-            "id": "chatcmpl-" + _rand(29),
-            "object": "chat.completion",
-            "created": now,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": reply, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
+        return (
+            {
+                "id": "chatcmpl-" + _rand(29),
+                "object": "chat.completion",
+                "created": now,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
             },
-        }, prompt_tokens, completion_tokens
+            prompt_tokens,
+            completion_tokens,
+        )
     if endpoint == "/v1/embeddings":
         raw_input = body.get("input")
         inputs = raw_input if isinstance(raw_input, list) else [raw_input]
@@ -412,58 +430,70 @@ def _simulate(endpoint: str, body: JSONDict, now: int) -> tuple[JSONDict, int, i
         dims = body.get("dimensions")
         n_dims = dims if isinstance(dims, int) and 1 <= dims <= 256 else 8
         prompt_tokens = sum(_tokens(t) for t in texts)
-        return {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": _embedding(t, n_dims)}
-                for i, t in enumerate(texts)
-            ],
-            "model": model,
-            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-        }, prompt_tokens, 0
+        return (
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": _embedding(t, n_dims)} for i, t in enumerate(texts)
+                ],
+                "model": model,
+                "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+            },
+            prompt_tokens,
+            0,
+        )
     if endpoint == "/v1/completions":
         prompt = body.get("prompt")
         text = "echo: " + (prompt if isinstance(prompt, str) else json.dumps(prompt))
         p, c = _tokens(str(prompt)), _tokens(text)
-        return {
-            "id": "cmpl-" + _rand(29),
-            "object": "text_completion",
-            "created": now,
-            "model": model,
-            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
-        }, p, c
+        return (
+            {
+                "id": "cmpl-" + _rand(29),
+                "object": "text_completion",
+                "created": now,
+                "model": model,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+            },
+            p,
+            c,
+        )
     if endpoint == "/v1/responses":
         raw = body.get("input")
         if isinstance(raw, list):
-            users = [_text_of(m.get("content")) for m in raw
-                     if isinstance(m, dict) and m.get("role") == "user"]
+            users = [_text_of(m.get("content")) for m in raw if isinstance(m, dict) and m.get("role") == "user"]
             prompt = users[-1] if users else ""
         else:
             prompt = raw if isinstance(raw, str) else ""
         text = "echo: " + prompt
         p, c = _tokens(prompt), _tokens(text)
-        return {
-            "id": "resp_" + _hex(48),
-            "object": "response",
-            "created_at": now,
-            "status": "completed",
-            "model": model,
-            "output": [{
-                "type": "message",
-                "id": "msg_" + _hex(48),
+        return (
+            {
+                "id": "resp_" + _hex(48),
+                "object": "response",
+                "created_at": now,
                 "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }],
-            "usage": {
-                "input_tokens": p,
-                "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": c,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": p + c,
+                "model": model,
+                "output": [
+                    {
+                        "type": "message",
+                        "id": "msg_" + _hex(48),
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}],
+                    }
+                ],
+                "usage": {
+                    "input_tokens": p,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": c,
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": p + c,
+                },
             },
-        }, p, c
+            p,
+            c,
+        )
     return {"object": "fake.unsimulated", "endpoint": endpoint, "model": model}, 0, 0
 
 
@@ -474,14 +504,24 @@ def _run_line(endpoint: str, line: JSONDict, now: int) -> tuple[JSONDict, bool, 
     out: JSONDict = {"id": "batch_req_" + _hex(32), "custom_id": line["custom_id"]}
     request_id = "req_" + _hex(32)
     if not isinstance(model, str) or not model:
-        out["response"] = {"status_code": 400, "request_id": request_id, "body": error_body(
-            "you must provide a model parameter", "invalid_request_error", None, None)}
+        out["response"] = {
+            "status_code": 400,
+            "request_id": request_id,
+            "body": error_body("you must provide a model parameter", "invalid_request_error", None, None),
+        }
         out["error"] = None
         return out, False, 0, 0
     if model.startswith("invalid-"):
-        out["response"] = {"status_code": 404, "request_id": request_id, "body": error_body(
-            f"The model `{model}` does not exist or you do not have access to it.",
-            "invalid_request_error", "model", "model_not_found")}
+        out["response"] = {
+            "status_code": 404,
+            "request_id": request_id,
+            "body": error_body(
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model",
+                "model_not_found",
+            ),
+        }
         out["error"] = None
         return out, False, 0, 0
     resp, p, c = _simulate(endpoint, body, now)
@@ -491,8 +531,12 @@ def _run_line(endpoint: str, line: JSONDict, now: int) -> tuple[JSONDict, bool, 
 
 
 def _unrun_line(line: JSONDict, code: str, message: str) -> JSONDict:
-    return {"id": "batch_req_" + _hex(32), "custom_id": line["custom_id"], "response": None,
-            "error": {"code": code, "message": message}}
+    return {
+        "id": "batch_req_" + _hex(32),
+        "custom_id": line["custom_id"],
+        "response": None,
+        "error": {"code": code, "message": message},
+    }
 
 
 def _jsonl(lines: list[JSONDict]) -> bytes:
@@ -523,22 +567,32 @@ class FakeOpenAIState:
 
     # -- test controls ---------------------------------------------------------------------------------
 
-    def inject(self, status: int, body: JSONDict | None = None, *, path_contains: str = "", times: int = 1,
-               method: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def inject(
+        self,
+        status: int,
+        body: JSONDict | None = None,
+        *,
+        path_contains: str = "",
+        times: int = 1,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer the next ``times`` requests whose path contains ``path_contains`` (and, if given, whose
         method is ``method``) with ``status`` and ``body`` (default: an OpenAI error body for that status),
         plus ``headers`` (e.g. ``{"retry-after-ms": "10"}``). Injected answers skip auth and handling."""
         if times < 1:
             raise ValueError("times must be >= 1")
         with self._lock:
-            self.injections.append(Injection(
-                status=status,
-                body=body if body is not None else default_error_body(status),
-                path_contains=path_contains,
-                times=times,
-                method=method,
-                headers=dict(headers or {}),
-            ))
+            self.injections.append(
+                Injection(
+                    status=status,
+                    body=body if body is not None else default_error_body(status),
+                    path_contains=path_contains,
+                    times=times,
+                    method=method,
+                    headers=dict(headers or {}),
+                )
+            )
 
     def take_injection(self, method: str, path: str) -> Injection | None:
         with self._lock:
@@ -580,8 +634,13 @@ class FakeOpenAIState:
         with self._lock:
             batch = self._batches[batch_id]
             if batch.status not in TERMINAL_STATUSES:
-                self._finish(batch, "expired", "expired_at", "batch_expired",
-                             "This request could not be executed before the completion window expired.")
+                self._finish(
+                    batch,
+                    "expired",
+                    "expired_at",
+                    "batch_expired",
+                    "This request could not be executed before the completion window expired.",
+                )
             return batch.to_json()
 
     def batch_json(self, batch_id: str) -> JSONDict:
@@ -606,8 +665,9 @@ class FakeOpenAIState:
         self._seq += 1
         return self._seq
 
-    def add_file(self, owner: str, content: bytes, filename: str, purpose: str,
-                 expires_after_seconds: int | None) -> StoredFile:
+    def add_file(
+        self, owner: str, content: bytes, filename: str, purpose: str, expires_after_seconds: int | None
+    ) -> StoredFile:
         with self._lock:
             now = self.clock()
             if expires_after_seconds is not None:
@@ -616,8 +676,16 @@ class FakeOpenAIState:
                 expires_at = now + BATCH_FILE_DEFAULT_TTL
             else:
                 expires_at = None
-            f = StoredFile(id="file-" + _rand(24), owner=owner, content=content, created_at=now,
-                           expires_at=expires_at, filename=filename, purpose=purpose, seq=self._next_seq())
+            f = StoredFile(
+                id="file-" + _rand(24),
+                owner=owner,
+                content=content,
+                created_at=now,
+                expires_at=expires_at,
+                filename=filename,
+                purpose=purpose,
+                seq=self._next_seq(),
+            )
             self._files[f.id] = f
             return f
 
@@ -634,11 +702,11 @@ class FakeOpenAIState:
             del self._files[file_id]
             self._deleted_files[file_id] = f
 
-    def list_files(self, owner: str, purpose: str | None, order: str, after: str | None,
-                   limit: int) -> tuple[list[StoredFile], bool]:
+    def list_files(
+        self, owner: str, purpose: str | None, order: str, after: str | None, limit: int
+    ) -> tuple[list[StoredFile], bool]:
         with self._lock:
-            items = [f for f in self._files.values()
-                     if f.owner == owner and (purpose is None or f.purpose == purpose)]
+            items = [f for f in self._files.values() if f.owner == owner and (purpose is None or f.purpose == purpose)]
             desc = order == "desc"
             items.sort(key=lambda f: (f.created_at, f.seq), reverse=desc)
             if after is not None:
@@ -646,19 +714,33 @@ class FakeOpenAIState:
                 if cursor is None or cursor.owner != owner:
                     raise _bad_request(f"Invalid 'after': no file with id {after!r}.", param="after")
                 ck = (cursor.created_at, cursor.seq)
-                items = [f for f in items
-                         if ((f.created_at, f.seq) < ck if desc else (f.created_at, f.seq) > ck)]
+                items = [f for f in items if ((f.created_at, f.seq) < ck if desc else (f.created_at, f.seq) > ck)]
             return items[:limit], len(items) > limit
 
-    def add_batch(self, owner: str, *, input_file: StoredFile, endpoint: str, completion_window: str,
-                  metadata: dict[str, str] | None, output_expires_after: int | None) -> StoredBatch:
+    def add_batch(
+        self,
+        owner: str,
+        *,
+        input_file: StoredFile,
+        endpoint: str,
+        completion_window: str,
+        metadata: dict[str, str] | None,
+        output_expires_after: int | None,
+    ) -> StoredBatch:
         with self._lock:
             now = self.clock()
             b = StoredBatch(
-                id="batch_" + _hex(32), owner=owner, endpoint=endpoint, input_file_id=input_file.id,
-                input_content=input_file.content, completion_window=completion_window, created_at=now,
-                metadata=metadata, output_expires_after=output_expires_after,
-                model=_first_model(input_file.content), seq=self._next_seq(),
+                id="batch_" + _hex(32),
+                owner=owner,
+                endpoint=endpoint,
+                input_file_id=input_file.id,
+                input_content=input_file.content,
+                completion_window=completion_window,
+                created_at=now,
+                metadata=metadata,
+                output_expires_after=output_expires_after,
+                model=_first_model(input_file.content),
+                seq=self._next_seq(),
             )
             b.timestamps["expires_at"] = now + BATCH_COMPLETION_WINDOW_SECONDS
             self._batches[b.id] = b
@@ -689,8 +771,11 @@ class FakeOpenAIState:
 
     def list_batches(self, owner: str, after: str | None, limit: int) -> tuple[list[StoredBatch], bool]:
         with self._lock:
-            items = sorted((b for b in self._batches.values() if b.owner == owner),
-                           key=lambda b: (b.created_at, b.seq), reverse=True)
+            items = sorted(
+                (b for b in self._batches.values() if b.owner == owner),
+                key=lambda b: (b.created_at, b.seq),
+                reverse=True,
+            )
             if after is not None:
                 cursor = self._batches.get(after)
                 if cursor is None or cursor.owner != owner:
@@ -723,8 +808,13 @@ class FakeOpenAIState:
             b.status = "completed"
             b.timestamps["completed_at"] = now
         elif b.status == "cancelling":
-            self._finish(b, "cancelled", "cancelled_at", "batch_cancelled",
-                         "This request was not executed because the batch was cancelled.")
+            self._finish(
+                b,
+                "cancelled",
+                "cancelled_at",
+                "batch_cancelled",
+                "This request was not executed because the batch was cancelled.",
+            )
 
     def _execute(self, b: StoredBatch, now: int) -> None:
         assert b.lines is not None
@@ -758,11 +848,13 @@ class FakeOpenAIState:
         ok_lines = [out for out, ok in results if ok]
         err_lines = [out for out, ok in results if not ok] + extra_errors
         if ok_lines:
-            b.output_file_id = self.add_file(b.owner, _jsonl(ok_lines), f"{b.id}_output.jsonl",
-                                             "batch_output", b.output_expires_after).id
+            b.output_file_id = self.add_file(
+                b.owner, _jsonl(ok_lines), f"{b.id}_output.jsonl", "batch_output", b.output_expires_after
+            ).id
         if err_lines:
-            b.error_file_id = self.add_file(b.owner, _jsonl(err_lines), f"{b.id}_error.jsonl",
-                                            "batch_output", b.output_expires_after).id
+            b.error_file_id = self.add_file(
+                b.owner, _jsonl(err_lines), f"{b.id}_error.jsonl", "batch_output", b.output_expires_after
+            ).id
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -775,12 +867,15 @@ def _parse_int(value: str | None, name: str, default: int, lo: int, hi: int) -> 
     try:
         n = int(value)
     except ValueError:
-        raise _bad_request(f"Invalid '{name}': expected an integer, but got {value!r} instead.",
-                           param=name, code="invalid_type") from None
+        raise _bad_request(
+            f"Invalid '{name}': expected an integer, but got {value!r} instead.", param=name, code="invalid_type"
+        ) from None
     if not lo <= n <= hi:
         raise _bad_request(
             f"Invalid '{name}': integer {n} is out of range; it must be between {lo} and {hi}.",
-            param=name, code="integer_out_of_range" if n > hi else "integer_below_min_value")
+            param=name,
+            code="integer_out_of_range" if n > hi else "integer_below_min_value",
+        )
     return n
 
 
@@ -789,14 +884,23 @@ def _parse_expires_after(anchor: Any, seconds: Any, prefix: str) -> int | None:
     if anchor is None and seconds is None:
         return None
     if anchor is None:
-        raise _bad_request(f"Missing required parameter: '{prefix}.anchor'.", param=f"{prefix}.anchor",
-                           code="missing_required_parameter")
+        raise _bad_request(
+            f"Missing required parameter: '{prefix}.anchor'.",
+            param=f"{prefix}.anchor",
+            code="missing_required_parameter",
+        )
     if seconds is None:
-        raise _bad_request(f"Missing required parameter: '{prefix}.seconds'.", param=f"{prefix}.seconds",
-                           code="missing_required_parameter")
+        raise _bad_request(
+            f"Missing required parameter: '{prefix}.seconds'.",
+            param=f"{prefix}.seconds",
+            code="missing_required_parameter",
+        )
     if anchor != "created_at":
-        raise _bad_request(f"Invalid value for '{prefix}.anchor': {anchor!r}. Supported values are: "
-                           "'created_at'.", param=f"{prefix}.anchor", code="invalid_value")
+        raise _bad_request(
+            f"Invalid value for '{prefix}.anchor': {anchor!r}. Supported values are: 'created_at'.",
+            param=f"{prefix}.anchor",
+            code="invalid_value",
+        )
     if isinstance(seconds, bool):
         seconds = None
     try:
@@ -804,11 +908,15 @@ def _parse_expires_after(anchor: Any, seconds: Any, prefix: str) -> int | None:
     except ValueError:
         n = None
     if n is None:
-        raise _bad_request(f"Invalid '{prefix}.seconds': expected an integer.", param=f"{prefix}.seconds",
-                           code="invalid_type")
+        raise _bad_request(
+            f"Invalid '{prefix}.seconds': expected an integer.", param=f"{prefix}.seconds", code="invalid_type"
+        )
     if not EXPIRES_AFTER_MIN <= n <= EXPIRES_AFTER_MAX:
-        raise _bad_request(f"Invalid '{prefix}.seconds': {n} must be between {EXPIRES_AFTER_MIN} and "
-                           f"{EXPIRES_AFTER_MAX}.", param=f"{prefix}.seconds", code="invalid_value")
+        raise _bad_request(
+            f"Invalid '{prefix}.seconds': {n} must be between {EXPIRES_AFTER_MIN} and {EXPIRES_AFTER_MAX}.",
+            param=f"{prefix}.seconds",
+            code="invalid_value",
+        )
     return n
 
 
@@ -816,23 +924,32 @@ def _validate_metadata(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _bad_request("Invalid type for 'metadata': expected an object.", param="metadata",
-                           code="invalid_type")
+        raise _bad_request("Invalid type for 'metadata': expected an object.", param="metadata", code="invalid_type")
     if len(value) > METADATA_MAX_PAIRS:
-        raise _bad_request(f"Invalid 'metadata': too many properties. Expected an object with at most "
-                           f"{METADATA_MAX_PAIRS} properties, but got {len(value)} instead.",
-                           param="metadata", code="object_above_max_properties")
+        raise _bad_request(
+            f"Invalid 'metadata': too many properties. Expected an object with at most "
+            f"{METADATA_MAX_PAIRS} properties, but got {len(value)} instead.",
+            param="metadata",
+            code="object_above_max_properties",
+        )
     for k, v in value.items():
         if len(k) > METADATA_KEY_MAX:
-            raise _bad_request(f"Invalid 'metadata': key {k[:20]!r}... is longer than {METADATA_KEY_MAX} "
-                               "characters.", param="metadata", code="invalid_value")
+            raise _bad_request(
+                f"Invalid 'metadata': key {k[:20]!r}... is longer than {METADATA_KEY_MAX} characters.",
+                param="metadata",
+                code="invalid_value",
+            )
         if not isinstance(v, str):
-            raise _bad_request(f"Invalid type for 'metadata.{k}': expected a string.", param=f"metadata.{k}",
-                               code="invalid_type")
+            raise _bad_request(
+                f"Invalid type for 'metadata.{k}': expected a string.", param=f"metadata.{k}", code="invalid_type"
+            )
         if len(v) > METADATA_VALUE_MAX:
-            raise _bad_request(f"Invalid 'metadata.{k}': string too long. Expected a string with maximum "
-                               f"length {METADATA_VALUE_MAX}, but got a string with length {len(v)} instead.",
-                               param=f"metadata.{k}", code="string_above_max_length")
+            raise _bad_request(
+                f"Invalid 'metadata.{k}': string too long. Expected a string with maximum "
+                f"length {METADATA_VALUE_MAX}, but got a string with length {len(v)} instead.",
+                param=f"metadata.{k}",
+                code="string_above_max_length",
+            )
     return {str(k): str(v) for k, v in value.items()}
 
 
@@ -893,8 +1010,7 @@ class _Gate:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode("latin-1"))]
             await send(message)
 
         if self.state.delay_seconds > 0:
@@ -902,8 +1018,7 @@ class _Gate:
 
         injection = self.state.take_injection(method, path)
         if injection is not None:
-            response: Response = JSONResponse(injection.body, status_code=injection.status,
-                                              headers=injection.headers)
+            response: Response = JSONResponse(injection.body, status_code=injection.status, headers=injection.headers)
             await response(scope, receive, send_with_id)
             return
 
@@ -977,19 +1092,22 @@ def create_app() -> FastAPI:
         upload = form.get("file")
         purpose = form.get("purpose")
         if upload is None:
-            raise _bad_request("Missing required parameter: 'file'.", param="file",
-                               code="missing_required_parameter")
+            raise _bad_request("Missing required parameter: 'file'.", param="file", code="missing_required_parameter")
         if not isinstance(upload, UploadFile):
-            raise _bad_request("Invalid 'file': expected a file upload, not a string.", param="file",
-                               code="invalid_type")
+            raise _bad_request(
+                "Invalid 'file': expected a file upload, not a string.", param="file", code="invalid_type"
+            )
         if purpose is None:
-            raise _bad_request("Missing required parameter: 'purpose'.", param="purpose",
-                               code="missing_required_parameter")
+            raise _bad_request(
+                "Missing required parameter: 'purpose'.", param="purpose", code="missing_required_parameter"
+            )
         if not isinstance(purpose, str) or purpose not in FILE_CREATE_PURPOSES:
             shown = purpose if isinstance(purpose, str) else "<file>"
             raise _bad_request(
-                f"'{shown}' is not one of {list(FILE_CREATE_PURPOSES)} - 'purpose'", param="purpose",
-                code="invalid_value")
+                f"'{shown}' is not one of {list(FILE_CREATE_PURPOSES)} - 'purpose'",
+                param="purpose",
+                code="invalid_value",
+            )
         anchor = form.get("expires_after[anchor]")
         seconds = form.get("expires_after[seconds]")
         if isinstance(anchor, UploadFile) or isinstance(seconds, UploadFile):
@@ -1005,8 +1123,11 @@ def create_app() -> FastAPI:
         limit = _parse_int(q.get("limit"), "limit", FILES_LIMIT_MAX, 1, FILES_LIMIT_MAX)
         order = q.get("order", "desc")
         if order not in ("asc", "desc"):
-            raise _bad_request(f"Invalid value for 'order': {order!r}. Supported values are: 'asc' and "
-                               "'desc'.", param="order", code="invalid_value")
+            raise _bad_request(
+                f"Invalid value for 'order': {order!r}. Supported values are: 'asc' and 'desc'.",
+                param="order",
+                code="invalid_value",
+            )
         items, has_more = state.list_files(owner(request), q.get("purpose"), order, q.get("after"), limit)
         return JSONResponse(_list_body([f.to_json() for f in items], has_more))
 
@@ -1034,46 +1155,70 @@ def create_app() -> FastAPI:
             raise _bad_request(
                 "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
                 "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was "
-                "not valid JSON.)") from None
+                "not valid JSON.)"
+            ) from None
         if not isinstance(payload, dict):
             raise _bad_request("The request body must be a JSON object.")
         for name in ("input_file_id", "endpoint", "completion_window"):
             if name not in payload:
-                raise _bad_request(f"Missing required parameter: '{name}'.", param=name,
-                                   code="missing_required_parameter")
+                raise _bad_request(
+                    f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+                )
             if not isinstance(payload[name], str):
-                raise _bad_request(f"Invalid type for '{name}': expected a string.", param=name,
-                                   code="invalid_type")
+                raise _bad_request(f"Invalid type for '{name}': expected a string.", param=name, code="invalid_type")
         endpoint = payload["endpoint"]
         if endpoint not in BATCH_ENDPOINTS:
             raise _bad_request(
                 f"Invalid value for 'endpoint': {endpoint!r}. Supported values are: "
-                + ", ".join(f"'{e}'" for e in BATCH_ENDPOINTS) + ".",
-                param="endpoint", code="invalid_value")
+                + ", ".join(f"'{e}'" for e in BATCH_ENDPOINTS)
+                + ".",
+                param="endpoint",
+                code="invalid_value",
+            )
         if payload["completion_window"] != "24h":
-            raise _bad_request(f"Invalid value for 'completion_window': {payload['completion_window']!r}. "
-                               "Supported values are: '24h'.", param="completion_window",
-                               code="invalid_value")
+            raise _bad_request(
+                f"Invalid value for 'completion_window': {payload['completion_window']!r}. "
+                "Supported values are: '24h'.",
+                param="completion_window",
+                code="invalid_value",
+            )
         metadata = _validate_metadata(payload.get("metadata"))
         oea = payload.get("output_expires_after")
         if oea is not None and not isinstance(oea, dict):
-            raise _bad_request("Invalid type for 'output_expires_after': expected an object.",
-                               param="output_expires_after", code="invalid_type")
-        output_ttl = _parse_expires_after((oea or {}).get("anchor"), (oea or {}).get("seconds"),
-                                          "output_expires_after") if oea is not None else None
+            raise _bad_request(
+                "Invalid type for 'output_expires_after': expected an object.",
+                param="output_expires_after",
+                code="invalid_type",
+            )
+        output_ttl = (
+            _parse_expires_after((oea or {}).get("anchor"), (oea or {}).get("seconds"), "output_expires_after")
+            if oea is not None
+            else None
+        )
         key = owner(request)
         try:
             input_file = state.get_file(key, payload["input_file_id"])
         except OpenAIError:
-            raise _bad_request(f"Invalid 'input_file_id': no such file {payload['input_file_id']!r}.",
-                               param="input_file_id", code="invalid_value") from None
+            raise _bad_request(
+                f"Invalid 'input_file_id': no such file {payload['input_file_id']!r}.",
+                param="input_file_id",
+                code="invalid_value",
+            ) from None
         if input_file.purpose != "batch":
-            raise _bad_request(f"Invalid 'input_file_id': file {input_file.id} has purpose "
-                               f"'{input_file.purpose}'; batch input files must have purpose 'batch'.",
-                               param="input_file_id", code="invalid_value")
-        b = state.add_batch(key, input_file=input_file, endpoint=endpoint,
-                            completion_window=payload["completion_window"], metadata=metadata,
-                            output_expires_after=output_ttl)
+            raise _bad_request(
+                f"Invalid 'input_file_id': file {input_file.id} has purpose "
+                f"'{input_file.purpose}'; batch input files must have purpose 'batch'.",
+                param="input_file_id",
+                code="invalid_value",
+            )
+        b = state.add_batch(
+            key,
+            input_file=input_file,
+            endpoint=endpoint,
+            completion_window=payload["completion_window"],
+            metadata=metadata,
+            output_expires_after=output_ttl,
+        )
         return JSONResponse(b.to_json())
 
     @app.get("/v1/batches")

@@ -255,9 +255,7 @@ def test_single_rest_api(resources: dict[str, Any]) -> None:
 
 def test_routes_reach_exactly_their_function(routes: dict[tuple[str, str], str]) -> None:
     expected = {
-        (method, prefix + path): logical_id(op)
-        for op, (method, path) in OPERATIONS.items()
-        for prefix in PREFIXES
+        (method, prefix + path): logical_id(op) for op, (method, path) in OPERATIONS.items() for prefix in PREFIXES
     }
     assert routes == expected
     assert len(routes) == 2 * len(OPERATIONS)
@@ -413,9 +411,7 @@ def test_least_privilege(op: str, source: dict[str, Any], resources: dict[str, A
             assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, action
-                granted.setdefault(action, set()).update(
-                    _resource_key(r) for r in _as_list(statement["Resource"])
-                )
+                granted.setdefault(action, set()).update(_resource_key(r) for r in _as_list(statement["Resource"]))
     assert granted == EXPECTED_PERMISSIONS[op]
 
 
@@ -464,9 +460,7 @@ def test_event_hits_its_route(op: str, source: dict[str, Any], routes: dict[tupl
 
     assert event["httpMethod"] == method
     path: str = event["path"]  # API Gateway gives the path without the stage
-    matches = [
-        (prefix, m) for prefix in PREFIXES if (m := route_regex(prefix + route).match(path)) is not None
-    ]
+    matches = [(prefix, m) for prefix in PREFIXES if (m := route_regex(prefix + route).match(path)) is not None]
     assert len(matches) == 1, (path, matches)
     prefix, match = matches[0]
     assert event["resource"] == prefix + route

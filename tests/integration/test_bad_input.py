@@ -298,3 +298,13 @@ def test_upstream_unreachable_is_502(gateway_env: dict[str, str], monkeypatch: p
         )
     error = error_of(response, 502)
     assert "openai" in error["message"] and error["code"] == "provider_unreachable"
+
+
+def test_content_whose_bytes_are_gone_is_404(http: httpx.Client) -> None:
+    import boto3
+
+    from tests.conftest import BUCKET
+
+    file_id = upload(http, line()).json()["id"]
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=f"files/{file_id}")
+    assert error_of(http.get(f"/files/{file_id}/content"), 404)["code"] == "content_gone"

@@ -6,6 +6,9 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from batchbridge.domain.errors import GatewayError
 
 CHUNK_BYTES: Final = 64 * 1024
 # Sized on purpose: boto3's default (10 threads x 8 MB) would hold ~80 MB per upload in flight.
@@ -28,7 +31,13 @@ class S3BlobStore:
         )
 
     def open(self, key: str) -> Iterator[bytes]:
-        body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
+        try:
+            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                # The record outlived its bytes (e.g. removed by a lifecycle rule): say so, don't crash.
+                raise GatewayError(404, "The content of this file is no longer stored.", code="content_gone") from None
+            raise
         return _chunks(body)
 
     def delete(self, key: str) -> None:
