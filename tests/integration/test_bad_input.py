@@ -138,6 +138,18 @@ def test_provider_not_built_yet(http: httpx.Client, provider: str) -> None:
         },
     )
     assert error_of(response, 400)["code"] == "unsupported_provider"
+    file_id = upload(http, line()).json()["id"]
+    for method, path in (
+        ("GET", "/files"),
+        ("GET", f"/files/{file_id}"),
+        ("GET", f"/files/{file_id}/content"),
+        ("DELETE", f"/files/{file_id}"),
+        ("GET", "/batches"),
+    ):
+        assert (
+            error_of(http.request(method, path, params={"provider": provider}), 400)["code"] == "unsupported_provider"
+        )
+    assert http.get(f"/files/{file_id}").status_code == 200  # nothing was deleted
 
 
 def test_batch_with_other_url_than_its_file(http: httpx.Client) -> None:

@@ -5,13 +5,18 @@ The gateway forwards to the fake OpenAI upstream; AWS is moto. Both SDK base_url
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
+from fastapi.testclient import TestClient
 from openai import OpenAI
 
+from batchbridge.api.app import build_app
+from batchbridge.gateway import Gateway
+from batchbridge.providers.registry import FACTORIES, Registry
 from tests.contract.openai_schema import assert_valid
 
 JSONL = (
@@ -165,10 +170,37 @@ def test_other_keys_objects_are_404(client: OpenAI, gateway_url: str) -> None:
     assert client.files.retrieve(uploaded.id).id == uploaded.id
 
 
-def test_provider_contradicting_the_record_is_404(client: OpenAI) -> None:
-    uploaded = upload(client)
-    with pytest.raises(openai.NotFoundError):
-        client.files.retrieve(uploaded.id, extra_query={"provider": "gemini"})
+def test_provider_contradicting_the_record_is_404(gateway: Gateway) -> None:
+    # A second provider, served here by the OpenAI adapter: records must keep the two apart.
+    registry = Registry(gateway.settings, factories={**FACTORIES, "gemini": FACTORIES["openai"]})
+    with TestClient(build_app(gateway=dataclasses.replace(gateway, providers=registry))) as http:
+        client = OpenAI(base_url="http://testserver/openai", api_key="sk-user-one", max_retries=0, http_client=http)
+        uploaded = upload(client)
+        assert client.files.retrieve(uploaded.id, extra_query={"provider": "openai"}).id == uploaded.id
+        for call in (
+            lambda: client.files.retrieve(uploaded.id, extra_query={"provider": "gemini"}),
+            lambda: client.files.content(uploaded.id, extra_query={"provider": "gemini"}),
+            lambda: client.files.delete(uploaded.id, extra_query={"provider": "gemini"}),
+        ):
+            with pytest.raises(openai.NotFoundError):
+                call()
+        assert client.files.list(extra_query={"provider": "gemini"}).data == []
+        assert [f.id for f in client.files.list(extra_query={"provider": "openai"})] == [uploaded.id]
+        with pytest.raises(openai.BadRequestError, match="uploaded for provider"):
+            client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                extra_body={"provider": "gemini"},
+            )
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        with pytest.raises(openai.NotFoundError):
+            client.batches.retrieve(batch.id, extra_query={"provider": "gemini"})
+        with pytest.raises(openai.NotFoundError):
+            client.batches.cancel(batch.id, extra_body={"provider": "gemini"})
+        assert client.batches.list(extra_query={"provider": "gemini"}).data == []
 
 
 def test_responses_validate_against_openai_schemas(client: OpenAI) -> None:

@@ -8,16 +8,14 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from batchbridge.api.request import gateway_of, json_params, query_params
-from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
+from batchbridge.api.request import created_on, gateway_of, json_params, provider_hint, query_params
 
 
 async def batches_create(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     params = await json_params(request)
-    provider = parse_provider(params.get("provider"), default=DEFAULT_PROVIDER)
-    assert provider is not None
+    provider = created_on(gateway, params)
     record = await run_in_threadpool(gateway.batches.create, caller, provider, params)
     return JSONResponse(record.to_openai())
 
@@ -26,7 +24,7 @@ async def batches_list(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     params = query_params(request)
-    provider = parse_provider(params.get("provider"), default=None)
+    provider = provider_hint(gateway, params)
     page = await run_in_threadpool(gateway.batches.list, caller, provider, params)
     data = [record.to_openai() for record in page.items]
     body: dict[str, Any] = {"object": "list", "data": data, "has_more": page.has_more}
@@ -38,7 +36,7 @@ async def batches_list(request: Request) -> JSONResponse:
 async def batches_retrieve(request: Request, batch_id: str) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = parse_provider(query_params(request).get("provider"), default=None)
+    provider = provider_hint(gateway, query_params(request))
     record = await run_in_threadpool(gateway.batches.retrieve, caller, batch_id, provider)
     return JSONResponse(record.to_openai())
 
@@ -46,6 +44,6 @@ async def batches_retrieve(request: Request, batch_id: str) -> JSONResponse:
 async def batches_cancel(request: Request, batch_id: str) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = parse_provider((await json_params(request)).get("provider"), default=None)
+    provider = provider_hint(gateway, await json_params(request))
     record = await run_in_threadpool(gateway.batches.cancel, caller, batch_id, provider)
     return JSONResponse(record.to_openai())

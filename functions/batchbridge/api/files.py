@@ -10,9 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from batchbridge.api.params import merge_params, unflatten
-from batchbridge.api.request import gateway_of, query_params
+from batchbridge.api.request import created_on, gateway_of, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
-from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
 
 
 async def files_create(request: Request) -> JSONResponse:
@@ -29,8 +28,7 @@ async def files_create(request: Request) -> JSONResponse:
                 param="file",
                 code="missing_required_parameter",
             )
-        provider = parse_provider(params.get("provider"), default=DEFAULT_PROVIDER)
-        assert provider is not None
+        provider = created_on(gateway, params)
         size = upload.size if upload.size is not None else _size(upload)
         record = await run_in_threadpool(
             gateway.files.create,
@@ -56,7 +54,7 @@ async def files_list(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     params = query_params(request)
-    provider = parse_provider(params.get("provider"), default=None)
+    provider = provider_hint(gateway, params)
     page = await run_in_threadpool(gateway.files.list, caller, provider, params)
     data = [record.to_openai() for record in page.items]
     # OpenAI's schema requires first_id and last_id as strings, even for an empty page.
@@ -73,7 +71,7 @@ async def files_list(request: Request) -> JSONResponse:
 async def files_retrieve(request: Request, file_id: str) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = parse_provider(query_params(request).get("provider"), default=None)
+    provider = provider_hint(gateway, query_params(request))
     record = await run_in_threadpool(gateway.files.retrieve, caller, file_id, provider)
     return JSONResponse(record.to_openai())
 
@@ -81,7 +79,7 @@ async def files_retrieve(request: Request, file_id: str) -> JSONResponse:
 async def files_delete(request: Request, file_id: str) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = parse_provider(query_params(request).get("provider"), default=None)
+    provider = provider_hint(gateway, query_params(request))
     record = await run_in_threadpool(gateway.files.delete, caller, file_id, provider)
     return JSONResponse({"id": record.id, "object": "file", "deleted": True})
 
@@ -89,7 +87,7 @@ async def files_delete(request: Request, file_id: str) -> JSONResponse:
 async def files_content(request: Request, file_id: str) -> StreamingResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = parse_provider(query_params(request).get("provider"), default=None)
+    provider = provider_hint(gateway, query_params(request))
     record, chunks = await run_in_threadpool(gateway.files.content, caller, file_id, provider)
     return StreamingResponse(
         chunks,

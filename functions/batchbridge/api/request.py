@@ -10,6 +10,7 @@ from fastapi import Request
 
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.domain.errors import bad_request
+from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
 from batchbridge.gateway import Gateway
 
 
@@ -42,3 +43,18 @@ async def json_params(request: Request) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.", code="invalid_json")
     return merge_params(query_params(request), body)
+
+
+def created_on(gateway: Gateway, params: dict[str, Any]) -> str:
+    """The provider a create runs on: the one named, else the default."""
+    name = parse_provider(params.get("provider"), default=DEFAULT_PROVIDER) or DEFAULT_PROVIDER
+    gateway.providers.get(name)  # a provider whose adapter is not built is a 400 on every route
+    return name
+
+
+def provider_hint(gateway: Gateway, params: dict[str, Any]) -> str | None:
+    """The provider a read names, if any: it filters lists and must match an object's record."""
+    name = parse_provider(params.get("provider"), default=None)
+    if name is not None:
+        gateway.providers.get(name)
+    return name
