@@ -45,6 +45,8 @@ class Gateway:
                 "Missing API key: send it as 'Authorization: Bearer <key>' (the OpenAI SDK's api_key).",
                 code="missing_api_key",
             )
+        if not key.isascii() or not key.isprintable():
+            raise GatewayError(401, "Invalid API key: it must be printable ASCII.", code="invalid_api_key")
         return Caller(owner=owner_of(key, self.owner_secret), api_key=key)
 
     @classmethod

@@ -39,6 +39,8 @@ BATCH_ID = re.compile(r"^batch_[0-9a-f]{32}$")
 # Symbolic names for the IAM resources a statement may grant on.
 TABLE = "table"
 TABLE_INDEXES = "table/index/*"
+OWNER_INDEX = "table/index/by_owner"
+BUCKET = "bucket"
 BUCKET_OBJECTS = "bucket/*"
 
 # operation -> IAM action -> resources it is granted on. Nothing else may be granted.
@@ -50,7 +52,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
     },
     "files_list": {
-        "dynamodb:Query": {TABLE, TABLE_INDEXES},
+        "dynamodb:Query": {OWNER_INDEX},
         "dynamodb:GetItem": {TABLE},
     },
     "files_retrieve": {
@@ -58,32 +60,29 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
     "files_delete": {
         "dynamodb:GetItem": {TABLE},
-        "dynamodb:DeleteItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
         "s3:DeleteObject": {BUCKET_OBJECTS},
     },
     "files_content": {
         "dynamodb:GetItem": {TABLE},
         "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:ListBucket": {BUCKET},
     },
     "batches_create": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
-        "dynamodb:UpdateItem": {TABLE},
     },
     "batches_list": {
-        "dynamodb:Query": {TABLE, TABLE_INDEXES},
+        "dynamodb:Query": {OWNER_INDEX},
         "dynamodb:GetItem": {TABLE},
     },
     "batches_retrieve": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
-        "dynamodb:UpdateItem": {TABLE},
     },
     "batches_cancel": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
-        "dynamodb:UpdateItem": {TABLE},
     },
 }
 
@@ -379,6 +378,8 @@ def _resource_key(resource: Any) -> str:
         return TABLE
     if resource == {"Fn::Sub": "${Table.Arn}/index/*"}:
         return TABLE_INDEXES
+    if resource == {"Fn::Sub": "${Table.Arn}/index/by_owner"}:
+        return OWNER_INDEX
     if resource in ({"Fn::GetAtt": ["Bucket", "Arn"]}, {"Fn::GetAtt": "Bucket.Arn"}):
         return "bucket"
     if resource == {"Fn::Sub": "${Bucket.Arn}/*"}:

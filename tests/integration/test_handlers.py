@@ -137,3 +137,72 @@ def test_batch_handlers_drive_the_lifecycle(app: TestClient) -> None:
 def test_a_handler_serves_only_its_own_route(app: TestClient) -> None:
     status, body = invoke("files_list", rest_event("GET", "/openai/v1/batches"))
     assert status == 404 and json.loads(body)["error"]["code"] == "unknown_route"
+
+
+# AWS API calls -> the IAM action that allows them.
+IAM_ACTION = {
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "HeadObject": "s3:GetObject",
+}
+
+
+def granted_actions(operation: str) -> set[str]:
+    from pathlib import Path
+
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
+    function = template["Resources"][operation.title().replace("_", "") + "Function"]
+    actions: set[str] = set()
+    for policy in function["Properties"]["Policies"]:
+        for statement in policy["Statement"]:
+            listed = statement["Action"]
+            actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
+def test_every_aws_call_a_handler_makes_is_granted_by_the_template(app: TestClient) -> None:
+    """The code's real calls, not a hand-written list, checked against each function's policy."""
+    gateway = api_request._default_gateway()
+    calls: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".")
+        service = {"s3": "s3", "dynamodb": "dynamodb"}[service]
+        calls.append(IAM_ACTION.get(operation, f"{service}:{operation}"))
+
+    for client in (gateway.records._client, gateway.blobs._client):  # type: ignore[attr-defined]
+        client.meta.events.register("before-call", record)
+
+    def run(operation: str, event: dict[str, Any]) -> dict[str, Any]:
+        calls.clear()
+        status, body = invoke(operation, event)
+        assert status == 200, (operation, body)
+        assert calls, operation
+        assert set(calls) <= granted_actions(operation), (operation, set(calls) - granted_actions(operation))
+        return json.loads(body) if body.startswith(b"{") else {}
+
+    multipart_type = f"multipart/form-data; boundary={BOUNDARY}"
+    created = run(
+        "files_create",
+        rest_event(
+            "POST", "/openai/v1/files", body=multipart({"purpose": "batch"}, JSONL), content_type=multipart_type
+        ),
+    )
+    file_param = {"file_id": created["id"]}
+    run("files_list", rest_event("GET", "/openai/v1/files", query={"limit": "1"}))
+    run("files_list", rest_event("GET", "/openai/v1/files", query={"after": created["id"]}))
+    run("files_retrieve", rest_event("GET", "/openai/v1/files/{file_id}", file_param))
+    run("files_content", rest_event("GET", "/openai/v1/files/{file_id}/content", file_param))
+    batch_body = {"input_file_id": created["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, batch_body))
+    for _ in range(3):
+        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "completed" and "output_file_id" in batch
+    run("batches_list", rest_event("GET", "/openai/v1/batches", query={"after": batch["id"]}))
+    other = run("batches_create", json_event("POST", "/openai/v1/batches", None, batch_body))
+    run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
+    run("files_content", rest_event("GET", "/openai/v1/files/{file_id}/content", {"file_id": batch["output_file_id"]}))
+    run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", file_param))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,14 +31,15 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(fake_openai: tuple[Any, str]) -> Iterator[str]:
+def served(fake_openai: tuple[Any, str], tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
     env["BATCHBRIDGE_OPENAI_BASE_URL"] = fake_openai[1]
+    log = (tmp_path / "serve.log").open("wb")  # a file, not a pipe: a full pipe would block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "batchbridge.cli", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -45,7 +47,7 @@ def served(fake_openai: tuple[Any, str]) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
+                output = (tmp_path / "serve.log").read_text()
                 raise AssertionError(f"batchbridge serve exited early:\n{output}")
             try:
                 if httpx.get(base + "/docs", timeout=1).status_code == 200:
@@ -63,8 +65,7 @@ def served(fake_openai: tuple[Any, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        log.close()
 
 
 def test_serve_runs_the_openai_workflow_on_the_embedded_store(served: str) -> None:

@@ -44,3 +44,26 @@ def test_conflicting_keys_are_a_400(pairs: list[tuple[str, str]]) -> None:
     with pytest.raises(GatewayError) as caught:
         unflatten(pairs)
     assert caught.value.status == 400 and caught.value.param == "a"
+
+
+def test_lists_of_objects_with_nested_objects() -> None:
+    value = {"items": [{"a": {"x": "1"}, "b": "p"}, {"a": {"x": "2"}, "b": "q"}]}
+    pairs = Querystring(array_format="brackets").stringify_items(value)
+    assert unflatten(pairs) == value
+
+
+@pytest.mark.parametrize("key", ["x[10000000]", "x[1]", "x[0][5]"])
+def test_list_indices_must_come_in_order(key: str) -> None:
+    with pytest.raises(GatewayError) as caught:
+        unflatten([(key, "1")])
+    assert caught.value.status == 400 and caught.value.param == "x"
+
+
+def test_bounded_size_and_depth() -> None:
+    with pytest.raises(GatewayError):
+        unflatten([(f"k{i}", "v") for i in range(1001)])
+    with pytest.raises(GatewayError):
+        unflatten([("a" + "[b]" * 20, "v")])
+    with pytest.raises(GatewayError):
+        unflatten([("a[0]", "x"), ("a[1]", "y"), ("a[1]", "z")])
+    assert unflatten([("a[\u00b2]", "x")]) == {"a": {"\u00b2": "x"}}  # not a digit to int()

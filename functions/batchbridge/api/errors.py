@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 def error_response(error: GatewayError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status)
+    headers = None if error.retryable is None else {"x-should-retry": "true" if error.retryable else "false"}
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:

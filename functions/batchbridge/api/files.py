@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from fastapi import Request
@@ -22,6 +23,9 @@ async def files_create(request: Request) -> JSONResponse:
         fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
         params = merge_params(query_params(request), unflatten(fields))
         upload = form.get("file")
+        if isinstance(upload, str) and upload:
+            # A file part sent without a filename arrives as a plain field (small: 1 MiB at most).
+            upload = UploadFile(io.BytesIO(upload.encode()), size=len(upload.encode()), filename="upload")
         if not isinstance(upload, UploadFile):
             raise bad_request(
                 "Missing required parameter: 'file' (a multipart/form-data file field).",

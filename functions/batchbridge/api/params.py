@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from batchbridge.domain.errors import bad_request
 
@@ -24,46 +24,73 @@ def _path(key: str) -> list[str]:
     return [match.group(1), *_PART.findall(match.group(2))]
 
 
+MAX_PAIRS: Final = 1000
+MAX_DEPTH: Final = 16
+
+
+def _index(part: str) -> int | None:
+    """A list index (``[0]``), or None for an object key; over-long indices are never valid."""
+    if not (part.isascii() and part.isdigit()):
+        return None
+    return int(part) if len(part) <= 6 else 10**6
+
+
+def _fully_set(node: Any, parts: list[str]) -> bool:
+    """Whether ``parts`` already leads to a value in ``node`` (so ``l[][…]`` must start a new element)."""
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _conflict(key: str, parts: list[str]) -> Exception:
+    return bad_request(f"Parameter {key!r} conflicts with another parameter.", param=parts[0])
+
+
 def unflatten(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """``[("a[b][c]", 1), ("l[]", "x"), ("l[]", "y")]`` -> ``{"a": {"b": {"c": 1}}, "l": ["x", "y"]}``."""
+    """``[("a[b][c]", 1), ("l[]", "x"), ("l[]", "y")]`` -> ``{"a": {"b": {"c": 1}}, "l": ["x", "y"]}``.
+
+    Lists of objects (``l[][k]=…``) start a new element when a key repeats. Lists nested in lists of
+    objects are ambiguous in bracket notation; such extras belong in a JSON body.
+    """
     result: dict[str, Any] = {}
-    for key, value in pairs:
+    for count, (key, value) in enumerate(pairs, start=1):
+        if count > MAX_PAIRS:
+            raise bad_request(f"Too many parameters: at most {MAX_PAIRS} are accepted.")
         parts = _path(key)
+        if len(parts) > MAX_DEPTH:
+            raise bad_request(f"Parameter {key[:80]!r} is nested too deeply.", param=parts[0])
         container: Any = result
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             following = None if last else parts[index + 1]
-            child_default: Any = value if last else ([] if following == "" or (following or "").isdigit() else {})
+            child: Any = value if last else ([] if following == "" or _index(following or "x") is not None else {})
             if isinstance(container, list):
-                if part == "" or part.isdigit():
-                    position = len(container) if part == "" else int(part)
-                    # ``l[][k]=…`` repeats: a key already in the last element starts a new one.
-                    if part == "" and not last and container and isinstance(container[-1], dict):
-                        if following is not None and following in container[-1] and index + 2 == len(parts):
-                            position = len(container)
-                        else:
-                            position = len(container) - 1
-                    while len(container) <= position:
-                        container.append(None)
-                    if last:
-                        container[position] = value
-                        break
-                    if container[position] is None:
-                        container[position] = child_default
-                    container = container[position]
-                    continue
-                raise bad_request(f"Parameter {key!r} mixes list and object notation.", param=parts[0])
+                if part == "":
+                    rest = parts[index + 1 :]
+                    reuse = not last and container and isinstance(container[-1], dict)
+                    position = len(container) - 1 if reuse and not _fully_set(container[-1], rest) else len(container)
+                elif (number := _index(part)) is not None and number <= len(container):
+                    position = number  # indices must come in order: no gaps to fill
+                else:
+                    raise bad_request(f"Parameter {key!r} has an invalid list index.", param=parts[0])
+                if position == len(container):
+                    container.append(child)
+                elif last:
+                    raise _conflict(key, parts)
+                container = container[position]
+                continue
             if not isinstance(container, dict):
-                raise bad_request(f"Parameter {key!r} conflicts with another parameter.", param=parts[0])
+                raise _conflict(key, parts)
             if last:
-                if part in container and isinstance(container[part], (dict, list)):
-                    raise bad_request(f"Parameter {key!r} conflicts with another parameter.", param=parts[0])
+                if isinstance(container.get(part), (dict, list)):
+                    raise _conflict(key, parts)
                 container[part] = value
             else:
-                existing = container.setdefault(part, child_default)
-                if not isinstance(existing, (dict, list)):
-                    raise bad_request(f"Parameter {key!r} conflicts with another parameter.", param=parts[0])
-                container = existing
+                container = container.setdefault(part, child)
+                if not isinstance(container, (dict, list)):
+                    raise _conflict(key, parts)
     return result
 
 

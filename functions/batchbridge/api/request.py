@@ -38,8 +38,10 @@ async def json_params(request: Request) -> dict[str, Any]:
     if raw.strip():
         try:
             body = json.loads(raw)
-        except ValueError:
-            raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
+        except (ValueError, RecursionError):
+            raise bad_request(
+                "The request body is not valid JSON (or is nested too deeply).", code="invalid_json"
+            ) from None
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.", code="invalid_json")
     return merge_params(query_params(request), body)

@@ -23,6 +23,8 @@ class GatewayError(Exception):
         self.type = type
         self.param = param
         self.code = code
+        # The OpenAI SDKs retry 408/409/429/5xx unless told not to; some of ours are final.
+        self.retryable: bool | None = None
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -37,4 +39,6 @@ def not_found(kind: str, object_id: str, *, param: str | None = None) -> Gateway
 
 
 def conflict(message: str) -> GatewayError:
-    return GatewayError(409, message, code="conflict")
+    error = GatewayError(409, message, code="conflict")
+    error.retryable = False  # the state will not change by asking again
+    return error

@@ -63,6 +63,8 @@ def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
             raise _line_error(number, f"not valid JSON ({exc.msg}).", "invalid_json_line") from None
         except RecursionError:
             raise _line_error(number, "the JSON is nested too deeply.", "invalid_json_line") from None
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+            raise _line_error(number, f"not valid JSON ({exc}).", "invalid_json_line") from None
         if not isinstance(line, dict):
             raise _line_error(number, "expected a JSON object.", "invalid_json_line")
         custom_id = line.get("custom_id")

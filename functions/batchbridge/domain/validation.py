@@ -50,8 +50,10 @@ def integer(value: Any, name: str) -> int:
         raise bad_request(f"Invalid '{name}': expected an integer.", param=name, code="invalid_type")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    text = value.strip() if isinstance(value, str) else ""
+    digits = text[1:] if text.startswith("-") else text
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        return int(text)
     raise bad_request(f"Invalid '{name}': expected an integer, got {value!r}.", param=name, code="invalid_type")
 
 

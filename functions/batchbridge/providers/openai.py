@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Final
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar
 
 import httpx
 
@@ -12,6 +12,10 @@ from batchbridge.domain.ports import BatchRequest, ProviderBatch, ProviderFile, 
 from batchbridge.domain.records import BATCH_TIMESTAMPS
 
 PROVIDER: Final = "openai"
+T = TypeVar("T")
+BATCH_STATUSES: Final = frozenset(
+    {"validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"}
+)
 CHUNK_BYTES: Final = 64 * 1024
 
 
@@ -31,17 +35,17 @@ class OpenAIAdapter:
         if request.expires_after_seconds is not None:
             data["expires_after[anchor]"] = "created_at"
             data["expires_after[seconds]"] = str(request.expires_after_seconds)
-        response = self._send(
+        return self._parsed(
+            _file,
             "POST",
             "files",
             api_key,
             data=data,
             files={"file": (request.filename, request.stream, request.content_type)},
         )
-        return _file(response.json())
 
     def get_file(self, api_key: str, provider_file_id: str) -> ProviderFile:
-        return _file(self._send("GET", f"files/{provider_file_id}", api_key).json())
+        return self._parsed(_file, "GET", f"files/{provider_file_id}", api_key)
 
     def delete_file(self, api_key: str, provider_file_id: str) -> None:
         self._send("DELETE", f"files/{provider_file_id}", api_key)
@@ -73,13 +77,13 @@ class OpenAIAdapter:
                 "anchor": "created_at",
                 "seconds": request.output_expires_after_seconds,
             }
-        return _batch(self._send("POST", "batches", api_key, json=body).json())
+        return self._parsed(_batch, "POST", "batches", api_key, json=body)
 
     def get_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
-        return _batch(self._send("GET", f"batches/{provider_batch_id}", api_key).json())
+        return self._parsed(_batch, "GET", f"batches/{provider_batch_id}", api_key)
 
     def cancel_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
-        return _batch(self._send("POST", f"batches/{provider_batch_id}/cancel", api_key).json())
+        return self._parsed(_batch, "POST", f"batches/{provider_batch_id}/cancel", api_key)
 
     # transport
     def _send(self, method: str, path: str, api_key: str, **kwargs: Any) -> httpx.Response:
@@ -87,6 +91,22 @@ class OpenAIAdapter:
         if response.is_error:
             raise _upstream_error(response)
         return response
+
+    def _parsed(self, parse: Callable[[dict[str, Any]], T], method: str, path: str, api_key: str, **kwargs: Any) -> T:
+        """The provider's JSON object, parsed; anything else is a 502 naming the provider."""
+        response = self._send(method, path, api_key, **kwargs)
+        try:
+            body = response.json()
+            if isinstance(body, dict):
+                return parse(body)
+        except (ValueError, KeyError, TypeError):
+            pass
+        raise GatewayError(
+            502,
+            f"The openai provider answered HTTP {response.status_code} without a valid {parse.__name__[1:]} object.",
+            type="upstream_error",
+            code="provider_bad_response",
+        )
 
     @staticmethod
     def _call(send: Any) -> httpx.Response:
@@ -163,6 +183,8 @@ def _errors(errors: Any) -> dict[str, Any] | None:
 
 def _batch(body: dict[str, Any]) -> ProviderBatch:
     counts = body.get("request_counts")
+    if body["status"] not in BATCH_STATUSES:
+        raise ValueError(f"unknown batch status {body['status']!r}")
     return ProviderBatch(
         id=body["id"],
         status=body["status"],

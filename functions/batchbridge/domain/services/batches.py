@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchbridge.domain import ids, validation
-from batchbridge.domain.errors import bad_request, conflict, not_found
+from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
 from batchbridge.domain.ports import (
     BatchRequest,
     Page,
@@ -23,6 +23,7 @@ from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.services.files import Caller, find_file
 
 logger = logging.getLogger(__name__)
+TERMINAL_TIMESTAMPS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
 
 
 def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
@@ -154,14 +155,25 @@ class BatchService:
         """Store what the provider reports; on a lost race, answer with the winner's record."""
         updated = copy.deepcopy(record)
         self._merge(updated, upstream)
-        if upstream.output_file_id and updated.output_file_id is None:
-            updated.output_file_id = self._register_result_file(
-                caller, adapter, updated, upstream.output_file_id, "output"
-            )
-        if upstream.error_file_id and updated.error_file_id is None:
-            updated.error_file_id = self._register_result_file(
-                caller, adapter, updated, upstream.error_file_id, "error"
-            )
+        unregistered = False
+        for role, provider_file_id in (("output", upstream.output_file_id), ("error", upstream.error_file_id)):
+            if provider_file_id is None or getattr(updated, f"{role}_file_id") is not None:
+                continue
+            try:
+                file_id = self._register_result_file(caller, adapter, updated, provider_file_id, role)
+            except GatewayError as exc:
+                if exc.status != 404:
+                    unregistered = True
+                else:  # gone at the provider (e.g. expired): the batch ends without it
+                    logger.warning("%s file of batch %s is gone at the provider", role, record.id)
+                continue
+            setattr(updated, f"{role}_file_id", file_id)
+        if unregistered and updated.is_terminal:
+            # The results are not reachable through us yet: report finalizing, retry on the next refresh.
+            updated.status = "finalizing"
+            for name in TERMINAL_TIMESTAMPS:
+                if name not in record.timestamps:
+                    updated.timestamps.pop(name, None)
         if updated == record:
             return record
         updated.version = record.version + 1
