@@ -12,11 +12,18 @@ from typing import Any
 from batchbridge.config import Settings
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.owner import owner_of
-from batchbridge.domain.ports import BlobStore, ProviderRegistry, RecordStore
+from batchbridge.domain.ports import BlobStore, Credentials, ProviderRegistry, RecordStore
 from batchbridge.domain.services.batches import BatchService
 from batchbridge.domain.services.files import Caller, FileService
 
 logger = logging.getLogger(__name__)
+
+
+def _ascii_header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name, "").strip()
+    if value and not (value.isascii() and value.isprintable()):
+        raise GatewayError(400, f"Invalid {name} header: it must be printable ASCII.", param=name)
+    return value or None
 
 
 def now_ns() -> int:
@@ -47,7 +54,12 @@ class Gateway:
             )
         if not key.isascii() or not key.isprintable():
             raise GatewayError(401, "Invalid API key: it must be printable ASCII.", code="invalid_api_key")
-        return Caller(owner=owner_of(key, self.owner_secret), api_key=key)
+        credentials = Credentials(
+            api_key=key,
+            organization=_ascii_header(headers, "openai-organization"),
+            project=_ascii_header(headers, "openai-project"),
+        )
+        return Caller(owner=owner_of(key, self.owner_secret), credentials=credentials)
 
     @classmethod
     def from_settings(cls, settings: Settings, aws: Any = None) -> Gateway:

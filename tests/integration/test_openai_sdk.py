@@ -236,3 +236,13 @@ def test_responses_validate_against_openai_schemas(client: OpenAI) -> None:
             empty.batches.with_raw_response.list().http_response.json(),
             strict_nulls=True,
         )
+
+
+def test_organization_and_project_reach_the_provider(gateway_url: str, fake_openai: tuple[Any, str]) -> None:
+    with OpenAI(
+        base_url=gateway_url + "/openai", api_key="sk-user-one", organization="org-42", project="proj_7", max_retries=0
+    ) as client:
+        upload(client)
+    sent = fake_openai[0].state.fake.requests[-1]
+    assert (sent.method, sent.path) == ("POST", "/v1/files")
+    assert (sent.headers["openai-organization"], sent.headers["openai-project"]) == ("org-42", "proj_7")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from batchbridge.domain import ids
+import pytest
+
+from batchbridge.domain import ids, validation
+from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.owner import owner_of
 from batchbridge.domain.records import BatchRecord, FileRecord
 from tests.contract.openai_schema import assert_valid
@@ -58,3 +61,14 @@ def test_owner_is_a_keyed_hash() -> None:
     assert "sk-secret-key" not in owner and len(owner) == 64
     assert owner == owner_of("sk-secret-key", b"k1") != owner_of("sk-secret-key", b"k2")
     assert owner != owner_of("sk-other-key", b"k1")
+
+
+def test_file_size_limits() -> None:
+    validation.file_size(200 * 1024 * 1024, "batch")
+    validation.file_size(300 * 1024 * 1024, "user_data")
+    with pytest.raises(GatewayError) as caught:
+        validation.file_size(200 * 1024 * 1024 + 1, "batch")
+    assert (caught.value.status, caught.value.code) == (400, "file_too_large")
+    with pytest.raises(GatewayError) as caught:
+        validation.file_size(512 * 1024 * 1024 + 1, "user_data")
+    assert caught.value.status == 413

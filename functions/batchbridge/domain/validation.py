@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from batchbridge.domain.errors import bad_request
+from batchbridge.domain.errors import GatewayError, bad_request
 
 FILE_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 BATCH_ENDPOINTS: Final = (
@@ -18,11 +18,30 @@ BATCH_ENDPOINTS: Final = (
     "/v1/videos",
 )
 COMPLETION_WINDOWS: Final = ("24h",)
+MAX_FILE_BYTES: Final = 512 * 1024 * 1024
+MAX_BATCH_FILE_BYTES: Final = 200 * 1024 * 1024
 EXPIRY_MIN_SECONDS: Final = 3600
 EXPIRY_MAX_SECONDS: Final = 2_592_000
 METADATA_MAX_PAIRS: Final = 16
 METADATA_MAX_KEY: Final = 64
 METADATA_MAX_VALUE: Final = 512
+
+
+def file_size(size: int, purpose: str) -> None:
+    """OpenAI's limits: 512 MB a file, 200 MB for a batch input file."""
+    if size > MAX_FILE_BYTES:
+        raise GatewayError(
+            413,
+            f"The file is {size} bytes; files are at most {MAX_FILE_BYTES} bytes.",
+            param="file",
+            code="file_too_large",
+        )
+    if purpose == "batch" and size > MAX_BATCH_FILE_BYTES:
+        raise bad_request(
+            f"The file is {size} bytes; batch input files are at most {MAX_BATCH_FILE_BYTES} bytes.",
+            param="file",
+            code="file_too_large",
+        )
 
 
 def required_string(params: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:

@@ -8,7 +8,7 @@ from typing import Any, Final, TypeVar
 import httpx
 
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.ports import BatchRequest, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.records import BATCH_TIMESTAMPS
 
 PROVIDER: Final = "openai"
@@ -30,7 +30,7 @@ class OpenAIAdapter:
         )
 
     # files
-    def upload_file(self, api_key: str, request: UploadRequest) -> ProviderFile:
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:
         data = {"purpose": request.purpose}
         if request.expires_after_seconds is not None:
             data["expires_after[anchor]"] = "created_at"
@@ -39,19 +39,19 @@ class OpenAIAdapter:
             _file,
             "POST",
             "files",
-            api_key,
+            credentials,
             data=data,
             files={"file": (request.filename, request.stream, request.content_type)},
         )
 
-    def get_file(self, api_key: str, provider_file_id: str) -> ProviderFile:
-        return self._parsed(_file, "GET", f"files/{provider_file_id}", api_key)
+    def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
+        return self._parsed(_file, "GET", f"files/{provider_file_id}", credentials)
 
-    def delete_file(self, api_key: str, provider_file_id: str) -> None:
-        self._send("DELETE", f"files/{provider_file_id}", api_key)
+    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        self._send("DELETE", f"files/{provider_file_id}", credentials)
 
-    def open_file_content(self, api_key: str, provider_file_id: str) -> Iterator[bytes]:
-        request = self._client.build_request("GET", f"files/{provider_file_id}/content", headers=_auth(api_key))
+    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
+        request = self._client.build_request("GET", f"files/{provider_file_id}/content", headers=_auth(credentials))
         response = self._call(lambda: self._client.send(request, stream=True))
         if response.is_error:
             try:
@@ -62,7 +62,7 @@ class OpenAIAdapter:
         return _stream(response)
 
     # batches
-    def create_batch(self, api_key: str, request: BatchRequest) -> ProviderBatch:
+    def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
         if request.input_file.provider_file_id is None:
             raise GatewayError(409, f"File {request.input_file.id!r} has no OpenAI copy.", param="input_file_id")
         body: dict[str, Any] = {
@@ -77,24 +77,26 @@ class OpenAIAdapter:
                 "anchor": "created_at",
                 "seconds": request.output_expires_after_seconds,
             }
-        return self._parsed(_batch, "POST", "batches", api_key, json=body)
+        return self._parsed(_batch, "POST", "batches", credentials, json=body)
 
-    def get_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
-        return self._parsed(_batch, "GET", f"batches/{provider_batch_id}", api_key)
+    def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return self._parsed(_batch, "GET", f"batches/{provider_batch_id}", credentials)
 
-    def cancel_batch(self, api_key: str, provider_batch_id: str) -> ProviderBatch:
-        return self._parsed(_batch, "POST", f"batches/{provider_batch_id}/cancel", api_key)
+    def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return self._parsed(_batch, "POST", f"batches/{provider_batch_id}/cancel", credentials)
 
     # transport
-    def _send(self, method: str, path: str, api_key: str, **kwargs: Any) -> httpx.Response:
-        response = self._call(lambda: self._client.request(method, path, headers=_auth(api_key), **kwargs))
+    def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
+        response = self._call(lambda: self._client.request(method, path, headers=_auth(credentials), **kwargs))
         if response.is_error:
             raise _upstream_error(response)
         return response
 
-    def _parsed(self, parse: Callable[[dict[str, Any]], T], method: str, path: str, api_key: str, **kwargs: Any) -> T:
+    def _parsed(
+        self, parse: Callable[[dict[str, Any]], T], method: str, path: str, credentials: Credentials, **kwargs: Any
+    ) -> T:
         """The provider's JSON object, parsed; anything else is a 502 naming the provider."""
-        response = self._send(method, path, api_key, **kwargs)
+        response = self._send(method, path, credentials, **kwargs)
         try:
             body = response.json()
             if isinstance(body, dict):
@@ -129,8 +131,13 @@ class OpenAIAdapter:
         return result
 
 
-def _auth(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"}
+def _auth(credentials: Credentials) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {credentials.api_key}"}
+    if credentials.organization:
+        headers["OpenAI-Organization"] = credentials.organization
+    if credentials.project:
+        headers["OpenAI-Project"] = credentials.project
+    return headers
 
 
 def _stream(response: httpx.Response) -> Iterator[bytes]:

@@ -55,7 +55,7 @@ class BatchService:
         input_file = find_file(self.records, caller, input_file_id, None, param="input_file_id")
         self._check_input_file(input_file, provider, endpoint)
         upstream = adapter.create_batch(
-            caller.api_key,
+            caller.credentials,
             BatchRequest(
                 input_file=input_file,
                 endpoint=endpoint,
@@ -86,7 +86,7 @@ class BatchService:
         except BaseException:
             # A provider batch nobody can see would run (and bill) unobserved: stop it.
             with contextlib.suppress(Exception):
-                adapter.cancel_batch(caller.api_key, upstream.id)
+                adapter.cancel_batch(caller.credentials, upstream.id)
             raise
         return record
 
@@ -95,7 +95,7 @@ class BatchService:
         if record.is_terminal or record.provider_batch_id is None:
             return record
         adapter = self.providers.get(record.provider)
-        return self._apply(caller, adapter, record, adapter.get_batch(caller.api_key, record.provider_batch_id))
+        return self._apply(caller, adapter, record, adapter.get_batch(caller.credentials, record.provider_batch_id))
 
     def cancel(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
@@ -104,7 +104,7 @@ class BatchService:
         if record.status == "cancelling" or record.provider_batch_id is None:
             return record
         adapter = self.providers.get(record.provider)
-        return self._apply(caller, adapter, record, adapter.cancel_batch(caller.api_key, record.provider_batch_id))
+        return self._apply(caller, adapter, record, adapter.cancel_batch(caller.credentials, record.provider_batch_id))
 
     def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[BatchRecord]:
         limit = validation.limit(params.get("limit"), default=20, maximum=100)
@@ -203,7 +203,7 @@ class BatchService:
         """Make the provider's output or error file one of ours, owned by the batch's owner."""
         file_id = ids.derived_file_id(batch.id, role)
         if self.records.get_file(file_id, include_deleted=True) is None:
-            upstream = adapter.get_file(caller.api_key, provider_file_id)
+            upstream = adapter.get_file(caller.credentials, provider_file_id)
             self.records.put_file_if_absent(
                 FileRecord(
                     id=file_id,

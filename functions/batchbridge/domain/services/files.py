@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import check_batch_input
-from batchbridge.domain.ports import BlobStore, Page, ProviderRegistry, RecordStore, UploadRequest
+from batchbridge.domain.ports import BlobStore, Credentials, Page, ProviderRegistry, RecordStore, UploadRequest
 from batchbridge.domain.records import FileRecord
 
 logger = logging.getLogger(__name__)
@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Caller:
-    """Who is asking: the keyed hash that owns records, and the key passed to the provider."""
+    """Who is asking: the keyed hash that owns records, and what is passed to the provider."""
 
     owner: str
-    api_key: str
+    credentials: Credentials
 
 
 def find_file(
@@ -55,6 +55,7 @@ class FileService:
     ) -> FileRecord:
         purpose = validation.one_of(validation.required_string(params, "purpose"), validation.FILE_PURPOSES, "purpose")
         expires_after = validation.expires_after(params.get("expires_after"), "expires_after")
+        validation.file_size(size, purpose)
         adapter = self.providers.get(provider)
         summary = None
         if purpose == "batch":
@@ -68,7 +69,7 @@ class FileService:
         try:
             stream.seek(0)
             upstream = adapter.upload_file(
-                caller.api_key,
+                caller.credentials,
                 UploadRequest(
                     stream=stream,
                     size=size,
@@ -106,7 +107,7 @@ class FileService:
         except BaseException:
             # Nothing half-written: without our record the provider's copy would be unreachable.
             with contextlib.suppress(Exception):
-                adapter.delete_file(caller.api_key, upstream.id)
+                adapter.delete_file(caller.credentials, upstream.id)
             self._forget_blob(blob_key)
             raise
         return record
@@ -132,7 +133,7 @@ class FileService:
         if record.provider_file_id is not None:
             adapter = self.providers.get(record.provider)
             try:
-                adapter.delete_file(caller.api_key, record.provider_file_id)
+                adapter.delete_file(caller.credentials, record.provider_file_id)
             except GatewayError as exc:
                 if exc.status != 404:  # already gone upstream: still ours to delete
                     raise
@@ -148,7 +149,7 @@ class FileService:
         if record.provider_file_id is None:
             raise not_found("file content", file_id)
         adapter = self.providers.get(record.provider)
-        return record, adapter.open_file_content(caller.api_key, record.provider_file_id)
+        return record, adapter.open_file_content(caller.credentials, record.provider_file_id)
 
     def _cursor(self, caller: Caller, after: Any) -> FileRecord | None:
         if after is None or after == "":
