@@ -6,18 +6,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from moto import mock_aws
 
 from batchbridge.api.app import build_app
 from batchbridge.config import Settings
 from batchbridge.gateway import Gateway
+from batchbridge.store.queue import LocalWorkQueue
 from batchbridge.store.schema import ensure_bucket, ensure_table
+from batchbridge.store.vault import ensure_key
 from tests.fakes.openai_upstream import create_app as create_fake_openai
 from tests.fakes.server import running_server
 
 TABLE = "batchbridge-test"
 BUCKET = "batchbridge-test-bucket"
+KMS_ALIAS = "alias/batchbridge-test"
 
 
 @pytest.fixture
@@ -38,6 +42,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
         ensure_table(boto3.client("dynamodb"), TABLE)
         ensure_bucket(boto3.client("s3"), BUCKET)
+        ensure_key(boto3.client("kms"), KMS_ALIAS)
+        queue_url = boto3.client("sqs").create_queue(QueueName="batchbridge-work")["QueueUrl"]
+        monkeypatch.setenv("BATCHBRIDGE_WORK_QUEUE_URL", queue_url)
         yield
 
 
@@ -50,6 +57,8 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch, aws: None, fake_openai: tuple[A
         "BATCHBRIDGE_OWNER_SECRET": "test-owner-secret-0123456789abcdef",
         "BATCHBRIDGE_OPENAI_BASE_URL": fake_openai[1],
         "BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "5",
+        "BATCHBRIDGE_KMS_KEY": KMS_ALIAS,
+        "BATCHBRIDGE_REFRESH_SECONDS": "0",  # every poll asks the fake, which steps once per retrieve
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -57,8 +66,18 @@ def gateway_env(monkeypatch: pytest.MonkeyPatch, aws: None, fake_openai: tuple[A
 
 
 @pytest.fixture
-def gateway(gateway_env: dict[str, str]) -> Gateway:
-    return Gateway.from_settings(Settings.from_env())
+def work_queue() -> Iterator[LocalWorkQueue]:
+    """The in-process queue `batchbridge serve` uses; ``drain()`` waits for its jobs."""
+    queue = LocalWorkQueue(retry_delay_seconds=0.05)
+    yield queue
+    queue.stop()
+
+
+@pytest.fixture
+def gateway(gateway_env: dict[str, str], work_queue: LocalWorkQueue) -> Gateway:
+    built = Gateway.from_settings(Settings.from_env(), queue=work_queue)
+    work_queue.start(built.jobs.run)
+    return built
 
 
 @pytest.fixture
@@ -66,3 +85,11 @@ def gateway_url(gateway: Gateway) -> Iterator[str]:
     """The whole gateway app on a real loopback HTTP server."""
     with running_server(build_app(gateway=gateway)) as base:
         yield base
+
+
+@pytest.fixture
+def drained_http(work_queue: LocalWorkQueue) -> Iterator[httpx.Client]:
+    """An HTTP client for the SDK that first lets background jobs finish: each poll sees their effect,
+    as a client polling every few seconds would."""
+    with httpx.Client(event_hooks={"request": [lambda _: work_queue.drain()]}, timeout=30) as client:
+        yield client

@@ -6,7 +6,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -16,7 +17,9 @@ def _serve(args: argparse.Namespace) -> int:
     from batchbridge.api.app import build_app
     from batchbridge.config import Settings
     from batchbridge.gateway import Gateway
+    from batchbridge.store.queue import LocalWorkQueue
     from batchbridge.store.schema import ensure_bucket, ensure_table
+    from batchbridge.store.vault import ensure_key
 
     settings = Settings.from_env(default_storage="embedded")
     embedded = None
@@ -24,24 +27,57 @@ def _serve(args: argparse.Namespace) -> int:
         from batchbridge.store.embedded import EmbeddedAws
 
         embedded = EmbeddedAws()
+    # Background jobs run here as they run in the deployment's finalizer and sweeper functions.
+    jobs = LocalWorkQueue()
+    sweeper = Sweeper(settings.sweep_seconds)
     try:
-        gateway = Gateway.from_settings(settings, aws=embedded)
-        dynamodb = embedded.client("dynamodb") if embedded else _boto3_client("dynamodb")
-        s3 = embedded.client("s3") if embedded else _boto3_client("s3")
-        ensure_table(dynamodb, settings.table)
-        ensure_bucket(s3, settings.bucket)
+        client = embedded.client if embedded else _boto3_client
+        ensure_table(client("dynamodb"), settings.table)
+        ensure_bucket(client("s3"), settings.bucket)
+        if settings.kms_key.startswith("alias/"):
+            ensure_key(client("kms"), settings.kms_key)
+        gateway = Gateway.from_settings(settings, aws=embedded, queue=jobs)
+        jobs.start(gateway.jobs.run)
+        sweeper.start(gateway.jobs.sweep)
         where = f"embedded store at {embedded.endpoint_url}" if embedded else "AWS (boto3's environment)"
         print(
             f"batchbridge: serving http://{args.host}:{args.port}/openai (docs: /docs) on {where}; "
-            f"OpenAI upstream {settings.openai_base_url}",
+            f"OpenAI upstream {settings.openai_base_url}; sweeping every {settings.sweep_seconds:g} s",
             file=sys.stderr,
             flush=True,
         )
         uvicorn.run(build_app(gateway=gateway), host=args.host, port=args.port, log_level=args.log_level)
     finally:
+        sweeper.stop()
+        jobs.stop()
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+class Sweeper:
+    """Runs the sweep every ``interval`` seconds on a thread, like the deployment's scheduled function."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, sweep: Callable[[], int]) -> None:
+        def loop() -> None:
+            while not self._stopping.wait(self._interval):
+                try:
+                    sweep()
+                except Exception:
+                    logging.getLogger(__name__).exception("sweep failed")
+
+        self._thread = threading.Thread(target=loop, name="batchbridge-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 def _boto3_client(service: str) -> Any:

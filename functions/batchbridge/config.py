@@ -9,7 +9,7 @@ from typing import Literal
 StorageMode = Literal["embedded", "aws"]
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, *, allow_zero: bool = False) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -17,8 +17,8 @@ def _float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'zero or more' if allow_zero else 'positive'}, got {raw!r}")
     return value
 
 
@@ -30,6 +30,12 @@ class Settings:
     openai_base_url: str
     owner_secret: str | None
     upstream_timeout_seconds: float
+    refresh_seconds: float
+    sweep_seconds: float
+    kms_key: str
+    work_queue_url: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
 
     @classmethod
     def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
@@ -45,4 +51,10 @@ class Settings:
             ).rstrip("/"),
             owner_secret=os.environ.get("BATCHBRIDGE_OWNER_SECRET") or None,
             upstream_timeout_seconds=_float("BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS", 25.0),
+            refresh_seconds=_float("BATCHBRIDGE_REFRESH_SECONDS", 5.0, allow_zero=True),
+            sweep_seconds=_float("BATCHBRIDGE_SWEEP_SECONDS", 60.0),
+            kms_key=os.environ.get("BATCHBRIDGE_KMS_KEY", "").strip() or "alias/batchbridge",
+            work_queue_url=os.environ.get("BATCHBRIDGE_WORK_QUEUE_URL", "").strip() or None,
+            webhook_url=os.environ.get("BATCHBRIDGE_WEBHOOK_URL", "").strip() or None,
+            webhook_secret=os.environ.get("BATCHBRIDGE_WEBHOOK_SECRET", "").strip() or None,
         )

@@ -7,14 +7,25 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from batchbridge.config import Settings
+from batchbridge.domain import webhooks
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.owner import owner_of
-from batchbridge.domain.ports import BlobStore, Credentials, ProviderRegistry, RecordStore
+from batchbridge.domain.ports import (
+    BlobStore,
+    Credentials,
+    ProviderRegistry,
+    RecordStore,
+    Vault,
+    WebhookSender,
+    WorkQueue,
+)
 from batchbridge.domain.services.batches import BatchService
 from batchbridge.domain.services.files import Caller, FileService
+from batchbridge.domain.services.jobs import BatchJobs, WebhookConfig
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +48,30 @@ class Gateway:
     blobs: BlobStore
     providers: ProviderRegistry
     owner_secret: bytes
+    vault: Vault
+    queue: WorkQueue
+    webhook_sender: WebhookSender | None = None
 
     def __post_init__(self) -> None:
         self.files = FileService(self.records, self.blobs, self.providers, now_ns)
-        self.batches = BatchService(self.records, self.providers, now_ns)
+        fresh_ns = int(self.settings.refresh_seconds * 1e9)
+        self.batches = BatchService(self.records, self.providers, now_ns, self.vault, self.queue, fresh_ns)
+        webhook = None
+        if self.settings.webhook_url:
+            if not self.settings.webhook_secret:
+                raise RuntimeError("BATCHBRIDGE_WEBHOOK_URL is set, so BATCHBRIDGE_WEBHOOK_SECRET (whsec_...) must be.")
+            webhooks.secret_key(self.settings.webhook_secret)  # fail at start on a malformed secret
+            webhook = WebhookConfig(self.settings.webhook_url, self.settings.webhook_secret)
+        self.jobs = BatchJobs(
+            self.records,
+            self.providers,
+            self.vault,
+            self.queue,
+            now_ns,
+            webhook=webhook,
+            sender=self.webhook_sender,
+            sleep=time.sleep,
+        )
 
     def caller(self, headers: Mapping[str, str]) -> Caller:
         """The caller from its bearer key: the key goes to the provider, its keyed hash owns records."""
@@ -62,18 +93,29 @@ class Gateway:
         return Caller(owner=owner_of(key, self.owner_secret), credentials=credentials)
 
     @classmethod
-    def from_settings(cls, settings: Settings, aws: Any = None) -> Gateway:
-        """Wire the gateway. ``aws`` is the embedded store (its own endpoint); None means boto3's environment."""
+    def from_settings(cls, settings: Settings, aws: Any = None, queue: WorkQueue | None = None) -> Gateway:
+        """Wire the gateway.
+
+        ``aws`` is the embedded store (its own endpoint); None means boto3's environment. ``queue``
+        is where background jobs go; None means the SQS queue at BATCHBRIDGE_WORK_QUEUE_URL.
+        """
         import boto3
 
         from batchbridge.providers.registry import Registry
         from batchbridge.store.blobs import S3BlobStore
+        from batchbridge.store.queue import SqsWorkQueue
         from batchbridge.store.records import DynamoRecordStore
+        from batchbridge.store.vault import KmsVault
 
-        if aws is not None:
-            dynamodb, s3 = aws.client("dynamodb"), aws.client("s3")
-        else:  # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
-            dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+        def client(service: str) -> Any:
+            # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
+            return aws.client(service) if aws is not None else boto3.client(service)  # type: ignore[call-overload]
+
+        dynamodb, s3 = client("dynamodb"), client("s3")
+        if queue is None:
+            if not settings.work_queue_url:
+                raise RuntimeError("BATCHBRIDGE_WORK_QUEUE_URL must name the SQS queue of background jobs.")
+            queue = SqsWorkQueue(lambda: client("sqs"), settings.work_queue_url)
         if settings.owner_secret:
             secret = settings.owner_secret.encode()
         elif settings.storage == "embedded":
@@ -90,4 +132,19 @@ class Gateway:
             blobs=S3BlobStore(s3, settings.bucket),
             providers=Registry(settings),
             owner_secret=secret,
+            vault=KmsVault(lambda: client("kms"), settings.kms_key),
+            queue=queue,
+            webhook_sender=_webhook_sender() if settings.webhook_url else None,
         )
+
+
+def _webhook_sender() -> WebhookSender:
+    from batchbridge.notify import HttpxWebhookSender
+
+    return HttpxWebhookSender()
+
+
+@cache
+def default_gateway() -> Gateway:
+    """Lambda: the gateway built once per execution environment, from the function's environment."""
+    return Gateway.from_settings(Settings.from_env())

@@ -40,6 +40,9 @@ BATCH_ID = re.compile(r"^batch_[0-9a-f]{32}$")
 TABLE = "table"
 TABLE_INDEXES = "table/index/*"
 OWNER_INDEX = "table/index/by_owner"
+ACTIVE_INDEX = "table/index/active_batches"
+WORK_QUEUE = "work-queue"
+CREDENTIALS_KEY = "credentials-key"
 BUCKET = "bucket"
 BUCKET_OBJECTS = "bucket/*"
 
@@ -71,18 +74,41 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "batches_create": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "sqs:SendMessage": {WORK_QUEUE},
+        "kms:Encrypt": {CREDENTIALS_KEY},
     },
     "batches_list": {
         "dynamodb:Query": {OWNER_INDEX},
         "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},  # a list refreshes stale batches
+        "sqs:SendMessage": {WORK_QUEUE},
     },
     "batches_retrieve": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "sqs:SendMessage": {WORK_QUEUE},
     },
     "batches_cancel": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "sqs:SendMessage": {WORK_QUEUE},
+    },
+}
+
+# Background functions (not API routes): logical id -> their permissions.
+BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
+    "FinalizerFunction": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "kms:Decrypt": {CREDENTIALS_KEY},
+        "sqs:SendMessage": {WORK_QUEUE},
+    },
+    "SweeperFunction": {
+        "dynamodb:Query": {ACTIVE_INDEX},
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "kms:Decrypt": {CREDENTIALS_KEY},
+        "sqs:SendMessage": {WORK_QUEUE},
     },
 }
 
@@ -222,6 +248,8 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "POWERTOOLS_SERVICE_NAME": "batchbridge",
         "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+        "BATCHBRIDGE_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
+        "BATCHBRIDGE_KMS_KEY": {"Ref": "CredentialsKey"},
     }
     # Functions that chain several provider calls within API Gateway's 29 s get a shorter timeout each.
     shorter = {"BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "8"}
@@ -322,14 +350,20 @@ def test_table(resources: dict[str, Any]) -> None:
         "pk": "S",
         "owner_kind": "S",
         "sort_key": "S",
+        "active": "S",
     }
-    (index,) = props["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by_owner"
-    assert index["KeySchema"] == [
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by_owner", "active_batches"}
+    assert indexes["by_owner"]["KeySchema"] == [
         {"AttributeName": "owner_kind", "KeyType": "HASH"},
         {"AttributeName": "sort_key", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    # sparse: only batches not yet final carry "active"
+    assert indexes["active_batches"]["KeySchema"] == [
+        {"AttributeName": "active", "KeyType": "HASH"},
+        {"AttributeName": "sort_key", "KeyType": "RANGE"},
+    ]
+    assert all(index["Projection"] == {"ProjectionType": "ALL"} for index in indexes.values())
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEEnabled"] is True
 
@@ -383,6 +417,12 @@ def _resource_key(resource: Any) -> str:
         return TABLE_INDEXES
     if resource == {"Fn::Sub": "${Table.Arn}/index/by_owner"}:
         return OWNER_INDEX
+    if resource == {"Fn::Sub": "${Table.Arn}/index/active_batches"}:
+        return ACTIVE_INDEX
+    if resource in ({"Fn::GetAtt": ["WorkQueue", "Arn"]}, {"Fn::GetAtt": "WorkQueue.Arn"}):
+        return WORK_QUEUE
+    if resource in ({"Fn::GetAtt": ["CredentialsKey", "Arn"]}, {"Fn::GetAtt": "CredentialsKey.Arn"}):
+        return CREDENTIALS_KEY
     if resource in ({"Fn::GetAtt": ["Bucket", "Arn"]}, {"Fn::GetAtt": "Bucket.Arn"}):
         return "bucket"
     if resource == {"Fn::Sub": "${Bucket.Arn}/*"}:
@@ -400,13 +440,27 @@ def test_expected_permissions_cover_every_operation() -> None:
 
 @pytest.mark.parametrize("op", list(OPERATIONS))
 def test_least_privilege(op: str, source: dict[str, Any], resources: dict[str, Any]) -> None:
-    declared_policies = source["Resources"][logical_id(op)]["Properties"]["Policies"]
+    assert granted_permissions(logical_id(op), source, resources) == EXPECTED_PERMISSIONS[op]
+
+
+@pytest.mark.parametrize("name", list(BACKGROUND_FUNCTIONS))
+def test_background_least_privilege(name: str, source: dict[str, Any], resources: dict[str, Any]) -> None:
+    expected_managed = [BASIC_EXECUTION_ROLE]
+    if name == "FinalizerFunction":  # SAM grants an SQS event source its poller policy
+        expected_managed.append("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+    assert granted_permissions(name, source, resources, managed=expected_managed) == BACKGROUND_FUNCTIONS[name]
+
+
+def granted_permissions(
+    name: str, source: dict[str, Any], resources: dict[str, Any], managed: list[str] | None = None
+) -> dict[str, set[str]]:
+    declared_policies = source["Resources"][name]["Properties"]["Policies"]
     # inline statements only: no managed policies, no SAM policy templates
     assert all(isinstance(p, dict) and set(p) == {"Statement"} for p in declared_policies), declared_policies
 
-    role = resources[f"{logical_id(op)}Role"]
+    role = resources[f"{name}Role"]
     assert role["Type"] == "AWS::IAM::Role"
-    assert role["Properties"]["ManagedPolicyArns"] == [BASIC_EXECUTION_ROLE]
+    assert role["Properties"]["ManagedPolicyArns"] == (managed or [BASIC_EXECUTION_ROLE])
 
     granted: dict[str, set[str]] = {}
     for policy in role["Properties"]["Policies"]:
@@ -416,12 +470,14 @@ def test_least_privilege(op: str, source: dict[str, Any], resources: dict[str, A
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, action
                 granted.setdefault(action, set()).update(_resource_key(r) for r in _as_list(statement["Resource"]))
-    assert granted == EXPECTED_PERMISSIONS[op]
+    return granted
 
 
 def test_no_other_iam_roles(resources: dict[str, Any]) -> None:
     roles = {name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert roles == {f"{logical_id(op)}Role" for op in OPERATIONS}
+    # the scheduler's own role, to invoke the sweeper
+    background = {f"{name}Role" for name in BACKGROUND_FUNCTIONS} | {"SweeperFunctionSweepRole"}
+    assert roles == {f"{logical_id(op)}Role" for op in OPERATIONS} | background
 
 
 # --------------------------------------------------------------------------------------------------

@@ -87,3 +87,34 @@ def json_event(method: str, resource: str, path_parameters: dict[str, str] | Non
 def body_of(response: dict[str, Any]) -> bytes:
     raw = response.get("body") or ""
     return base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+
+
+def drain_sqs_event(queue_url: str) -> dict[str, Any]:
+    """Receive what is on the work queue and shape it as the SQS event Lambda delivers to the finalizer."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        messages += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764000000000"},
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:batchbridge-work",
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }

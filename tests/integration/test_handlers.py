@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from batchbridge.api import request as api_request
+from batchbridge import gateway as gateway_module
 from batchbridge.api.app import build_app
 from batchbridge.gateway import Gateway
-from tests.integration.apigw import LambdaContext, body_of, json_event, rest_event
+from tests.integration.apigw import LambdaContext, body_of, drain_sqs_event, json_event, rest_event
 
 JSONL = (
     b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
@@ -45,10 +46,10 @@ def invoke(operation: str, event: dict[str, Any]) -> tuple[int, bytes]:
 @pytest.fixture
 def app(gateway: Gateway) -> Iterator[TestClient]:
     # The handlers build their gateway from the environment, once per process: start each test afresh.
-    api_request._default_gateway.cache_clear()
+    gateway_module.default_gateway.cache_clear()
     with TestClient(build_app(gateway=gateway)) as client:
         yield client
-    api_request._default_gateway.cache_clear()
+    gateway_module.default_gateway.cache_clear()
 
 
 def test_files_create_from_a_base64_multipart_event(app: TestClient) -> None:
@@ -93,44 +94,65 @@ def test_read_handlers_answer_as_the_app_does(app: TestClient) -> None:
         assert (status, body) == (expected.status_code, expected.content), operation
 
 
-def test_batch_handlers_drive_the_lifecycle(app: TestClient) -> None:
+def run_finalizer(queue_url: str) -> list[str]:
+    """Deliver the work queue's messages to the finalizer function; the kinds of job it ran."""
+    from batchbridge.handlers import finalizer
+
+    event = drain_sqs_event(queue_url)
+    response = finalizer.handler(event, LambdaContext())
+    assert response == {"batchItemFailures": []}
+    return [json.loads(record["body"])["kind"] for record in event["Records"]]
+
+
+def test_batch_handlers_drive_the_lifecycle(app: TestClient, gateway_env: dict[str, str]) -> None:
+    queue_url = os.environ["BATCHBRIDGE_WORK_QUEUE_URL"]
     file_id = app.post(
         "/openai/files", headers=AUTH, files={"file": ("in.jsonl", JSONL)}, data={"purpose": "batch"}
     ).json()["id"]
-    status, body = invoke(
-        "batches_create",
-        json_event(
-            "POST",
-            "/openai/v1/batches",
-            None,
-            {
-                "input_file_id": file_id,
-                "endpoint": "/v1/chat/completions",
-                "completion_window": "24h",
-                "provider": "openai",
-            },
-        ),
+    body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    status, raw = invoke(
+        "batches_create", json_event("POST", "/openai/v1/batches", None, body | {"provider": "openai"})
     )
-    assert status == 200, body
-    batch = json.loads(body)
+    assert status == 200, raw
+    batch = json.loads(raw)
     assert batch["status"] == "validating" and batch["input_file_id"] == file_id
-    assert app.get("/openai/v1/batches", headers=AUTH).json()["data"] == [batch]
+    listed = app.get("/openai/v1/batches", headers=AUTH).json()["data"]  # a list refreshes stale batches too
+    assert [(b["id"], b["status"]) for b in listed] == [(batch["id"], "in_progress")]
 
-    status, body = invoke(
-        "batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]})
-    )
-    assert status == 200 and json.loads(body)["status"] == "in_progress"
-    assert app.get(f"/openai/batches/{batch['id']}", headers=AUTH).json()["status"] == "finalizing"
+    def retrieve(batch_id: str) -> dict[str, Any]:
+        status, raw = invoke(
+            "batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch_id})
+        )
+        assert status == 200, raw
+        result: dict[str, Any] = json.loads(raw)
+        return result
 
-    status, body = invoke(
+    assert retrieve(batch["id"])["status"] == "finalizing"
+    status, raw = invoke(
         "batches_cancel",
         json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": batch["id"]}, {"provider": "openai"}),
     )
-    assert status == 200 and json.loads(body)["status"] == "cancelling"
-    assert app.get(f"/openai/batches/{batch['id']}", headers=AUTH).json()["status"] == "cancelled"
+    assert status == 200 and json.loads(raw)["status"] == "cancelling"
+    # the provider has cancelled it: cancelling until the finalizer function has run
+    assert retrieve(batch["id"])["status"] == "cancelling"
+    assert run_finalizer(queue_url) == ["finalize"]
+    final = retrieve(batch["id"])
+    assert final["status"] == "cancelled" and "output_file_id" in final  # cancelled while finalizing: results kept
+    assert run_finalizer(queue_url) == ["notify"]  # no webhook configured: nothing to deliver
 
-    status, body = invoke("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": file_id}))
-    assert (status, json.loads(body)) == (200, {"id": file_id, "object": "file", "deleted": True})
+    # a second batch completes through the sweeper function alone, with nobody polling
+    second = json.loads(invoke("batches_create", json_event("POST", "/openai/v1/batches", None, body))[1])
+    from batchbridge.handlers import sweeper
+
+    for _ in range(3):
+        assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 1
+    assert run_finalizer(queue_url) == ["finalize"]
+    assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 0
+    done = app.get(f"/openai/batches/{second['id']}", headers=AUTH).json()
+    assert done["status"] == "completed" and done["request_counts"] == {"total": 1, "completed": 1, "failed": 0}
+
+    status, raw = invoke("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": file_id}))
+    assert (status, json.loads(raw)) == (200, {"id": file_id, "object": "file", "deleted": True})
     assert app.get(f"/openai/files/{file_id}", headers=AUTH).status_code == 404
 
 
@@ -154,7 +176,7 @@ def granted_actions(operation: str) -> set[str]:
     from samtranslator.yaml_helper import yaml_parse
 
     template = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
-    function = template["Resources"][operation.title().replace("_", "") + "Function"]
+    function = template["Resources"][operation.title().replace("_", "") + "Function"]  # sweeper: SweeperFunction
     actions: set[str] = set()
     for policy in function["Properties"]["Policies"]:
         for statement in policy["Statement"]:
@@ -165,25 +187,45 @@ def granted_actions(operation: str) -> set[str]:
 
 def test_every_aws_call_a_handler_makes_is_granted_by_the_template(app: TestClient) -> None:
     """The code's real calls, not a hand-written list, checked against each function's policy."""
-    gateway = api_request._default_gateway()
+    import boto3
+
+    from batchbridge.handlers import finalizer, sweeper
+
     calls: list[str] = []
 
     def record(event_name: str, **_: Any) -> None:
         _, service, operation = event_name.split(".")
-        service = {"s3": "s3", "dynamodb": "dynamodb"}[service]
         calls.append(IAM_ACTION.get(operation, f"{service}:{operation}"))
 
-    for client in (gateway.records._client, gateway.blobs._client):  # type: ignore[attr-defined]
-        client.meta.events.register("before-call", record)
+    # Every client made from here on (the handlers' gateway is built afresh) reports its calls.
+    events = boto3._get_default_session().events
+    events.register("before-call", record)
+    try:
+        _walk_every_function(calls, finalizer.handler, sweeper.handler)
+    finally:
+        events.unregister("before-call", record)
+
+
+def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None:
+    def check(operation: str) -> None:
+        assert calls, operation
+        granted = granted_actions(operation)
+        assert set(calls) <= granted, (operation, set(calls) - granted)
 
     def run(operation: str, event: dict[str, Any]) -> dict[str, Any]:
         calls.clear()
         status, body = invoke(operation, event)
         assert status == 200, (operation, body)
-        assert calls, operation
-        assert set(calls) <= granted_actions(operation), (operation, set(calls) - granted_actions(operation))
+        check(operation)
         return json.loads(body) if body.startswith(b"{") else {}
 
+    def background(name: str, handler: Any, event: dict[str, Any]) -> None:
+        calls.clear()
+        response = handler(event, LambdaContext())
+        assert response != {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event.get("Records", [])]}
+        check(name)
+
+    queue_url = os.environ["BATCHBRIDGE_WORK_QUEUE_URL"]
     multipart_type = f"multipart/form-data; boundary={BOUNDARY}"
     created = run(
         "files_create",
@@ -198,8 +240,14 @@ def test_every_aws_call_a_handler_makes_is_granted_by_the_template(app: TestClie
     run("files_content", rest_event("GET", "/openai/v1/files/{file_id}/content", file_param))
     batch_body = {"input_file_id": created["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
     batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, batch_body))
-    for _ in range(3):
-        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    batch_param = {"batch_id": batch["id"]}
+    run("batches_list", rest_event("GET", "/openai/v1/batches", query={"limit": "5"}))  # refreshes: in_progress
+    background("sweeper", sweeper, {"source": "aws.scheduler"})  # finalizing
+    for _ in range(2):
+        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", batch_param))
+    assert batch["status"] == "finalizing"
+    background("finalizer", finalizer, drain_sqs_event(queue_url))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", batch_param))
     assert batch["status"] == "completed" and "output_file_id" in batch
     run("batches_list", rest_event("GET", "/openai/v1/batches", query={"after": batch["id"]}))
     other = run("batches_create", json_event("POST", "/openai/v1/batches", None, batch_body))

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from fastapi.testclient import TestClient
@@ -28,8 +29,10 @@ JSONL = (
 
 
 @pytest.fixture(params=["/openai", "/openai/v1"])
-def client(request: pytest.FixtureRequest, gateway_url: str) -> Iterator[OpenAI]:
-    with OpenAI(base_url=gateway_url + request.param, api_key="sk-user-one", max_retries=0) as sdk:
+def client(request: pytest.FixtureRequest, gateway_url: str, drained_http: httpx.Client) -> Iterator[OpenAI]:
+    with OpenAI(
+        base_url=gateway_url + request.param, api_key="sk-user-one", max_retries=0, http_client=drained_http
+    ) as sdk:
         yield sdk
 
 
@@ -82,7 +85,8 @@ def test_end_to_end_workflow(client: OpenAI) -> None:
         seen.append(batch.status)
         if batch.status in ["completed", "failed", "expired", "cancelled"]:
             break
-    assert seen == ["validating", "in_progress", "finalizing", "completed"]
+    # each status once or more, in order; completed only once the finalizer made the results ours
+    assert list(dict.fromkeys(seen)) == ["validating", "in_progress", "finalizing", "completed"]
     assert batch.request_counts is not None
     assert (batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed) == (
         2,
@@ -130,8 +134,12 @@ def test_cancel(client: OpenAI) -> None:
     )
     cancelled = client.batches.cancel(batch.id, extra_body={"provider": "openai"})
     assert cancelled.status == "cancelling" and cancelled.cancelling_at is not None
+    # the provider has cancelled it: cancelling until the finalizer has made its error file ours
+    assert client.batches.retrieve(batch.id).status == "cancelling"
     final = client.batches.retrieve(batch.id)
     assert final.status == "cancelled" and final.cancelled_at is not None
+    assert final.error_file_id is not None
+    assert client.files.content(final.error_file_id).read().count(b"batch_cancelled") == 2
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(batch.id)
 
@@ -218,7 +226,7 @@ def test_responses_validate_against_openai_schemas(client: OpenAI) -> None:
         input_file_id=created["id"], endpoint="/v1/chat/completions", completion_window="24h"
     ).http_response.json()
     assert_valid("Batch", batch, strict_nulls=True)
-    for _ in range(4):
+    for _ in range(5):
         batch = client.batches.with_raw_response.retrieve(batch["id"]).http_response.json()
         assert_valid("Batch", batch, strict_nulls=True)
     assert batch["status"] == "completed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -12,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
+from fastapi import FastAPI, Request, Response
 from openai import OpenAI
+
+from tests.fakes.server import running_server
 
 JSONL = (
     '{"custom_id": "req-1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
@@ -31,10 +37,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(fake_openai: tuple[Any, str], tmp_path: Path) -> Iterator[str]:
+def served(fake_openai: tuple[Any, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _serve(fake_openai, tmp_path, getattr(request, "param", {}))
+
+
+def _serve(fake_openai: tuple[Any, str], tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """Run `batchbridge serve` as its own process on a free loopback port; stop it afterwards."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
     env["BATCHBRIDGE_OPENAI_BASE_URL"] = fake_openai[1]
+    env.update(extra_env)
     log = (tmp_path / "serve.log").open("wb")  # a file, not a pipe: a full pipe would block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "batchbridge.cli", "serve", "--port", str(port)],
@@ -68,6 +80,7 @@ def served(fake_openai: tuple[Any, str], tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.mark.parametrize("served", [{"BATCHBRIDGE_REFRESH_SECONDS": "0"}], indirect=True)
 def test_serve_runs_the_openai_workflow_on_the_embedded_store(served: str) -> None:
     client = OpenAI(base_url=served + "/openai", api_key="your-openai-api-key", max_retries=0)
     uploaded = client.files.create(
@@ -81,10 +94,11 @@ def test_serve_runs_the_openai_workflow_on_the_embedded_store(served: str) -> No
         completion_window="24h",
         extra_body={"provider": "openai"},
     )
-    for _ in range(10):
+    for _ in range(50):
         batch = client.batches.retrieve(batch.id, extra_query={"provider": "openai"})
         if batch.status in ["completed", "failed", "expired", "cancelled"]:
             break
+        time.sleep(0.1)  # the finalizer runs in the background
     assert batch.status == "completed"
     assert batch.request_counts is not None and batch.request_counts.completed == 2
     assert batch.output_file_id is not None
@@ -93,3 +107,55 @@ def test_serve_runs_the_openai_workflow_on_the_embedded_store(served: str) -> No
     assert [f.id for f in client.files.list(purpose="batch")] == [uploaded.id]
     docs = httpx.get(served + "/openapi.json").json()
     assert "/openai/v1/files" in docs["paths"] and "/openai/v1/batches/{batch_id}/cancel" in docs["paths"]
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"batchbridge-test-webhook-secret!").decode()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
+    """A webhook receiver on loopback that records what it gets; it fails the first delivery."""
+    received: list[tuple[bytes, dict[str, str]]] = []
+    app = FastAPI()
+
+    @app.post("/hooks")
+    async def hook(request: Request) -> Response:
+        received.append((await request.body(), dict(request.headers)))
+        return Response(status_code=503 if len(received) == 1 else 200)
+
+    with running_server(app) as base:
+        yield base + "/hooks", received
+
+
+@pytest.fixture
+def swept(fake_openai: tuple[Any, str], tmp_path: Path, receiver: tuple[str, list[Any]]) -> Iterator[str]:
+    env = {
+        "BATCHBRIDGE_REFRESH_SECONDS": "3600",  # retrieve never asks the provider: only the sweeper does
+        "BATCHBRIDGE_SWEEP_SECONDS": "0.2",
+        "BATCHBRIDGE_WEBHOOK_URL": receiver[0],
+        "BATCHBRIDGE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    yield from _serve(fake_openai, tmp_path, env)
+
+
+def test_batches_finish_through_the_sweeper_alone_and_fire_a_signed_webhook(
+    swept: str, receiver: tuple[str, list[tuple[bytes, dict[str, str]]]]
+) -> None:
+    client = OpenAI(base_url=swept + "/openai", api_key="sk-nobody-polls", max_retries=0)
+    uploaded = client.files.create(file=("in.jsonl", JSONL.encode(), "application/jsonl"), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    deadline = time.monotonic() + 30
+    while not receiver[1] or len(receiver[1]) < 2:
+        assert time.monotonic() < deadline, "no webhook delivered"
+        time.sleep(0.1)
+    done = client.batches.retrieve(batch.id)  # served from the record: the sweeper and finalizer did it all
+    assert done.status == "completed" and done.output_file_id is not None
+    lines = client.files.content(done.output_file_id).read().decode().splitlines()
+    assert sorted(json.loads(line)["custom_id"] for line in lines) == ["req-1", "req-2"]
+
+    first, second = receiver[1][0], receiver[1][1]
+    assert first[0] == second[0] and first[1]["webhook-id"] == second[1]["webhook-id"]  # a retry, same event
+    event = client.webhooks.unwrap(second[0].decode(), second[1], secret=WEBHOOK_SECRET)
+    assert event.type == "batch.completed" and event.data.id == batch.id
+    with pytest.raises(openai.InvalidWebhookSignatureError):
+        client.webhooks.unwrap(second[0].decode(), second[1], secret="whsec_" + base64.b64encode(b"x" * 32).decode())

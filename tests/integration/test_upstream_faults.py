@@ -20,8 +20,8 @@ JSONL = (
 
 
 @pytest.fixture
-def client(gateway_url: str) -> Iterator[OpenAI]:
-    with OpenAI(base_url=gateway_url + "/openai/v1", api_key=KEY, max_retries=0) as sdk:
+def client(gateway_url: str, drained_http: httpx.Client) -> Iterator[OpenAI]:
+    with OpenAI(base_url=gateway_url + "/openai/v1", api_key=KEY, max_retries=0, http_client=drained_http) as sdk:
         yield sdk
 
 
@@ -37,6 +37,7 @@ def test_output_file_gone_upstream_still_ends_the_batch(client: OpenAI, fake_ope
     batch, provider_batch_id = start_batch(client, fake)
     ended = fake.run_to_end(provider_batch_id)
     fake.delete_file(KEY, ended["output_file_id"])
+    assert client.batches.retrieve(batch.id).status == "finalizing"
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "completed" and batch.output_file_id is None
     assert batch.request_counts is not None and batch.request_counts.completed == 1
@@ -81,12 +82,15 @@ def test_malformed_upstream_answer_is_502(client: OpenAI, fake_openai: tuple[Any
     assert client.batches.retrieve(batch.id).status == "in_progress"  # nothing stored from the bad answer
 
 
-def test_final_conflicts_tell_the_sdk_not_to_retry(gateway_url: str, fake_openai: tuple[Any, str]) -> None:
+def test_final_conflicts_tell_the_sdk_not_to_retry(
+    gateway_url: str, fake_openai: tuple[Any, str], drained_http: httpx.Client
+) -> None:
     fake = fake_openai[0].state.fake
-    with OpenAI(base_url=gateway_url + "/openai", api_key=KEY, max_retries=3) as client:
+    with OpenAI(base_url=gateway_url + "/openai", api_key=KEY, max_retries=3, http_client=drained_http) as client:
         batch, provider_batch_id = start_batch(client, fake)
         fake.run_to_end(provider_batch_id)
         client.batches.retrieve(batch.id)
+        assert client.batches.retrieve(batch.id).status == "completed"
         response = httpx.post(
             f"{gateway_url}/openai/batches/{batch.id}/cancel", headers={"Authorization": f"Bearer {KEY}"}
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 from fastapi import Request
@@ -11,20 +10,12 @@ from fastapi import Request
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.domain.errors import bad_request
 from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
-from batchbridge.gateway import Gateway
-
-
-@cache
-def _default_gateway() -> Gateway:
-    # Lambda: built once per execution environment, from the function's environment.
-    from batchbridge.config import Settings
-
-    return Gateway.from_settings(Settings.from_env())
+from batchbridge.gateway import Gateway, default_gateway
 
 
 def gateway_of(request: Request) -> Gateway:
     gateway: Gateway | None = getattr(request.app.state, "gateway", None)
-    return gateway if gateway is not None else _default_gateway()
+    return gateway if gateway is not None else default_gateway()
 
 
 def query_params(request: Request) -> dict[str, Any]:

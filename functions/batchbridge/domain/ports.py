@@ -47,6 +47,12 @@ class RecordStore(Protocol):
         limit: int,
         keep: Callable[[BatchRecord], bool],
     ) -> Page[BatchRecord]: ...
+    def list_active_batches(self) -> Iterator[BatchRecord]:
+        """Every batch not yet in a final status (a sparse index holds only those)."""
+        ...
+
+    def put_delivery(self, delivery: Delivery) -> None: ...
+    def get_delivery(self, event_id: str) -> Delivery | None: ...
 
 
 class BlobStore(Protocol):
@@ -67,10 +73,9 @@ class ProviderFile:
 
 @dataclass
 class ProviderBatch:
-    """A provider's view of a batch, already in OpenAI terms (status, counts, unix seconds)."""
+    """A provider's report of a batch: its raw state (``lifecycle`` says what it means), counts, unix seconds."""
 
     id: str
-    status: str
     raw_status: str
     timestamps: dict[str, int] = field(default_factory=dict)
     request_counts: dict[str, int] | None = None
@@ -79,6 +84,7 @@ class ProviderBatch:
     error_file_id: str | None = None  # the provider's ID
     model: str | None = None
     usage: dict[str, Any] | None = None
+    all_expired: bool = False  # every request expired unrun (providers whose "ended" covers expiry)
 
 
 @dataclass
@@ -129,3 +135,33 @@ class ProviderRegistry(Protocol):
     def get(self, name: str) -> ProviderAdapter:
         """The adapter for ``name``; a 400 ``unsupported_provider`` when it is not built."""
         ...
+
+
+class Vault(Protocol):
+    """Seals the client's provider credentials so background work (sweeper, finalizer) can act for it."""
+
+    def seal(self, credentials: Credentials, context: str) -> str: ...
+    def open(self, sealed: str, context: str) -> Credentials: ...
+
+
+class WorkQueue(Protocol):
+    """Background work off the request path: ``finalize`` or ``notify`` a batch."""
+
+    def send(self, kind: str, batch_id: str) -> None: ...
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and return the HTTP status; raise on a transport failure."""
+        ...
+
+
+@dataclass
+class Delivery:
+    event_id: str
+    batch_id: str
+    event_type: str
+    status: str  # "delivered" or "failed"
+    attempts: int
+    last_error: str | None
+    at: int

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-TERMINAL_BATCH_STATUSES: Final = frozenset({"completed", "failed", "expired", "cancelled"})
+from batchbridge.domain.lifecycle import TERMINAL as TERMINAL_BATCH_STATUSES
+
 BATCH_TIMESTAMPS: Final = (
     "in_progress_at",
     "expires_at",
@@ -78,6 +79,9 @@ class BatchRecord:
     usage: dict[str, Any] | None = None
     version: int = 0
     created_ns: int = 0  # orders lists finer than created_at's seconds
+    provider_outcome: str | None = None  # how the provider ended it; final for us once finalized
+    refreshed_ns: int = 0  # when the provider was last asked
+    sealed_credentials: str | None = None  # the client's provider credentials, sealed by the Vault
 
     @property
     def is_terminal(self) -> bool:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
 from botocore.exceptions import ClientError
 
-from batchbridge.domain.ports import Page
+from batchbridge.domain.ports import Delivery, Page
 from batchbridge.domain.records import BatchRecord, FileRecord
 
 OWNER_INDEX: Final = "by_owner"
+ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final carry ``active``
 R = TypeVar("R", FileRecord, BatchRecord)
 
 
@@ -30,6 +31,14 @@ def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any
         "sort_key": {"S": _sort_key(record)},
         "record": {"S": json.dumps(dataclasses.asdict(record), separators=(",", ":"))},
     }
+
+
+def _batch_item(record: BatchRecord) -> dict[str, Any]:
+    item = _item(f"BATCH#{record.id}", "batch", record)
+    item["version"] = {"N": str(record.version)}
+    if not record.is_terminal:
+        item["active"] = {"S": "1"}
+    return item
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -86,21 +95,19 @@ class DynamoRecordStore:
 
     # batches
     def put_batch(self, record: BatchRecord) -> None:
-        item = _item(f"BATCH#{record.id}", "batch", record)
-        item["version"] = {"N": str(record.version)}
-        self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        self._client.put_item(
+            TableName=self._table, Item=_batch_item(record), ConditionExpression="attribute_not_exists(pk)"
+        )
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         item = self._get(f"BATCH#{batch_id}")
         return None if item is None else BatchRecord(**json.loads(item["record"]["S"]))
 
     def update_batch(self, record: BatchRecord) -> bool:
-        item = _item(f"BATCH#{record.id}", "batch", record)
-        item["version"] = {"N": str(record.version)}
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=item,
+                Item=_batch_item(record),
                 ConditionExpression="version = :previous",
                 ExpressionAttributeValues={":previous": {"N": str(record.version - 1)}},
             )
@@ -120,6 +127,36 @@ class DynamoRecordStore:
         keep: Callable[[BatchRecord], bool],
     ) -> Page[BatchRecord]:
         return self._list(BatchRecord, f"{owner}#batch", order=order, after=after, limit=limit, keep=keep)
+
+    def list_active_batches(self) -> Iterator[BatchRecord]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": "active = :active",
+            "ExpressionAttributeValues": {":active": {"S": "1"}},
+        }
+        while True:
+            response = self._client.query(**request)
+            for item in response.get("Items", []):
+                yield BatchRecord(**json.loads(item["record"]["S"]))
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # webhook deliveries
+    def put_delivery(self, delivery: Delivery) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"DELIVERY#{delivery.event_id}"},
+                "kind": {"S": "delivery"},
+                "record": {"S": json.dumps(dataclasses.asdict(delivery), separators=(",", ":"))},
+            },
+        )
+
+    def get_delivery(self, event_id: str) -> Delivery | None:
+        item = self._get(f"DELIVERY#{event_id}")
+        return None if item is None else Delivery(**json.loads(item["record"]["S"]))
 
     # shared
     def _get(self, pk: str) -> dict[str, Any] | None:

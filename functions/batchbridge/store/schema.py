@@ -9,13 +9,14 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from batchbridge.store.records import OWNER_INDEX
+from batchbridge.store.records import ACTIVE_INDEX, OWNER_INDEX
 
 TABLE_KEYS: Final[dict[str, Any]] = {
     "AttributeDefinitions": [
         {"AttributeName": "pk", "AttributeType": "S"},
         {"AttributeName": "owner_kind", "AttributeType": "S"},
         {"AttributeName": "sort_key", "AttributeType": "S"},
+        {"AttributeName": "active", "AttributeType": "S"},
     ],
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
     "GlobalSecondaryIndexes": [
@@ -26,7 +27,15 @@ TABLE_KEYS: Final[dict[str, Any]] = {
                 {"AttributeName": "sort_key", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "ALL"},
-        }
+        },
+        {
+            "IndexName": ACTIVE_INDEX,
+            "KeySchema": [
+                {"AttributeName": "active", "KeyType": "HASH"},
+                {"AttributeName": "sort_key", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        },
     ],
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,19 +10,14 @@ from typing import Any
 
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
-from batchbridge.domain.ports import (
-    BatchRequest,
-    Page,
-    ProviderAdapter,
-    ProviderBatch,
-    ProviderRegistry,
-    RecordStore,
-)
+from batchbridge.domain.ports import BatchRequest, Page, ProviderRegistry, RecordStore, Vault, WorkQueue
 from batchbridge.domain.records import BatchRecord, FileRecord
+from batchbridge.domain.refresh import move
+from batchbridge.domain.services.batch_writes import fold, save, schedule
 from batchbridge.domain.services.files import Caller, find_file
 
 logger = logging.getLogger(__name__)
-TERMINAL_TIMESTAMPS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
+LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
 
 
 def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
@@ -38,6 +32,9 @@ class BatchService:
     records: RecordStore
     providers: ProviderRegistry
     clock: Callable[[], int]  # nanoseconds since the epoch
+    vault: Vault
+    queue: WorkQueue
+    fresh_ns: int  # a record refreshed this recently is served without asking the provider
 
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> BatchRecord:
         adapter = self.providers.get(provider)
@@ -54,7 +51,9 @@ class BatchService:
         output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
         input_file = find_file(self.records, caller, input_file_id, None, param="input_file_id")
         self._check_input_file(input_file, provider, endpoint)
-        upstream = adapter.create_batch(
+        batch_id = ids.new_batch_id()
+        sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early
+        report = adapter.create_batch(
             caller.credentials,
             BatchRequest(
                 input_file=input_file,
@@ -67,35 +66,37 @@ class BatchService:
         )
         created_ns = self.clock()
         record = BatchRecord(
-            id=ids.new_batch_id(),
+            id=batch_id,
             owner=caller.owner,
             provider=provider,
-            provider_batch_id=upstream.id,
+            provider_batch_id=report.id,
             endpoint=endpoint,
             input_file_id=input_file.id,
             completion_window=window,
-            status=upstream.status,
+            status="validating",
             created_at=created_ns // 1_000_000_000,
             created_ns=created_ns,
             metadata=metadata,
-            model=upstream.model or input_file.model,
+            model=report.model or input_file.model,
+            refreshed_ns=created_ns,
+            sealed_credentials=sealed,
         )
-        self._merge(record, upstream)
         try:
+            record = fold(record, report, created_ns)
             self.records.put_batch(record)
         except BaseException:
             # A provider batch nobody can see would run (and bill) unobserved: stop it.
             with contextlib.suppress(Exception):
-                adapter.cancel_batch(caller.credentials, upstream.id)
+                adapter.cancel_batch(caller.credentials, report.id)
             raise
+        schedule(self.queue, None, record)
         return record
 
     def retrieve(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
-        if record.is_terminal or record.provider_batch_id is None:
+        if record.is_terminal or self.clock() - record.refreshed_ns < self.fresh_ns:
             return record
-        adapter = self.providers.get(record.provider)
-        return self._apply(caller, adapter, record, adapter.get_batch(caller.credentials, record.provider_batch_id))
+        return self._refresh(caller, record)
 
     def cancel(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
@@ -104,7 +105,14 @@ class BatchService:
         if record.status == "cancelling" or record.provider_batch_id is None:
             return record
         adapter = self.providers.get(record.provider)
-        return self._apply(caller, adapter, record, adapter.cancel_batch(caller.credentials, record.provider_batch_id))
+        report = adapter.cancel_batch(caller.credentials, record.provider_batch_id)
+        now_ns = self.clock()
+        updated = fold(record, report, now_ns)
+        if updated.provider_outcome is None:  # providers that answer a cancel with their old state
+            move(updated, "cancelling", now_ns // 1_000_000_000)
+        saved = save(self.records, record, updated)
+        schedule(self.queue, record, saved)
+        return saved
 
     def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[BatchRecord]:
         limit = validation.limit(params.get("limit"), default=20, maximum=100)
@@ -124,7 +132,26 @@ class BatchService:
         def keep(record: BatchRecord) -> bool:
             return provider is None or record.provider == provider
 
-        return self.records.list_batches(caller.owner, order="desc", after=after, limit=limit, keep=keep)
+        page = self.records.list_batches(caller.owner, order="desc", after=after, limit=limit, keep=keep)
+        stale = [
+            index
+            for index, record in enumerate(page.items)
+            if not record.is_terminal and self.clock() - record.refreshed_ns >= self.fresh_ns
+        ]
+        for index in sorted(stale, key=lambda i: page.items[i].refreshed_ns)[:LIST_REFRESH_MAX]:
+            try:
+                page.items[index] = self._refresh(caller, page.items[index])
+            except GatewayError as exc:  # a list still answers: this one is shown as last known
+                logger.warning("refresh of %s failed: %s", page.items[index].id, exc.message)
+        return page
+
+    def _refresh(self, caller: Caller, record: BatchRecord) -> BatchRecord:
+        adapter = self.providers.get(record.provider)
+        assert record.provider_batch_id is not None
+        updated = fold(record, adapter.get_batch(caller.credentials, record.provider_batch_id), self.clock())
+        saved = save(self.records, record, updated)
+        schedule(self.queue, record, saved)
+        return saved
 
     @staticmethod
     def _check_input_file(input_file: FileRecord, provider: str, endpoint: str) -> None:
@@ -148,74 +175,3 @@ class BatchService:
                 param="endpoint",
                 code="url_mismatch",
             )
-
-    def _apply(
-        self, caller: Caller, adapter: ProviderAdapter, record: BatchRecord, upstream: ProviderBatch
-    ) -> BatchRecord:
-        """Store what the provider reports; on a lost race, answer with the winner's record."""
-        updated = copy.deepcopy(record)
-        self._merge(updated, upstream)
-        unregistered = False
-        for role, provider_file_id in (("output", upstream.output_file_id), ("error", upstream.error_file_id)):
-            if provider_file_id is None or getattr(updated, f"{role}_file_id") is not None:
-                continue
-            try:
-                file_id = self._register_result_file(caller, adapter, updated, provider_file_id, role)
-            except GatewayError as exc:
-                if exc.status != 404:
-                    unregistered = True
-                else:  # gone at the provider (e.g. expired): the batch ends without it
-                    logger.warning("%s file of batch %s is gone at the provider", role, record.id)
-                continue
-            setattr(updated, f"{role}_file_id", file_id)
-        if unregistered and updated.is_terminal:
-            # The results are not reachable through us yet: report finalizing, retry on the next refresh.
-            updated.status = "finalizing"
-            for name in TERMINAL_TIMESTAMPS:
-                if name not in record.timestamps:
-                    updated.timestamps.pop(name, None)
-        if updated == record:
-            return record
-        updated.version = record.version + 1
-        if self.records.update_batch(updated):
-            return updated
-        winner = self.records.get_batch(record.id)
-        return winner if winner is not None else updated
-
-    @staticmethod
-    def _merge(record: BatchRecord, upstream: ProviderBatch) -> None:
-        record.status = upstream.status
-        record.provider_status = upstream.raw_status
-        for name, value in upstream.timestamps.items():
-            record.timestamps.setdefault(name, value)  # each *_at is set once
-        if upstream.request_counts is not None:
-            record.request_counts = dict(upstream.request_counts)
-        if upstream.errors is not None:
-            record.errors = upstream.errors
-        if upstream.model and not record.model:
-            record.model = upstream.model
-        if upstream.usage is not None:
-            record.usage = upstream.usage
-
-    def _register_result_file(
-        self, caller: Caller, adapter: ProviderAdapter, batch: BatchRecord, provider_file_id: str, role: str
-    ) -> str:
-        """Make the provider's output or error file one of ours, owned by the batch's owner."""
-        file_id = ids.derived_file_id(batch.id, role)
-        if self.records.get_file(file_id, include_deleted=True) is None:
-            upstream = adapter.get_file(caller.credentials, provider_file_id)
-            self.records.put_file_if_absent(
-                FileRecord(
-                    id=file_id,
-                    owner=batch.owner,
-                    provider=batch.provider,
-                    provider_file_id=upstream.id,
-                    filename=upstream.filename,
-                    bytes=upstream.bytes,
-                    purpose="batch_output",
-                    created_at=upstream.created_at,
-                    expires_at=upstream.expires_at,
-                    source_batch_id=batch.id,
-                )
-            )
-        return file_id

@@ -1,0 +1,82 @@
+"""Writes shared by the API operations and the background jobs on batches."""
+
+from __future__ import annotations
+
+import logging
+
+from batchbridge.domain import ids
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.lifecycle import UnknownProviderState
+from batchbridge.domain.ports import Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
+from batchbridge.domain.records import BatchRecord, FileRecord
+from batchbridge.domain.refresh import apply_report
+
+logger = logging.getLogger(__name__)
+
+
+def fold(record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
+    """``record`` updated with a provider's report, stamped as refreshed now."""
+    try:
+        updated = apply_report(record, report, now_ns // 1_000_000_000)
+    except UnknownProviderState as exc:
+        raise GatewayError(
+            502, f"The {record.provider} provider reported {exc}.", type="upstream_error", code="provider_bad_response"
+        ) from None
+    updated.refreshed_ns = now_ns
+    return updated
+
+
+def schedule(queue: WorkQueue, before: BatchRecord | None, after: BatchRecord) -> None:
+    """Background work a change calls for: finalize a batch its provider ended, announce a final one."""
+    if after.provider_outcome and not after.is_terminal and (before is None or not before.provider_outcome):
+        queue.send("finalize", after.id)
+    if after.is_terminal and (before is None or not before.is_terminal):
+        queue.send("notify", after.id)
+
+
+def save(records: RecordStore, before: BatchRecord, after: BatchRecord) -> BatchRecord:
+    """Write ``after`` if nobody wrote since ``before`` was read; else answer with the winner's record."""
+    if after == before:
+        return before
+    after.version = before.version + 1
+    if records.update_batch(after):
+        return after
+    winner = records.get_batch(before.id)
+    return winner if winner is not None else before
+
+
+def register_result_files(
+    records: RecordStore, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, report: ProviderBatch
+) -> None:
+    """Make the provider's output and error files ours, owned by the batch's owner.
+
+    IDs derive from the batch ID, so a second run registers the same files. A file gone at the
+    provider (404, e.g. expired) is left out; any other failure propagates so the job is retried.
+    """
+    for role, provider_file_id in (("output", report.output_file_id), ("error", report.error_file_id)):
+        if provider_file_id is None or getattr(batch, f"{role}_file_id") is not None:
+            continue
+        file_id = ids.derived_file_id(batch.id, role)
+        if records.get_file(file_id, include_deleted=True) is None:
+            try:
+                upstream = adapter.get_file(credentials, provider_file_id)
+            except GatewayError as exc:
+                if exc.status != 404:
+                    raise
+                logger.warning("%s file of batch %s is gone at the provider", role, batch.id)
+                continue
+            records.put_file_if_absent(
+                FileRecord(
+                    id=file_id,
+                    owner=batch.owner,
+                    provider=batch.provider,
+                    provider_file_id=upstream.id,
+                    filename=upstream.filename,
+                    bytes=upstream.bytes,
+                    purpose="batch_output",
+                    created_at=upstream.created_at,
+                    expires_at=upstream.expires_at,
+                    source_batch_id=batch.id,
+                )
+            )
+        setattr(batch, f"{role}_file_id", file_id)

@@ -1,0 +1,38 @@
+"""Lambda entry point of the background jobs: SQS messages ``{"kind": "finalize"|"notify", "batch_id"}``.
+
+A message whose job fails is reported back (partial batch failure), so SQS redelivers just that
+one; after the queue's maxReceiveCount it moves to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batchbridge.gateway import default_gateway
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def run_job(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    kind, batch_id = str(message["kind"]), str(message["batch_id"])
+    logger.append_keys(batch_id=batch_id, job=kind)
+    default_gateway().jobs.run(kind, batch_id)
+    metrics.add_metric(name=f"{kind.capitalize()}Jobs", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)

@@ -1,0 +1,81 @@
+"""The work queue: SQS in the deployment, an in-process worker thread under `batchbridge serve`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class SqsWorkQueue:
+    """``client`` makes the SQS client on first use: most requests send nothing."""
+
+    def __init__(self, client: Callable[[], Any], queue_url: str) -> None:
+        self._make_client = client
+        self._client: Any = None
+        self._url = queue_url
+
+    def send(self, kind: str, batch_id: str) -> None:
+        if self._client is None:
+            self._client = self._make_client()
+        self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"kind": kind, "batch_id": batch_id}))
+
+
+class LocalWorkQueue:
+    """Runs each job on a worker thread, retrying a failed one a few times (SQS would redeliver)."""
+
+    def __init__(self, attempts: int = 3, retry_delay_seconds: float = 1.0) -> None:
+        self._jobs: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
+        self._attempts = attempts
+        self._retry_delay = retry_delay_seconds
+        self._run: Callable[[str, str], None] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def send(self, kind: str, batch_id: str) -> None:
+        self._jobs.put((kind, batch_id, 1))
+
+    def start(self, run: Callable[[str, str], None]) -> None:
+        self._run = run
+        self._thread = threading.Thread(target=self._work, name="batchbridge-worker", daemon=True)
+        self._thread.start()
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every job sent so far has run (tests)."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self._jobs.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        if not done.wait(timeout):
+            raise TimeoutError("background jobs did not finish in time")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._jobs.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                kind, batch_id, attempt = job
+                assert self._run is not None
+                try:
+                    self._run(kind, batch_id)
+                except Exception:
+                    logger.exception("%s of %s failed (attempt %d)", kind, batch_id, attempt)
+                    if attempt < self._attempts and not self._stopping.wait(self._retry_delay):
+                        self._jobs.put((kind, batch_id, attempt + 1))
+            finally:
+                self._jobs.task_done()
