@@ -33,3 +33,14 @@ def test_handler_imports_only_its_own_route(operation: str) -> None:
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert json.loads(output) == []
+
+
+@pytest.mark.parametrize("job", ["finalizer", "sweeper"])
+def test_background_functions_load_no_web_framework(job: str) -> None:
+    unwanted = ["fastapi", "starlette", "mangum", "batchbridge.api.app", *NEVER_AT_IMPORT]
+    script = (
+        f"import sys, json, batchbridge.handlers.{job}; "
+        f"print(json.dumps([m for m in {unwanted!r} if m in sys.modules]))"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert json.loads(output) == []
