@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import io
 import json
@@ -128,3 +129,21 @@ def test_webhook_retries_then_records_the_delivery(
     assert record is not None and record.status == "completed"  # a failing receiver never blocks a batch
     jobs.notify(batch_id)  # a redelivered notify job: sent again only if not delivered yet
     assert len(receiver.posts) == attempts + (attempts if status == "failed" else 0)
+
+
+def test_racing_writers_settle_on_one_outcome(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
+    """A cancel and a completion both read version N: the first write wins, the second gets the winner."""
+    from batchbridge.domain.refresh import move
+    from batchbridge.domain.services.batch_writes import save
+
+    gateway.queue.stop()
+    _, batch_id = ended_batch(gateway, fake_openai[0].state.fake, ["gpt-4o-mini"])
+    read = gateway.records.get_batch(batch_id)
+    assert read is not None
+    completing, cancelling = copy.deepcopy(read), copy.deepcopy(read)
+    assert move(completing, "in_progress", 10) and move(cancelling, "cancelling", 11)
+    first = save(gateway.records, read, completing)
+    second = save(gateway.records, read, cancelling)
+    assert first.status == "in_progress" and second == first  # the loser is told what won
+    stored = gateway.records.get_batch(batch_id)
+    assert stored == first and "cancelling_at" not in stored.timestamps

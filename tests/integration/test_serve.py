@@ -142,7 +142,10 @@ def test_batches_finish_through_the_sweeper_alone_and_fire_a_signed_webhook(
     swept: str, receiver: tuple[str, list[tuple[bytes, dict[str, str]]]]
 ) -> None:
     client = OpenAI(base_url=swept + "/openai", api_key="sk-nobody-polls", max_retries=0)
-    uploaded = client.files.create(file=("in.jsonl", JSONL.encode(), "application/jsonl"), purpose="batch")
+    with_failure = (
+        JSONL + "\n" + JSONL.splitlines()[0].replace("req-1", "req-3").replace("gpt-4o-mini", "invalid-model")
+    )
+    uploaded = client.files.create(file=("in.jsonl", with_failure.encode(), "application/jsonl"), purpose="batch")
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
     deadline = time.monotonic() + 30
     while not receiver[1] or len(receiver[1]) < 2:
@@ -150,8 +153,13 @@ def test_batches_finish_through_the_sweeper_alone_and_fire_a_signed_webhook(
         time.sleep(0.1)
     done = client.batches.retrieve(batch.id)  # served from the record: the sweeper and finalizer did it all
     assert done.status == "completed" and done.output_file_id is not None
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (3, 2, 1)
     lines = client.files.content(done.output_file_id).read().decode().splitlines()
     assert sorted(json.loads(line)["custom_id"] for line in lines) == ["req-1", "req-2"]
+    assert done.error_file_id is not None
+    errors = client.files.content(done.error_file_id).read().decode().splitlines()
+    assert [json.loads(line)["custom_id"] for line in errors] == ["req-3"]
 
     first, second = receiver[1][0], receiver[1][1]
     assert first[0] == second[0] and first[1]["webhook-id"] == second[1]["webhook-id"]  # a retry, same event
