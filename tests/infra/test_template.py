@@ -251,11 +251,8 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "BATCHBRIDGE_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
         "BATCHBRIDGE_KMS_KEY": {"Ref": "CredentialsKey"},
     }
-    # Functions that chain several provider calls within API Gateway's 29 s get a shorter timeout each.
-    shorter = {"BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "8"}
     for op in OPERATIONS:
-        extra = shorter if op in ("batches_retrieve", "batches_cancel") else {}
-        assert resources[logical_id(op)]["Properties"]["Environment"]["Variables"] == expected | extra, op
+        assert resources[logical_id(op)]["Properties"]["Environment"]["Variables"] == expected, op
 
     params = source["Parameters"]
     assert params["OpenAIBaseUrl"]["Default"] == "https://api.openai.com/v1"
