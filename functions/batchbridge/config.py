@@ -36,6 +36,7 @@ class Settings:
     work_queue_url: str | None
     webhook_url: str | None
     webhook_secret: str | None
+    webhook_retry_seconds: float
 
     @classmethod
     def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
@@ -57,4 +58,5 @@ class Settings:
             work_queue_url=os.environ.get("BATCHBRIDGE_WORK_QUEUE_URL", "").strip() or None,
             webhook_url=os.environ.get("BATCHBRIDGE_WEBHOOK_URL", "").strip() or None,
             webhook_secret=os.environ.get("BATCHBRIDGE_WEBHOOK_SECRET", "").strip() or None,
+            webhook_retry_seconds=_float("BATCHBRIDGE_WEBHOOK_RETRY_SECONDS", 30.0),
         )

@@ -61,7 +61,11 @@ class Gateway:
             if not self.settings.webhook_secret:
                 raise RuntimeError("BATCHBRIDGE_WEBHOOK_URL is set, so BATCHBRIDGE_WEBHOOK_SECRET (whsec_...) must be.")
             webhooks.secret_key(self.settings.webhook_secret)  # fail at start on a malformed secret
-            webhook = WebhookConfig(self.settings.webhook_url, self.settings.webhook_secret)
+            webhook = WebhookConfig(
+                self.settings.webhook_url,
+                self.settings.webhook_secret,
+                first_backoff_seconds=self.settings.webhook_retry_seconds,
+            )
         self.jobs = BatchJobs(
             self.records,
             self.providers,
@@ -70,7 +74,6 @@ class Gateway:
             now_ns,
             webhook=webhook,
             sender=self.webhook_sender,
-            sleep=time.sleep,
         )
 
     def caller(self, headers: Mapping[str, str]) -> Caller:

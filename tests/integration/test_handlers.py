@@ -147,6 +147,9 @@ def test_batch_handlers_drive_the_lifecycle(app: TestClient, gateway_env: dict[s
     for _ in range(3):
         assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 1
     assert run_finalizer(queue_url) == ["finalize"]
+    # final, with its notify job queued: still in the sweeper's index until notify has run
+    assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 1
+    assert run_finalizer(queue_url) == ["notify"]
     assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 0
     done = app.get(f"/openai/batches/{second['id']}", headers=AUTH).json()
     assert done["status"] == "completed" and done["request_counts"] == {"total": 1, "completed": 1, "failed": 0}

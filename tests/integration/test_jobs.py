@@ -7,13 +7,15 @@ import copy
 import dataclasses
 import io
 import json
+import time
 from typing import Any
 
 import pytest
 
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.services.batch_writes import save
 from batchbridge.domain.services.files import Caller
-from batchbridge.domain.services.jobs import WebhookConfig
+from batchbridge.domain.services.jobs import NOTIFY_OVERDUE_SECONDS, BatchJobs, WebhookConfig
 from batchbridge.gateway import Gateway
 
 KEY = "sk-user-one"
@@ -102,39 +104,105 @@ class Receiver:
         return 204
 
 
+class RecordingQueue:
+    """Holds the jobs sent, for the test to deliver (or lose) itself."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, int]] = []
+
+    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
+        self.sent.append((kind, batch_id, delay_seconds))
+
+
+def with_webhook(gateway: Gateway, receiver: Receiver, queue: RecordingQueue, **changes: Any) -> BatchJobs:
+    config = WebhookConfig("https://hooks.example/batches", SECRET, first_backoff_seconds=30)
+    return dataclasses.replace(gateway.jobs, webhook=config, sender=receiver, queue=queue, **changes)
+
+
 @pytest.mark.parametrize(
     ("failures", "status", "attempts"), [(0, "delivered", 1), (3, "delivered", 4), (99, "failed", 5)]
 )
-def test_webhook_retries_then_records_the_delivery(
+def test_webhook_retries_as_queued_jobs_then_records_the_delivery(
     gateway: Gateway, fake_openai: tuple[Any, str], failures: int, status: str, attempts: int
 ) -> None:
     gateway.queue.stop()
     _, batch_id = ended_batch(gateway, fake_openai[0].state.fake, ["gpt-4o-mini"])
-    receiver = Receiver(failures)
-    pauses: list[float] = []
-    jobs = dataclasses.replace(
-        gateway.jobs,
-        webhook=WebhookConfig("https://hooks.example/batches", SECRET),
-        sender=receiver,
-        sleep=pauses.append,
-    )
-    assert jobs.finalize(batch_id) is not None
-    delivery = jobs.notify(batch_id)
+    receiver, queue = Receiver(failures), RecordingQueue()
+    jobs = with_webhook(gateway, receiver, queue)
+    finalized = jobs.finalize(batch_id)
+    assert finalized is not None and finalized.status == "completed" and finalized.notify_pending
+    assert queue.sent == [("notify", batch_id, 0)]
+    delivery = None
+    while queue.sent and queue.sent[-1][0] == "notify" and len(queue.sent) < 20:  # the queue delivering each job
+        queue.sent.append(("delivered", batch_id, 0))
+        delivery = jobs.notify(batch_id) or delivery
     assert delivery is not None and (delivery.status, delivery.attempts) == (status, attempts)
     assert delivery.event_type == "batch.completed"
     assert gateway.records.get_delivery(delivery.event_id) == delivery
-    assert pauses == [1.0, 2.0, 4.0, 8.0][: attempts - 1]  # bounded, growing backoff
-    assert len({headers["webhook-id"] for _, _, headers in receiver.posts}) == 1  # one event, retried
+    delays = [delay for kind, _, delay in queue.sent if kind == "notify"][1:]
+    assert delays == [30, 60, 120, 240][: attempts - 1]  # each retry its own job, with doubling delay
+    assert len(receiver.posts) == attempts and len({h["webhook-id"] for _, _, h in receiver.posts}) == 1
     record = gateway.records.get_batch(batch_id)
-    assert record is not None and record.status == "completed"  # a failing receiver never blocks a batch
-    jobs.notify(batch_id)  # a redelivered notify job: sent again only if not delivered yet
-    assert len(receiver.posts) == attempts + (attempts if status == "failed" else 0)
+    assert record is not None and record.status == "completed" and not record.notify_pending
+    assert jobs.notify(batch_id) is None and len(receiver.posts) == attempts  # settled: nothing more owed
+
+
+def test_a_lost_notify_job_is_resent_by_the_sweeper(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
+    gateway.queue.stop()
+    _, batch_id = ended_batch(gateway, fake_openai[0].state.fake, ["gpt-4o-mini"])
+    receiver, queue = Receiver(0), RecordingQueue()
+    jobs = with_webhook(gateway, receiver, queue)
+    assert jobs.finalize(batch_id) is not None
+    queue.sent.clear()  # the notify job is lost (a crash between the final write and the send)
+    jobs.sweep()
+    assert queue.sent == []  # not overdue yet: a queued job may still be on its way
+    later = with_webhook(gateway, receiver, queue, clock=lambda: time.time_ns() + (NOTIFY_OVERDUE_SECONDS + 1) * 10**9)
+    later.sweep()
+    assert queue.sent == [("notify", batch_id, 0)]
+    delivery = later.notify(batch_id)
+    assert delivery is not None and delivery.status == "delivered"
+    later.sweep()
+    assert queue.sent == [("notify", batch_id, 0)]  # settled, out of the sweeper's index
+
+
+def test_a_cancel_racing_a_refresh_is_still_recorded(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
+    gateway.queue.stop()
+    caller = gateway.caller({"authorization": f"Bearer {KEY}"})
+    content = (LINE % ("r0", "gpt-4o-mini", 0)).encode()
+    uploaded = gateway.files.create(
+        caller,
+        "openai",
+        stream=io.BytesIO(content),
+        size=len(content),
+        filename="in.jsonl",
+        content_type="application/jsonl",
+        params={"purpose": "batch"},
+    )
+    batch = gateway.batches.create(
+        caller, "openai", {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    )
+    adapter = gateway.providers.get("openai")
+    real_cancel = adapter.cancel_batch
+
+    def cancel_while_someone_writes(credentials: Any, provider_batch_id: str) -> Any:
+        report = real_cancel(credentials, provider_batch_id)
+        stored = gateway.records.get_batch(batch.id)
+        assert stored is not None
+        newer = copy.deepcopy(stored)
+        newer.refreshed_ns += 1  # e.g. the sweeper's refresh landing first
+        assert save(gateway.records, stored, newer) == newer
+        return report
+
+    adapter.cancel_batch = cancel_while_someone_writes  # type: ignore[method-assign]
+    answered = gateway.batches.cancel(caller, batch.id, None)
+    stored = gateway.records.get_batch(batch.id)
+    assert answered.status == "cancelling" and stored is not None and stored.status == "cancelling"
+    assert "cancelling_at" in stored.timestamps
 
 
 def test_racing_writers_settle_on_one_outcome(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
     """A cancel and a completion both read version N: the first write wins, the second gets the winner."""
     from batchbridge.domain.refresh import move
-    from batchbridge.domain.services.batch_writes import save
 
     gateway.queue.stop()
     _, batch_id = ended_batch(gateway, fake_openai[0].state.fake, ["gpt-4o-mini"])
@@ -147,3 +215,40 @@ def test_racing_writers_settle_on_one_outcome(gateway: Gateway, fake_openai: tup
     assert first.status == "in_progress" and second == first  # the loser is told what won
     stored = gateway.records.get_batch(batch_id)
     assert stored == first and "cancelling_at" not in stored.timestamps
+
+
+def test_a_list_refreshes_within_its_time_budget(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
+    gateway.queue.stop()
+    fake = fake_openai[0].state.fake
+    caller = gateway.caller({"authorization": f"Bearer {KEY}"})
+    for index in range(5):
+        content = (LINE % (f"r{index}", "gpt-4o-mini", index)).encode()
+        uploaded = gateway.files.create(
+            caller,
+            "openai",
+            stream=io.BytesIO(content),
+            size=len(content),
+            filename="in.jsonl",
+            content_type="application/jsonl",
+            params={"purpose": "batch"},
+        )
+        gateway.batches.create(
+            caller,
+            "openai",
+            {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        )
+    ticks = iter(range(10**6))
+    slow = dataclasses.replace(gateway.batches, clock=lambda: time.time_ns() + next(ticks) * 2 * 10**9)
+
+    def provider_reads() -> int:
+        return sum(1 for r in fake.requests if r.method == "GET" and r.path.startswith("/v1/batches/"))
+
+    before = provider_reads()
+    page = slow.list(caller, None, {})
+    assert len(page.items) == 5
+    refreshed = provider_reads() - before
+    assert 1 <= refreshed <= 2  # each refresh "takes" 2 s: the 3 s budget stops the rest
+    before = provider_reads()
+    assert len(gateway.batches.list(caller, None, {}).items) == 5
+    # a fast provider: every other batch is refreshed (those just refreshed carry the test clock's future stamp)
+    assert provider_reads() - before == 5 - refreshed

@@ -134,6 +134,7 @@ def swept(fake_openai: tuple[Any, str], tmp_path: Path, receiver: tuple[str, lis
         "BATCHBRIDGE_SWEEP_SECONDS": "0.2",
         "BATCHBRIDGE_WEBHOOK_URL": receiver[0],
         "BATCHBRIDGE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "BATCHBRIDGE_WEBHOOK_RETRY_SECONDS": "0.1",
     }
     yield from _serve(fake_openai, tmp_path, env)
 

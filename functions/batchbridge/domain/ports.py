@@ -147,7 +147,7 @@ class Vault(Protocol):
 class WorkQueue(Protocol):
     """Background work off the request path: ``finalize`` or ``notify`` a batch."""
 
-    def send(self, kind: str, batch_id: str) -> None: ...
+    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None: ...
 
 
 class WebhookSender(Protocol):
@@ -161,7 +161,7 @@ class Delivery:
     event_id: str
     batch_id: str
     event_type: str
-    status: str  # "delivered" or "failed"
+    status: str  # "delivered", "retrying" (another attempt is queued) or "failed" (given up)
     attempts: int
     last_error: str | None
     at: int

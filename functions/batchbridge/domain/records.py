@@ -82,6 +82,7 @@ class BatchRecord:
     provider_outcome: str | None = None  # how the provider ended it; final for us once finalized
     refreshed_ns: int = 0  # when the provider was last asked
     sealed_credentials: str | None = None  # the client's provider credentials, sealed by the Vault
+    notify_pending: bool = False  # final, but its webhook not yet delivered (or given up on)
 
     @property
     def is_terminal(self) -> bool:

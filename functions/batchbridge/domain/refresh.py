@@ -19,6 +19,9 @@ def move(record: BatchRecord, status: str, at: int) -> bool:
         return False
     record.status = status
     record.timestamps.setdefault(f"{status}_at", at)
+    if record.is_terminal:
+        # Written with the final status, so a notify lost after the write is still owed (the sweeper sees it).
+        record.notify_pending = True
     return True
 
 

@@ -15,6 +15,7 @@ EVENT_TYPES: Final = {
     "cancelled": "batch.cancelled",
 }
 SECRET_PREFIX: Final = "whsec_"
+MIN_SECRET_BYTES: Final = 24
 
 
 def event_id(batch_id: str, status: str) -> str:
@@ -34,12 +35,17 @@ def event_body(batch_id: str, status: str, created_at: int) -> bytes:
 
 
 def secret_key(secret: str) -> bytes:
-    """The signing key of a ``whsec_…`` secret (base64 after the prefix)."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
+    """The signing key of a ``whsec_…`` secret: the base64 after the prefix, as OpenAI's SDK reads it."""
+    problem = "BATCHBRIDGE_WEBHOOK_SECRET must look like 'whsec_<base64 of 24 or more bytes>'"
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(problem)
     try:
-        return base64.b64decode(encoded, validate=True)
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except ValueError:
-        raise ValueError("BATCHBRIDGE_WEBHOOK_SECRET must look like 'whsec_<base64>'") from None
+        raise ValueError(problem) from None
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(problem)
+    return key
 
 
 def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:

@@ -32,7 +32,7 @@ def run_job(record: SQSRecord) -> None:
     metrics.add_metric(name=f"{kind.capitalize()}Jobs", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)

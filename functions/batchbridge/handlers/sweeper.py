@@ -15,7 +15,7 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     swept = default_gateway().jobs.sweep()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
+SQS_MAX_DELAY_SECONDS = 900
 
 
 class SqsWorkQueue:
@@ -20,10 +21,14 @@ class SqsWorkQueue:
         self._client: Any = None
         self._url = queue_url
 
-    def send(self, kind: str, batch_id: str) -> None:
+    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
         if self._client is None:
             self._client = self._make_client()
-        self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"kind": kind, "batch_id": batch_id}))
+        self._client.send_message(
+            QueueUrl=self._url,
+            MessageBody=json.dumps({"kind": kind, "batch_id": batch_id}),
+            DelaySeconds=min(max(delay_seconds, 0), SQS_MAX_DELAY_SECONDS),
+        )
 
 
 class LocalWorkQueue:
@@ -37,8 +42,13 @@ class LocalWorkQueue:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
-    def send(self, kind: str, batch_id: str) -> None:
-        self._jobs.put((kind, batch_id, 1))
+    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
+        if delay_seconds <= 0:
+            self._jobs.put((kind, batch_id, 1))
+            return
+        timer = threading.Timer(delay_seconds, self._jobs.put, args=((kind, batch_id, 1),))
+        timer.daemon = True
+        timer.start()
 
     def start(self, run: Callable[[str, str], None]) -> None:
         self._run = run

@@ -36,7 +36,7 @@ def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any
 def _batch_item(record: BatchRecord) -> dict[str, Any]:
     item = _item(f"BATCH#{record.id}", "batch", record)
     item["version"] = {"N": str(record.version)}
-    if not record.is_terminal:
+    if not record.is_terminal or record.notify_pending:
         item["active"] = {"S": "1"}
     return item
 

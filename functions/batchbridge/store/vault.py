@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +18,14 @@ class KmsVault:
         self._make_client = client
         self._client_made: Any = None
         self._key_id = key_id
+        self._lock = threading.Lock()  # `serve` seals and opens from request, worker and sweeper threads
 
     @property
     def _client(self) -> Any:
-        if self._client_made is None:
-            self._client_made = self._make_client()
-        return self._client_made
+        with self._lock:
+            if self._client_made is None:
+                self._client_made = self._make_client()
+            return self._client_made
 
     def seal(self, credentials: Credentials, context: str) -> str:
         plaintext = json.dumps(

@@ -18,6 +18,8 @@ from batchbridge.domain.services.files import Caller, find_file
 
 logger = logging.getLogger(__name__)
 LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
+LIST_REFRESH_BUDGET_NS = 3_000_000_000  # and for at most this long, well inside API Gateway's 29 s
+CANCEL_WRITE_ATTEMPTS = 5
 
 
 def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
@@ -107,11 +109,16 @@ class BatchService:
         adapter = self.providers.get(record.provider)
         report = adapter.cancel_batch(caller.credentials, record.provider_batch_id)
         now_ns = self.clock()
-        updated = fold(record, report, now_ns)
-        if updated.provider_outcome is None:  # providers that answer a cancel with their old state
-            move(updated, "cancelling", now_ns // 1_000_000_000)
-        saved = save(self.records, record, updated)
-        schedule(self.queue, record, saved)
+        for _ in range(CANCEL_WRITE_ATTEMPTS):
+            # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).
+            updated = fold(record, report, now_ns)
+            if updated.provider_outcome is None:  # providers that answer a cancel with their old state
+                move(updated, "cancelling", now_ns // 1_000_000_000)
+            saved = save(self.records, record, updated)
+            schedule(self.queue, record, saved)
+            if saved == updated or saved.is_terminal or "cancelling_at" in saved.timestamps:
+                return saved
+            record = saved
         return saved
 
     def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[BatchRecord]:
@@ -138,7 +145,10 @@ class BatchService:
             for index, record in enumerate(page.items)
             if not record.is_terminal and self.clock() - record.refreshed_ns >= self.fresh_ns
         ]
+        started = self.clock()
         for index in sorted(stale, key=lambda i: page.items[i].refreshed_ns)[:LIST_REFRESH_MAX]:
+            if self.clock() - started > LIST_REFRESH_BUDGET_NS:
+                break
             try:
                 page.items[index] = self._refresh(caller, page.items[index])
             except GatewayError as exc:  # a list still answers: this one is shown as last known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from batchbridge.domain.services.batch_writes import fold, register_result_files
 
 logger = logging.getLogger(__name__)
 FINALIZE_ATTEMPTS = 5
+NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
 
 
 @dataclass
@@ -21,7 +23,7 @@ class WebhookConfig:
     url: str
     secret: str
     attempts: int = 5
-    first_backoff_seconds: float = 1.0
+    first_backoff_seconds: float = 30.0
 
 
 @dataclass
@@ -33,7 +35,6 @@ class BatchJobs:
     clock: Callable[[], int]  # nanoseconds since the epoch
     webhook: WebhookConfig | None = None
     sender: WebhookSender | None = None
-    sleep: Callable[[float], None] = lambda seconds: None
 
     def run(self, kind: str, batch_id: str) -> None:
         if kind == "finalize":
@@ -70,18 +71,33 @@ class BatchJobs:
         raise RuntimeError(f"finalize of {batch_id} kept losing races with other writers")
 
     def sweep(self) -> int:
-        """Refresh every batch not yet final, so batches finish (and webhooks fire) with nobody polling."""
+        """Refresh every batch not yet final, so batches finish (and webhooks fire) with nobody polling.
+
+        Also re-sends what may have been lost: finalize for an ended batch, notify for a final one.
+        """
         count = 0
+        now = self.clock() // 1_000_000_000
         for record in self.records.list_active_batches():
             count += 1
             try:
-                if record.provider_outcome is not None:
+                if record.is_terminal:
+                    if self._notify_overdue(record, now):
+                        self.queue.send("notify", record.id)
+                elif record.provider_outcome is not None:
                     self.queue.send("finalize", record.id)  # ended, not yet finalized: (re)try
-                    continue
-                schedule(self.queue, record, self.refresh(record))
+                else:
+                    schedule(self.queue, record, self.refresh(record))
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)
         return count
+
+    def _notify_overdue(self, record: BatchRecord, now: int) -> bool:
+        """A final batch whose webhook is still owed, with no attempt for a while (a lost notify job)."""
+        if not record.notify_pending:
+            return False
+        delivery = self.records.get_delivery(webhooks.event_id(record.id, record.status))
+        last = delivery.at if delivery is not None else record.timestamps.get(f"{record.status}_at", 0)
+        return now - last >= NOTIFY_OVERDUE_SECONDS
 
     def refresh(self, record: BatchRecord) -> BatchRecord:
         assert record.provider_batch_id is not None
@@ -90,42 +106,59 @@ class BatchJobs:
         return save(self.records, record, fold(record, report, self.clock()))
 
     def notify(self, batch_id: str) -> Delivery | None:
-        """POST the batch's final event to the configured webhook: at least once, bounded retries, recorded."""
-        if self.webhook is None or self.sender is None:
-            return None
+        """One delivery attempt of the batch's final event; a failed one queues the next with backoff.
+
+        At least once: the batch stays ``notify_pending`` (and in the sweeper's index) until the
+        event is delivered or its attempts are spent; every attempt is recorded.
+        """
         record = self.records.get_batch(batch_id)
-        if record is None or not record.is_terminal:
+        if record is None or not record.is_terminal or not record.notify_pending:
+            return None
+        if self.webhook is None or self.sender is None:
+            self._settle_notify(batch_id)  # webhooks are off: nothing is owed
             return None
         event_id = webhooks.event_id(record.id, record.status)
-        done = self.records.get_delivery(event_id)
-        if done is not None and done.status == "delivered":
-            return done
+        previous = self.records.get_delivery(event_id)
+        if previous is not None and previous.status in ("delivered", "failed"):
+            self._settle_notify(batch_id)
+            return previous
+        attempt = (previous.attempts if previous is not None else 0) + 1
         created_at = record.timestamps.get(f"{record.status}_at", self.clock() // 1_000_000_000)
         body = webhooks.event_body(record.id, record.status, created_at)
+        headers = webhooks.signed_headers(self.webhook.secret, event_id, self.clock() // 1_000_000_000, body)
         error: str | None = None
-        attempt = 0
-        for attempt in range(1, self.webhook.attempts + 1):
-            headers = webhooks.signed_headers(self.webhook.secret, event_id, self.clock() // 1_000_000_000, body)
-            try:
-                status = self.sender.post(self.webhook.url, body, headers)
-                if 200 <= status < 300:
-                    error = None
-                    break
+        try:
+            status = self.sender.post(self.webhook.url, body, headers)
+            if not 200 <= status < 300:
                 error = f"HTTP {status}"
-            except Exception as exc:  # a failing receiver never blocks a batch
-                error = f"{type(exc).__name__}: {exc}"
-            if attempt < self.webhook.attempts:
-                self.sleep(self.webhook.first_backoff_seconds * 2 ** (attempt - 1))
+        except Exception as exc:  # a failing receiver never blocks a batch
+            error = f"{type(exc).__name__}: {exc}"
+        outcome = "delivered" if error is None else ("failed" if attempt >= self.webhook.attempts else "retrying")
         delivery = Delivery(
             event_id=event_id,
             batch_id=record.id,
             event_type=webhooks.EVENT_TYPES[record.status],
-            status="failed" if error else "delivered",
+            status=outcome,
             attempts=attempt,
             last_error=error,
             at=self.clock() // 1_000_000_000,
         )
         self.records.put_delivery(delivery)
-        if error:
-            logger.warning("webhook for %s failed after %d attempts: %s", record.id, attempt, error)
+        if outcome == "retrying":
+            delay = self.webhook.first_backoff_seconds * 2 ** (attempt - 1)
+            self.queue.send("notify", record.id, delay_seconds=round(delay))
+        else:
+            if outcome == "failed":
+                logger.warning("webhook for %s failed after %d attempts: %s", record.id, attempt, error)
+            self._settle_notify(batch_id)
         return delivery
+
+    def _settle_notify(self, batch_id: str) -> None:
+        for _ in range(FINALIZE_ATTEMPTS):
+            record = self.records.get_batch(batch_id)
+            if record is None or not record.notify_pending:
+                return
+            settled = copy.deepcopy(record)
+            settled.notify_pending = False
+            if save(self.records, record, settled) == settled:
+                return
