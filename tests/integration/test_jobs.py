@@ -252,3 +252,20 @@ def test_a_list_refreshes_within_its_time_budget(gateway: Gateway, fake_openai: 
     assert len(gateway.batches.list(caller, None, {}).items) == 5
     # a fast provider: every other batch is refreshed (those just refreshed carry the test clock's future stamp)
     assert provider_reads() - before == 5 - refreshed
+
+
+def test_the_sweeper_resends_a_lost_finalize_only_when_overdue(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
+    from batchbridge.domain.services.jobs import FINALIZE_RESEND_SECONDS
+
+    gateway.queue.stop()
+    _, batch_id = ended_batch(gateway, fake_openai[0].state.fake, ["gpt-4o-mini"])
+    queue = RecordingQueue()
+    jobs = dataclasses.replace(gateway.jobs, queue=queue)
+    jobs.sweep()  # sees the provider ended it: finalize sent at once
+    assert queue.sent == [("finalize", batch_id, 0)]
+    queue.sent.clear()  # ... and lost
+    jobs.sweep()
+    assert queue.sent == []  # a job may still be on its way
+    later = dataclasses.replace(jobs, clock=lambda: time.time_ns() + (FINALIZE_RESEND_SECONDS + 1) * 10**9)
+    later.sweep()
+    assert queue.sent == [("finalize", batch_id, 0)]

@@ -16,6 +16,7 @@ from batchbridge.domain.services.batch_writes import fold, register_result_files
 logger = logging.getLogger(__name__)
 FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
+FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
 
 
 @dataclass
@@ -84,7 +85,9 @@ class BatchJobs:
                     if self._notify_overdue(record, now):
                         self.queue.send("notify", record.id)
                 elif record.provider_outcome is not None:
-                    self.queue.send("finalize", record.id)  # ended, not yet finalized: (re)try
+                    # ended, not yet finalized: its job was lost or keeps failing; try again now and then
+                    if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
+                        self.queue.send("finalize", record.id)
                 else:
                     schedule(self.queue, record, self.refresh(record))
             except Exception:  # one batch's trouble never stops the sweep
