@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.records import BatchRecord
 from batchbridge.domain.services.batch_writes import save
 from batchbridge.domain.services.files import Caller
 from batchbridge.domain.services.jobs import NOTIFY_OVERDUE_SECONDS, BatchJobs, WebhookConfig
@@ -26,8 +27,8 @@ LINE = (
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
 
-def ended_batch(gateway: Gateway, fake: Any, models: list[str]) -> tuple[Caller, str]:
-    """A batch whose provider has ended it, not yet finalized by us."""
+def new_batch(gateway: Gateway, models: list[str]) -> tuple[Caller, BatchRecord]:
+    """A batch created through the services, one request per model."""
     caller = gateway.caller({"authorization": f"Bearer {KEY}"})
     content = "".join(LINE % (f"r{i}", model, i) for i, model in enumerate(models)).encode()
     uploaded = gateway.files.create(
@@ -44,6 +45,12 @@ def ended_batch(gateway: Gateway, fake: Any, models: list[str]) -> tuple[Caller,
         "openai",
         {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"},
     )
+    return caller, batch
+
+
+def ended_batch(gateway: Gateway, fake: Any, models: list[str]) -> tuple[Caller, str]:
+    """A batch whose provider has ended it, not yet finalized by us."""
+    caller, batch = new_batch(gateway, models)
     assert batch.provider_batch_id is not None
     fake.run_to_end(batch.provider_batch_id)
     return caller, batch.id
@@ -167,20 +174,7 @@ def test_a_lost_notify_job_is_resent_by_the_sweeper(gateway: Gateway, fake_opena
 
 def test_a_cancel_racing_a_refresh_is_still_recorded(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
     gateway.queue.stop()
-    caller = gateway.caller({"authorization": f"Bearer {KEY}"})
-    content = (LINE % ("r0", "gpt-4o-mini", 0)).encode()
-    uploaded = gateway.files.create(
-        caller,
-        "openai",
-        stream=io.BytesIO(content),
-        size=len(content),
-        filename="in.jsonl",
-        content_type="application/jsonl",
-        params={"purpose": "batch"},
-    )
-    batch = gateway.batches.create(
-        caller, "openai", {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
-    )
+    caller, batch = new_batch(gateway, ["gpt-4o-mini"])
     adapter = gateway.providers.get("openai")
     real_cancel = adapter.cancel_batch
 
@@ -220,23 +214,8 @@ def test_racing_writers_settle_on_one_outcome(gateway: Gateway, fake_openai: tup
 def test_a_list_refreshes_within_its_time_budget(gateway: Gateway, fake_openai: tuple[Any, str]) -> None:
     gateway.queue.stop()
     fake = fake_openai[0].state.fake
-    caller = gateway.caller({"authorization": f"Bearer {KEY}"})
-    for index in range(5):
-        content = (LINE % (f"r{index}", "gpt-4o-mini", index)).encode()
-        uploaded = gateway.files.create(
-            caller,
-            "openai",
-            stream=io.BytesIO(content),
-            size=len(content),
-            filename="in.jsonl",
-            content_type="application/jsonl",
-            params={"purpose": "batch"},
-        )
-        gateway.batches.create(
-            caller,
-            "openai",
-            {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"},
-        )
+    for _ in range(5):
+        caller, _ = new_batch(gateway, ["gpt-4o-mini"])
     ticks = iter(range(10**6))
     slow = dataclasses.replace(gateway.batches, clock=lambda: time.time_ns() + next(ticks) * 2 * 10**9)
 
