@@ -16,6 +16,7 @@ from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
 from batchbridge.store.schema import ensure_bucket, ensure_table
 from batchbridge.store.vault import ensure_key
+from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
 from tests.fakes.openai_upstream import create_app as create_fake_openai
 from tests.fakes.server import running_server
 
@@ -30,6 +31,14 @@ def fake_openai() -> Iterator[tuple[Any, str]]:
     app = create_fake_openai()
     with running_server(app) as base:
         yield app, base + "/v1"
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[tuple[Any, str]]:
+    """The fake Anthropic API: (its app, its base URL)."""
+    app = create_fake_anthropic()
+    with running_server(app) as base:
+        yield app, base
 
 
 @pytest.fixture
@@ -49,13 +58,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def gateway_env(monkeypatch: pytest.MonkeyPatch, aws: None, fake_openai: tuple[Any, str]) -> dict[str, str]:
+def gateway_env(
+    monkeypatch: pytest.MonkeyPatch, aws: None, fake_openai: tuple[Any, str], fake_anthropic: tuple[Any, str]
+) -> dict[str, str]:
     env = {
         "BATCHBRIDGE_STORAGE": "aws",
         "BATCHBRIDGE_TABLE": TABLE,
         "BATCHBRIDGE_BUCKET": BUCKET,
         "BATCHBRIDGE_OWNER_SECRET": "test-owner-secret-0123456789abcdef",
         "BATCHBRIDGE_OPENAI_BASE_URL": fake_openai[1],
+        "BATCHBRIDGE_ANTHROPIC_BASE_URL": fake_anthropic[1],
         "BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "5",
         "BATCHBRIDGE_KMS_KEY": KMS_ALIAS,
         "BATCHBRIDGE_REFRESH_SECONDS": "0",  # every poll asks the fake, which steps once per retrieve

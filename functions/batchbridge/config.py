@@ -28,6 +28,7 @@ class Settings:
     table: str
     bucket: str
     openai_base_url: str
+    anthropic_base_url: str
     owner_secret: str | None
     upstream_timeout_seconds: float
     refresh_seconds: float
@@ -49,6 +50,9 @@ class Settings:
             bucket=os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or "batchbridge-local",
             openai_base_url=(
                 os.environ.get("BATCHBRIDGE_OPENAI_BASE_URL", "").strip() or "https://api.openai.com/v1"
+            ).rstrip("/"),
+            anthropic_base_url=(
+                os.environ.get("BATCHBRIDGE_ANTHROPIC_BASE_URL", "").strip() or "https://api.anthropic.com"
             ).rstrip("/"),
             owner_secret=os.environ.get("BATCHBRIDGE_OWNER_SECRET") or None,
             upstream_timeout_seconds=_float("BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS", 25.0),

@@ -55,7 +55,7 @@ class Gateway:
     def __post_init__(self) -> None:
         self.files = FileService(self.records, self.blobs, self.providers, now_ns)
         fresh_ns = int(self.settings.refresh_seconds * 1e9)
-        self.batches = BatchService(self.records, self.providers, now_ns, self.vault, self.queue, fresh_ns)
+        self.batches = BatchService(self.records, self.blobs, self.providers, now_ns, self.vault, self.queue, fresh_ns)
         webhook = None
         if self.settings.webhook_url:
             if not self.settings.webhook_secret:
@@ -68,6 +68,7 @@ class Gateway:
             )
         self.jobs = BatchJobs(
             self.records,
+            self.blobs,
             self.providers,
             self.vault,
             self.queue,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
@@ -106,3 +107,18 @@ def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
     if url is None:
         raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
     return BatchInputSummary(request_count=len(first_lines), url=url, models=models)
+
+
+def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The non-blank lines of a stream that arrives in chunks, one at a time (memory: one line)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+        if len(pending) > max_line_bytes:
+            raise ValueError(f"a line is longer than {max_line_bytes} bytes")
+    if pending.strip():
+        yield pending

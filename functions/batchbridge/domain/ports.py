@@ -85,6 +85,7 @@ class ProviderBatch:
     model: str | None = None
     usage: dict[str, Any] | None = None
     all_expired: bool = False  # every request expired unrun (providers whose "ended" covers expiry)
+    custom_id_map: dict[str, str] | None = None  # provider custom_id -> the user's, where they differ
 
 
 @dataclass
@@ -100,7 +101,8 @@ class UploadRequest:
 
 @dataclass
 class BatchRequest:
-    input_file: FileRecord
+    input_file: FileRecord | None  # None: the requests came inline (extras["requests"])
+    open_input: Callable[[], Iterator[bytes]] | None  # the input file's original bytes, from our bucket
     endpoint: str
     completion_window: str
     metadata: dict[str, str] | None
@@ -122,13 +124,29 @@ class ProviderAdapter(Protocol):
 
     name: str
 
-    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile: ...
+    # "files": the provider's results are OpenAI-format files to register as ours;
+    # "lines": the gateway converts the provider's result lines into OpenAI output and error files.
+    results_mode: Literal["files", "lines"]
+
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
+        """The provider's copy of an uploaded file; None when the gateway's own copy is all there is."""
+        ...
+
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile: ...
     def delete_file(self, credentials: Credentials, provider_file_id: str) -> None: ...
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]: ...
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch: ...
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch: ...
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch: ...
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """("lines" mode) the ended batch's result lines: (provider custom_id, raw line)."""
+        ...
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        """("lines" mode) one raw result line as ("output" | "error", OpenAI batch output line)."""
+        ...
 
 
 class ProviderRegistry(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import httpx
 
@@ -18,6 +18,7 @@ CHUNK_BYTES: Final = 64 * 1024
 
 class OpenAIAdapter:
     name = PROVIDER
+    results_mode: Literal["files", "lines"] = "files"  # OpenAI writes OpenAI-format output and error files
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(
@@ -60,8 +61,10 @@ class OpenAIAdapter:
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
-        if request.input_file.provider_file_id is None:
-            raise GatewayError(409, f"File {request.input_file.id!r} has no OpenAI copy.", param="input_file_id")
+        if request.input_file is None or request.input_file.provider_file_id is None:
+            raise GatewayError(
+                400, "OpenAI batches need an input file uploaded for provider 'openai'.", param="input_file_id"
+            )
         body: dict[str, Any] = {
             "input_file_id": request.input_file.provider_file_id,
             "endpoint": request.endpoint,
@@ -81,6 +84,14 @@ class OpenAIAdapter:
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         return self._parsed(_batch, "POST", f"batches/{provider_batch_id}/cancel", credentials)
+
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
 
     # transport
     def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:

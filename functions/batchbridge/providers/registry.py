@@ -15,8 +15,14 @@ def _openai(settings: Settings) -> ProviderAdapter:
     return OpenAIAdapter(settings.openai_base_url, timeout=settings.upstream_timeout_seconds)
 
 
+def _anthropic(settings: Settings) -> ProviderAdapter:
+    from batchbridge.providers.anthropic import AnthropicAdapter
+
+    return AnthropicAdapter(settings.anthropic_base_url, timeout=settings.upstream_timeout_seconds)
+
+
 # A new provider is one entry here plus its adapter module.
-FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {"openai": _openai}
+FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {"openai": _openai, "anthropic": _anthropic}
 
 
 class Registry:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
-from batchbridge.domain.ports import BatchRequest, Page, ProviderRegistry, RecordStore, Vault, WorkQueue
+from batchbridge.domain.ports import (
+    BatchRequest,
+    BlobStore,
+    Page,
+    ProviderRegistry,
+    RecordStore,
+    Vault,
+    WorkQueue,
+)
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import fold, save, schedule
@@ -32,6 +42,7 @@ def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: st
 @dataclass
 class BatchService:
     records: RecordStore
+    blobs: BlobStore
     providers: ProviderRegistry
     clock: Callable[[], int]  # nanoseconds since the epoch
     vault: Vault
@@ -40,7 +51,22 @@ class BatchService:
 
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> BatchRecord:
         adapter = self.providers.get(provider)
-        input_file_id = validation.required_string(params, "input_file_id")
+        input_file_id = params.get("input_file_id")
+        inline = params.get("requests") is not None
+        if input_file_id is None or input_file_id == "":
+            if not inline:
+                raise bad_request(
+                    "Missing required parameter: 'input_file_id' (or, with provider 'anthropic', inline 'requests').",
+                    param="input_file_id",
+                    code="missing_required_parameter",
+                )
+            input_file_id = None
+        elif inline:
+            raise bad_request(
+                "Give either 'input_file_id' or inline 'requests', not both.", param="requests", code="invalid_value"
+            )
+        else:
+            input_file_id = validation.required_string(params, "input_file_id")
         endpoint = validation.one_of(
             validation.required_string(params, "endpoint"), validation.BATCH_ENDPOINTS, "endpoint"
         )
@@ -51,14 +77,17 @@ class BatchService:
         )
         metadata = validation.metadata(params.get("metadata"))
         output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
-        input_file = find_file(self.records, caller, input_file_id, None, param="input_file_id")
-        self._check_input_file(input_file, provider, endpoint)
+        input_file = None
+        if input_file_id is not None:
+            input_file = find_file(self.records, caller, input_file_id, None, param="input_file_id")
+            self._check_input_file(input_file, provider, endpoint)
         batch_id = ids.new_batch_id()
         sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early
         report = adapter.create_batch(
             caller.credentials,
             BatchRequest(
                 input_file=input_file,
+                open_input=self._opener(input_file),
                 endpoint=endpoint,
                 completion_window=window,
                 metadata=metadata,
@@ -73,17 +102,22 @@ class BatchService:
             provider=provider,
             provider_batch_id=report.id,
             endpoint=endpoint,
-            input_file_id=input_file.id,
+            input_file_id=input_file.id if input_file is not None else "",
             completion_window=window,
             status="validating",
             created_at=created_ns // 1_000_000_000,
             created_ns=created_ns,
             metadata=metadata,
-            model=report.model or input_file.model,
+            model=report.model or (input_file.model if input_file is not None else None),
             refreshed_ns=created_ns,
             sealed_credentials=sealed,
         )
         try:
+            if report.custom_id_map:
+                record.custom_id_map_key = f"batches/{batch_id}/custom_ids.json"
+                self.blobs.put(
+                    record.custom_id_map_key, io.BytesIO(json.dumps(report.custom_id_map).encode()), "application/json"
+                )
             record = fold(record, report, created_ns)
             self.records.put_batch(record)
         except BaseException:
@@ -162,6 +196,12 @@ class BatchService:
         saved = save(self.records, record, updated)
         schedule(self.queue, record, saved)
         return saved
+
+    def _opener(self, input_file: FileRecord | None) -> Callable[[], Iterator[bytes]] | None:
+        if input_file is None or input_file.blob_key is None:
+            return None
+        blob_key = input_file.blob_key
+        return lambda: self.blobs.open(blob_key)
 
     @staticmethod
     def _check_input_file(input_file: FileRecord, provider: str, endpoint: str) -> None:

@@ -83,18 +83,19 @@ class FileService:
         except BaseException:
             self._forget_blob(blob_key)
             raise
+        upstream_expiry = upstream.expires_at if upstream is not None else None
         record = FileRecord(
             id=file_id,
             owner=caller.owner,
             provider=provider,
-            provider_file_id=upstream.id,
+            provider_file_id=upstream.id if upstream is not None else None,
             filename=filename,
             bytes=size,
             purpose=purpose,
             created_at=created_at,
             created_ns=created_ns,
-            expires_at=upstream.expires_at
-            if upstream.expires_at is not None
+            expires_at=upstream_expiry
+            if upstream_expiry is not None
             else (created_at + expires_after if expires_after else None),
             blob_key=blob_key,
             content_type=content_type,
@@ -106,8 +107,9 @@ class FileService:
             self.records.put_file(record)
         except BaseException:
             # Nothing half-written: without our record the provider's copy would be unreachable.
-            with contextlib.suppress(Exception):
-                adapter.delete_file(caller.credentials, upstream.id)
+            if upstream is not None:
+                with contextlib.suppress(Exception):
+                    adapter.delete_file(caller.credentials, upstream.id)
             self._forget_blob(blob_key)
             raise
         return record

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import json
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchbridge.domain import webhooks
-from batchbridge.domain.ports import Delivery, ProviderRegistry, RecordStore, Vault, WebhookSender, WorkQueue
-from batchbridge.domain.records import BatchRecord
+from batchbridge.domain import ids, webhooks
+from batchbridge.domain.ports import (
+    BlobStore,
+    Credentials,
+    Delivery,
+    ProviderAdapter,
+    ProviderRegistry,
+    RecordStore,
+    Vault,
+    WebhookSender,
+    WorkQueue,
+)
+from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import fold, register_result_files, save, schedule
 
@@ -17,6 +31,7 @@ logger = logging.getLogger(__name__)
 FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
 FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
+SPOOL_BYTES = 8 * 1024 * 1024  # result files beyond this spill to disk while they are written
 
 
 @dataclass
@@ -30,6 +45,7 @@ class WebhookConfig:
 @dataclass
 class BatchJobs:
     records: RecordStore
+    blobs: BlobStore
     providers: ProviderRegistry
     vault: Vault
     queue: WorkQueue
@@ -62,7 +78,10 @@ class BatchJobs:
             now_ns = self.clock()
             updated = fold(record, report, now_ns)
             if updated.provider_outcome is not None:
-                register_result_files(self.records, adapter, credentials, updated, report)
+                if adapter.results_mode == "files":
+                    register_result_files(self.records, adapter, credentials, updated, report)
+                else:
+                    self._convert_results(adapter, credentials, updated, now_ns // 1_000_000_000)
                 outcome = updated.provider_outcome
                 move(updated, outcome, report.timestamps.get(f"{outcome}_at", now_ns // 1_000_000_000))
             saved = save(self.records, record, updated)
@@ -70,6 +89,58 @@ class BatchJobs:
             if saved == updated:  # not overtaken by another writer
                 return saved
         raise RuntimeError(f"finalize of {batch_id} kept losing races with other writers")
+
+    def _convert_results(
+        self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, now: int
+    ) -> None:
+        """Stream the provider's result lines into our OpenAI output and error files (bounded memory).
+
+        File IDs, blob keys and line IDs derive from the batch: a second run writes the same files.
+        """
+        assert batch.provider_batch_id is not None
+        custom_ids: dict[str, str] = {}
+        if batch.custom_id_map_key:
+            custom_ids = json.loads(b"".join(self.blobs.open(batch.custom_id_map_key)))
+        counts = {"output": 0, "error": 0}
+        with contextlib.ExitStack() as stack:
+            spools = {
+                role: stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
+                for role in ("output", "error")
+            }
+            for provider_custom_id, raw in adapter.results(credentials, batch.provider_batch_id):
+                custom_id = custom_ids.get(provider_custom_id, provider_custom_id)
+                line_id = "batch_req_" + hashlib.sha256(f"{batch.id}:{custom_id}".encode()).hexdigest()[:32]
+                role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=now)
+                spools[role].write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+                counts[role] += 1
+            for role, spool in spools.items():
+                if not counts[role]:
+                    continue
+                size = spool.tell()
+                spool.seek(0)
+                blob_key = f"batches/{batch.id}/{role}.jsonl"
+                self.blobs.put(blob_key, spool, "application/jsonl")  # type: ignore[arg-type]
+                file_id = ids.derived_file_id(batch.id, role)
+                self.records.put_file(
+                    FileRecord(
+                        id=file_id,
+                        owner=batch.owner,
+                        provider=batch.provider,
+                        filename=f"{batch.id}_{role}.jsonl",
+                        bytes=size,
+                        purpose="batch_output",
+                        created_at=now,
+                        blob_key=blob_key,
+                        content_type="application/jsonl",
+                        source_batch_id=batch.id,
+                    )
+                )
+                setattr(batch, f"{role}_file_id", file_id)
+        batch.request_counts = {
+            "total": counts["output"] + counts["error"],
+            "completed": counts["output"],
+            "failed": counts["error"],
+        }
 
     def sweep(self) -> int:
         """Refresh every batch not yet final, so batches finish (and webhooks fire) with nobody polling.

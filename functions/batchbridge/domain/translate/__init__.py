@@ -1,0 +1,1 @@
+"""Pure translations between OpenAI request/response shapes and each provider's wire format."""

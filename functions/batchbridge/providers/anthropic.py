@@ -1,0 +1,275 @@
+"""Anthropic Message Batches behind the OpenAI Batch API (inline requests, or our own batch files).
+
+Anthropic takes no input files: a file-based batch is sent as inline requests translated from the
+gateway's copy of the OpenAI JSONL, streamed so memory holds one line at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, Final, Literal, TypeVar
+
+import httpx
+
+from batchbridge.domain.custom_ids import provider_ids
+from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.jsonl import iter_lines
+from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
+
+API_VERSION: Final = "2023-06-01"
+CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_REQUESTS: Final = 100_000
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
+T = TypeVar("T")
+
+
+class AnthropicAdapter:
+    name = "anthropic"
+    results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
+
+    def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+
+    # files: the gateway's copy is the only one (Anthropic batches take no input file)
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
+        if request.purpose == "batch":
+            for _ in _requests_from_lines(iter(lambda: request.stream.read(64 * 1024), b"")):
+                pass  # every line must translate: fail the upload, not a later batch
+        return None
+
+    def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
+        raise not_found("file", provider_file_id)
+
+    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        return None
+
+    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
+        raise not_found("file", provider_file_id)
+
+    # batches
+    def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        if request.endpoint != CHAT_ENDPOINT:
+            raise bad_request(
+                f"Anthropic batches run {CHAT_ENDPOINT!r} only, not {request.endpoint!r}.",
+                param="endpoint",
+                code="unsupported_endpoint",
+            )
+        if request.input_file is None:
+            requests: Callable[[], Iterator[tuple[str, dict[str, Any]]]] = _inline(request.extras.get("requests"))
+        elif request.open_input is not None:
+            open_input = request.open_input
+
+            def requests() -> Iterator[tuple[str, dict[str, Any]]]:
+                return _requests_from_lines(open_input())
+        else:
+            raise bad_request("The input file has no stored content.", param="input_file_id")
+        originals = [custom_id for custom_id, _ in requests()]  # a full pass: every error before sending
+        if not originals:
+            raise bad_request("A batch needs at least one request.", param="requests", code="empty_batch")
+        if len(originals) > MAX_REQUESTS:
+            raise bad_request(
+                f"The batch has {len(originals)} requests; Anthropic takes at most {MAX_REQUESTS}.",
+                param="requests",
+                code="too_many_requests",
+            )
+        sent_ids, back = provider_ids(originals, CUSTOM_ID)
+        models = {params.get("model") for _, params in requests()} if request.input_file is None else set()
+
+        def body() -> Iterator[bytes]:
+            yield b'{"requests":['
+            for index, ((_, params), custom_id) in enumerate(zip(requests(), sent_ids, strict=True)):
+                yield (b"," if index else b"") + json.dumps({"custom_id": custom_id, "params": params}).encode()
+            yield b"]}"
+
+        report = self._batch("POST", "v1/messages/batches", credentials, content=body())
+        report.custom_id_map = back or None
+        if report.model is None and len(models) == 1:
+            report.model = str(next(iter(models)))
+        return report
+
+    def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return self._batch("GET", f"v1/messages/batches/{provider_batch_id}", credentials)
+
+    def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return self._batch("POST", f"v1/messages/batches/{provider_batch_id}/cancel", credentials)
+
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        request = self._client.build_request(
+            "GET", f"v1/messages/batches/{provider_batch_id}/results", headers=_headers(credentials)
+        )
+        response = _call(lambda: self._client.send(request, stream=True))
+        if response.is_error:
+            try:
+                response.read()
+            finally:
+                response.close()
+            raise _upstream_error(response)
+        return _result_lines(response)
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        return result_to_output_line(raw, custom_id=custom_id, line_id=line_id, created=created)
+
+    # transport
+    def _batch(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> ProviderBatch:
+        headers = _headers(credentials) | {"content-type": "application/json"}
+        response = _call(lambda: self._client.request(method, path, headers=headers, **kwargs))
+        if response.is_error:
+            raise _upstream_error(response)
+        try:
+            return _message_batch(response.json())
+        except (ValueError, KeyError, TypeError):
+            raise GatewayError(
+                502,
+                f"The anthropic provider answered HTTP {response.status_code} without a valid message batch.",
+                type="upstream_error",
+                code="provider_bad_response",
+            ) from None
+
+
+def _headers(credentials: Credentials) -> dict[str, str]:
+    return {"x-api-key": credentials.api_key, "anthropic-version": API_VERSION}
+
+
+def _call(send: Callable[[], T]) -> T:
+    try:
+        return send()
+    except httpx.TimeoutException:
+        raise GatewayError(
+            504, "The anthropic provider did not answer in time.", type="upstream_error", code="provider_timeout"
+        ) from None
+    except httpx.TransportError as exc:
+        raise GatewayError(
+            502,
+            f"The anthropic provider could not be reached ({type(exc).__name__}).",
+            type="upstream_error",
+            code="provider_unreachable",
+        ) from None
+
+
+def _upstream_error(response: httpx.Response) -> GatewayError:
+    """Anthropic's error, kept: its status, its message, and its type (Anthropic's names)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return GatewayError(response.status_code, error["message"], type=str(error.get("type") or "upstream_error"))
+    return GatewayError(
+        response.status_code,
+        f"The anthropic provider answered HTTP {response.status_code}.",
+        type="upstream_error",
+        code="provider_error",
+    )
+
+
+def _unix(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def _message_batch(body: dict[str, Any]) -> ProviderBatch:
+    counts = body["request_counts"]
+    number = {key: int(counts.get(key) or 0) for key in ("processing", "succeeded", "errored", "canceled", "expired")}
+    total = sum(number.values())
+    ended = body["processing_status"] == "ended"
+    timestamps: dict[str, int] = {}
+    for ours, theirs in (
+        ("in_progress_at", "created_at"),
+        ("expires_at", "expires_at"),
+        ("cancelling_at", "cancel_initiated_at"),
+    ):
+        stamp = _unix(body.get(theirs))
+        if stamp is not None:
+            timestamps[ours] = stamp
+    ended_at = _unix(body.get("ended_at"))
+    if ended_at is not None:
+        for name in ("finalizing_at", "completed_at", "cancelled_at", "expired_at"):
+            timestamps[name] = ended_at
+    return ProviderBatch(
+        id=body["id"],
+        raw_status=str(body["processing_status"]),
+        timestamps=timestamps,
+        # Anthropic's per-outcome counts stay 0 until the batch ends: until then only the total is known.
+        request_counts={
+            "total": total,
+            "completed": number["succeeded"],
+            "failed": number["errored"] + number["canceled"] + number["expired"],
+        },
+        all_expired=ended and total > 0 and number["expired"] == total,
+    )
+
+
+def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]:
+    """Inline requests as sent (Anthropic Messages params), checked the way Anthropic checks them."""
+    if not isinstance(requests, list):
+        raise bad_request("'requests' must be a list of {custom_id, params}.", param="requests", code="invalid_type")
+    seen: set[str] = set()
+    for index, item in enumerate(requests):
+        where = f"requests[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str) or not item["custom_id"]:
+            raise bad_request(f"{where}: needs a non-empty string 'custom_id'.", param=f"{where}.custom_id")
+        custom_id = item["custom_id"]
+        if custom_id in seen:
+            raise bad_request(
+                f"{where}: duplicate custom_id {custom_id!r}.", param=f"{where}.custom_id", code="duplicate_custom_id"
+            )
+        seen.add(custom_id)
+        params = item.get("params")
+        if not isinstance(params, dict):
+            raise bad_request(f"custom_id {custom_id!r}: 'params' must be an object.", param=f"{where}.params")
+        if not isinstance(params.get("model"), str) or not params["model"]:
+            raise bad_request(f"custom_id {custom_id!r}: params.model is required.", param=f"{where}.params.model")
+        max_tokens = params.get("max_tokens")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise bad_request(
+                f"custom_id {custom_id!r}: params.max_tokens is required (an integer of at least 1).",
+                param=f"{where}.params.max_tokens",
+                code="missing_max_tokens",
+            )
+        if not isinstance(params.get("messages"), list) or not params["messages"]:
+            raise bad_request(
+                f"custom_id {custom_id!r}: params.messages must be a non-empty list.", param=f"{where}.params.messages"
+            )
+        if params.get("stream"):
+            raise bad_request(
+                f"custom_id {custom_id!r}: streaming is not available in a batch.", param=f"{where}.params.stream"
+            )
+    checked: list[dict[str, Any]] = requests
+
+    def replay() -> Iterator[tuple[str, dict[str, Any]]]:
+        return ((item["custom_id"], item["params"]) for item in checked)
+
+    return replay
+
+
+def _requests_from_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(custom_id, Anthropic params) for each line of an OpenAI batch file (already checked as JSONL)."""
+    for raw in iter_lines(chunks):
+        line = json.loads(raw)
+        if line.get("url") != CHAT_ENDPOINT:
+            raise bad_request(
+                f"custom_id {line.get('custom_id')!r}: Anthropic runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
+                param="file",
+                code="unsupported_endpoint",
+            )
+        yield line["custom_id"], chat_to_params(line["body"], custom_id=line["custom_id"])
+
+
+def _result_lines(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        for raw in iter_lines(response.iter_bytes(64 * 1024)):
+            line = json.loads(raw)
+            yield str(line["custom_id"]), line
+    finally:
+        response.close()

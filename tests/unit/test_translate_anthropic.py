@@ -1,0 +1,789 @@
+"""OpenAI chat.completions <-> Anthropic Messages: every translated field, both directions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.translate.anthropic import (
+    DEFAULT_MAX_TOKENS,
+    chat_to_params,
+    message_to_chat_completion,
+    result_to_output_line,
+)
+
+CID = "req-1"
+HI: list[dict[str, Any]] = [{"role": "user", "content": "Hi"}]
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"model": "claude-sonnet-4-5", "messages": HI, **fields}
+
+
+def params(**fields: Any) -> dict[str, Any]:
+    return chat_to_params(body(**fields), custom_id=CID)
+
+
+def rejected(raw: dict[str, Any]) -> GatewayError:
+    with pytest.raises(GatewayError) as caught:
+        chat_to_params(raw, custom_id=CID)
+    assert caught.value.status == 400
+    assert caught.value.type == "invalid_request_error"
+    assert f"custom_id '{CID}'" in caught.value.message
+    return caught.value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# chat body -> params: top-level fields
+
+
+def test_minimal_body() -> None:
+    assert params() == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    assert DEFAULT_MAX_TOKENS == 4096
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"max_completion_tokens": 100}, {"max_tokens": 100}),
+        ({"max_tokens": 200}, {"max_tokens": 200}),
+        ({"max_completion_tokens": 100, "max_tokens": 200}, {"max_tokens": 100}),
+        ({"max_completion_tokens": None, "max_tokens": 200}, {"max_tokens": 200}),
+        ({"stop": "END"}, {"stop_sequences": ["END"]}),
+        ({"stop": ["a", "b", "c", "d"]}, {"stop_sequences": ["a", "b", "c", "d"]}),
+        ({"stop": []}, {}),
+        ({"stop": None}, {}),
+        ({"temperature": 0}, {"temperature": 0}),
+        ({"temperature": 0.7}, {"temperature": 0.7}),
+        ({"temperature": 1}, {"temperature": 1}),
+        ({"top_p": 0.9}, {"top_p": 0.9}),
+        ({"top_p": 1}, {"top_p": 1}),
+        ({"user": "user-42"}, {"metadata": {"user_id": "user-42"}}),
+        # dropped: no effect on what Anthropic does
+        ({"seed": 7}, {}),
+        ({"logprobs": False}, {}),
+        ({"n": 1}, {}),
+        ({"stream": False}, {}),
+        ({"stream_options": {"include_usage": True}}, {}),
+        ({"service_tier": "auto"}, {}),
+        ({"store": True}, {}),
+        ({"metadata": {"team": "x"}}, {}),
+        ({"presence_penalty": 0}, {}),
+        ({"frequency_penalty": 0.0}, {}),
+        ({"response_format": {"type": "text"}}, {}),
+        ({"modalities": ["text"]}, {}),
+        ({"logit_bias": {}}, {}),
+        ({"parallel_tool_calls": True}, {}),
+        ({"parallel_tool_calls": False}, {}),  # no tools: nothing to run in parallel
+        ({"audio": None, "prediction": None, "top_logprobs": None}, {}),
+    ],
+)
+def test_top_level_fields(fields: dict[str, Any], expected: dict[str, Any]) -> None:
+    out = params(**fields)
+    assert {k: v for k, v in out.items() if k not in ("model", "messages", "max_tokens")} == {
+        k: v for k, v in expected.items() if k != "max_tokens"
+    }
+    assert out["max_tokens"] == expected.get("max_tokens", DEFAULT_MAX_TOKENS)
+
+
+WEATHER: dict[str, Any] = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "function": {"name": "weather", "description": "Weather now", "parameters": WEATHER}},
+    {"type": "function", "function": {"name": "ping"}},
+]
+ANTHROPIC_TOOLS: list[dict[str, Any]] = [
+    {"name": "weather", "description": "Weather now", "input_schema": WEATHER},
+    {"name": "ping", "input_schema": {"type": "object", "properties": {}}},
+]
+
+
+def test_tools() -> None:
+    assert params(tools=TOOLS)["tools"] == ANTHROPIC_TOOLS
+    assert "tool_choice" not in params(tools=TOOLS)
+
+
+def test_tool_strict_false_is_dropped() -> None:
+    tool = {"type": "function", "function": {"name": "ping", "strict": False}}
+    assert params(tools=[tool])["tools"] == [{"name": "ping", "input_schema": {"type": "object", "properties": {}}}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"tool_choice": "auto"}, {"type": "auto"}),
+        ({"tool_choice": "required"}, {"type": "any"}),
+        ({"tool_choice": "none"}, {"type": "none"}),
+        ({"tool_choice": {"type": "function", "function": {"name": "weather"}}}, {"type": "tool", "name": "weather"}),
+        ({"parallel_tool_calls": False}, {"type": "auto", "disable_parallel_tool_use": True}),
+        ({"parallel_tool_calls": False, "tool_choice": "auto"}, {"type": "auto", "disable_parallel_tool_use": True}),
+        (
+            {"parallel_tool_calls": False, "tool_choice": "required"},
+            {"type": "any", "disable_parallel_tool_use": True},
+        ),
+        (
+            {"parallel_tool_calls": False, "tool_choice": {"type": "function", "function": {"name": "weather"}}},
+            {"type": "tool", "name": "weather", "disable_parallel_tool_use": True},
+        ),
+        ({"parallel_tool_calls": False, "tool_choice": "none"}, {"type": "none"}),
+        ({"parallel_tool_calls": True, "tool_choice": "auto"}, {"type": "auto"}),
+    ],
+)
+def test_tool_choice(fields: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert params(tools=TOOLS, **fields)["tool_choice"] == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# chat body -> params: messages
+
+
+@pytest.mark.parametrize(
+    ("messages", "system", "expected"),
+    [
+        (
+            [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+            "Be brief.",
+            [{"role": "user", "content": "Hi"}],
+        ),
+        (
+            [
+                {
+                    "role": "developer",
+                    "content": [{"type": "text", "text": "Rule 1."}, {"type": "text", "text": "R2."}],
+                },
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": "Late rule."},
+                {"role": "assistant", "content": "Hello"},
+            ],
+            "Rule 1.\n\nR2.\n\nLate rule.",
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+        ),
+        (
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            None,
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+        ),
+        (
+            [{"role": "user", "name": "ann", "content": [{"type": "text", "text": "Hi"}]}],
+            None,
+            [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+        ),
+        (
+            [
+                {"role": "user", "content": "Hi"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": "A"}, {"type": "refusal", "refusal": "No."}],
+                },
+            ],
+            None,
+            [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "No."}]},
+            ],
+        ),
+    ],
+)
+def test_messages(messages: list[dict[str, Any]], system: str | None, expected: list[dict[str, Any]]) -> None:
+    out = params(messages=messages)
+    assert out.get("system") == system
+    assert out["messages"] == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "source"),
+    [
+        ("data:image/png;base64,iVBORw0KGgo=", {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}),
+        ("data:image/jpeg;base64,/9j/4AAQ", {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}),
+        ("data:image/webp;base64,UklGR", {"type": "base64", "media_type": "image/webp", "data": "UklGR"}),
+        ("https://example.com/cat.png", {"type": "url", "url": "https://example.com/cat.png"}),
+    ],
+)
+def test_images(url: str, source: dict[str, Any]) -> None:
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
+            ],
+        }
+    ]
+    assert params(messages=messages)["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, {"type": "image", "source": source}]}
+    ]
+
+
+TOOL_CALL_TURN: list[dict[str, Any]] = [
+    {"role": "user", "content": "Weather in Paris and Rome?"},
+    {
+        "role": "assistant",
+        "content": "Checking.",
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}},
+            {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Rome"}'}},
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+    {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "21C"}]},
+    {"role": "user", "content": "Thanks"},
+]
+
+
+def test_tool_calls_and_results() -> None:
+    assert params(messages=TOOL_CALL_TURN, tools=TOOLS)["messages"] == [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "call_2", "name": "weather", "input": {"city": "Rome"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},
+                {"type": "tool_result", "tool_use_id": "call_2", "content": [{"type": "text", "text": "21C"}]},
+            ],
+        },
+        {"role": "user", "content": "Thanks"},
+    ]
+
+
+PING_CALL: dict[str, Any] = {"id": "c", "type": "function", "function": {"name": "ping", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("assistant", "expected"),
+    [
+        (
+            {"role": "assistant", "content": None, "tool_calls": [PING_CALL]},
+            [{"type": "tool_use", "id": "c", "name": "ping", "input": {}}],
+        ),
+        (
+            {"role": "assistant", "tool_calls": [PING_CALL]},
+            [{"type": "tool_use", "id": "c", "name": "ping", "input": {}}],
+        ),
+        (
+            {"role": "assistant", "content": "", "tool_calls": [PING_CALL]},
+            [{"type": "tool_use", "id": "c", "name": "ping", "input": {}}],
+        ),
+        (
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "c", "type": "function", "function": {"name": "ping", "arguments": ""}}],
+            },
+            [{"type": "tool_use", "id": "c", "name": "ping", "input": {}}],
+        ),
+        (
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "One sec."}],
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "w", "arguments": '{"a": [1, {"b": null}]}'}}
+                ],
+            },
+            [
+                {"type": "text", "text": "One sec."},
+                {"type": "tool_use", "id": "c", "name": "w", "input": {"a": [1, {"b": None}]}},
+            ],
+        ),
+    ],
+)
+def test_assistant_tool_calls(assistant: dict[str, Any], expected: list[dict[str, Any]]) -> None:
+    out = params(
+        messages=[{"role": "user", "content": "Go"}, assistant, {"role": "tool", "tool_call_id": "c", "content": "ok"}]
+    )
+    assert out["messages"][1] == {"role": "assistant", "content": expected}
+    assert out["messages"][2] == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "c", "content": "ok"}],
+    }
+
+
+def test_does_not_modify_the_body() -> None:
+    raw = body(messages=TOOL_CALL_TURN, tools=TOOLS, parallel_tool_calls=False, tool_choice="auto")
+    before = json.dumps(raw, sort_keys=True)
+    chat_to_params(raw, custom_id=CID)
+    assert json.dumps(raw, sort_keys=True) == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# chat body -> params: rejections name the custom_id and the field
+
+
+@pytest.mark.parametrize(
+    ("raw", "param", "words"),
+    [
+        ({"messages": HI}, "body.model", "is required"),
+        ({"model": 3, "messages": HI}, "body.model", "string"),
+        ({"model": "m"}, "body.messages", "is required"),
+        ({"model": "m", "messages": []}, "body.messages", "non-empty"),
+        ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "body.messages", "no user or assistant"),
+        (body(n=3), "body.n", "body.n = 3 is not supported by Anthropic (one choice per request)"),
+        (body(stream=True), "body.stream", "stream = true is not supported by Anthropic"),
+        (body(logprobs=True), "body.logprobs", "no log probabilities"),
+        (body(top_logprobs=2), "body.top_logprobs", "no log probabilities"),
+        (body(presence_penalty=0.5), "body.presence_penalty", "no presence or frequency penalty"),
+        (body(frequency_penalty=-1), "body.frequency_penalty", "no presence or frequency penalty"),
+        (body(response_format={"type": "json_object"}), "body.response_format", "no JSON mode"),
+        (
+            body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+            "body.response_format",
+            "no JSON mode or JSON schema switch",
+        ),
+        (body(audio={"voice": "alloy", "format": "wav"}), "body.audio", "no audio"),
+        (body(modalities=["text", "audio"]), "body.modalities", "text only"),
+        (body(prediction={"type": "content", "content": "x"}), "body.prediction", "predicted outputs"),
+        (body(functions=[{"name": "f"}]), "body.functions", "deprecated"),
+        (body(function_call="auto"), "body.function_call", "deprecated"),
+        (body(logit_bias={"50256": -100}), "body.logit_bias", "no logit bias"),
+        (body(reasoning_effort="low"), "body.reasoning_effort", "not a known chat.completions parameter"),
+        (body(temperature=1.5), "body.temperature", "temperature = 1.5 is not supported by Anthropic"),
+        (body(temperature=2.5), "body.temperature", "between 0 and 2"),
+        (body(temperature=-0.1), "body.temperature", "between 0 and 2"),
+        (body(temperature="hot"), "body.temperature", "must be a number"),
+        (body(top_p=1.5), "body.top_p", "between 0 and 1"),
+        (body(max_tokens=0), "body.max_tokens", "must be at least 1"),
+        (body(max_completion_tokens=-5), "body.max_completion_tokens", "must be at least 1"),
+        (body(max_completion_tokens=1.5), "body.max_completion_tokens", "integer"),
+        (body(stop=["a", "b", "c", "d", "e"]), "body.stop", "at most 4"),
+        (body(stop=[1]), "body.stop", "list of strings"),
+        (body(user=5), "body.user", "string"),
+        (body(tools=[{"type": "custom", "custom": {"name": "x"}}]), "body.tools[0].type", "only function tools"),
+        (body(tools=[{"type": "function", "function": {}}]), "body.tools[0].function.name", "is required"),
+        (
+            body(tools=[{"type": "function", "function": {"name": "f", "strict": True}}]),
+            "body.tools[0].function.strict",
+            "not guaranteed",
+        ),
+        (body(tools=TOOLS, tool_choice="sometimes"), "body.tool_choice", "must be"),
+        (
+            body(tools=TOOLS, tool_choice={"type": "allowed_tools", "allowed_tools": {}}),
+            "body.tool_choice",
+            "not supported by Anthropic",
+        ),
+        (body(tools=TOOLS, tool_choice={"type": "function", "function": {}}), "body.tool_choice.function.name", ""),
+        (body(messages=[{"role": "function", "name": "f", "content": "x"}]), "body.messages[0].role", "deprecated"),
+        (body(messages=[{"role": "robot", "content": "x"}]), "body.messages[0].role", "must be system"),
+        (body(messages=[{"role": "user", "content": "x", "extra": 1}]), "body.messages[0].extra", "not a known"),
+        (body(messages=[{"role": "user"}]), "body.messages[0].content", "string or a list"),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]),
+            "body.messages[0].content[0].type",
+            "input_audio",
+        ),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}]),
+            "body.messages[0].content[0].type",
+            "only text and image_url parts",
+        ),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y"}}]}]),
+            "body.messages[0].content[0].image_url.url",
+            "https URL or a base64 data URL",
+        ),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,abc"}}]}]),
+            "body.messages[0].content[0].image_url.url",
+            "base64 data URL",
+        ),
+        (
+            body(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk"}}],
+                    }
+                ]
+            ),
+            "body.messages[0].content[0].image_url.url",
+            "image/jpeg",
+        ),
+        (
+            body(messages=[{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x"}}]}]),
+            "body.messages[0].content[0].type",
+            "only text parts",
+        ),
+        (body(messages=[*HI, {"role": "assistant", "content": None}]), "body.messages[1].content", "unless tool_calls"),
+        (
+            body(
+                messages=[
+                    *HI,
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{x"}}],
+                    },
+                ]
+            ),
+            "body.messages[1].tool_calls[0].function.arguments",
+            "is not valid JSON",
+        ),
+        (
+            body(
+                messages=[
+                    *HI,
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}],
+                    },
+                ]
+            ),
+            "body.messages[1].tool_calls[0].function.arguments",
+            "JSON object",
+        ),
+        (
+            body(
+                messages=[*HI, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f"}}]}]
+            ),
+            "body.messages[1].tool_calls[0].id",
+            "is required",
+        ),
+        (
+            body(messages=[*HI, {"role": "assistant", "content": "x", "function_call": {"name": "f"}}]),
+            "body.messages[1].function_call",
+            "deprecated",
+        ),
+        (body(messages=[*HI, {"role": "tool", "content": "x"}]), "body.messages[1].tool_call_id", "is required"),
+        (
+            body(messages=[*HI, {"role": "tool", "tool_call_id": "c", "content": [{"type": "image_url"}]}]),
+            "body.messages[1].content[0].type",
+            "only text parts",
+        ),
+    ],
+)
+def test_rejected(raw: dict[str, Any], param: str, words: str) -> None:
+    error = rejected(raw)
+    assert error.param == param
+    assert param in error.message
+    assert words in error.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ({"messages": HI}, "missing_required_parameter"),
+        (body(n=2), "unsupported_value"),
+        (body(temperature=1.2), "unsupported_value"),
+        (body(top_logprobs=1), "unsupported_parameter"),
+        (body(foo=1), "unknown_parameter"),
+        (body(temperature="x"), "invalid_type"),
+        (body(top_p=3), "invalid_value"),
+    ],
+)
+def test_rejection_codes(raw: dict[str, Any], code: str) -> None:
+    assert rejected(raw).code == code
+
+
+def test_rejection_message_exactly() -> None:
+    assert rejected(body(n=3)).message == (
+        "custom_id 'req-1': body.n = 3 is not supported by Anthropic (one choice per request)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Anthropic Message -> chat.completion
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "Hello!"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 5},
+        **fields,
+    }
+
+
+def test_message_to_chat_completion() -> None:
+    assert message_to_chat_completion(message(), created=1_700_000_000) == {
+        "id": "msg_01",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "claude-sonnet-4-5-20250929",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello!", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 5,
+            "total_tokens": 17,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish_reason"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("pause_turn", "stop"),
+        ("max_tokens", "length"),
+        ("model_context_window_exceeded", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+    ],
+)
+def test_finish_reasons(stop_reason: str, finish_reason: str) -> None:
+    out = message_to_chat_completion(message(stop_reason=stop_reason), created=0)
+    assert out["choices"][0]["finish_reason"] == finish_reason
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (
+            {"input_tokens": 10, "output_tokens": 3},
+            {
+                "prompt_tokens": 10,
+                "completion_tokens": 3,
+                "total_tokens": 13,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        ),
+        (
+            {"input_tokens": 10, "output_tokens": 3, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 0},
+            {
+                "prompt_tokens": 210,
+                "completion_tokens": 3,
+                "total_tokens": 213,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        ),
+        (
+            {
+                "input_tokens": 10,
+                "output_tokens": 3,
+                "cache_creation_input_tokens": 200,
+                "cache_read_input_tokens": 1000,
+                "service_tier": "batch",
+            },
+            {
+                "prompt_tokens": 1210,
+                "completion_tokens": 3,
+                "total_tokens": 1213,
+                "prompt_tokens_details": {"cached_tokens": 1000},
+            },
+        ),
+        (
+            {
+                "input_tokens": 4,
+                "output_tokens": 1,
+                "cache_creation_input_tokens": None,
+                "cache_read_input_tokens": None,
+            },
+            {
+                "prompt_tokens": 4,
+                "completion_tokens": 1,
+                "total_tokens": 5,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        ),
+    ],
+)
+def test_usage(usage: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert message_to_chat_completion(message(usage=usage), created=0)["usage"] == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "reply"),
+    [
+        (
+            [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}},
+            ],
+            {
+                "role": "assistant",
+                "content": "Checking.",
+                "refusal": None,
+                "tool_calls": [
+                    {
+                        "id": "toolu_1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+        ),
+        (
+            [
+                {"type": "tool_use", "id": "toolu_1", "name": "a", "input": {}},
+                {"type": "tool_use", "id": "toolu_2", "name": "b", "input": {"x": [1, 2]}},
+            ],
+            {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [
+                    {"id": "toolu_1", "type": "function", "function": {"name": "a", "arguments": "{}"}},
+                    {"id": "toolu_2", "type": "function", "function": {"name": "b", "arguments": '{"x": [1, 2]}'}},
+                ],
+            },
+        ),
+        (
+            [
+                {"type": "thinking", "thinking": "Let me think.", "signature": "sig"},
+                {"type": "text", "text": "Part one. "},
+                {"type": "text", "text": "Part two."},
+            ],
+            {"role": "assistant", "content": "Part one. Part two.", "refusal": None},
+        ),
+        ([], {"role": "assistant", "content": None, "refusal": None}),
+    ],
+)
+def test_message_content(content: list[dict[str, Any]], reply: dict[str, Any]) -> None:
+    out = message_to_chat_completion(message(content=content, stop_reason="tool_use"), created=0)
+    assert out["choices"][0]["message"] == reply
+    for call in reply.get("tool_calls", []):
+        json.loads(call["function"]["arguments"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results line -> batch output line
+
+
+def result_line(result: dict[str, Any]) -> dict[str, Any]:
+    return {"custom_id": "bb-0001", "result": result}
+
+
+def test_succeeded() -> None:
+    kind, line = result_to_output_line(
+        result_line({"type": "succeeded", "message": message()}), custom_id=CID, line_id="batch_req_1", created=5
+    )
+    assert kind == "output"
+    assert line == {
+        "id": "batch_req_1",
+        "custom_id": CID,
+        "response": {
+            "status_code": 200,
+            "request_id": "msg_01",
+            "body": message_to_chat_completion(message(), created=5),
+        },
+        "error": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("error_type", "status"),
+    [
+        ("invalid_request_error", 400),
+        ("authentication_error", 401),
+        ("billing_error", 402),
+        ("permission_error", 403),
+        ("not_found_error", 404),
+        ("request_too_large", 413),
+        ("rate_limit_error", 429),
+        ("api_error", 500),
+        ("timeout_error", 504),
+        ("overloaded_error", 529),
+        ("brand_new_error", 500),
+    ],
+)
+def test_errored(error_type: str, status: int) -> None:
+    raw = result_line(
+        {
+            "type": "errored",
+            "error": {"type": "error", "error": {"type": error_type, "message": "Boom."}, "request_id": "req_011"},
+        }
+    )
+    kind, line = result_to_output_line(raw, custom_id=CID, line_id="batch_req_2", created=5)
+    assert kind == "error"
+    assert line == {
+        "id": "batch_req_2",
+        "custom_id": CID,
+        "response": {
+            "status_code": status,
+            "request_id": "req_011",
+            "body": {"error": {"message": "Boom.", "type": error_type, "param": None, "code": None}},
+        },
+        "error": None,
+    }
+
+
+def test_errored_without_request_id() -> None:
+    raw = result_line(
+        {"type": "errored", "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "Bad."}}}
+    )
+    _, line = result_to_output_line(raw, custom_id=CID, line_id="batch_req_3", created=5)
+    assert line["response"]["request_id"] == ""
+    assert line["response"]["status_code"] == 400
+
+
+@pytest.mark.parametrize(
+    ("result_type", "code"),
+    [("canceled", "batch_cancelled"), ("expired", "batch_expired")],
+)
+def test_never_ran(result_type: str, code: str) -> None:
+    kind, line = result_to_output_line(
+        result_line({"type": result_type}), custom_id=CID, line_id="batch_req_4", created=5
+    )
+    assert kind == "error"
+    assert line["id"] == "batch_req_4"
+    assert line["custom_id"] == CID
+    assert line["response"] is None
+    assert line["error"]["code"] == code
+    assert isinstance(line["error"]["message"], str) and line["error"]["message"]
+    assert set(line) == {"id", "custom_id", "response", "error"}
+    assert set(line["error"]) == {"code", "message"}
+
+
+@pytest.mark.parametrize("raw", [{"custom_id": "x"}, result_line({"type": "mystery"})])
+def test_unknown_result_is_a_bad_provider_response(raw: dict[str, Any]) -> None:
+    with pytest.raises(GatewayError) as caught:
+        result_to_output_line(raw, custom_id=CID, line_id="batch_req_5", created=5)
+    assert caught.value.status == 502
+    assert caught.value.code == "provider_bad_response"
+
+
+def test_tool_results_merge_across_a_system_message_but_not_a_user_message() -> None:
+    messages = [
+        *HI,
+        {"role": "assistant", "tool_calls": [PING_CALL, {**PING_CALL, "id": "d"}, {**PING_CALL, "id": "e"}]},
+        {"role": "tool", "tool_call_id": "c", "content": "1"},
+        {"role": "system", "content": "Be careful."},
+        {"role": "tool", "tool_call_id": "d", "content": "2"},
+        {"role": "user", "content": "More"},
+        {"role": "tool", "tool_call_id": "e", "content": "3"},
+    ]
+    out = params(messages=messages)
+    assert out["system"] == "Be careful."
+    assert out["messages"][2:] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "c", "content": "1"},
+                {"type": "tool_result", "tool_use_id": "d", "content": "2"},
+            ],
+        },
+        {"role": "user", "content": "More"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "e", "content": "3"}]},
+    ]
+
+
+def test_unknown_stop_reason_is_stop() -> None:
+    out = message_to_chat_completion(message(stop_reason="something_new"), created=0)
+    assert out["choices"][0]["finish_reason"] == "stop"
