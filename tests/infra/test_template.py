@@ -76,6 +76,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "sqs:SendMessage": {WORK_QUEUE},
         "kms:Encrypt": {CREDENTIALS_KEY},
+        "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:PutObject": {BUCKET_OBJECTS},
     },
     "batches_list": {
         "dynamodb:Query": {OWNER_INDEX},
@@ -100,6 +102,8 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
     "FinalizerFunction": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:PutObject": {BUCKET_OBJECTS},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
     },
@@ -244,6 +248,7 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "BATCHBRIDGE_TABLE": {"Ref": "Table"},
         "BATCHBRIDGE_BUCKET": {"Ref": "Bucket"},
         "BATCHBRIDGE_OPENAI_BASE_URL": {"Ref": "OpenAIBaseUrl"},
+        "BATCHBRIDGE_ANTHROPIC_BASE_URL": {"Ref": "AnthropicBaseUrl"},
         "BATCHBRIDGE_OWNER_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OwnerSecret}:SecretString}}"},
         "POWERTOOLS_SERVICE_NAME": "batchbridge",
         "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",

@@ -221,3 +221,36 @@ def test_a_line_anthropic_cannot_take_fails_the_upload(client: OpenAI) -> None:
         )
     assert "n" in caught.value.message
     assert client.files.list().data == []
+
+
+def test_an_expired_batch_ends_expired_with_batch_expired_lines(client: OpenAI, fake: Any) -> None:
+    batch = client.batches.create(
+        input_file_id="",
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER, "requests": docs_requests()},
+    )
+    (provider_batch_id,) = fake.batch_ids(KEY)
+    fake.expire(provider_batch_id)
+    done = finish(client, batch.id)
+    assert done.status == "expired" and done.expired_at is not None and done.output_file_id is None
+    errors = lines_of(client, done.error_file_id)
+    assert set(errors) == {"math-question", "geography-question"}
+    assert {line["error"]["code"] for line in errors.values()} == {"batch_expired"}
+
+
+def test_deleting_an_anthropic_file_removes_our_copy(client: OpenAI) -> None:
+    line = {
+        "custom_id": "x",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "claude-3-5-haiku-latest", "messages": [{"role": "user", "content": "Hi"}]},
+    }
+    uploaded = client.files.create(
+        file=("a.jsonl", json.dumps(line).encode(), "application/jsonl"),
+        purpose="batch",
+        extra_body={"provider": PROVIDER},
+    )
+    assert client.files.delete(uploaded.id, extra_query={"provider": PROVIDER}).deleted is True
+    with pytest.raises(openai.NotFoundError):
+        client.files.content(uploaded.id)

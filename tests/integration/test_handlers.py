@@ -257,3 +257,26 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
     run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
     run("files_content", rest_event("GET", "/openai/v1/files/{file_id}/content", {"file_id": batch["output_file_id"]}))
     run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", file_param))
+
+    # Anthropic, file-based, with a custom_id it cannot take: input read from S3, results converted into S3
+    remapped = JSONL.replace(b'"custom_id": "a"', b'"custom_id": "a b"')
+    uploaded = run(
+        "files_create",
+        rest_event(
+            "POST",
+            "/openai/v1/files",
+            body=multipart({"purpose": "batch", "provider": "anthropic"}, remapped),
+            content_type=multipart_type,
+        ),
+    )
+    anthropic_body = batch_body | {"input_file_id": uploaded["id"], "provider": "anthropic"}
+    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, anthropic_body))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "finalizing"
+    background("finalizer", finalizer, drain_sqs_event(queue_url))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "completed"
+    output = run(
+        "files_content", rest_event("GET", "/openai/v1/files/{file_id}/content", {"file_id": batch["output_file_id"]})
+    )
+    assert output["custom_id"] == "a b"  # restored after Anthropic ran it under another id
