@@ -78,6 +78,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "kms:Encrypt": {CREDENTIALS_KEY},
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
     },
     "batches_list": {
         "dynamodb:Query": {OWNER_INDEX},
@@ -104,6 +105,7 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
     },

@@ -52,7 +52,6 @@ def docs_requests() -> list[dict[str, Any]]:
 def finish(client: OpenAI, batch_id: str) -> Any:
     for _ in range(10):
         batch = client.batches.retrieve(batch_id, extra_query={"provider": PROVIDER})
-        assert batch.status != "ended"  # Anthropic's own status never reaches the user
         if batch.status in ["completed", "failed", "expired", "cancelled"]:
             return batch
     raise AssertionError(f"batch {batch_id} did not finish: {batch.status}")

@@ -56,11 +56,11 @@ def test_first_bad_line_is_named(content: bytes, number: int, code: str) -> None
     assert f"line {number}:" in caught.value.message
 
 
-def test_too_many_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("batchbridge.domain.jsonl.MAX_REQUESTS", 3)
+def test_too_many_requests() -> None:
     with pytest.raises(GatewayError) as caught:
-        check_batch_input(io.BytesIO(b"".join(line(str(i)) for i in range(4))))
+        check_batch_input(io.BytesIO(b"".join(line(str(i)) for i in range(4))), max_requests=3)
     assert caught.value.code == "too_many_requests" and "line 4:" in caught.value.message
+    assert check_batch_input(io.BytesIO(b"".join(line(str(i)) for i in range(3))), max_requests=3).request_count == 3
 
 
 def test_overlong_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,10 +25,10 @@ def provider_ids(originals: Iterable[str], pattern: re.Pattern[str]) -> tuple[li
             sent.append(original)
             continue
         digest = hashlib.sha256(original.encode()).hexdigest()
-        candidate, length = "cid-" + digest[:16], 16
-        while candidate in used:  # astronomically rare; lengthen until free
-            length += 4
-            candidate = "cid-" + (digest[:length] if length <= 60 else f"{digest[:52]}-{len(used)}")
+        candidate, attempt = "cid-" + digest[:16], 0
+        while candidate in used:  # astronomically rare: another hash, until one is free
+            attempt += 1
+            candidate = "cid-" + hashlib.sha256(f"{attempt}:{original}".encode()).hexdigest()[:16]
         used.add(candidate)
         sent.append(candidate)
         back[candidate] = original

@@ -30,7 +30,7 @@ def _line_error(number: int, message: str, code: str) -> GatewayError:
     return bad_request(f"Invalid batch input file, line {number}: {message}", param="file", code=code)
 
 
-def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
+def check_batch_input(stream: BinaryIO, max_requests: int = MAX_REQUESTS) -> BatchInputSummary:
     """Validate every line of an OpenAI batch input file; raise a 400 naming the first bad line.
 
     Reads the stream once, line by line; memory holds one line plus the set of custom_ids.
@@ -102,8 +102,8 @@ def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
         if not isinstance(model, str) or not model:
             raise _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
         models.add(model)
-        if len(first_lines) > MAX_REQUESTS:
-            raise _line_error(number, f"a batch holds at most {MAX_REQUESTS} requests.", "too_many_requests")
+        if len(first_lines) > max_requests:
+            raise _line_error(number, f"a batch holds at most {max_requests} requests.", "too_many_requests")
     if url is None:
         raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
     return BatchInputSummary(request_count=len(first_lines), url=url, models=models)
@@ -111,14 +111,18 @@ def check_batch_input(stream: BinaryIO) -> BatchInputSummary:
 
 def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
     """The non-blank lines of a stream that arrives in chunks, one at a time (memory: one line)."""
-    pending = b""
+    pending = bytearray()
     for chunk in chunks:
+        search = len(pending)  # only the new bytes can hold a newline not seen yet
         pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
+        start = 0
+        while (end := pending.find(b"\n", search)) >= 0:
+            line = bytes(pending[start:end])
             if line.strip():
                 yield line
+            start = search = end + 1
+        del pending[:start]
         if len(pending) > max_line_bytes:
             raise ValueError(f"a line is longer than {max_line_bytes} bytes")
     if pending.strip():
-        yield pending
+        yield bytes(pending)

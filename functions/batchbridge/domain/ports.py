@@ -127,6 +127,7 @@ class ProviderAdapter(Protocol):
     # "files": the provider's results are OpenAI-format files to register as ours;
     # "lines": the gateway converts the provider's result lines into OpenAI output and error files.
     results_mode: Literal["files", "lines"]
+    max_batch_requests: int  # requests one batch may hold at this provider
 
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         """The provider's copy of an uploaded file; None when the gateway's own copy is all there is."""

@@ -30,6 +30,7 @@ T = TypeVar("T")
 class AnthropicAdapter:
     name = "anthropic"
     results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
+    max_batch_requests = MAX_REQUESTS
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(
@@ -241,6 +242,19 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
             raise bad_request(
                 f"custom_id {custom_id!r}: params.messages must be a non-empty list.", param=f"{where}.params.messages"
             )
+        unknown = set(item) - {"custom_id", "params"}
+        if unknown:
+            raise bad_request(
+                f"custom_id {custom_id!r}: unknown field(s) {', '.join(sorted(unknown))} beside custom_id and params.",
+                param=f"{where}.{sorted(unknown)[0]}",
+            )
+        try:
+            json.dumps(params, allow_nan=False)
+        except ValueError:
+            raise bad_request(
+                f"custom_id {custom_id!r}: params hold a number JSON cannot carry (NaN or Infinity).",
+                param=f"{where}.params",
+            ) from None
         if params.get("stream"):
             raise bad_request(
                 f"custom_id {custom_id!r}: streaming is not available in a batch.", param=f"{where}.params.stream"

@@ -19,6 +19,7 @@ CHUNK_BYTES: Final = 64 * 1024
 class OpenAIAdapter:
     name = PROVIDER
     results_mode: Literal["files", "lines"] = "files"  # OpenAI writes OpenAI-format output and error files
+    max_batch_requests = 50_000
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(

@@ -111,6 +111,7 @@ class BatchService:
             model=report.model or (input_file.model if input_file is not None else None),
             refreshed_ns=created_ns,
             sealed_credentials=sealed,
+            output_expires_after_seconds=output_expires_after,
         )
         try:
             if report.custom_id_map:

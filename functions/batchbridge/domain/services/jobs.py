@@ -10,13 +10,16 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from batchbridge.domain import ids, webhooks
+from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
     Delivery,
     ProviderAdapter,
+    ProviderBatch,
     ProviderRegistry,
     RecordStore,
     Vault,
@@ -32,6 +35,15 @@ FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
 FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
 SPOOL_BYTES = 8 * 1024 * 1024  # result files beyond this spill to disk while they are written
+
+
+def unreadable_result_line(line_id: str, custom_id: str, problem: str) -> dict[str, Any]:
+    return {
+        "id": line_id,
+        "custom_id": custom_id,
+        "response": None,
+        "error": {"code": "provider_bad_result", "message": f"The provider's result could not be read: {problem}"},
+    }
 
 
 @dataclass
@@ -64,83 +76,117 @@ class BatchJobs:
     def finalize(self, batch_id: str) -> BatchRecord | None:
         """Make an ended batch final: its results become our files, its status the provider's outcome.
 
-        Idempotent: a second run finds the batch final, or registers the same (derived) files again.
-        A refresh that wrote in between makes it start over from the new record; failures propagate
-        so the queue retries, and the sweeper re-sends batches left unfinalized.
+        The results are made ours once per run (file IDs derive from the batch, so a rerun writes the
+        same files); only the record write is retried when a refresh wrote in between. Failures
+        propagate so the queue retries, and the sweeper re-sends batches left unfinalized.
         """
+        record = self.records.get_batch(batch_id)
+        if record is None or record.is_terminal or record.provider_batch_id is None:
+            return record
+        credentials = self.vault.open(record.sealed_credentials or "", record.id)
+        adapter = self.providers.get(record.provider)
+        report = adapter.get_batch(credentials, record.provider_batch_id)
+        now_ns = self.clock()
+        now = now_ns // 1_000_000_000
+        results: dict[str, Any] | None = None
+        ended = fold(record, report, now_ns)
+        if ended.provider_outcome is not None:
+            if adapter.results_mode == "files":
+                register_result_files(self.records, adapter, credentials, ended, report)
+                results = {"output_file_id": ended.output_file_id, "error_file_id": ended.error_file_id}
+            else:
+                results = self._convert_results(adapter, credentials, ended, report, now)
         for _ in range(FINALIZE_ATTEMPTS):
-            record = self.records.get_batch(batch_id)
-            if record is None or record.is_terminal or record.provider_batch_id is None:
-                return record
-            credentials = self.vault.open(record.sealed_credentials or "", record.id)
-            adapter = self.providers.get(record.provider)
-            report = adapter.get_batch(credentials, record.provider_batch_id)
-            now_ns = self.clock()
             updated = fold(record, report, now_ns)
-            if updated.provider_outcome is not None:
-                if adapter.results_mode == "files":
-                    register_result_files(self.records, adapter, credentials, updated, report)
-                else:
-                    self._convert_results(adapter, credentials, updated, now_ns // 1_000_000_000)
+            if results is not None and updated.provider_outcome is not None:
+                for name, value in results.items():
+                    setattr(updated, name, value)
                 outcome = updated.provider_outcome
-                move(updated, outcome, report.timestamps.get(f"{outcome}_at", now_ns // 1_000_000_000))
+                move(updated, outcome, report.timestamps.get(f"{outcome}_at", now))
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated:  # not overtaken by another writer
                 return saved
+            reread = self.records.get_batch(batch_id)
+            if reread is None or reread.is_terminal:
+                return reread
+            record = reread
         raise RuntimeError(f"finalize of {batch_id} kept losing races with other writers")
 
     def _convert_results(
-        self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, now: int
-    ) -> None:
+        self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, report: ProviderBatch, now: int
+    ) -> dict[str, Any]:
         """Stream the provider's result lines into our OpenAI output and error files (bounded memory).
 
-        File IDs, blob keys and line IDs derive from the batch: a second run writes the same files.
+        Returns the batch fields they set. File IDs, blob keys and line IDs derive from the batch, so a
+        second run writes the same files. A result line the adapter cannot read becomes an error line;
+        fewer lines than the provider counted is a failure to retry, never a short file.
         """
         assert batch.provider_batch_id is not None
         custom_ids: dict[str, str] = {}
         if batch.custom_id_map_key:
             custom_ids = json.loads(b"".join(self.blobs.open(batch.custom_id_map_key)))
         counts = {"output": 0, "error": 0}
+        seen: set[str] = set()
+        fields: dict[str, Any] = {}
         with contextlib.ExitStack() as stack:
             spools = {
                 role: stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
                 for role in ("output", "error")
             }
             for provider_custom_id, raw in adapter.results(credentials, batch.provider_batch_id):
+                if provider_custom_id in seen:
+                    logger.warning("batch %s: duplicate result for %s ignored", batch.id, provider_custom_id)
+                    continue
+                seen.add(provider_custom_id)
                 custom_id = custom_ids.get(provider_custom_id, provider_custom_id)
                 line_id = "batch_req_" + hashlib.sha256(f"{batch.id}:{custom_id}".encode()).hexdigest()[:32]
-                role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=now)
+                try:
+                    role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=now)
+                except GatewayError as exc:  # one unreadable result must not hold back the others
+                    role, line = "error", unreadable_result_line(line_id, custom_id, exc.message)
                 spools[role].write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
                 counts[role] += 1
-            for role, spool in spools.items():
-                if not counts[role]:
-                    continue
-                size = spool.tell()
-                spool.seek(0)
-                blob_key = f"batches/{batch.id}/{role}.jsonl"
-                self.blobs.put(blob_key, spool, "application/jsonl")  # type: ignore[arg-type]
-                file_id = ids.derived_file_id(batch.id, role)
-                self.records.put_file(
-                    FileRecord(
-                        id=file_id,
-                        owner=batch.owner,
-                        provider=batch.provider,
-                        filename=f"{batch.id}_{role}.jsonl",
-                        bytes=size,
-                        purpose="batch_output",
-                        created_at=now,
-                        blob_key=blob_key,
-                        content_type="application/jsonl",
-                        source_batch_id=batch.id,
-                    )
+            expected = (report.request_counts or {}).get("total", 0)
+            if expected and counts["output"] + counts["error"] != expected:
+                raise GatewayError(
+                    502,
+                    f"The {batch.provider} provider returned {counts['output'] + counts['error']} results for "
+                    f"{expected} requests; finalizing again later.",
+                    type="upstream_error",
+                    code="provider_incomplete_results",
                 )
-                setattr(batch, f"{role}_file_id", file_id)
-        batch.request_counts = {
+            written: list[tuple[str, int]] = []
+            for role, spool in spools.items():  # every blob first, then the records that point at them
+                if counts[role]:
+                    written.append((role, spool.tell()))
+                    spool.seek(0)
+                    self.blobs.put(f"batches/{batch.id}/{role}.jsonl", spool, "application/jsonl")  # type: ignore[arg-type]
+        expires_after = batch.output_expires_after_seconds
+        for role, size in written:
+            file_id = ids.derived_file_id(batch.id, role)
+            self.records.put_file(
+                FileRecord(
+                    id=file_id,
+                    owner=batch.owner,
+                    provider=batch.provider,
+                    filename=f"{batch.id}_{role}.jsonl",
+                    bytes=size,
+                    purpose="batch_output",
+                    created_at=now,
+                    expires_at=now + expires_after if expires_after else None,
+                    blob_key=f"batches/{batch.id}/{role}.jsonl",
+                    content_type="application/jsonl",
+                    source_batch_id=batch.id,
+                )
+            )
+            fields[f"{role}_file_id"] = file_id
+        fields["request_counts"] = {
             "total": counts["output"] + counts["error"],
             "completed": counts["output"],
             "failed": counts["error"],
         }
+        return fields
 
     def sweep(self) -> int:
         """Refresh every batch not yet final, so batches finish (and webhooks fire) with nobody polling.
