@@ -17,12 +17,14 @@ from batchbridge.store.queue import LocalWorkQueue
 from batchbridge.store.schema import ensure_bucket, ensure_table
 from batchbridge.store.vault import ensure_key
 from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
+from tests.fakes.bedrock_upstream import create_app as create_fake_bedrock
 from tests.fakes.openai_upstream import create_app as create_fake_openai
 from tests.fakes.server import running_server
 
 TABLE = "batchbridge-test"
 BUCKET = "batchbridge-test-bucket"
 KMS_ALIAS = "alias/batchbridge-test"
+BEDROCK_ROLE = "arn:aws:iam::123456789012:role/batchbridge-bedrock"
 
 
 @pytest.fixture
@@ -58,8 +60,23 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def fake_bedrock(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    """The fake Bedrock control plane (reading and writing moto's S3): (its app, its endpoint URL).
+
+    boto3's own per-service endpoint variable points the gateway's bedrock client at it."""
+    app = create_fake_bedrock()
+    with running_server(app) as base:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", base)
+        yield app, base
+
+
+@pytest.fixture
 def gateway_env(
-    monkeypatch: pytest.MonkeyPatch, aws: None, fake_openai: tuple[Any, str], fake_anthropic: tuple[Any, str]
+    monkeypatch: pytest.MonkeyPatch,
+    aws: None,
+    fake_openai: tuple[Any, str],
+    fake_anthropic: tuple[Any, str],
+    fake_bedrock: tuple[Any, str],
 ) -> dict[str, str]:
     env = {
         "BATCHBRIDGE_STORAGE": "aws",
@@ -71,6 +88,7 @@ def gateway_env(
         "BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "5",
         "BATCHBRIDGE_KMS_KEY": KMS_ALIAS,
         "BATCHBRIDGE_REFRESH_SECONDS": "0",  # every poll asks the fake, which steps once per retrieve
+        "BATCHBRIDGE_BEDROCK_ROLE_ARN": BEDROCK_ROLE,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -38,6 +38,9 @@ class Settings:
     webhook_url: str | None
     webhook_secret: str | None
     webhook_retry_seconds: float
+    bedrock_role_arn: str | None
+    bedrock_min_records: int
+    bedrock_bucket: str | None
 
     @classmethod
     def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
@@ -63,4 +66,9 @@ class Settings:
             webhook_url=os.environ.get("BATCHBRIDGE_WEBHOOK_URL", "").strip() or None,
             webhook_secret=os.environ.get("BATCHBRIDGE_WEBHOOK_SECRET", "").strip() or None,
             webhook_retry_seconds=_float("BATCHBRIDGE_WEBHOOK_RETRY_SECONDS", 30.0),
+            bedrock_role_arn=os.environ.get("BATCHBRIDGE_BEDROCK_ROLE_ARN", "").strip() or None,
+            bedrock_min_records=int(_float("BATCHBRIDGE_BEDROCK_MIN_RECORDS", 100, allow_zero=True)),
+            # Bedrock reads the account's S3, never the embedded store: no default bucket there.
+            bedrock_bucket=os.environ.get("BATCHBRIDGE_BEDROCK_BUCKET", "").strip()
+            or (None if storage == "embedded" else (os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or None)),
         )

@@ -42,6 +42,10 @@ TABLE_INDEXES = "table/index/*"
 OWNER_INDEX = "table/index/by_owner"
 ACTIVE_INDEX = "table/index/active_batches"
 WORK_QUEUE = "work-queue"
+BEDROCK_JOBS = "bedrock-jobs"
+FOUNDATION_MODELS = "foundation-models"
+INFERENCE_PROFILES = "inference-profiles"
+BEDROCK_ROLE = "bedrock-role"
 CREDENTIALS_KEY = "credentials-key"
 BUCKET = "bucket"
 BUCKET_OBJECTS = "bucket/*"
@@ -79,22 +83,29 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+        "bedrock:CreateModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
+        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
+        "iam:PassRole": {BEDROCK_ROLE},
     },
     "batches_list": {
         "dynamodb:Query": {OWNER_INDEX},
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},  # a list refreshes stale batches
         "sqs:SendMessage": {WORK_QUEUE},
+        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
     "batches_retrieve": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
         "sqs:SendMessage": {WORK_QUEUE},
+        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
     "batches_cancel": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
         "sqs:SendMessage": {WORK_QUEUE},
+        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
+        "bedrock:StopModelInvocationJob": {BEDROCK_JOBS},
     },
 }
 
@@ -106,8 +117,10 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+        "s3:ListBucket": {BUCKET},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
+        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
     "SweeperFunction": {
         "dynamodb:Query": {ACTIVE_INDEX},
@@ -115,6 +128,7 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
+        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
 }
 
@@ -257,6 +271,7 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
         "BATCHBRIDGE_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
         "BATCHBRIDGE_KMS_KEY": {"Ref": "CredentialsKey"},
+        "BATCHBRIDGE_BEDROCK_ROLE_ARN": {"Fn::GetAtt": ["BedrockServiceRole", "Arn"]},
     }
     for op in OPERATIONS:
         assert resources[logical_id(op)]["Properties"]["Environment"]["Variables"] == expected, op
@@ -427,6 +442,14 @@ def _resource_key(resource: Any) -> str:
         return WORK_QUEUE
     if resource in ({"Fn::GetAtt": ["CredentialsKey", "Arn"]}, {"Fn::GetAtt": "CredentialsKey.Arn"}):
         return CREDENTIALS_KEY
+    if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*"}:
+        return BEDROCK_JOBS
+    if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/*"}:
+        return FOUNDATION_MODELS
+    if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:inference-profile/*"}:
+        return INFERENCE_PROFILES
+    if resource in ({"Fn::GetAtt": ["BedrockServiceRole", "Arn"]}, {"Fn::GetAtt": "BedrockServiceRole.Arn"}):
+        return BEDROCK_ROLE
     if resource in ({"Fn::GetAtt": ["Bucket", "Arn"]}, {"Fn::GetAtt": "Bucket.Arn"}):
         return "bucket"
     if resource == {"Fn::Sub": "${Bucket.Arn}/*"}:
@@ -481,6 +504,7 @@ def test_no_other_iam_roles(resources: dict[str, Any]) -> None:
     roles = {name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
     # the scheduler's own role, to invoke the sweeper
     background = {f"{name}Role" for name in BACKGROUND_FUNCTIONS} | {"SweeperFunctionSweepRole"}
+    background |= {"BedrockServiceRole"}  # the role Bedrock's jobs run as
     assert roles == {f"{logical_id(op)}Role" for op in OPERATIONS} | background
 
 

@@ -125,7 +125,7 @@ def test_unknown_provider(http: httpx.Client) -> None:
     assert error["param"] == "provider"
 
 
-@pytest.mark.parametrize("provider", ["bedrock", "gemini"])
+@pytest.mark.parametrize("provider", ["gemini"])
 def test_provider_not_built_yet(http: httpx.Client, provider: str) -> None:
     assert error_of(upload(http, line(), provider=provider), 400)["code"] == "unsupported_provider"
     response = http.post(

@@ -127,13 +127,14 @@ def observe(provider: str, raw_state: str, *, cancel_requested: bool = False, al
 def status_while_open(current: str, observation: Observation) -> str:
     """The status to show for an observation, before any finalizer has run.
 
-    An ended provider batch shows ``finalizing`` (or stays ``cancelling``) until finalized; a
+    An ended provider batch shows ``finalizing`` (``cancelling`` if it ended cancelled) until finalized; a
     state that would move backwards, or that is not a legal move, leaves the status as it is.
     """
     if current in TERMINAL:
         return current
     if observation.phase == "ended":
-        target = "cancelling" if current == "cancelling" else "finalizing"
+        cancelled = current == "cancelling" or observation.outcome == "cancelled"
+        target = "cancelling" if cancelled else "finalizing"
     else:
         target = observation.phase
     if target == current or can_move(current, target):

@@ -69,6 +69,7 @@ class ProviderFile:
     filename: str
     purpose: str
     expires_at: int | None = None
+    region: str | None = None  # where the provider's copy lives, when a provider is regional (Bedrock)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class ProviderBatch:
 
 @dataclass
 class UploadRequest:
+    file_id: str  # the gateway's ID for the file being uploaded
     stream: BinaryIO
     size: int
     filename: str
@@ -101,6 +103,7 @@ class UploadRequest:
 
 @dataclass
 class BatchRequest:
+    batch_id: str  # the gateway's ID for the batch being created (job names, idempotency tokens)
     input_file: FileRecord | None  # None: the requests came inline (extras["requests"])
     open_input: Callable[[], Iterator[bytes]] | None  # the input file's original bytes, from our bucket
     endpoint: str

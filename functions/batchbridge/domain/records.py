@@ -42,6 +42,7 @@ class FileRecord:
     request_count: int | None = None
     model: str | None = None  # the lines' model, when they all name the same one
     source_batch_id: str | None = None  # set on a batch's output and error files
+    provider_region: str | None = None  # region of the provider's copy (Bedrock staging)
     created_ns: int = 0  # orders lists finer than created_at's seconds
 
     def to_openai(self) -> dict[str, Any]:

@@ -21,8 +21,20 @@ def _anthropic(settings: Settings) -> ProviderAdapter:
     return AnthropicAdapter(settings.anthropic_base_url, timeout=settings.upstream_timeout_seconds)
 
 
+def _bedrock(settings: Settings) -> ProviderAdapter:
+    from batchbridge.providers.bedrock import BedrockAdapter
+
+    return BedrockAdapter(
+        bucket=settings.bedrock_bucket, role_arn=settings.bedrock_role_arn, min_records=settings.bedrock_min_records
+    )
+
+
 # A new provider is one entry here plus its adapter module.
-FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {"openai": _openai, "anthropic": _anthropic}
+FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {
+    "openai": _openai,
+    "anthropic": _anthropic,
+    "bedrock": _bedrock,
+}
 
 
 class Registry:

@@ -86,6 +86,7 @@ class BatchService:
         report = adapter.create_batch(
             caller.credentials,
             BatchRequest(
+                batch_id=batch_id,
                 input_file=input_file,
                 open_input=self._opener(input_file),
                 endpoint=endpoint,
@@ -171,8 +172,10 @@ class BatchService:
                     code="invalid_cursor",
                 )
 
+        model = params.get("model") or None  # the product docs filter Bedrock lists by model
+
         def keep(record: BatchRecord) -> bool:
-            return provider is None or record.provider == provider
+            return (provider is None or record.provider == provider) and (model is None or record.model == model)
 
         page = self.records.list_batches(caller.owner, order="desc", after=after, limit=limit, keep=keep)
         stale = [

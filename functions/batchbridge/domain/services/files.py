@@ -71,6 +71,7 @@ class FileService:
             upstream = adapter.upload_file(
                 caller.credentials,
                 UploadRequest(
+                    file_id=file_id,
                     stream=stream,
                     size=size,
                     filename=filename,
@@ -89,6 +90,7 @@ class FileService:
             owner=caller.owner,
             provider=provider,
             provider_file_id=upstream.id if upstream is not None else None,
+            provider_region=upstream.region if upstream is not None else None,
             filename=filename,
             bytes=size,
             purpose=purpose,

@@ -1,0 +1,725 @@
+"""OpenAI chat.completions <-> Amazon Bedrock batch records (`modelInput` / `modelOutput`), per model family.
+
+Pure functions, standard library only. A Bedrock batch record's `modelInput` is the model's native `InvokeModel`
+body, so the translation depends on the model family (`family_of`). As in the Anthropic translation, nothing is
+silently wrong: a field the model cannot honour is rejected with a 400 that names the line's custom_id and the
+field; a field that changes nothing is dropped.
+
+Model ids: a Bedrock model id (`anthropic.claude-3-5-sonnet-20240620-v1:0`), the same with a cross-region
+inference-profile prefix (`us.`, `eu.`, `apac.`, `global.`, and AWS's `us-gov.`, `jp.`, `au.`, `ca.`), or an ARN
+whose last path segment is one of those (`arn:aws:bedrock:...:inference-profile/us.amazon.nova-pro-v1:0`).
+
+| Model id                  | Family      |
+|---------------------------|-------------|
+| `anthropic.*`             | `anthropic` |
+| `amazon.nova-*`           | `nova`      |
+| `meta.llama3*` (3.x)      | `llama`     |
+| `mistral.*`               | `mistral`   |
+
+Anything else is a 400 `unsupported_model`, including Llama 2 and Llama 4 (`meta.llama2*`, `meta.llama4*`): their
+prompt templates use other special tokens, and a Llama 3 prompt would reach them as plain text.
+
+anthropic (Claude): the body is `translate.anthropic.chat_to_params` (see its docstring for every translated,
+dropped and rejected field), then
+
+| Change                                        | Why                                                               |
+|-----------------------------------------------|-------------------------------------------------------------------|
+| `model` removed                               | Bedrock takes the model from the job's `modelId`                  |
+| `anthropic_version: "bedrock-2023-05-31"` added | required by Bedrock's Claude body                               |
+| `metadata` (from OpenAI `user`) removed       | Bedrock's Claude body has no `metadata`; `user` is dropped        |
+| https image URLs rejected (400)               | Claude on Bedrock takes base64 images only: use a data: URL       |
+
+The `modelOutput` is an Anthropic Message: `translate.anthropic.message_to_chat_completion`, with `model` set to
+the Bedrock model id when the message has none; `request_id` is the message id.
+
+Common to nova, llama and mistral (text-only families):
+
+| OpenAI                                        | Result                                                            |
+|-----------------------------------------------|-------------------------------------------------------------------|
+| `model`                                       | required, then dropped (the job's `modelId` names the model)      |
+| `system` / `developer` messages (anywhere)    | the family's system prompt, texts joined with a blank line        |
+| text parts of one message                     | nova: one text block each; llama / mistral: joined with a blank line |
+| assistant `refusal` (field or part)           | assistant text, as in the Anthropic translation                   |
+| `max_completion_tokens` ?? `max_tokens`       | the family's max-tokens field; omitted (model default) if absent  |
+| `temperature` 0..1 / `top_p` 0..1             | the family's fields; `temperature` > 1 is rejected (range 0..1)   |
+| `stop` (string or <= 4)                       | nova / mistral: the family's stop field; llama: rejected          |
+
+Dropped (no effect, or an OpenAI account feature): `seed`, `service_tier`, `store`, `metadata`, `user`,
+`stream: false`, `stream_options`, `n: 1`, `logprobs: false`, zero penalties, `response_format: {"type": "text"}`,
+`logit_bias: {}`, `modalities: ["text"]`, `parallel_tool_calls` (no tools to run), `tools: []`, `tool_choice`
+"none" / "auto" without tools, message `name`, and any optional field whose value is null.
+
+Rejected with 400: images (not translated for these families yet), non-empty `tools`, any other `tool_choice`,
+assistant `tool_calls`, `tool` / `function` messages, audio / file parts, `n` > 1, `stream: true`, `logprobs: true`,
+`top_logprobs`, non-zero penalties, `response_format` json_object / json_schema, `audio`, `prediction`,
+`functions` / `function_call`, non-text `modalities`, non-empty `logit_bias`, and any unknown field.
+
+nova (Amazon Nova, `schemaVersion: "messages-v1"`):
+
+| OpenAI                          | Nova                                                              |
+|---------------------------------|-------------------------------------------------------------------|
+| system / developer              | `system: [{"text"}]` (omitted if none)                            |
+| user / assistant                | `messages[]{role, content: [{"text"}, ...]}`                      |
+| max tokens, temperature, top_p  | `inferenceConfig{maxTokens, temperature, topP}`                   |
+| `stop` (string or <= 4)         | `inferenceConfig.stopSequences` (`inferenceConfig` omitted if empty) |
+
+Output `{"output": {"message": {"content": [{"text"}]}}, "stopReason", "usage"}`: texts joined; `stopReason`
+end_turn / stop_sequence -> stop, max_tokens -> length, content_filtered / guardrail_intervened -> content_filter,
+tool_use -> tool_calls, anything else -> stop; usage inputTokens / outputTokens (/ totalTokens, else their sum).
+
+llama (Meta Llama 3.x): `{"prompt", "max_gen_len", "temperature", "top_p"}`. The prompt is the Llama 3 chat
+template: `<|begin_of_text|>`, then `<|start_header_id|>system<|end_header_id|>\\n\\n{system}<|eot_id|>` if there is a
+system prompt, then `<|start_header_id|>{role}<|end_header_id|>\\n\\n{text}<|eot_id|>` per user / assistant message,
+then `<|start_header_id|>assistant<|end_header_id|>\\n\\n`. `stop` is rejected (Llama on Bedrock has no stop
+sequences). Output `{"generation", "prompt_token_count", "generation_token_count", "stop_reason"}`: stop -> stop,
+length -> length, anything else -> stop.
+
+mistral (Mistral 7B / Mixtral 8x7B / Large text models): `{"prompt", "max_tokens", "temperature", "top_p", "stop"}`.
+Consecutive messages of one role are merged (blank line), then the prompt is `<s>[INST] {system}\\n\\n{first user}
+[/INST]`, each assistant turn ` {text}</s>`, each later user turn `[INST] {text} [/INST]`. The conversation must
+start and end with a user turn (400 otherwise: Mistral's template has no other shape). Output `{"outputs": [{"text",
+"stop_reason"}]}`: stop -> stop, length / model_length -> length, tool_calls -> tool_calls, anything else -> stop.
+Mistral's native response carries no token counts (InvokeModel returns them in headers, which a batch record does
+not keep), so usage is reported as 0 / 0 / 0; the job's `manifest.json.out` has the job's totals.
+
+Nova, Llama and Mistral completions get `id` "chatcmpl-" + a hash of the batch line id (stable across re-reads) and
+`model` = the Bedrock model id; their `request_id` is "".
+
+Error records `{"error": {"errorCode", "errorMessage"}}` become error lines with `response.status_code` = the
+errorCode when it is a 4xx/5xx number (or a numeric string), the InvokeModel status of a named Bedrock exception
+(`ValidationException` -> 400, `ThrottlingException` -> 429, ...), else 500; `type` is invalid_request_error for
+4xx and server_error otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Final, Literal, NoReturn, get_args
+
+from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.translate.anthropic import MAX_STOP_SEQUENCES, chat_to_params, message_to_chat_completion
+
+Family = Literal["anthropic", "nova", "llama", "mistral"]
+FAMILIES: Final[tuple[Family, ...]] = get_args(Family)
+
+ANTHROPIC_VERSION: Final = "bedrock-2023-05-31"
+NOVA_SCHEMA_VERSION: Final = "messages-v1"
+
+# Cross-region inference-profile prefixes: "us.anthropic.claude-...".
+PROFILE_PREFIXES: Final = ("us", "eu", "apac", "global", "us-gov", "jp", "au", "ca")
+
+_FAMILY_PREFIXES: Final[tuple[tuple[str, Family], ...]] = (
+    ("anthropic.", "anthropic"),
+    ("amazon.nova-", "nova"),
+    ("meta.llama3", "llama"),
+    ("mistral.", "mistral"),
+)
+
+_PROVIDER_NAMES: Final[dict[Family, str]] = {
+    "anthropic": "Claude on Bedrock",
+    "nova": "Amazon Nova on Bedrock",
+    "llama": "Meta Llama on Bedrock",
+    "mistral": "Mistral on Bedrock",
+}
+
+NOVA_FINISH_REASONS: Final[dict[str, str]] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "content_filtered": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "tool_use": "tool_calls",
+}
+LLAMA_FINISH_REASONS: Final[dict[str, str]] = {"stop": "stop", "length": "length"}
+MISTRAL_FINISH_REASONS: Final[dict[str, str]] = {
+    "stop": "stop",
+    "length": "length",
+    "model_length": "length",
+    "tool_calls": "tool_calls",
+}
+
+# InvokeModel's documented exceptions -> their HTTP status, for error records that name one instead of a number.
+ERROR_CODE_STATUS: Final[dict[str, int]] = {
+    "ValidationException": 400,
+    "ServiceQuotaExceededException": 400,
+    "AccessDeniedException": 403,
+    "ResourceNotFoundException": 404,
+    "ModelTimeoutException": 408,
+    "ModelErrorException": 424,
+    "ThrottlingException": 429,
+    "ModelNotReadyException": 429,
+    "InternalServerException": 500,
+    "ServiceUnavailableException": 503,
+}
+
+# Fields of a chat body the text-only families know; anything else is rejected by name.
+_HANDLED: Final = frozenset(
+    {
+        "model",
+        "messages",
+        "max_completion_tokens",
+        "max_tokens",
+        "stop",
+        "temperature",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "user",
+        "seed",
+        "n",
+        "stream",
+        "stream_options",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "service_tier",
+        "store",
+        "metadata",
+        "audio",
+        "modalities",
+        "prediction",
+        "functions",
+        "function_call",
+        "logit_bias",
+    }
+)
+
+_MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
+    "system": frozenset({"role", "content", "name"}),
+    "developer": frozenset({"role", "content", "name"}),
+    "user": frozenset({"role", "content", "name"}),
+    "assistant": frozenset({"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"}),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# model id -> family
+
+
+def family_of(model_id: str) -> Family:
+    """Bedrock model id, inference profile id or ARN -> the model family; 400 unsupported_model otherwise."""
+    name = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
+    region, dot, rest = name.partition(".")
+    if dot and region in PROFILE_PREFIXES:
+        name = rest
+    for prefix, family in _FAMILY_PREFIXES:
+        if name.startswith(prefix):
+            return family
+    raise bad_request(
+        f"Model {model_id!r} is not supported on Bedrock by this gateway; supported families: "
+        "anthropic.* (Claude), amazon.nova-* (Amazon Nova), meta.llama3* (Meta Llama 3.x), mistral.* (Mistral).",
+        param="model",
+        code="unsupported_model",
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# OpenAI chat body -> modelInput
+
+
+def chat_to_model_input(body: dict[str, Any], *, custom_id: str, model_id: str) -> dict[str, Any]:
+    """OpenAI chat body -> the model's native InvokeModel body (Bedrock batch `modelInput`)."""
+    family = family_of(model_id)
+    if family == "anthropic":
+        return _claude_input(body, custom_id)
+    b = _Body(body, custom_id, family)
+    _check_common(b)
+    system, turns = _turns(b)
+    if family == "nova":
+        return _nova_input(b, system, turns)
+    if family == "llama":
+        return _llama_input(b, system, turns)
+    return _mistral_input(b, system, turns)
+
+
+def _claude_input(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
+    params = chat_to_params(body, custom_id=custom_id)
+    params.pop("model")
+    params.pop("metadata", None)  # Bedrock's Claude body has no metadata: OpenAI `user` is dropped
+    # chat_to_params has validated the messages; Claude on Bedrock reads base64 image sources only.
+    for i, message in enumerate(body["messages"]):
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for j, part in enumerate(content):
+            url = part["image_url"]["url"] if part["type"] == "image_url" else ""
+            if url and not url.startswith("data:"):
+                param = f"body.messages[{i}].content[{j}].image_url.url"
+                raise bad_request(
+                    f"custom_id {custom_id!r}: {param} = {json.dumps(url)} is not supported by Claude on Bedrock "
+                    "(Bedrock takes base64 images only; send a data: URL)",
+                    param=param,
+                    code="unsupported_value",
+                )
+    return {"anthropic_version": ANTHROPIC_VERSION, **params}
+
+
+class _Body:
+    """A chat body being translated for one text-only family: every error names the custom_id."""
+
+    def __init__(self, body: dict[str, Any], custom_id: str, family: Family) -> None:
+        self.body = body
+        self.custom_id = custom_id
+        self.family = family
+        self.provider = _PROVIDER_NAMES[family]
+
+    def fail(self, param: str, problem: str, code: str = "invalid_value") -> NoReturn:
+        raise bad_request(f"custom_id {self.custom_id!r}: {param} {problem}", param=param, code=code)
+
+    def unsupported(self, param: str, value: Any, why: str, code: str = "unsupported_value") -> NoReturn:
+        raise bad_request(
+            f"custom_id {self.custom_id!r}: {param} = {json.dumps(value)} is not supported by {self.provider} ({why})",
+            param=param,
+            code=code,
+        )
+
+    def get(self, key: str) -> Any:
+        return self.body.get(key)
+
+
+def _check_common(b: _Body) -> None:
+    for key in b.body:
+        if key not in _HANDLED:
+            b.fail(f"body.{key}", "is not a known chat.completions parameter", "unknown_parameter")
+    model = b.get("model")
+    if model is None:
+        b.fail("body.model", "is required", "missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        b.fail("body.model", "must be a non-empty string", "invalid_type")
+    n = b.get("n")
+    if n is not None:
+        if not _is_int(n) or n < 1:
+            b.fail("body.n", "must be a positive integer", "invalid_type")
+        if n > 1:
+            b.unsupported("body.n", n, "one choice per request")
+    if b.get("stream") is not None and b.get("stream") is not False:
+        b.unsupported("body.stream", b.get("stream"), "batch requests never stream")
+    if b.get("logprobs") is not None and b.get("logprobs") is not False:
+        b.unsupported("body.logprobs", b.get("logprobs"), "no log probabilities are returned")
+    if b.get("top_logprobs") is not None:
+        b.unsupported(
+            "body.top_logprobs", b.get("top_logprobs"), "no log probabilities are returned", "unsupported_parameter"
+        )
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        value = b.get(penalty)
+        if value is None:
+            continue
+        if not _is_number(value):
+            b.fail(f"body.{penalty}", "must be a number", "invalid_type")
+        if value != 0:
+            b.unsupported(f"body.{penalty}", value, "the model has no presence or frequency penalty")
+    response_format = b.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind != "text":
+            b.unsupported(
+                "body.response_format",
+                response_format,
+                "no JSON mode or JSON schema; describe the format in the prompt",
+            )
+    for key, why in (
+        ("audio", "the model produces no audio"),
+        ("prediction", "no predicted outputs"),
+        ("functions", "deprecated; use tools"),
+        ("function_call", "deprecated; use tool_choice"),
+    ):
+        if b.get(key) is not None:
+            b.unsupported(f"body.{key}", b.get(key), why, "unsupported_parameter")
+    modalities = b.get("modalities")
+    if modalities is not None:
+        if not isinstance(modalities, list):
+            b.fail("body.modalities", "must be a list", "invalid_type")
+        if any(m != "text" for m in modalities):
+            b.unsupported("body.modalities", modalities, "the model produces text only")
+    logit_bias = b.get("logit_bias")
+    if logit_bias is not None:
+        if not isinstance(logit_bias, dict):
+            b.fail("body.logit_bias", "must be an object", "invalid_type")
+        if logit_bias:
+            b.unsupported("body.logit_bias", logit_bias, "no logit bias", "unsupported_parameter")
+    tools = b.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            b.fail("body.tools", "must be a list", "invalid_type")
+        if tools:
+            b.unsupported(
+                "body.tools", tools, "tools are not translated for this model family yet", "unsupported_parameter"
+            )
+    choice = b.get("tool_choice")
+    if choice is not None and (tools or choice not in ("none", "auto")):
+        b.unsupported(
+            "body.tool_choice", choice, "tools are not translated for this model family yet", "unsupported_parameter"
+        )
+    parallel = b.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        b.fail("body.parallel_tool_calls", "must be a boolean", "invalid_type")
+    user = b.get("user")
+    if user is not None and not isinstance(user, str):
+        b.fail("body.user", "must be a string", "invalid_type")
+    # seed, service_tier, store, metadata, stream_options, user, parallel_tool_calls: dropped (module docstring).
+
+
+def _turns(b: _Body) -> tuple[str, list[tuple[str, list[str]]]]:
+    """The system prompt (texts joined by a blank line) and the user / assistant turns, as (role, texts)."""
+    messages = b.get("messages")
+    if messages is None:
+        b.fail("body.messages", "is required", "missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        b.fail("body.messages", "must be a non-empty list", "invalid_type")
+    system: list[str] = []
+    turns: list[tuple[str, list[str]]] = []
+    for i, message in enumerate(messages):
+        where = f"body.messages[{i}]"
+        if not isinstance(message, dict):
+            b.fail(where, "must be an object", "invalid_type")
+        role = message.get("role")
+        if role in ("tool", "function"):
+            b.unsupported(f"{where}.role", role, "tool messages are not translated for this model family yet")
+        if not isinstance(role, str) or role not in _MESSAGE_KEYS:
+            b.fail(f"{where}.role", f"= {json.dumps(role)} must be system, developer, user or assistant")
+        for key in message:
+            if key not in _MESSAGE_KEYS[role]:
+                b.fail(f"{where}.{key}", f"is not a known field of a {role} message", "unknown_parameter")
+        if role in ("system", "developer"):
+            system.extend(_texts(b, message.get("content"), f"{where}.content", ("text",)))
+        elif role == "user":
+            turns.append(("user", _texts(b, message.get("content"), f"{where}.content", ("text",))))
+        else:
+            turns.append(("assistant", _assistant_texts(b, message, where)))
+    if not turns:
+        b.fail("body.messages", f"has no user or assistant message; {b.provider} needs at least one")
+    return "\n\n".join(system), turns
+
+
+def _texts(b: _Body, content: Any, where: str, kinds: tuple[str, ...]) -> list[str]:
+    """String or content parts of the given kinds -> the texts; images and other parts are rejected."""
+    if isinstance(content, str):
+        return [content]
+    if content is None:
+        b.fail(where, "is required", "missing_required_parameter")
+    if not isinstance(content, list):
+        b.fail(where, "must be a string or a list of content parts", "invalid_type")
+    texts: list[str] = []
+    for j, part in enumerate(content):
+        here = f"{where}[{j}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            b.fail(here, "must be a content part object with a type", "invalid_type")
+        kind = part["type"]
+        if kind not in kinds:
+            why = (
+                "images are not translated for this model family yet"
+                if kind == "image_url"
+                else f"only {' and '.join(kinds)} parts are allowed here"
+            )
+            b.unsupported(f"{here}.type", kind, why)
+        value = part.get(kind)
+        if not isinstance(value, str):
+            b.fail(f"{here}.{kind}", "is required and must be a string", "missing_required_parameter")
+        texts.append(value)
+    return texts
+
+
+def _assistant_texts(b: _Body, message: dict[str, Any], where: str) -> list[str]:
+    for key, why in (("audio", "no audio turns"), ("function_call", "deprecated; use tool_calls")):
+        if message.get(key) is not None:
+            b.unsupported(f"{where}.{key}", message[key], why, "unsupported_parameter")
+    tool_calls = message.get("tool_calls")
+    if tool_calls is not None:
+        if not isinstance(tool_calls, list):
+            b.fail(f"{where}.tool_calls", "must be a list", "invalid_type")
+        if tool_calls:
+            b.unsupported(f"{where}.tool_calls", tool_calls, "tool calls are not translated for this model family yet")
+    content = message.get("content")
+    refusal = message.get("refusal")
+    if content is None and refusal is None:
+        b.fail(f"{where}.content", "is required", "missing_required_parameter")
+    texts = [] if content is None else _texts(b, content, f"{where}.content", ("text", "refusal"))
+    if refusal is not None:
+        if not isinstance(refusal, str):
+            b.fail(f"{where}.refusal", "must be a string", "invalid_type")
+        texts.append(refusal)  # what the assistant said; the model sees it as text
+    return texts
+
+
+def _max_tokens(b: _Body) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = b.get(key)
+        if value is None:
+            continue
+        if not _is_int(value):
+            b.fail(f"body.{key}", "must be an integer", "invalid_type")
+        if value < 1:
+            b.fail(f"body.{key}", f"= {value} must be at least 1")
+        result: int = value
+        return result
+    return None
+
+
+def _stop(b: _Body) -> list[str]:
+    stop = b.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        b.fail("body.stop", "must be a string or a list of strings", "invalid_type")
+    if len(stop) > MAX_STOP_SEQUENCES:
+        b.fail("body.stop", f"has {len(stop)} sequences; at most {MAX_STOP_SEQUENCES} are allowed")
+    return list(stop)
+
+
+def _sampling(b: _Body) -> tuple[float | int | None, float | int | None]:
+    """(temperature, top_p), each checked; these families take both in 0..1."""
+    values: list[float | int | None] = []
+    for key, high in (("temperature", 2.0), ("top_p", 1.0)):
+        value = b.get(key)
+        if value is not None:
+            if not _is_number(value):
+                b.fail(f"body.{key}", "must be a number", "invalid_type")
+            if not 0 <= value <= high:
+                b.fail(f"body.{key}", f"= {value} must be between 0 and {high:g}")
+            if value > 1:  # rejecting beats clamping: rescaling would change every other value's meaning
+                b.unsupported(f"body.{key}", value, f"{b.provider}'s {key} range is 0 to 1")
+        values.append(value)
+    return values[0], values[1]
+
+
+def _nova_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    model_input: dict[str, Any] = {"schemaVersion": NOVA_SCHEMA_VERSION}
+    if system:
+        model_input["system"] = [{"text": system}]
+    model_input["messages"] = [{"role": role, "content": [{"text": text} for text in texts]} for role, texts in turns]
+    config: dict[str, Any] = {}
+    max_tokens = _max_tokens(b)
+    if max_tokens is not None:
+        config["maxTokens"] = max_tokens
+    temperature, top_p = _sampling(b)
+    if temperature is not None:
+        config["temperature"] = temperature
+    if top_p is not None:
+        config["topP"] = top_p
+    stop = _stop(b)
+    if stop:
+        config["stopSequences"] = stop
+    if config:
+        model_input["inferenceConfig"] = config
+    return model_input
+
+
+def _llama_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    stop = b.get("stop")
+    if stop is not None and stop != []:
+        b.unsupported("body.stop", stop, "Llama on Bedrock has no stop sequences", "unsupported_parameter")
+    prompt = ["<|begin_of_text|>"]
+    if system:
+        prompt.append(f"<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>")
+    for role, texts in turns:
+        prompt.append(f"<|start_header_id|>{role}<|end_header_id|>\n\n{_join(texts)}<|eot_id|>")
+    prompt.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    model_input: dict[str, Any] = {"prompt": "".join(prompt)}
+    max_tokens = _max_tokens(b)
+    if max_tokens is not None:
+        model_input["max_gen_len"] = max_tokens
+    temperature, top_p = _sampling(b)
+    if temperature is not None:
+        model_input["temperature"] = temperature
+    if top_p is not None:
+        model_input["top_p"] = top_p
+    return model_input
+
+
+def _mistral_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    merged: list[tuple[str, str]] = []
+    for role, texts in turns:
+        text = _join(texts)
+        if merged and merged[-1][0] == role:
+            merged[-1] = (role, _join([merged[-1][1], text]))
+        else:
+            merged.append((role, text))
+    if merged[0][0] != "user":
+        b.fail("body.messages", "must start with a user message (after any system messages) for Mistral")
+    if merged[-1][0] != "user":
+        b.fail("body.messages", "must end with a user message for Mistral (a prompt cannot continue an assistant turn)")
+    prompt = ["<s>"]
+    for index, (role, text) in enumerate(merged):
+        if role == "assistant":
+            prompt.append(f" {text}</s>")
+        else:
+            prompt.append(f"[INST] {_join([system, text]) if index == 0 and system else text} [/INST]")
+    model_input: dict[str, Any] = {"prompt": "".join(prompt)}
+    max_tokens = _max_tokens(b)
+    if max_tokens is not None:
+        model_input["max_tokens"] = max_tokens
+    temperature, top_p = _sampling(b)
+    if temperature is not None:
+        model_input["temperature"] = temperature
+    if top_p is not None:
+        model_input["top_p"] = top_p
+    stop = _stop(b)
+    if stop:
+        model_input["stop"] = stop
+    return model_input
+
+
+def _join(texts: list[str]) -> str:
+    return "\n\n".join(texts)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bedrock output record -> OpenAI batch output line
+
+
+def _bad_response(problem: str) -> GatewayError:
+    return GatewayError(
+        502, f"The bedrock provider returned {problem}.", type="upstream_error", code="provider_bad_response"
+    )
+
+
+def record_to_output_line(
+    record: dict[str, Any], *, custom_id: str, line_id: str, created: int, model_id: str
+) -> tuple[str, dict[str, Any]]:
+    """One Bedrock .jsonl.out line -> ("output" | "error", OpenAI batch output line).
+
+    `custom_id` is the user's original custom_id (the caller restores it from the recordId); `line_id` is the
+    "batch_req_..." id to use; `model_id` is the job's model (id, inference profile or ARN).
+    """
+    head: dict[str, Any] = {"id": line_id, "custom_id": custom_id}
+    output = record.get("modelOutput")
+    if output is not None:
+        if not isinstance(output, dict):
+            raise _bad_response(f"a modelOutput that is not an object for custom_id {custom_id!r}")
+        request_id, body = _completion(output, custom_id=custom_id, line_id=line_id, created=created, model_id=model_id)
+        return "output", {
+            **head,
+            "response": {"status_code": 200, "request_id": request_id, "body": body},
+            "error": None,
+        }
+    error = record.get("error")
+    if isinstance(error, dict):
+        status = _error_status(error.get("errorCode"))
+        message = error.get("errorMessage")
+        return "error", {
+            **head,
+            "response": {
+                "status_code": status,
+                "request_id": "",
+                "body": {
+                    "error": {
+                        "message": message if isinstance(message, str) else str(message or ""),
+                        "type": "invalid_request_error" if status < 500 else "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            },
+            "error": None,
+        }
+    raise _bad_response(f"a record with neither modelOutput nor error for custom_id {custom_id!r}")
+
+
+def _error_status(code: Any) -> int:
+    if isinstance(code, str):
+        if code.strip().isdigit():
+            code = int(code.strip())
+        else:
+            return ERROR_CODE_STATUS.get(code.strip(), 500)
+    if _is_int(code) and 400 <= code <= 599:
+        status: int = code
+        return status
+    return 500
+
+
+def _completion(
+    output: dict[str, Any], *, custom_id: str, line_id: str, created: int, model_id: str
+) -> tuple[str, dict[str, Any]]:
+    """modelOutput -> (request_id, chat.completion)."""
+    family = family_of(model_id)
+    if family == "anthropic":
+        body = message_to_chat_completion(output, created=created)
+        if body["model"] is None:
+            body["model"] = model_id
+        return str(body["id"]), body
+    if family == "nova":
+        message = output.get("output")
+        message = message.get("message") if isinstance(message, dict) else None
+        blocks = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(blocks, list):
+            raise _bad_response(f"a Nova output without output.message.content for custom_id {custom_id!r}")
+        # Only text blocks carry the reply; reasoning and tool-use blocks have no counterpart here.
+        text = "".join(str(block["text"]) for block in blocks if isinstance(block, dict) and "text" in block)
+        usage = output.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        prompt, completion = _count(usage, "inputTokens"), _count(usage, "outputTokens")
+        total = usage.get("totalTokens")
+        finish = NOVA_FINISH_REASONS.get(str(output.get("stopReason")), "stop")
+        return "", _chat_completion(
+            text, finish, prompt, completion, total if _is_int(total) else None, line_id, created, model_id
+        )
+    if family == "llama":
+        generation = output.get("generation")
+        if not isinstance(generation, str):
+            raise _bad_response(f"a Llama output without a generation for custom_id {custom_id!r}")
+        finish = LLAMA_FINISH_REASONS.get(str(output.get("stop_reason")), "stop")
+        prompt, completion = _count(output, "prompt_token_count"), _count(output, "generation_token_count")
+        return "", _chat_completion(generation, finish, prompt, completion, None, line_id, created, model_id)
+    outputs = output.get("outputs")
+    first = outputs[0] if isinstance(outputs, list) and outputs else None
+    if not isinstance(first, dict) or not isinstance(first.get("text"), str):
+        raise _bad_response(f"a Mistral output without outputs[0].text for custom_id {custom_id!r}")
+    finish = MISTRAL_FINISH_REASONS.get(str(first.get("stop_reason")), "stop")
+    # Mistral's native body has no token counts: reported as zeros (see the module docstring).
+    return "", _chat_completion(first["text"], finish, 0, 0, None, line_id, created, model_id)
+
+
+def _chat_completion(
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    total_tokens: int | None,
+    line_id: str,
+    created: int,
+    model_id: str,
+) -> dict[str, Any]:
+    return {
+        "id": completion_id(line_id),
+        "object": "chat.completion",
+        "created": created,
+        "model": model_id,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total_tokens if total_tokens is not None else prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def completion_id(line_id: str) -> str:
+    """A chat.completion id derived from the batch line id: the same line always gets the same id."""
+    return "chatcmpl-" + hashlib.sha256(line_id.encode()).hexdigest()[:29]
+
+
+def _count(usage: dict[str, Any], key: str) -> int:
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,340 @@
+"""Amazon Bedrock batch inference (model invocation jobs) behind the OpenAI Files and Batch API.
+
+Uploads are converted, line by line, into Bedrock records staged in the account's S3 (the bucket
+Bedrock reads: ``storage_config.s3`` or BATCHBRIDGE_BEDROCK_BUCKET); batches are model invocation
+jobs; results are the job's ``.jsonl.out`` files, converted by the finalizer. AWS endpoints,
+region and credentials come from boto3's own environment (``AWS_ENDPOINT_URL_BEDROCK``, …): Bedrock
+runs on the gateway's AWS identity, not on the client's key.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import partial
+from typing import Any, Final, Literal
+from urllib.parse import urlparse
+
+from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.jsonl import iter_lines
+from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
+
+DEFAULT_PREFIX: Final = "batchbridge/bedrock"
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
+TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
+SPOOL_BYTES: Final = 8 * 1024 * 1024
+
+ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 client
+
+
+def _boto3_client(service: str, region: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region) if region else boto3.client(service)  # type: ignore[call-overload]
+
+
+class BedrockAdapter:
+    name = "bedrock"
+    results_mode: Literal["files", "lines"] = "lines"
+    max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
+
+    def __init__(
+        self,
+        *,
+        bucket: str | None,
+        role_arn: str | None,
+        min_records: int,
+        client: ClientFactory = _boto3_client,
+    ) -> None:
+        self._bucket = bucket
+        self._role_arn = role_arn
+        self._min_records = min_records
+        self._client = client
+
+    # files: staged in S3 as Bedrock records
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
+        if request.purpose != "batch":
+            raise bad_request("Bedrock files are batch input files: use purpose 'batch'.", param="purpose")
+        s3_config = _storage(request.extras)
+        bucket = s3_config.get("bucket") or self._bucket
+        if not bucket:
+            raise bad_request(
+                "Bedrock stages batch input in the account's S3: give storage_config.s3.bucket (and region), "
+                "or set BATCHBRIDGE_BEDROCK_BUCKET.",
+                param="storage_config",
+                code="missing_storage_config",
+            )
+        region = s3_config.get("region") or None
+        prefix = (s3_config.get("prefix") or DEFAULT_PREFIX).strip("/")
+        key = f"{prefix}/{request.file_id}/input.jsonl"
+        record_ids: dict[str, str] = {}
+        model: str | None = None
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as staged:
+            for index, raw in enumerate(iter_lines(iter(lambda: request.stream.read(64 * 1024), b""))):
+                line = json.loads(raw)
+                custom_id, body = line["custom_id"], line["body"]
+                if line.get("url") != CHAT_ENDPOINT:
+                    raise bad_request(
+                        f"custom_id {custom_id!r}: Bedrock runs {CHAT_ENDPOINT!r} only.",
+                        param="file",
+                        code="unsupported_endpoint",
+                    )
+                if model is None:
+                    model = body["model"]
+                elif body["model"] != model:
+                    raise bad_request(
+                        f"custom_id {custom_id!r}: model {body['model']!r} differs from {model!r}; "
+                        "a Bedrock job runs one model.",
+                        param="file",
+                        code="model_mismatch",
+                    )
+                record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
+                record_ids[record_id] = custom_id
+                model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
+                staged.write(json.dumps({"recordId": record_id, "modelInput": model_input}).encode() + b"\n")
+            staged.seek(0)
+            s3 = self._client("s3", region)
+            self._s3_call(bucket, lambda: s3.upload_fileobj(staged, bucket, key))
+        self._s3_call(
+            bucket, lambda: s3.put_object(Bucket=bucket, Key=_map_key(key), Body=json.dumps(record_ids).encode())
+        )
+        return ProviderFile(
+            id=f"s3://{bucket}/{key}",
+            bytes=request.size,
+            created_at=0,
+            filename=request.filename,
+            purpose="batch",
+            region=region,
+        )
+
+    def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
+        raise not_found("file", provider_file_id)
+
+    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        bucket, key = _split(provider_file_id)
+        s3 = self._client("s3", None)
+        for staged in (key, _map_key(key)):
+            self._s3_call(bucket, partial(s3.delete_object, Bucket=bucket, Key=staged))
+
+    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
+        raise not_found("file", provider_file_id)
+
+    # batches
+    def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        input_file = request.input_file
+        if input_file is None or input_file.provider_file_id is None:
+            raise bad_request(
+                "Bedrock batches need an input file uploaded for provider 'bedrock'.", param="input_file_id"
+            )
+        if request.endpoint != CHAT_ENDPOINT:
+            raise bad_request(
+                f"Bedrock batches run {CHAT_ENDPOINT!r} only.", param="endpoint", code="unsupported_endpoint"
+            )
+        model = request.extras.get("model") or input_file.model
+        if not isinstance(model, str) or not model:
+            raise bad_request("Name the Bedrock model: extra_body {'model': ...}.", param="model")
+        if input_file.model and model != input_file.model:
+            raise bad_request(
+                f"model {model!r} does not match the file's lines, which use {input_file.model!r}.",
+                param="model",
+                code="model_mismatch",
+            )
+        records = input_file.request_count or 0
+        if records < self._min_records:
+            raise bad_request(
+                f"The file has {records} records; a Bedrock batch job needs at least {self._min_records} "
+                "(BATCHBRIDGE_BEDROCK_MIN_RECORDS).",
+                param="input_file_id",
+                code="too_few_records",
+            )
+        role_arn = request.extras.get("role_arn") or self._role_arn
+        if not isinstance(role_arn, str) or not role_arn:
+            raise bad_request(
+                "Bedrock needs a service role: extra_body {'role_arn': ...} or BATCHBRIDGE_BEDROCK_ROLE_ARN.",
+                param="role_arn",
+            )
+        input_bucket, input_key = _split(input_file.provider_file_id)
+        output_uri = (
+            request.extras.get("output_s3_uri") or f"s3://{input_bucket}/{DEFAULT_PREFIX}-output/{request.batch_id}/"
+        )
+        if not isinstance(output_uri, str) or not output_uri.startswith("s3://"):
+            raise bad_request("output_s3_uri must be an s3:// URI.", param="output_s3_uri")
+        s3 = self._client("s3", input_file.provider_region)
+        record_ids = json.loads(
+            self._s3_call(input_bucket, lambda: s3.get_object(Bucket=input_bucket, Key=_map_key(input_key)))[
+                "Body"
+            ].read()
+        )
+        bedrock = self._client("bedrock", input_file.provider_region)
+        token = request.batch_id.replace("batch_", "")
+        created = self._bedrock_call(
+            lambda: bedrock.create_model_invocation_job(
+                jobName=f"batchbridge-{token}",
+                roleArn=role_arn,
+                clientRequestToken=token,  # a retried create cannot start a second job
+                modelId=model,
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": input_file.provider_file_id, "s3InputFormat": "JSONL"}},
+                outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}},
+                timeoutDurationInHours=TIMEOUT_HOURS,
+            )
+        )
+        report = self.get_batch(credentials, created["jobArn"])
+        report.custom_id_map = {
+            record_id: custom_id for record_id, custom_id in record_ids.items() if record_id != custom_id
+        }
+        report.model = model
+        return report
+
+    def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        bedrock = self._client("bedrock", _region(provider_batch_id))
+        return _job(self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id)))
+
+    def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        bedrock = self._client("bedrock", _region(provider_batch_id))
+        self._bedrock_call(lambda: bedrock.stop_model_invocation_job(jobIdentifier=provider_batch_id))
+        return self.get_batch(credentials, provider_batch_id)
+
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        region = _region(provider_batch_id)
+        bedrock = self._client("bedrock", region)
+        job = self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id))
+        bucket, prefix = _split(job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"])
+        job_id = provider_batch_id.rsplit("/", 1)[-1]
+        folder = f"{prefix.rstrip('/')}/{job_id}/".lstrip("/")
+        s3 = self._client("s3", region)
+        keys: list[str] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+            keys += [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(".jsonl.out")]
+        model_id = job["modelId"]
+        return _records(s3, bucket, sorted(keys), model_id)
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        model_id = str(raw.pop("batchbridge_model_id", ""))
+        role, line = record_to_output_line(
+            raw, custom_id=custom_id, line_id=line_id, created=created, model_id=model_id
+        )
+        return role, line
+
+    # errors
+    @staticmethod
+    def _s3_call(bucket: str, call: Callable[[], Any]) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return call()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Error")
+            raise bad_request(
+                f"The gateway cannot use S3 bucket {bucket!r} for Bedrock staging ({code}): check that it exists, "
+                "and that the gateway may read and write it.",
+                param="storage_config",
+                code="storage_unusable",
+            ) from None
+        except BotoCoreError as exc:
+            raise GatewayError(
+                502,
+                f"S3 could not be reached for Bedrock staging ({type(exc).__name__}).",
+                type="upstream_error",
+                code="provider_unreachable",
+            ) from None
+
+    @staticmethod
+    def _bedrock_call(call: Callable[[], Any]) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return call()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502)
+            raise GatewayError(
+                status if 400 <= status < 600 else 502,
+                f"Bedrock: {error.get('Message') or error.get('Code') or 'request failed'}",
+                type="upstream_error",
+                code=str(error.get("Code") or "provider_error"),
+            ) from None
+        except BotoCoreError as exc:
+            raise GatewayError(
+                502,
+                f"The bedrock provider could not be reached ({type(exc).__name__}).",
+                type="upstream_error",
+                code="provider_unreachable",
+            ) from None
+
+
+def _storage(extras: dict[str, Any]) -> dict[str, Any]:
+    config = extras.get("storage_config") or {}
+    s3 = config.get("s3") if isinstance(config, dict) else None
+    if config and not isinstance(s3, dict):
+        raise bad_request("storage_config must be {'s3': {'bucket', 'region', 'prefix'}}.", param="storage_config")
+    return s3 or {}
+
+
+def _split(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _map_key(input_key: str) -> str:
+    return input_key.rsplit("/", 1)[0] + "/record_ids.json"
+
+
+def _region(job_arn: str) -> str | None:
+    parts = job_arn.split(":")
+    return parts[3] if len(parts) > 4 and parts[3] else None
+
+
+def _unix(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, str):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    return None
+
+
+def _job(job: dict[str, Any]) -> ProviderBatch:
+    status = str(job.get("status") or "Submitted")
+    timestamps: dict[str, int] = {}
+    expiry = _unix(job.get("jobExpirationTime"))
+    if expiry is not None:
+        timestamps["expires_at"] = expiry
+    ended = _unix(job.get("endTime"))
+    if ended is not None:
+        for name in ("finalizing_at", "completed_at", "failed_at", "cancelled_at", "expired_at"):
+            timestamps[name] = ended
+    counts = None
+    if job.get("totalRecordCount") is not None:
+        total = int(job["totalRecordCount"])
+        counts = {
+            "total": total,
+            "completed": int(job.get("successRecordCount") or 0),
+            "failed": int(job.get("errorRecordCount") or 0),
+        }
+    errors = None
+    if status == "Failed" and job.get("message"):
+        errors = {"object": "list", "data": [{"code": "bedrock_job_failed", "message": str(job["message"])}]}
+    return ProviderBatch(
+        id=str(job["jobArn"]),
+        raw_status=status,
+        timestamps=timestamps,
+        request_counts=counts,
+        errors=errors,
+        model=str(job.get("modelId")) if job.get("modelId") else None,
+    )
+
+
+def _records(s3: Any, bucket: str, keys: list[str], model_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            for raw in iter_lines(body.iter_chunks(64 * 1024)):
+                record = json.loads(raw)
+                record["batchbridge_model_id"] = model_id  # output_line converts per model family
+                yield str(record.get("recordId")), record
+        finally:
+            body.close()
