@@ -197,6 +197,32 @@ def test_cancel_stops_the_job(serve: Any, fake_bedrock: tuple[Any, str]) -> None
     cancelled = client.batches.cancel(batch.id, extra_body={"provider": PROVIDER})
     assert cancelled.status == "cancelling"
     done = finish(client, batch.id)
-    assert done.status == "cancelled"
+    assert done.status == "cancelled" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (0, 3)
+    assert {line["error"]["code"] for line in lines_of(client, done.error_file_id).values()} == {"batch_cancelled"}
     sent = [r for r in fake_bedrock[0].state.fake.requests if r.method == "POST" and r.path.endswith("/stop")]
     assert len(sent) == 1
+
+
+def test_partially_completed_counts_its_unprocessed_records_as_failed(serve: Any) -> None:
+    client = serve(bedrock_min_records=1)
+    uploaded = client.files.create(
+        file=("a.jsonl", jsonl(4), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
+    )
+    s3 = boto3.client("s3")
+    key = f"batchbridge/bedrock/{uploaded.id}/input.jsonl"
+    records = [json.loads(line) for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().splitlines()]
+    records[1]["modelInput"]["partial_marker"] = True  # Bedrock runs out of time for this one
+    s3.put_object(Bucket=BUCKET, Key=key, Body="\n".join(json.dumps(r) for r in records).encode())
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+    done = finish(client, batch.id)
+    assert done.status == "completed"  # PartiallyCompleted is completed, its failures counted
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (4, 3, 1)
+    errors = lines_of(client, done.error_file_id)
+    assert list(errors) == ["req-1"] and errors["req-1"]["error"]["code"] == "batch_expired"

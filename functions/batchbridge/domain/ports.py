@@ -131,6 +131,9 @@ class ProviderAdapter(Protocol):
     # "lines": the gateway converts the provider's result lines into OpenAI output and error files.
     results_mode: Literal["files", "lines"]
     max_batch_requests: int  # requests one batch may hold at this provider
+    # ("lines" mode) the provider may leave requests out of its results (unprocessed, stopped,
+    # expired): its custom_id map then lists every request, and the missing ones become error lines
+    results_may_omit: bool
 
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         """The provider's copy of an uploaded file; None when the gateway's own copy is all there is."""

@@ -31,6 +31,7 @@ class AnthropicAdapter:
     name = "anthropic"
     results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
     max_batch_requests = MAX_REQUESTS
+    results_may_omit = False  # every request has a result line (canceled and expired ones too)
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(

@@ -40,6 +40,7 @@ class BedrockAdapter:
     name = "bedrock"
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
+    results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
 
     def __init__(
         self,
@@ -182,9 +183,7 @@ class BedrockAdapter:
             )
         )
         report = self.get_batch(credentials, created["jobArn"])
-        report.custom_id_map = {
-            record_id: custom_id for record_id, custom_id in record_ids.items() if record_id != custom_id
-        }
+        report.custom_id_map = record_ids  # every record: the finalizer accounts for each one
         report.model = model
         return report
 

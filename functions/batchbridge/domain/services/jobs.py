@@ -37,6 +37,21 @@ FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this lo
 SPOOL_BYTES = 8 * 1024 * 1024  # result files beyond this spill to disk while they are written
 
 
+def result_line_id(batch_id: str, custom_id: str) -> str:
+    """Derived, so a second finalizer run writes the same lines."""
+    return "batch_req_" + hashlib.sha256(f"{batch_id}:{custom_id}".encode()).hexdigest()[:32]
+
+
+def unrun_line(line_id: str, custom_id: str, code: str) -> dict[str, Any]:
+    what = "was cancelled" if code == "batch_cancelled" else "ended"
+    return {
+        "id": line_id,
+        "custom_id": custom_id,
+        "response": None,
+        "error": {"code": code, "message": f"The batch {what} before this request ran."},
+    }
+
+
 def unreadable_result_line(line_id: str, custom_id: str, problem: str) -> dict[str, Any]:
     return {
         "id": line_id,
@@ -140,14 +155,22 @@ class BatchJobs:
                     continue
                 seen.add(provider_custom_id)
                 custom_id = custom_ids.get(provider_custom_id, provider_custom_id)
-                line_id = "batch_req_" + hashlib.sha256(f"{batch.id}:{custom_id}".encode()).hexdigest()[:32]
+                line_id = result_line_id(batch.id, custom_id)
                 try:
                     role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=now)
                 except GatewayError as exc:  # one unreadable result must not hold back the others
                     role, line = "error", unreadable_result_line(line_id, custom_id, exc.message)
                 spools[role].write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
                 counts[role] += 1
-            expected = (report.request_counts or {}).get("total", 0)
+            if adapter.results_may_omit:
+                code = "batch_cancelled" if batch.provider_outcome == "cancelled" else "batch_expired"
+                for provider_custom_id, custom_id in custom_ids.items():
+                    if provider_custom_id not in seen:  # the provider never ran it
+                        line_id = result_line_id(batch.id, custom_id)
+                        missing = unrun_line(line_id, custom_id, code)
+                        spools["error"].write(json.dumps(missing, separators=(",", ":")).encode() + b"\n")
+                        counts["error"] += 1
+            expected = len(custom_ids) if adapter.results_may_omit else (report.request_counts or {}).get("total", 0)
             if expected and counts["output"] + counts["error"] != expected:
                 raise GatewayError(
                     502,
