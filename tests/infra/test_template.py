@@ -621,3 +621,35 @@ def test_batches_create_event_body() -> None:
     body = json.loads(base64.b64decode(event["body"], validate=True))
     assert FILE_ID.match(body.pop("input_file_id"))
     assert body == {"endpoint": "/v1/chat/completions", "completion_window": "24h", "provider": "openai"}
+
+
+def test_bedrock_role_and_bucket_policy(resources: dict[str, Any]) -> None:
+    role = resources["BedrockServiceRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "bedrock.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    granted = {
+        (action, _resource_key_bedrock(statement["Resource"]))
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in _as_list(statement["Action"])
+    }
+    assert granted == {
+        ("s3:GetObject", "input"),
+        ("s3:PutObject", "output"),
+        ("s3:ListBucket", "bucket"),
+    }
+    statements = resources["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = {
+        (s["Action"], _resource_key_bedrock(s["Resource"]))
+        for s in statements
+        if s["Effect"] == "Allow" and s["Principal"] == {"AWS": {"Fn::GetAtt": ["BedrockServiceRole", "Arn"]}}
+    }
+    assert allowed == {("s3:GetObject", "input"), ("s3:PutObject", "output")}
+
+
+def _resource_key_bedrock(resource: Any) -> str:
+    return {
+        json.dumps({"Fn::Sub": "${Bucket.Arn}/batchbridge/bedrock/*"}): "input",
+        json.dumps({"Fn::Sub": "${Bucket.Arn}/batchbridge/bedrock-output/*"}): "output",
+        json.dumps({"Fn::GetAtt": ["Bucket", "Arn"]}): "bucket",
+    }[json.dumps(resource)]

@@ -170,6 +170,7 @@ IAM_ACTION = {
     "UploadPart": "s3:PutObject",
     "CompleteMultipartUpload": "s3:PutObject",
     "HeadObject": "s3:GetObject",
+    "ListObjectsV2": "s3:ListBucket",
 }
 
 
@@ -188,7 +189,9 @@ def granted_actions(operation: str) -> set[str]:
     return actions
 
 
-def test_every_aws_call_a_handler_makes_is_granted_by_the_template(app: TestClient) -> None:
+def test_every_aws_call_a_handler_makes_is_granted_by_the_template(
+    app: TestClient, monkeypatch: pytest.MonkeyPatch, fake_bedrock: tuple[Any, str]
+) -> None:
     """The code's real calls, not a hand-written list, checked against each function's policy."""
     import boto3
 
@@ -200,6 +203,9 @@ def test_every_aws_call_a_handler_makes_is_granted_by_the_template(app: TestClie
         _, service, operation = event_name.split(".")
         calls.append(IAM_ACTION.get(operation, f"{service}:{operation}"))
 
+    monkeypatch.setenv("BATCHBRIDGE_BEDROCK_MIN_RECORDS", "1")
+    # The fake Bedrock reads and writes S3 as Bedrock would: not the gateway's calls, so its own session.
+    fake_bedrock[0].state.fake.s3_client_factory = lambda: boto3.session.Session().client("s3")
     # Every client made from here on (the handlers' gateway is built afresh) reports its calls.
     events = boto3._get_default_session().events
     events.register("before-call", record)
@@ -280,3 +286,26 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
         "files_content", rest_event("GET", "/openai/v1/files/{file_id}/content", {"file_id": batch["output_file_id"]})
     )
     assert output["custom_id"] == "a b"  # restored after Anthropic ran it under another id
+
+    # Bedrock: staged into S3, a model invocation job (passing the role), results listed and read from S3
+    bedrock_lines = JSONL.replace(b"gpt-4o-mini", b"anthropic.claude-3-haiku-20240307-v1:0")
+    uploaded = run(
+        "files_create",
+        rest_event(
+            "POST",
+            "/openai/v1/files",
+            body=multipart({"purpose": "batch", "provider": "bedrock"}, bedrock_lines),
+            content_type=multipart_type,
+        ),
+    )
+    bedrock_body = batch_body | {"input_file_id": uploaded["id"], "provider": "bedrock"}
+    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, bedrock_body))
+    for _ in range(4):
+        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "finalizing"
+    background("finalizer", finalizer, drain_sqs_event(queue_url))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
+    other = run("batches_create", json_event("POST", "/openai/v1/batches", None, bedrock_body))
+    run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
+    run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
