@@ -85,6 +85,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
         "bedrock:CreateModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
+        "bedrock:StopModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
         "iam:PassRole": {BEDROCK_ROLE},
     },
     "batches_list": {
@@ -442,7 +443,7 @@ def _resource_key(resource: Any) -> str:
         return WORK_QUEUE
     if resource in ({"Fn::GetAtt": ["CredentialsKey", "Arn"]}, {"Fn::GetAtt": "CredentialsKey.Arn"}):
         return CREDENTIALS_KEY
-    if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*"}:
+    if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:model-invocation-job/*"}:
         return BEDROCK_JOBS
     if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/*"}:
         return FOUNDATION_MODELS

@@ -226,3 +226,61 @@ def test_partially_completed_counts_its_unprocessed_records_as_failed(serve: Any
     assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (4, 3, 1)
     errors = lines_of(client, done.error_file_id)
     assert list(errors) == ["req-1"] and errors["req-1"]["error"]["code"] == "batch_expired"
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        {"s3": {"bucket": "ok-bucket", "prefix": {"a": "b"}}},
+        {"s3": {"bucket": ["x"]}},
+        {"s3": {"bucket": "ok-bucket", "region": "not a region"}},
+        {"s3": {"bucket": "Bad_Bucket!"}},
+        {"s3": {"bucket": "ok-bucket", "colour": "blue"}},
+        "s3://somewhere",
+    ],
+)
+def test_malformed_storage_config_is_a_400(serve: Any, storage: Any) -> None:
+    client = serve()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(
+            file=("a.jsonl", jsonl(1), "application/jsonl"),
+            purpose="batch",
+            extra_body={"provider": PROVIDER, "storage_config": storage},
+        )
+    assert str(caught.value.body["param"]).startswith("storage_config")  # type: ignore[index]
+
+
+def test_a_create_never_leaves_an_unseen_job(serve: Any, fake_bedrock: tuple[Any, str]) -> None:
+    client = serve(bedrock_min_records=1)
+    uploaded = client.files.create(
+        file=("a.jsonl", jsonl(2), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
+    )
+    fake = fake_bedrock[0].state.fake
+    fake.inject(403, "AccessDeniedException", path_contains="/model-invocation-job/", method="GET")
+    batch = client.batches.create(  # the job exists: the batch must too, whatever a later read does
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+    assert batch.status == "validating" and len(fake.job_ids()) == 1
+    assert [b.id for b in client.batches.list()] == [batch.id]
+
+
+def test_cancelling_a_job_that_already_ended(serve: Any, fake_bedrock: tuple[Any, str]) -> None:
+    client = serve(bedrock_min_records=1)
+    uploaded = client.files.create(
+        file=("a.jsonl", jsonl(2), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
+    )
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+    fake = fake_bedrock[0].state.fake
+    (job_id,) = fake.job_ids()
+    fake.run_to_end(job_id)  # Bedrock finished before the gateway noticed
+    answered = client.batches.cancel(batch.id)
+    assert answered.status in ("finalizing", "completed")
+    assert finish(client, batch.id).status == "completed"

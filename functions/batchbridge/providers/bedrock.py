@@ -10,6 +10,8 @@ runs on the gateway's AWS identity, not on the client's key.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -22,6 +24,7 @@ from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
 
+logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"
 CHAT_ENDPOINT: Final = "/v1/chat/completions"
 TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
@@ -97,11 +100,15 @@ class BedrockAdapter:
                 model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
                 staged.write(json.dumps({"recordId": record_id, "modelInput": model_input}).encode() + b"\n")
             staged.seek(0)
-            s3 = self._client("s3", region)
+            s3 = self._s3_call(bucket, lambda: self._client("s3", region))
             self._s3_call(bucket, lambda: s3.upload_fileobj(staged, bucket, key))
-        self._s3_call(
-            bucket, lambda: s3.put_object(Bucket=bucket, Key=_map_key(key), Body=json.dumps(record_ids).encode())
-        )
+        try:
+            self._s3_call(
+                bucket, lambda: s3.put_object(Bucket=bucket, Key=_map_key(key), Body=json.dumps(record_ids).encode())
+            )
+        except GatewayError:
+            self._s3_call(bucket, lambda: s3.delete_object(Bucket=bucket, Key=key))  # leave nothing half-staged
+            raise
         return ProviderFile(
             id=f"s3://{bucket}/{key}",
             bytes=request.size,
@@ -115,10 +122,16 @@ class BedrockAdapter:
         raise not_found("file", provider_file_id)
 
     def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        from botocore.exceptions import ClientError
+
         bucket, key = _split(provider_file_id)
         s3 = self._client("s3", None)
         for staged in (key, _map_key(key)):
-            self._s3_call(bucket, partial(s3.delete_object, Bucket=bucket, Key=staged))
+            try:
+                s3.delete_object(Bucket=bucket, Key=staged)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchBucket", "NoSuchKey"):  # gone is deleted
+                    self._s3_call(bucket, partial(s3.delete_object, Bucket=bucket, Key=staged))
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
         raise not_found("file", provider_file_id)
@@ -158,8 +171,9 @@ class BedrockAdapter:
                 param="role_arn",
             )
         input_bucket, input_key = _split(input_file.provider_file_id)
+        output_bucket = self._bucket or input_bucket  # the gateway's bucket, where the finalizer reads
         output_uri = (
-            request.extras.get("output_s3_uri") or f"s3://{input_bucket}/{DEFAULT_PREFIX}-output/{request.batch_id}/"
+            request.extras.get("output_s3_uri") or f"s3://{output_bucket}/{DEFAULT_PREFIX}-output/{request.batch_id}/"
         )
         if not isinstance(output_uri, str) or not output_uri.startswith("s3://"):
             raise bad_request("output_s3_uri must be an s3:// URI.", param="output_s3_uri")
@@ -182,10 +196,14 @@ class BedrockAdapter:
                 timeoutDurationInHours=TIMEOUT_HOURS,
             )
         )
-        report = self.get_batch(credentials, created["jobArn"])
-        report.custom_id_map = record_ids  # every record: the finalizer accounts for each one
-        report.model = model
-        return report
+        # No further call here: if it failed, the client would see an error for a job that runs anyway.
+        return ProviderBatch(
+            id=str(created["jobArn"]),
+            raw_status="Submitted",
+            request_counts={"total": records, "completed": 0, "failed": 0},
+            model=model,
+            custom_id_map=record_ids,  # every record: the finalizer accounts for each one
+        )
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         bedrock = self._client("bedrock", _region(provider_batch_id))
@@ -193,7 +211,11 @@ class BedrockAdapter:
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         bedrock = self._client("bedrock", _region(provider_batch_id))
-        self._bedrock_call(lambda: bedrock.stop_model_invocation_job(jobIdentifier=provider_batch_id))
+        try:
+            self._bedrock_call(lambda: bedrock.stop_model_invocation_job(jobIdentifier=provider_batch_id))
+        except GatewayError as exc:
+            if exc.status != 400:  # 400: the job ended first (Validation/Conflict); its state tells the rest
+                raise
         return self.get_batch(credentials, provider_batch_id)
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -204,9 +226,11 @@ class BedrockAdapter:
         job_id = provider_batch_id.rsplit("/", 1)[-1]
         folder = f"{prefix.rstrip('/')}/{job_id}/".lstrip("/")
         s3 = self._client("s3", region)
-        keys: list[str] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
-            keys += [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(".jsonl.out")]
+        paginator = s3.get_paginator("list_objects_v2")
+        pages = self._s3_call(bucket, lambda: list(paginator.paginate(Bucket=bucket, Prefix=folder)))
+        keys = [
+            item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"].endswith(".jsonl.out")
+        ]
         model_id = job["modelId"]
         return _records(s3, bucket, sorted(keys), model_id)
 
@@ -222,7 +246,7 @@ class BedrockAdapter:
     # errors
     @staticmethod
     def _s3_call(bucket: str, call: Callable[[], Any]) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
         try:
             return call()
@@ -234,6 +258,8 @@ class BedrockAdapter:
                 param="storage_config",
                 code="storage_unusable",
             ) from None
+        except ParamValidationError as exc:
+            raise bad_request(f"S3 refused the staging request: {exc}", param="storage_config") from None
         except BotoCoreError as exc:
             raise GatewayError(
                 502,
@@ -266,12 +292,30 @@ class BedrockAdapter:
             ) from None
 
 
-def _storage(extras: dict[str, Any]) -> dict[str, Any]:
+BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def _storage(extras: dict[str, Any]) -> dict[str, str]:
+    """storage_config.s3 as strings, each checked: bucket and region names as S3 and AWS spell them."""
     config = extras.get("storage_config") or {}
     s3 = config.get("s3") if isinstance(config, dict) else None
     if config and not isinstance(s3, dict):
         raise bad_request("storage_config must be {'s3': {'bucket', 'region', 'prefix'}}.", param="storage_config")
-    return s3 or {}
+    checked: dict[str, str] = {}
+    for name, value in (s3 or {}).items():
+        if name not in ("bucket", "region", "prefix"):
+            raise bad_request(
+                f"storage_config.s3.{name} is not a setting (bucket, region, prefix).", param="storage_config"
+            )
+        if not isinstance(value, str):
+            raise bad_request(f"storage_config.s3.{name} must be a string.", param=f"storage_config.s3.{name}")
+        checked[name] = value
+    if checked.get("bucket") and not BUCKET_NAME.match(checked["bucket"]):
+        raise bad_request(f"{checked['bucket']!r} is not an S3 bucket name.", param="storage_config.s3.bucket")
+    if checked.get("region") and not REGION_NAME.match(checked["region"]):
+        raise bad_request(f"{checked['region']!r} is not an AWS region.", param="storage_config.s3.region")
+    return checked
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -327,13 +371,23 @@ def _job(job: dict[str, Any]) -> ProviderBatch:
     )
 
 
+OUT_LINE_BYTES: Final = 64 * 1024 * 1024  # .out lines repeat the modelInput beside the output
+
+
 def _records(s3: Any, bucket: str, keys: list[str], model_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in keys:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        body = BedrockAdapter._s3_call(bucket, partial(s3.get_object, Bucket=bucket, Key=key))["Body"]
         try:
-            for raw in iter_lines(body.iter_chunks(64 * 1024)):
-                record = json.loads(raw)
+            for raw in iter_lines(body.iter_chunks(64 * 1024), max_line_bytes=OUT_LINE_BYTES):
+                try:
+                    record = json.loads(raw)
+                except ValueError:  # its record is then accounted for as not run (results_may_omit)
+                    logger.warning("unreadable line in %s skipped", key)
+                    continue
+                if not isinstance(record, dict) or not record.get("recordId"):
+                    logger.warning("result line without a recordId in %s skipped", key)
+                    continue
                 record["batchbridge_model_id"] = model_id  # output_line converts per model family
-                yield str(record.get("recordId")), record
+                yield str(record["recordId"]), record
         finally:
             body.close()
