@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from batchbridge.domain.records import BatchRecord
 from batchbridge.domain.services.batch_writes import save
 from batchbridge.domain.services.files import Caller
 from batchbridge.gateway import Gateway
+from tests.integration.services import batch_from_jsonl
 
 KEY = "sk-ant-user-one"
 
@@ -30,22 +30,8 @@ def chat_line(custom_id: str, text: str, **body: Any) -> dict[str, Any]:
 
 def ended_anthropic_batch(gateway: Gateway, fake: Any, lines: list[dict[str, Any]]) -> tuple[Caller, BatchRecord]:
     gateway.queue.stop()  # the tests run the finalizer themselves
-    caller = gateway.caller({"authorization": f"Bearer {KEY}"})
     content = "\n".join(json.dumps(line) for line in lines).encode()
-    uploaded = gateway.files.create(
-        caller,
-        "anthropic",
-        stream=io.BytesIO(content),
-        size=len(content),
-        filename="in.jsonl",
-        content_type="application/jsonl",
-        params={"purpose": "batch"},
-    )
-    batch = gateway.batches.create(
-        caller,
-        "anthropic",
-        {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"},
-    )
+    caller, batch = batch_from_jsonl(gateway, "anthropic", content, KEY)
     assert batch.provider_batch_id is not None
     fake.run_to_end(batch.provider_batch_id)
     return caller, batch

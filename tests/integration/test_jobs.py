@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import io
 import json
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from batchbridge.domain.services.batch_writes import save
 from batchbridge.domain.services.files import Caller
 from batchbridge.domain.services.jobs import NOTIFY_OVERDUE_SECONDS, BatchJobs, WebhookConfig
 from batchbridge.gateway import Gateway
+from tests.integration.services import batch_from_jsonl
 
 KEY = "sk-user-one"
 LINE = (
@@ -29,23 +29,8 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode
 
 def new_batch(gateway: Gateway, models: list[str]) -> tuple[Caller, BatchRecord]:
     """A batch created through the services, one request per model."""
-    caller = gateway.caller({"authorization": f"Bearer {KEY}"})
     content = "".join(LINE % (f"r{i}", model, i) for i, model in enumerate(models)).encode()
-    uploaded = gateway.files.create(
-        caller,
-        "openai",
-        stream=io.BytesIO(content),
-        size=len(content),
-        filename="in.jsonl",
-        content_type="application/jsonl",
-        params={"purpose": "batch"},
-    )
-    batch = gateway.batches.create(
-        caller,
-        "openai",
-        {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"},
-    )
-    return caller, batch
+    return batch_from_jsonl(gateway, "openai", content, KEY)
 
 
 def ended_batch(gateway: Gateway, fake: Any, models: list[str]) -> tuple[Caller, str]:
