@@ -50,13 +50,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
-from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.translate import chat
+from batchbridge.domain.translate.chat import MAX_STOP_SEQUENCES as MAX_STOP_SEQUENCES
+from batchbridge.domain.translate.chat import ChatBody
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; documented default when a chat body has none
 
-MAX_STOP_SEQUENCES: Final = 4
 IMAGE_MEDIA_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 FINISH_REASONS: Final[dict[str, str]] = {
@@ -83,49 +85,16 @@ ERROR_STATUS: Final[dict[str, int]] = {
     "overloaded_error": 529,
 }
 
-# Fields of a chat body this module knows; anything else is rejected by name.
-_HANDLED: Final = frozenset(
-    {
-        "model",
-        "messages",
-        "max_completion_tokens",
-        "max_tokens",
-        "stop",
-        "temperature",
-        "top_p",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-        # checked, then dropped or rejected
-        "seed",
-        "n",
-        "stream",
-        "stream_options",
-        "logprobs",
-        "top_logprobs",
-        "presence_penalty",
-        "frequency_penalty",
-        "response_format",
-        "service_tier",
-        "store",
-        "metadata",
-        "audio",
-        "modalities",
-        "prediction",
-        "functions",
-        "function_call",
-        "logit_bias",
-    }
+# Why Anthropic rejects a chat-body field it cannot honour (see chat.check_dropped_and_rejected).
+_REASONS: Final = chat.Reasons(
+    logprobs="Anthropic returns no log probabilities",
+    penalties="Anthropic has no presence or frequency penalty",
+    response_format="Anthropic Messages has no JSON mode or JSON schema switch; describe the format in the prompt",
+    audio="Anthropic produces no audio",
+    prediction="Anthropic has no predicted outputs",
+    modalities="Anthropic produces text only",
+    logit_bias="Anthropic has no logit bias",
 )
-
-_MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
-    "system": frozenset({"role", "content", "name"}),
-    "developer": frozenset({"role", "content", "name"}),
-    "user": frozenset({"role", "content", "name"}),
-    "assistant": frozenset({"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"}),
-    "tool": frozenset({"role", "content", "tool_call_id"}),
-}
 
 _DATA_URL: Final = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
 
@@ -134,58 +103,32 @@ _DATA_URL: Final = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<dat
 # OpenAI chat body -> Anthropic params
 
 
-class _Body:
-    """A chat body being translated: carries the custom_id so every error names it."""
-
-    def __init__(self, body: dict[str, Any], custom_id: str) -> None:
-        self.body = body
-        self.custom_id = custom_id
-
-    def fail(self, param: str, problem: str, code: str = "invalid_value") -> NoReturn:
-        raise bad_request(f"custom_id {self.custom_id!r}: {param} {problem}", param=param, code=code)
-
-    def unsupported(self, param: str, value: Any, why: str, code: str = "unsupported_value") -> NoReturn:
-        raise bad_request(
-            f"custom_id {self.custom_id!r}: {param} = {json.dumps(value)} is not supported by Anthropic ({why})",
-            param=param,
-            code=code,
-        )
-
-    def get(self, key: str) -> Any:
-        return self.body.get(key)
-
-
 def chat_to_params(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     """OpenAI chat.completions request body -> Anthropic Messages `params` (model included)."""
-    b = _Body(body, custom_id)
-    for key in body:
-        if key not in _HANDLED:
-            b.fail(f"body.{key}", "is not a known chat.completions parameter", "unknown_parameter")
-    _check_dropped_and_rejected(b)
-
-    model = body.get("model")
-    if model is None:
-        b.fail("body.model", "is required", "missing_required_parameter")
-    if not isinstance(model, str) or not model:
-        b.fail("body.model", "must be a non-empty string", "invalid_type")
+    b = ChatBody(body, custom_id, "Anthropic")
+    chat.check_fields(b)
+    chat.check_dropped_and_rejected(b, _REASONS)
+    # seed, service_tier, store, metadata, stream_options: dropped (see the module docstring).
+    model = chat.model(b)
 
     system, messages = _messages(b)
-    params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(b)}
+    max_tokens = chat.max_tokens(b)
+    params: dict[str, Any] = {"model": model, "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens}
     if system:
         params["system"] = system
     params["messages"] = messages
 
-    stop = _stop(b)
+    stop = chat.stop(b)
     if stop:
         params["stop_sequences"] = stop
-    temperature = _number(b, "temperature", 0.0, 2.0)
+    temperature = chat.number(b, "temperature", 0.0, 2.0)
     if temperature is not None:
         # Anthropic's range is 0..1 and OpenAI's is 0..2. Rejecting beats silently clamping: 1.5 means "more
         # random than 1", which Anthropic cannot do, and rescaling would change every other value's meaning.
         if temperature > 1:
             b.unsupported("body.temperature", temperature, "Anthropic's temperature range is 0 to 1")
         params["temperature"] = temperature
-    top_p = _number(b, "top_p", 0.0, 1.0)
+    top_p = chat.number(b, "top_p", 0.0, 1.0)
     if top_p is not None:
         params["top_p"] = top_p
 
@@ -193,120 +136,19 @@ def chat_to_params(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     if tools:
         params["tools"] = tools
     tool_choice = _tool_choice(b)
-    parallel = body.get("parallel_tool_calls")
-    if parallel is not None and not isinstance(parallel, bool):
-        b.fail("body.parallel_tool_calls", "must be a boolean", "invalid_type")
+    parallel = chat.parallel_tool_calls(b)
     if parallel is False and tools and (tool_choice is None or tool_choice["type"] != "none"):
         tool_choice = {**(tool_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if tool_choice is not None:
         params["tool_choice"] = tool_choice
 
-    user = body.get("user")
+    user = chat.user(b)
     if user is not None:
-        if not isinstance(user, str):
-            b.fail("body.user", "must be a string", "invalid_type")
         params["metadata"] = {"user_id": user}
     return params
 
 
-def _check_dropped_and_rejected(b: _Body) -> None:
-    n = b.get("n")
-    if n is not None:
-        if not _is_int(n) or n < 1:
-            b.fail("body.n", "must be a positive integer", "invalid_type")
-        if n > 1:
-            b.unsupported("body.n", n, "one choice per request")
-    if b.get("stream") is not None and b.get("stream") is not False:
-        b.unsupported("body.stream", b.get("stream"), "batch requests never stream")
-    if b.get("logprobs") is not None and b.get("logprobs") is not False:
-        b.unsupported("body.logprobs", b.get("logprobs"), "Anthropic returns no log probabilities")
-    if b.get("top_logprobs") is not None:
-        b.unsupported(
-            "body.top_logprobs",
-            b.get("top_logprobs"),
-            "Anthropic returns no log probabilities",
-            "unsupported_parameter",
-        )
-    for penalty in ("presence_penalty", "frequency_penalty"):
-        value = b.get(penalty)
-        if value is None:
-            continue
-        if not _is_number(value):
-            b.fail(f"body.{penalty}", "must be a number", "invalid_type")
-        if value != 0:
-            b.unsupported(f"body.{penalty}", value, "Anthropic has no presence or frequency penalty")
-    response_format = b.get("response_format")
-    if response_format is not None:
-        kind = response_format.get("type") if isinstance(response_format, dict) else None
-        if kind != "text":
-            b.unsupported(
-                "body.response_format",
-                response_format,
-                "Anthropic Messages has no JSON mode or JSON schema switch; describe the format in the prompt",
-            )
-    for key, why in (
-        ("audio", "Anthropic produces no audio"),
-        ("prediction", "Anthropic has no predicted outputs"),
-        ("functions", "deprecated; use tools"),
-        ("function_call", "deprecated; use tool_choice"),
-    ):
-        if b.get(key) is not None:
-            b.unsupported(f"body.{key}", b.get(key), why, "unsupported_parameter")
-    modalities = b.get("modalities")
-    if modalities is not None:
-        if not isinstance(modalities, list):
-            b.fail("body.modalities", "must be a list", "invalid_type")
-        if any(m != "text" for m in modalities):
-            b.unsupported("body.modalities", modalities, "Anthropic produces text only")
-    logit_bias = b.get("logit_bias")
-    if logit_bias is not None:
-        if not isinstance(logit_bias, dict):
-            b.fail("body.logit_bias", "must be an object", "invalid_type")
-        if logit_bias:
-            b.unsupported("body.logit_bias", logit_bias, "Anthropic has no logit bias", "unsupported_parameter")
-    # seed, service_tier, store, metadata, stream_options: dropped (see the module docstring).
-
-
-def _max_tokens(b: _Body) -> int:
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = b.get(key)
-        if value is None:
-            continue
-        if not _is_int(value):
-            b.fail(f"body.{key}", "must be an integer", "invalid_type")
-        if value < 1:
-            b.fail(f"body.{key}", f"= {value} must be at least 1")
-        result: int = value
-        return result
-    return DEFAULT_MAX_TOKENS
-
-
-def _stop(b: _Body) -> list[str]:
-    stop = b.get("stop")
-    if stop is None:
-        return []
-    if isinstance(stop, str):
-        return [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-        b.fail("body.stop", "must be a string or a list of strings", "invalid_type")
-    if len(stop) > MAX_STOP_SEQUENCES:
-        b.fail("body.stop", f"has {len(stop)} sequences; at most {MAX_STOP_SEQUENCES} are allowed")
-    return list(stop)
-
-
-def _number(b: _Body, key: str, low: float, high: float) -> float | int | None:
-    value = b.get(key)
-    if value is None:
-        return None
-    if not _is_number(value):
-        b.fail(f"body.{key}", "must be a number", "invalid_type")
-    if not low <= value <= high:
-        b.fail(f"body.{key}", f"= {value} must be between {low:g} and {high:g}")
-    result: float | int = value
-    return result
-
-
-def _tools(b: _Body) -> list[dict[str, Any]]:
+def _tools(b: ChatBody) -> list[dict[str, Any]]:
     tools = b.get("tools")
     if tools is None:
         return []
@@ -319,12 +161,7 @@ def _tools(b: _Body) -> list[dict[str, Any]]:
             b.fail(where, "must be an object", "invalid_type")
         if tool.get("type") != "function":
             b.unsupported(f"{where}.type", tool.get("type"), "only function tools translate")
-        function = tool.get("function")
-        if not isinstance(function, dict):
-            b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
-        name = function.get("name")
-        if not isinstance(name, str) or not name:
-            b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
+        function, name = _function(b, tool, where)
         converted: dict[str, Any] = {"name": name}
         description = function.get("description")
         if description is not None:
@@ -342,7 +179,18 @@ def _tools(b: _Body) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_choice(b: _Body) -> dict[str, Any] | None:
+def _function(b: ChatBody, holder: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """A tool's or tool call's `function` object and its name, both required."""
+    function = holder.get("function")
+    if not isinstance(function, dict):
+        b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
+    return function, name
+
+
+def _tool_choice(b: ChatBody) -> dict[str, Any] | None:
     choice = b.get("tool_choice")
     if choice is None:
         return None
@@ -360,27 +208,16 @@ def _tool_choice(b: _Body) -> dict[str, Any] | None:
     b.unsupported("body.tool_choice", choice, "only 'auto', 'required', 'none' or one named function translate")
 
 
-def _messages(b: _Body) -> tuple[str, list[dict[str, Any]]]:
-    messages = b.get("messages")
-    if messages is None:
-        b.fail("body.messages", "is required", "missing_required_parameter")
-    if not isinstance(messages, list) or not messages:
-        b.fail("body.messages", "must be a non-empty list", "invalid_type")
+_REJECTED_ROLES: Final = {"function": "deprecated; use tool messages"}
+
+
+def _messages(b: ChatBody) -> tuple[str, list[dict[str, Any]]]:
     system: list[str] = []
     out: list[dict[str, Any]] = []
     tool_results: list[dict[str, Any]] | None = None  # the blocks of the user message tool results go to
-    for i, message in enumerate(messages):
+    for i, message in enumerate(chat.messages(b)):
         where = f"body.messages[{i}]"
-        if not isinstance(message, dict):
-            b.fail(where, "must be an object", "invalid_type")
-        role = message.get("role")
-        if role == "function":
-            b.unsupported(f"{where}.role", role, "deprecated; use tool messages", "unsupported_value")
-        if not isinstance(role, str) or role not in _MESSAGE_KEYS:
-            b.fail(f"{where}.role", f"= {json.dumps(role)} must be system, developer, user, assistant or tool")
-        for key in message:
-            if key not in _MESSAGE_KEYS[role]:
-                b.fail(f"{where}.{key}", f"is not a known field of a {role} message", "unknown_parameter")
+        role = chat.message_role(b, message, where, _REJECTED_ROLES, "system, developer, user, assistant or tool")
         if role in ("system", "developer"):
             # Not a turn: tool results on either side of a system message still merge.
             system.extend(_texts(b, message.get("content"), f"{where}.content"))
@@ -401,7 +238,7 @@ def _messages(b: _Body) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join(system), out
 
 
-def _parts(b: _Body, content: Any, where: str) -> list[dict[str, Any]]:
+def _parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(content, list):
         b.fail(where, "must be a string or a list of content parts", "invalid_type")
     for j, part in enumerate(content):
@@ -410,14 +247,7 @@ def _parts(b: _Body, content: Any, where: str) -> list[dict[str, Any]]:
     return content
 
 
-def _text_of(b: _Body, part: dict[str, Any], where: str) -> str:
-    text = part.get("text")
-    if not isinstance(text, str):
-        b.fail(f"{where}.text", "is required and must be a string", "missing_required_parameter")
-    return text
-
-
-def _texts(b: _Body, content: Any, where: str) -> list[str]:
+def _texts(b: ChatBody, content: Any, where: str) -> list[str]:
     """String or text parts (system, developer) -> the texts."""
     if isinstance(content, str):
         return [content]
@@ -425,18 +255,18 @@ def _texts(b: _Body, content: Any, where: str) -> list[str]:
     for j, part in enumerate(_parts(b, content, where)):
         if part["type"] != "text":
             b.unsupported(f"{where}[{j}].type", part["type"], "only text parts are allowed here")
-        texts.append(_text_of(b, part, f"{where}[{j}]"))
+        texts.append(chat.part_text(b, part, f"{where}[{j}]"))
     return texts
 
 
-def _user_content(b: _Body, content: Any, where: str) -> str | list[dict[str, Any]]:
+def _user_content(b: ChatBody, content: Any, where: str) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(_parts(b, content, where)):
         here = f"{where}[{j}]"
         if part["type"] == "text":
-            blocks.append({"type": "text", "text": _text_of(b, part, here)})
+            blocks.append({"type": "text", "text": chat.part_text(b, part, here)})
         elif part["type"] == "image_url":
             blocks.append(_image(b, part.get("image_url"), f"{here}.image_url"))
         else:
@@ -444,7 +274,7 @@ def _user_content(b: _Body, content: Any, where: str) -> str | list[dict[str, An
     return blocks
 
 
-def _image(b: _Body, image_url: Any, where: str) -> dict[str, Any]:
+def _image(b: ChatBody, image_url: Any, where: str) -> dict[str, Any]:
     url = image_url.get("url") if isinstance(image_url, dict) else None
     if not isinstance(url, str):
         b.fail(f"{where}.url", "is required and must be a string", "missing_required_parameter")
@@ -461,12 +291,10 @@ def _image(b: _Body, image_url: Any, where: str) -> dict[str, Any]:
     b.fail(f"{where}.url", "must be an https URL or a base64 data URL")
 
 
-def _assistant_content(b: _Body, message: dict[str, Any], where: str) -> str | list[dict[str, Any]]:
+def _assistant_content(b: ChatBody, message: dict[str, Any], where: str) -> str | list[dict[str, Any]]:
     content = message.get("content")
     tool_calls = message.get("tool_calls") or []
-    for key, why in (("audio", "Anthropic has no audio turns"), ("function_call", "deprecated; use tool_calls")):
-        if message.get(key) is not None:
-            b.unsupported(f"{where}.{key}", message[key], why, "unsupported_parameter")
+    chat.check_assistant_extras(b, message, where, "Anthropic has no audio turns")
     if not isinstance(tool_calls, list):
         b.fail(f"{where}.tool_calls", "must be a list", "invalid_type")
     texts: list[str] = []
@@ -476,18 +304,13 @@ def _assistant_content(b: _Body, message: dict[str, Any], where: str) -> str | l
         for j, part in enumerate(_parts(b, content, f"{where}.content")):
             here = f"{where}.content[{j}]"
             if part["type"] == "text":
-                texts.append(_text_of(b, part, here))
+                texts.append(chat.part_text(b, part, here))
             elif part["type"] == "refusal":
-                refusal = part.get("refusal")
-                if not isinstance(refusal, str):
-                    b.fail(f"{here}.refusal", "is required and must be a string", "missing_required_parameter")
-                texts.append(refusal)
+                texts.append(chat.part_text(b, part, here, "refusal"))
             else:
                 b.unsupported(f"{here}.type", part["type"], "assistant content is text or refusal parts")
-    refusal = message.get("refusal")
+    refusal = chat.refusal(b, message, where)
     if refusal is not None:
-        if not isinstance(refusal, str):
-            b.fail(f"{where}.refusal", "must be a string", "invalid_type")
         texts.append(refusal)  # what the assistant said; Anthropic sees it as text
     if not tool_calls:
         if content is None and refusal is None:
@@ -501,7 +324,7 @@ def _assistant_content(b: _Body, message: dict[str, Any], where: str) -> str | l
     return blocks
 
 
-def _tool_use(b: _Body, call: Any, where: str) -> dict[str, Any]:
+def _tool_use(b: ChatBody, call: Any, where: str) -> dict[str, Any]:
     if not isinstance(call, dict):
         b.fail(where, "must be an object", "invalid_type")
     if call.get("type", "function") != "function":
@@ -509,12 +332,7 @@ def _tool_use(b: _Body, call: Any, where: str) -> dict[str, Any]:
     call_id = call.get("id")
     if not isinstance(call_id, str) or not call_id:
         b.fail(f"{where}.id", "is required and must be a string", "missing_required_parameter")
-    function = call.get("function")
-    if not isinstance(function, dict):
-        b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
-    name = function.get("name")
-    if not isinstance(name, str) or not name:
-        b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
+    function, name = _function(b, call, where)
     arguments = function.get("arguments")
     if not isinstance(arguments, str):
         b.fail(f"{where}.function.arguments", "is required and must be a JSON string", "missing_required_parameter")
@@ -530,7 +348,7 @@ def _tool_use(b: _Body, call: Any, where: str) -> dict[str, Any]:
     return {"type": "tool_use", "id": call_id, "name": name, "input": parsed}
 
 
-def _tool_result(b: _Body, message: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(b: ChatBody, message: dict[str, Any], where: str) -> dict[str, Any]:
     tool_call_id = message.get("tool_call_id")
     if not isinstance(tool_call_id, str) or not tool_call_id:
         b.fail(f"{where}.tool_call_id", "is required and must be a string", "missing_required_parameter")
@@ -541,14 +359,6 @@ def _tool_result(b: _Body, message: dict[str, Any], where: str) -> dict[str, Any
     else:
         result = [{"type": "text", "text": text} for text in _texts(b, content, f"{where}.content")]
     return {"type": "tool_result", "tool_use_id": tool_call_id, "content": result}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------------------------------------------

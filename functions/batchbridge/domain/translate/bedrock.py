@@ -94,11 +94,12 @@ errorCode when it is a 4xx/5xx number (or a numeric string), the InvokeModel sta
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any, Final, Literal, NoReturn, get_args
+from typing import Any, Final, Literal, get_args
 
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.translate.anthropic import MAX_STOP_SEQUENCES, chat_to_params, message_to_chat_completion
+from batchbridge.domain.translate import chat
+from batchbridge.domain.translate.anthropic import chat_to_params, message_to_chat_completion
+from batchbridge.domain.translate.chat import ChatBody
 
 Family = Literal["anthropic", "nova", "llama", "mistral"]
 FAMILIES: Final[tuple[Family, ...]] = get_args(Family)
@@ -153,47 +154,20 @@ ERROR_CODE_STATUS: Final[dict[str, int]] = {
     "ServiceUnavailableException": 503,
 }
 
-# Fields of a chat body the text-only families know; anything else is rejected by name.
-_HANDLED: Final = frozenset(
-    {
-        "model",
-        "messages",
-        "max_completion_tokens",
-        "max_tokens",
-        "stop",
-        "temperature",
-        "top_p",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-        "seed",
-        "n",
-        "stream",
-        "stream_options",
-        "logprobs",
-        "top_logprobs",
-        "presence_penalty",
-        "frequency_penalty",
-        "response_format",
-        "service_tier",
-        "store",
-        "metadata",
-        "audio",
-        "modalities",
-        "prediction",
-        "functions",
-        "function_call",
-        "logit_bias",
-    }
+# Why the text-only families reject a chat-body field they cannot honour (see chat.check_dropped_and_rejected).
+_REASONS: Final = chat.Reasons(
+    logprobs="no log probabilities are returned",
+    penalties="the model has no presence or frequency penalty",
+    response_format="no JSON mode or JSON schema; describe the format in the prompt",
+    audio="the model produces no audio",
+    prediction="no predicted outputs",
+    modalities="the model produces text only",
+    logit_bias="no logit bias",
 )
 
-_MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
-    "system": frozenset({"role", "content", "name"}),
-    "developer": frozenset({"role", "content", "name"}),
-    "user": frozenset({"role", "content", "name"}),
-    "assistant": frozenset({"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"}),
-    "tool": frozenset({"role", "content", "tool_call_id"}),
+_REJECTED_ROLES: Final = {
+    "tool": "tool messages are not translated for this model family yet",
+    "function": "tool messages are not translated for this model family yet",
 }
 
 
@@ -227,7 +201,7 @@ def chat_to_model_input(body: dict[str, Any], *, custom_id: str, model_id: str) 
     family = family_of(model_id)
     if family == "anthropic":
         return _claude_input(body, custom_id)
-    b = _Body(body, custom_id, family)
+    b = ChatBody(body, custom_id, _PROVIDER_NAMES[family])
     _check_common(b)
     system, turns = _turns(b)
     if family == "nova":
@@ -249,99 +223,18 @@ def _claude_input(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
         for j, part in enumerate(content):
             url = part["image_url"]["url"] if part["type"] == "image_url" else ""
             if url and not url.startswith("data:"):
-                param = f"body.messages[{i}].content[{j}].image_url.url"
-                raise bad_request(
-                    f"custom_id {custom_id!r}: {param} = {json.dumps(url)} is not supported by Claude on Bedrock "
-                    "(Bedrock takes base64 images only; send a data: URL)",
-                    param=param,
-                    code="unsupported_value",
+                ChatBody(body, custom_id, _PROVIDER_NAMES["anthropic"]).unsupported(
+                    f"body.messages[{i}].content[{j}].image_url.url",
+                    url,
+                    "Bedrock takes base64 images only; send a data: URL",
                 )
     return {"anthropic_version": ANTHROPIC_VERSION, **params}
 
 
-class _Body:
-    """A chat body being translated for one text-only family: every error names the custom_id."""
-
-    def __init__(self, body: dict[str, Any], custom_id: str, family: Family) -> None:
-        self.body = body
-        self.custom_id = custom_id
-        self.family = family
-        self.provider = _PROVIDER_NAMES[family]
-
-    def fail(self, param: str, problem: str, code: str = "invalid_value") -> NoReturn:
-        raise bad_request(f"custom_id {self.custom_id!r}: {param} {problem}", param=param, code=code)
-
-    def unsupported(self, param: str, value: Any, why: str, code: str = "unsupported_value") -> NoReturn:
-        raise bad_request(
-            f"custom_id {self.custom_id!r}: {param} = {json.dumps(value)} is not supported by {self.provider} ({why})",
-            param=param,
-            code=code,
-        )
-
-    def get(self, key: str) -> Any:
-        return self.body.get(key)
-
-
-def _check_common(b: _Body) -> None:
-    for key in b.body:
-        if key not in _HANDLED:
-            b.fail(f"body.{key}", "is not a known chat.completions parameter", "unknown_parameter")
-    model = b.get("model")
-    if model is None:
-        b.fail("body.model", "is required", "missing_required_parameter")
-    if not isinstance(model, str) or not model:
-        b.fail("body.model", "must be a non-empty string", "invalid_type")
-    n = b.get("n")
-    if n is not None:
-        if not _is_int(n) or n < 1:
-            b.fail("body.n", "must be a positive integer", "invalid_type")
-        if n > 1:
-            b.unsupported("body.n", n, "one choice per request")
-    if b.get("stream") is not None and b.get("stream") is not False:
-        b.unsupported("body.stream", b.get("stream"), "batch requests never stream")
-    if b.get("logprobs") is not None and b.get("logprobs") is not False:
-        b.unsupported("body.logprobs", b.get("logprobs"), "no log probabilities are returned")
-    if b.get("top_logprobs") is not None:
-        b.unsupported(
-            "body.top_logprobs", b.get("top_logprobs"), "no log probabilities are returned", "unsupported_parameter"
-        )
-    for penalty in ("presence_penalty", "frequency_penalty"):
-        value = b.get(penalty)
-        if value is None:
-            continue
-        if not _is_number(value):
-            b.fail(f"body.{penalty}", "must be a number", "invalid_type")
-        if value != 0:
-            b.unsupported(f"body.{penalty}", value, "the model has no presence or frequency penalty")
-    response_format = b.get("response_format")
-    if response_format is not None:
-        kind = response_format.get("type") if isinstance(response_format, dict) else None
-        if kind != "text":
-            b.unsupported(
-                "body.response_format",
-                response_format,
-                "no JSON mode or JSON schema; describe the format in the prompt",
-            )
-    for key, why in (
-        ("audio", "the model produces no audio"),
-        ("prediction", "no predicted outputs"),
-        ("functions", "deprecated; use tools"),
-        ("function_call", "deprecated; use tool_choice"),
-    ):
-        if b.get(key) is not None:
-            b.unsupported(f"body.{key}", b.get(key), why, "unsupported_parameter")
-    modalities = b.get("modalities")
-    if modalities is not None:
-        if not isinstance(modalities, list):
-            b.fail("body.modalities", "must be a list", "invalid_type")
-        if any(m != "text" for m in modalities):
-            b.unsupported("body.modalities", modalities, "the model produces text only")
-    logit_bias = b.get("logit_bias")
-    if logit_bias is not None:
-        if not isinstance(logit_bias, dict):
-            b.fail("body.logit_bias", "must be an object", "invalid_type")
-        if logit_bias:
-            b.unsupported("body.logit_bias", logit_bias, "no logit bias", "unsupported_parameter")
+def _check_common(b: ChatBody) -> None:
+    chat.check_fields(b)
+    chat.model(b)
+    chat.check_dropped_and_rejected(b, _REASONS)
     tools = b.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
@@ -355,36 +248,18 @@ def _check_common(b: _Body) -> None:
         b.unsupported(
             "body.tool_choice", choice, "tools are not translated for this model family yet", "unsupported_parameter"
         )
-    parallel = b.get("parallel_tool_calls")
-    if parallel is not None and not isinstance(parallel, bool):
-        b.fail("body.parallel_tool_calls", "must be a boolean", "invalid_type")
-    user = b.get("user")
-    if user is not None and not isinstance(user, str):
-        b.fail("body.user", "must be a string", "invalid_type")
+    chat.parallel_tool_calls(b)
+    chat.user(b)
     # seed, service_tier, store, metadata, stream_options, user, parallel_tool_calls: dropped (module docstring).
 
 
-def _turns(b: _Body) -> tuple[str, list[tuple[str, list[str]]]]:
+def _turns(b: ChatBody) -> tuple[str, list[tuple[str, list[str]]]]:
     """The system prompt (texts joined by a blank line) and the user / assistant turns, as (role, texts)."""
-    messages = b.get("messages")
-    if messages is None:
-        b.fail("body.messages", "is required", "missing_required_parameter")
-    if not isinstance(messages, list) or not messages:
-        b.fail("body.messages", "must be a non-empty list", "invalid_type")
     system: list[str] = []
     turns: list[tuple[str, list[str]]] = []
-    for i, message in enumerate(messages):
+    for i, message in enumerate(chat.messages(b)):
         where = f"body.messages[{i}]"
-        if not isinstance(message, dict):
-            b.fail(where, "must be an object", "invalid_type")
-        role = message.get("role")
-        if role in ("tool", "function"):
-            b.unsupported(f"{where}.role", role, "tool messages are not translated for this model family yet")
-        if not isinstance(role, str) or role not in _MESSAGE_KEYS:
-            b.fail(f"{where}.role", f"= {json.dumps(role)} must be system, developer, user or assistant")
-        for key in message:
-            if key not in _MESSAGE_KEYS[role]:
-                b.fail(f"{where}.{key}", f"is not a known field of a {role} message", "unknown_parameter")
+        role = chat.message_role(b, message, where, _REJECTED_ROLES, "system, developer, user or assistant")
         if role in ("system", "developer"):
             system.extend(_texts(b, message.get("content"), f"{where}.content", ("text",)))
         elif role == "user":
@@ -396,7 +271,7 @@ def _turns(b: _Body) -> tuple[str, list[tuple[str, list[str]]]]:
     return "\n\n".join(system), turns
 
 
-def _texts(b: _Body, content: Any, where: str, kinds: tuple[str, ...]) -> list[str]:
+def _texts(b: ChatBody, content: Any, where: str, kinds: tuple[str, ...]) -> list[str]:
     """String or content parts of the given kinds -> the texts; images and other parts are rejected."""
     if isinstance(content, str):
         return [content]
@@ -417,17 +292,12 @@ def _texts(b: _Body, content: Any, where: str, kinds: tuple[str, ...]) -> list[s
                 else f"only {' and '.join(kinds)} parts are allowed here"
             )
             b.unsupported(f"{here}.type", kind, why)
-        value = part.get(kind)
-        if not isinstance(value, str):
-            b.fail(f"{here}.{kind}", "is required and must be a string", "missing_required_parameter")
-        texts.append(value)
+        texts.append(chat.part_text(b, part, here, kind))
     return texts
 
 
-def _assistant_texts(b: _Body, message: dict[str, Any], where: str) -> list[str]:
-    for key, why in (("audio", "no audio turns"), ("function_call", "deprecated; use tool_calls")):
-        if message.get(key) is not None:
-            b.unsupported(f"{where}.{key}", message[key], why, "unsupported_parameter")
+def _assistant_texts(b: ChatBody, message: dict[str, Any], where: str) -> list[str]:
+    chat.check_assistant_extras(b, message, where, "no audio turns")
     tool_calls = message.get("tool_calls")
     if tool_calls is not None:
         if not isinstance(tool_calls, list):
@@ -435,75 +305,42 @@ def _assistant_texts(b: _Body, message: dict[str, Any], where: str) -> list[str]
         if tool_calls:
             b.unsupported(f"{where}.tool_calls", tool_calls, "tool calls are not translated for this model family yet")
     content = message.get("content")
-    refusal = message.get("refusal")
-    if content is None and refusal is None:
+    if content is None and message.get("refusal") is None:
         b.fail(f"{where}.content", "is required", "missing_required_parameter")
     texts = [] if content is None else _texts(b, content, f"{where}.content", ("text", "refusal"))
+    refusal = chat.refusal(b, message, where)
     if refusal is not None:
-        if not isinstance(refusal, str):
-            b.fail(f"{where}.refusal", "must be a string", "invalid_type")
         texts.append(refusal)  # what the assistant said; the model sees it as text
     return texts
 
 
-def _max_tokens(b: _Body) -> int | None:
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = b.get(key)
-        if value is None:
-            continue
-        if not _is_int(value):
-            b.fail(f"body.{key}", "must be an integer", "invalid_type")
-        if value < 1:
-            b.fail(f"body.{key}", f"= {value} must be at least 1")
-        result: int = value
-        return result
-    return None
-
-
-def _stop(b: _Body) -> list[str]:
-    stop = b.get("stop")
-    if stop is None:
-        return []
-    if isinstance(stop, str):
-        return [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-        b.fail("body.stop", "must be a string or a list of strings", "invalid_type")
-    if len(stop) > MAX_STOP_SEQUENCES:
-        b.fail("body.stop", f"has {len(stop)} sequences; at most {MAX_STOP_SEQUENCES} are allowed")
-    return list(stop)
-
-
-def _sampling(b: _Body) -> tuple[float | int | None, float | int | None]:
+def _sampling(b: ChatBody) -> tuple[float | int | None, float | int | None]:
     """(temperature, top_p), each checked; these families take both in 0..1."""
     values: list[float | int | None] = []
     for key, high in (("temperature", 2.0), ("top_p", 1.0)):
-        value = b.get(key)
-        if value is not None:
-            if not _is_number(value):
-                b.fail(f"body.{key}", "must be a number", "invalid_type")
-            if not 0 <= value <= high:
-                b.fail(f"body.{key}", f"= {value} must be between 0 and {high:g}")
-            if value > 1:  # rejecting beats clamping: rescaling would change every other value's meaning
-                b.unsupported(f"body.{key}", value, f"{b.provider}'s {key} range is 0 to 1")
+        value = chat.number(b, key, 0.0, high)
+        # Rejecting beats clamping: rescaling would change every other value's meaning.
+        if value is not None and value > 1:
+            b.unsupported(f"body.{key}", value, f"{b.provider}'s {key} range is 0 to 1")
         values.append(value)
     return values[0], values[1]
 
 
-def _nova_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+def _generation(b: ChatBody, max_tokens: str, temperature: str, top_p: str) -> dict[str, Any]:
+    """Max tokens, temperature and top_p, each checked, under the family's names; absent ones are omitted."""
+    values = (chat.max_tokens(b), *_sampling(b))
+    return {
+        name: value for name, value in zip((max_tokens, temperature, top_p), values, strict=True) if value is not None
+    }
+
+
+def _nova_input(b: ChatBody, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
     model_input: dict[str, Any] = {"schemaVersion": NOVA_SCHEMA_VERSION}
     if system:
         model_input["system"] = [{"text": system}]
     model_input["messages"] = [{"role": role, "content": [{"text": text} for text in texts]} for role, texts in turns]
-    config: dict[str, Any] = {}
-    max_tokens = _max_tokens(b)
-    if max_tokens is not None:
-        config["maxTokens"] = max_tokens
-    temperature, top_p = _sampling(b)
-    if temperature is not None:
-        config["temperature"] = temperature
-    if top_p is not None:
-        config["topP"] = top_p
-    stop = _stop(b)
+    config = _generation(b, "maxTokens", "temperature", "topP")
+    stop = chat.stop(b)
     if stop:
         config["stopSequences"] = stop
     if config:
@@ -511,7 +348,7 @@ def _nova_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> di
     return model_input
 
 
-def _llama_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+def _llama_input(b: ChatBody, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
     stop = b.get("stop")
     if stop is not None and stop != []:
         b.unsupported("body.stop", stop, "Llama on Bedrock has no stop sequences", "unsupported_parameter")
@@ -521,19 +358,10 @@ def _llama_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> d
     for role, texts in turns:
         prompt.append(f"<|start_header_id|>{role}<|end_header_id|>\n\n{_join(texts)}<|eot_id|>")
     prompt.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
-    model_input: dict[str, Any] = {"prompt": "".join(prompt)}
-    max_tokens = _max_tokens(b)
-    if max_tokens is not None:
-        model_input["max_gen_len"] = max_tokens
-    temperature, top_p = _sampling(b)
-    if temperature is not None:
-        model_input["temperature"] = temperature
-    if top_p is not None:
-        model_input["top_p"] = top_p
-    return model_input
+    return {"prompt": "".join(prompt), **_generation(b, "max_gen_len", "temperature", "top_p")}
 
 
-def _mistral_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+def _mistral_input(b: ChatBody, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
     merged: list[tuple[str, str]] = []
     for role, texts in turns:
         text = _join(texts)
@@ -551,16 +379,8 @@ def _mistral_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) ->
             prompt.append(f" {text}</s>")
         else:
             prompt.append(f"[INST] {_join([system, text]) if index == 0 and system else text} [/INST]")
-    model_input: dict[str, Any] = {"prompt": "".join(prompt)}
-    max_tokens = _max_tokens(b)
-    if max_tokens is not None:
-        model_input["max_tokens"] = max_tokens
-    temperature, top_p = _sampling(b)
-    if temperature is not None:
-        model_input["temperature"] = temperature
-    if top_p is not None:
-        model_input["top_p"] = top_p
-    stop = _stop(b)
+    model_input = {"prompt": "".join(prompt), **_generation(b, "max_tokens", "temperature", "top_p")}
+    stop = chat.stop(b)
     if stop:
         model_input["stop"] = stop
     return model_input
@@ -568,14 +388,6 @@ def _mistral_input(b: _Body, system: str, turns: list[tuple[str, list[str]]]) ->
 
 def _join(texts: list[str]) -> str:
     return "\n\n".join(texts)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -636,7 +448,7 @@ def _error_status(code: Any) -> int:
             code = int(code.strip())
         else:
             return ERROR_CODE_STATUS.get(code.strip(), 500)
-    if _is_int(code) and 400 <= code <= 599:
+    if chat.is_int(code) and 400 <= code <= 599:
         status: int = code
         return status
     return 500
@@ -666,7 +478,7 @@ def _completion(
         total = usage.get("totalTokens")
         finish = NOVA_FINISH_REASONS.get(str(output.get("stopReason")), "stop")
         return "", _chat_completion(
-            text, finish, prompt, completion, total if _is_int(total) else None, line_id, created, model_id
+            text, finish, prompt, completion, total if chat.is_int(total) else None, line_id, created, model_id
         )
     if family == "llama":
         generation = output.get("generation")
