@@ -284,3 +284,24 @@ def test_cancelling_a_job_that_already_ended(serve: Any, fake_bedrock: tuple[Any
     answered = client.batches.cancel(batch.id)
     assert answered.status in ("finalizing", "completed")
     assert finish(client, batch.id).status == "completed"
+
+
+def test_a_failed_job_fails_the_batch_with_its_message(serve: Any, fake_bedrock: tuple[Any, str]) -> None:
+    client = serve(bedrock_min_records=1)
+    uploaded = client.files.create(
+        file=("a.jsonl", jsonl(2), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
+    )
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+    fake = fake_bedrock[0].state.fake
+    (job_id,) = fake.job_ids()
+    fake.fail(job_id, "The role cannot read the input")
+    done = finish(client, batch.id)
+    assert done.status == "failed" and done.failed_at is not None and done.finalizing_at is None
+    assert done.errors is not None and done.errors.data is not None
+    assert "cannot read the input" in (done.errors.data[0].message or "")
+    assert done.request_counts is not None and done.request_counts.total == 2

@@ -348,7 +348,11 @@ def _job(job: dict[str, Any]) -> ProviderBatch:
         timestamps["expires_at"] = expiry
     ended = _unix(job.get("endTime"))
     if ended is not None:
-        for name in ("finalizing_at", "completed_at", "failed_at", "cancelled_at", "expired_at"):
+        # The end stamps the status it ended in; a failed job never reached finalizing.
+        finished = (
+            ("failed_at",) if status == "Failed" else ("finalizing_at", "completed_at", "cancelled_at", "expired_at")
+        )
+        for name in finished:
             timestamps[name] = ended
     counts = None
     if job.get("totalRecordCount") is not None:
