@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", default=os.environ.get("BATCHBRIDGE_LOG_LEVEL", "info").lower())
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the embedded store's own request log is noise
     if args.command == "serve":
         return _serve(args)
     return 2
