@@ -1,0 +1,586 @@
+"""OpenAI chat.completions <-> Gemini GenerateContent, for Gemini batch lines (`{"key", "request"}` / `{"key",
+"response" | "error"}`).
+
+Pure functions, standard library only. As in the other translations, nothing is silently wrong: a field Gemini
+cannot honour is rejected with a 400 that names the line's custom_id and the field (chat.py's checks and wording);
+a field that changes nothing is dropped.
+
+| OpenAI                                          | Gemini GenerateContentRequest                                 |
+|-------------------------------------------------|---------------------------------------------------------------|
+| `model`                                         | required, then dropped (the model is in the batch URL)        |
+| `system` / `developer` messages (anywhere)      | `systemInstruction: {"parts": [{"text"}, ...]}`               |
+| `user` / `assistant` messages                   | `contents[]{role: "user" / "model", parts}`                   |
+| text parts (and assistant `refusal`)            | `{"text"}` parts                                              |
+| image_url `data:<type>;base64,<data>`           | `{"inlineData": {"mimeType", "data"}}` (png/jpeg/webp/heic/heif) |
+| image_url `https://...`                         | `{"fileData": {"mimeType", "fileUri"}}` (type from the extension) |
+| assistant `tool_calls`                          | `{"functionCall": {"name", "args": <parsed arguments>}}` parts |
+| `tool` messages (consecutive ones merged)       | one user content of `{"functionResponse": {...}}` parts (1)   |
+| `max_completion_tokens` ?? `max_tokens`         | `generationConfig.maxOutputTokens`                            |
+| `temperature` 0..2 / `top_p` 0..1               | `generationConfig.temperature` / `topP`                       |
+| `stop` (string or <= 4, OpenAI's limit)         | `generationConfig.stopSequences` (Gemini allows 5)            |
+| `n` 1..8                                        | `generationConfig.candidateCount`                             |
+| `presence_penalty` / `frequency_penalty` -2..2  | `generationConfig.presencePenalty` / `frequencyPenalty`       |
+| `seed`                                          | `generationConfig.seed`                                       |
+| `response_format` json_object                   | `generationConfig.responseMimeType: "application/json"`       |
+| `response_format` json_schema                   | the same, plus `responseJsonSchema` = `json_schema.schema`    |
+| `tools` (function)                              | `tools: [{"functionDeclarations": [...]}]` (3)                |
+| `tool_choice` auto / none / required / function | `toolConfig.functionCallingConfig.mode` AUTO / NONE / ANY (2) |
+
+(1) `{"functionResponse": {"name", "response": {"content": <text>}}}`; the name is the function name of the tool
+call with that `tool_call_id` earlier in the conversation (400 if none). An https image URL whose path does not end
+in a known image extension is a 400 (Gemini needs the MIME type; send a data: URL instead).
+(2) A named function is mode ANY with `allowedFunctionNames: [name]`.
+(3) One `{name, description?, parameters?}` declaration per function tool; `parameters` passes through as given.
+
+`responseJsonSchema` rather than `responseSchema`: `responseSchema` is Gemini's OpenAPI-subset Schema (no
+`additionalProperties`, `$ref`, `$defs`, ...), so an OpenAI JSON schema would often be rejected or misread;
+`responseJsonSchema` takes JSON Schema as written. `generationConfig` is omitted when empty.
+
+Dropped: `service_tier`, `store`, `metadata`, `user`, `stream: false`, `stream_options`, `logprobs: false`,
+`response_format: {"type": "text"}`, `logit_bias: {}`, `modalities: ["text"]`, `parallel_tool_calls: true`,
+`tool_choice` "none" / "auto" without tools, `tools: []`, image `detail`, `json_schema.strict` / `name` /
+`description`, message `name`, and any optional field whose value is null.
+
+Rejected with 400: `stream: true`, `logprobs: true`, `top_logprobs`, `audio`, `prediction`, `functions` /
+`function_call`, non-text `modalities`, non-empty `logit_bias`, `parallel_tool_calls: false` with tools (Gemini
+has no switch for it), `tool_choice` required / function without tools, non-function tools, `strict` tools,
+non-text / non-image parts, http (not https) image URLs, unknown fields.
+
+Responses: `candidates[i]` -> `choices[i]`: text parts joined (`thought: true` parts skipped; null when there is
+no text); `functionCall` parts -> `tool_calls` (id "call_" + a hash of the completion id and the part's position,
+`arguments` = json.dumps(args)); finishReason STOP -> stop (tool_calls when a function call is present),
+MAX_TOKENS -> length, SAFETY / RECITATION / BLOCKLIST / PROHIBITED_CONTENT / SPII / IMAGE_* -> content_filter,
+anything else -> stop. Usage: prompt = promptTokenCount + toolUsePromptTokenCount, completion =
+candidatesTokenCount + thoughtsTokenCount, total = totalTokenCount (else their sum), cached_tokens =
+cachedContentTokenCount, reasoning_tokens = thoughtsTokenCount; absent counts are 0.
+
+A response whose prompt was blocked (`promptFeedback.blockReason`, no candidates) becomes an error line: status
+400, code "prompt_blocked", a message naming the block reason. Error lines `{"key", "error": {"code", "message",
+"status"}}` keep `code` as the status (500 unless a 4xx/5xx number) and `status` as the error code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.translate import chat
+from batchbridge.domain.translate.chat import ChatBody
+
+PROVIDER: Final = "Gemini"
+MAX_CANDIDATES: Final = 8
+
+IMAGE_MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
+IMAGE_EXTENSIONS: Final[dict[str, str]] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+}
+_DATA_URL: Final = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
+
+FINISH_REASONS: Final[dict[str, str]] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+}
+
+# Fields Gemini translates, which chat.check_dropped_and_rejected would otherwise reject.
+_TRANSLATED: Final = frozenset({"n", "presence_penalty", "frequency_penalty", "response_format"})
+
+_REASONS: Final = chat.Reasons(
+    logprobs="log probabilities are not translated for Gemini",
+    penalties="",  # unused: penalties are translated
+    response_format="",  # unused: response_format is translated
+    audio="Gemini batch output is text only here",
+    prediction="no predicted outputs",
+    modalities="only text output is translated",
+    logit_bias="no logit bias",
+)
+
+_REJECTED_ROLES: Final = {"function": "deprecated; use tool messages"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# OpenAI chat body -> GenerateContentRequest
+
+
+def chat_to_request(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
+    """OpenAI chat body -> GenerateContentRequest (no model: it goes in the URL)."""
+    b = ChatBody(body, custom_id, PROVIDER)
+    chat.check_fields(b)
+    chat.model(b)
+    rest = ChatBody({k: v for k, v in body.items() if k not in _TRANSLATED}, custom_id, PROVIDER)
+    chat.check_dropped_and_rejected(rest, _REASONS)
+    chat.user(b)
+    # seed is translated; service_tier, store, metadata, stream_options, user: dropped (module docstring).
+
+    system, contents = _messages(b)
+    request: dict[str, Any] = {"contents": contents}
+    if system:
+        request["systemInstruction"] = {"parts": [{"text": text} for text in system]}
+    tools = _tools(b)
+    if tools:
+        request["tools"] = [{"functionDeclarations": tools}]
+    tool_config = _tool_config(b, tools)
+    if tool_config is not None:
+        request["toolConfig"] = tool_config
+    if chat.parallel_tool_calls(b) is False and tools:
+        b.unsupported("body.parallel_tool_calls", False, "Gemini cannot be limited to one call per turn")
+    config = _generation_config(b)
+    if config:
+        request["generationConfig"] = config
+    return request
+
+
+def _generation_config(b: ChatBody) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    max_tokens = chat.max_tokens(b)
+    if max_tokens is not None:
+        config["maxOutputTokens"] = max_tokens
+    for key, name, low, high in (
+        ("temperature", "temperature", 0.0, 2.0),
+        ("top_p", "topP", 0.0, 1.0),
+        ("presence_penalty", "presencePenalty", -2.0, 2.0),
+        ("frequency_penalty", "frequencyPenalty", -2.0, 2.0),
+    ):
+        value = chat.number(b, key, low, high)
+        if value is not None:
+            config[name] = value
+    stop = chat.stop(b)
+    if stop:
+        config["stopSequences"] = stop
+    n = b.get("n")
+    if n is not None:
+        if not chat.is_int(n) or n < 1:
+            b.fail("body.n", "must be a positive integer", "invalid_type")
+        if n > MAX_CANDIDATES:
+            b.unsupported("body.n", n, f"Gemini returns at most {MAX_CANDIDATES} candidates")
+        if n > 1:
+            config["candidateCount"] = n
+    seed = b.get("seed")
+    if seed is not None:
+        if not chat.is_int(seed):
+            b.fail("body.seed", "must be an integer", "invalid_type")
+        config["seed"] = seed
+    config.update(_response_format(b))
+    return config
+
+
+def _response_format(b: ChatBody) -> dict[str, Any]:
+    value = b.get("response_format")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        b.fail("body.response_format", "must be an object", "invalid_type")
+    kind = value.get("type")
+    if kind == "text":
+        return {}
+    if kind == "json_object":
+        return {"responseMimeType": "application/json"}
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict):
+            b.fail(
+                "body.response_format.json_schema", "is required and must be an object", "missing_required_parameter"
+            )
+        schema = spec.get("schema")
+        if schema is None:
+            return {"responseMimeType": "application/json"}
+        if not isinstance(schema, dict):
+            b.fail("body.response_format.json_schema.schema", "must be a JSON schema object", "invalid_type")
+        return {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    b.fail("body.response_format.type", f"= {json.dumps(kind)} must be 'text', 'json_object' or 'json_schema'")
+
+
+def _tools(b: ChatBody) -> list[dict[str, Any]]:
+    tools = b.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        b.fail("body.tools", "must be a list", "invalid_type")
+    out: list[dict[str, Any]] = []
+    for i, tool in enumerate(tools):
+        where = f"body.tools[{i}]"
+        if not isinstance(tool, dict):
+            b.fail(where, "must be an object", "invalid_type")
+        if tool.get("type") != "function":
+            b.unsupported(f"{where}.type", tool.get("type"), "only function tools translate")
+        function, name = _function(b, tool, where)
+        declaration: dict[str, Any] = {"name": name}
+        description = function.get("description")
+        if description is not None:
+            if not isinstance(description, str):
+                b.fail(f"{where}.function.description", "must be a string", "invalid_type")
+            declaration["description"] = description
+        parameters = function.get("parameters")
+        if parameters is not None:
+            if not isinstance(parameters, dict):
+                b.fail(f"{where}.function.parameters", "must be a JSON schema object", "invalid_type")
+            declaration["parameters"] = parameters
+        strict = function.get("strict")
+        if strict is not None and strict is not False:
+            b.unsupported(f"{where}.function.strict", strict, "tool arguments are not guaranteed to match the schema")
+        out.append(declaration)
+    return out
+
+
+def _function(b: ChatBody, holder: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """A tool's or tool call's `function` object and its name, both required."""
+    function = holder.get("function")
+    if not isinstance(function, dict):
+        b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
+    return function, name
+
+
+def _tool_config(b: ChatBody, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    choice = b.get("tool_choice")
+    if choice is None:
+        return None
+    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+    config: dict[str, Any]
+    if isinstance(choice, str):
+        if choice not in modes:
+            b.fail("body.tool_choice", f"= {json.dumps(choice)} must be 'auto', 'required', 'none' or a function")
+        config = {"mode": modes[choice]}
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            b.fail("body.tool_choice.function.name", "is required", "missing_required_parameter")
+        config = {"mode": "ANY", "allowedFunctionNames": [name]}
+    else:
+        b.unsupported("body.tool_choice", choice, "only 'auto', 'required', 'none' or one named function translate")
+    if not tools:
+        if config["mode"] in ("AUTO", "NONE"):
+            return None  # nothing to call either way
+        b.fail("body.tool_choice", f"= {json.dumps(choice)} needs tools")
+    return {"functionCallingConfig": config}
+
+
+def _messages(b: ChatBody) -> tuple[list[str], list[dict[str, Any]]]:
+    """(system texts, contents)."""
+    system: list[str] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}  # tool_call id -> function name, from earlier assistant messages
+    responses: list[dict[str, Any]] | None = None  # the parts of the user content tool results go to
+    for i, message in enumerate(chat.messages(b)):
+        where = f"body.messages[{i}]"
+        role = chat.message_role(b, message, where, _REJECTED_ROLES, "system, developer, user, assistant or tool")
+        if role in ("system", "developer"):
+            system.extend(_texts(b, message.get("content"), f"{where}.content"))
+        elif role == "user":
+            contents.append({"role": "user", "parts": _user_parts(b, message.get("content"), f"{where}.content")})
+            responses = None
+        elif role == "assistant":
+            contents.append({"role": "model", "parts": _model_parts(b, message, where, call_names)})
+            responses = None
+        else:
+            part = _function_response(b, message, where, call_names)
+            if responses is None:
+                responses = []
+                contents.append({"role": "user", "parts": responses})
+            responses.append(part)
+    if not contents:
+        b.fail("body.messages", "has no user, assistant or tool message; Gemini needs at least one")
+    return system, contents
+
+
+def _parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
+    if content is None:
+        b.fail(where, "is required", "missing_required_parameter")
+    if not isinstance(content, list):
+        b.fail(where, "must be a string or a list of content parts", "invalid_type")
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            b.fail(f"{where}[{j}]", "must be a content part object with a type", "invalid_type")
+    return content
+
+
+def _texts(b: ChatBody, content: Any, where: str) -> list[str]:
+    """String or text parts (system, developer, tool) -> the texts."""
+    if isinstance(content, str):
+        return [content]
+    texts: list[str] = []
+    for j, part in enumerate(_parts(b, content, where)):
+        if part["type"] != "text":
+            b.unsupported(f"{where}[{j}].type", part["type"], "only text parts are allowed here")
+        texts.append(chat.part_text(b, part, f"{where}[{j}]"))
+    return texts
+
+
+def _user_parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}]
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(_parts(b, content, where)):
+        here = f"{where}[{j}]"
+        if part["type"] == "text":
+            parts.append({"text": chat.part_text(b, part, here)})
+        elif part["type"] == "image_url":
+            parts.append(_image(b, part.get("image_url"), f"{here}.image_url"))
+        else:
+            b.unsupported(f"{here}.type", part["type"], "only text and image_url parts translate")
+    return parts
+
+
+def _image(b: ChatBody, image_url: Any, where: str) -> dict[str, Any]:
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    if not isinstance(url, str):
+        b.fail(f"{where}.url", "is required and must be a string", "missing_required_parameter")
+    if url.startswith("data:"):
+        match = _DATA_URL.fullmatch(url)
+        if match is None:
+            b.fail(f"{where}.url", "must be a base64 data URL (data:<media type>;base64,<data>)")
+        media = match["media"].lower()
+        if media not in IMAGE_MEDIA_TYPES:
+            b.unsupported(f"{where}.url", f"data:{media};base64,...", f"images must be {', '.join(IMAGE_MEDIA_TYPES)}")
+        return {"inlineData": {"mimeType": media, "data": match["data"]}}
+    if url.lower().startswith("https://"):
+        path = urlsplit(url).path.lower()
+        media = next((m for ext, m in IMAGE_EXTENSIONS.items() if path.endswith(ext)), None)
+        if media is None:
+            b.fail(
+                f"{where}.url",
+                f"must end in one of {', '.join(IMAGE_EXTENSIONS)} (Gemini needs the image type; or send a data: URL)",
+            )
+        return {"fileData": {"mimeType": media, "fileUri": url}}
+    b.fail(f"{where}.url", "must be an https URL or a base64 data URL")
+
+
+def _model_parts(b: ChatBody, message: dict[str, Any], where: str, call_names: dict[str, str]) -> list[dict[str, Any]]:
+    chat.check_assistant_extras(b, message, where, "Gemini audio turns are not translated")
+    content = message.get("content")
+    tool_calls = message.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        b.fail(f"{where}.tool_calls", "must be a list", "invalid_type")
+    texts: list[str] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif content is not None:
+        for j, part in enumerate(_parts(b, content, f"{where}.content")):
+            here = f"{where}.content[{j}]"
+            if part["type"] == "text":
+                texts.append(chat.part_text(b, part, here))
+            elif part["type"] == "refusal":
+                texts.append(chat.part_text(b, part, here, "refusal"))
+            else:
+                b.unsupported(f"{here}.type", part["type"], "assistant content is text or refusal parts")
+    refusal = chat.refusal(b, message, where)
+    if refusal is not None:
+        texts.append(refusal)  # what the assistant said; Gemini sees it as text
+    if not tool_calls and content is None and refusal is None:
+        b.fail(f"{where}.content", "is required unless tool_calls are given", "missing_required_parameter")
+    # An empty string beside tool calls says nothing.
+    parts: list[dict[str, Any]] = [{"text": text} for text in texts if text or not tool_calls]
+    for k, call in enumerate(tool_calls):
+        parts.append(_function_call(b, call, f"{where}.tool_calls[{k}]", call_names))
+    return parts
+
+
+def _function_call(b: ChatBody, call: Any, where: str, call_names: dict[str, str]) -> dict[str, Any]:
+    if not isinstance(call, dict):
+        b.fail(where, "must be an object", "invalid_type")
+    if call.get("type", "function") != "function":
+        b.unsupported(f"{where}.type", call.get("type"), "only function tool calls translate")
+    call_id = call.get("id")
+    if not isinstance(call_id, str) or not call_id:
+        b.fail(f"{where}.id", "is required and must be a string", "missing_required_parameter")
+    function, name = _function(b, call, where)
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        b.fail(f"{where}.function.arguments", "is required and must be a JSON string", "missing_required_parameter")
+    if arguments.strip():
+        try:
+            parsed = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            b.fail(f"{where}.function.arguments", f"is not valid JSON ({exc.msg} at position {exc.pos})")
+    else:
+        parsed = {}  # an empty arguments string means "no arguments"
+    if not isinstance(parsed, dict):
+        b.fail(f"{where}.function.arguments", "must be a JSON object (Gemini function call args are an object)")
+    call_names[call_id] = name
+    return {"functionCall": {"name": name, "args": parsed}}
+
+
+def _function_response(b: ChatBody, message: dict[str, Any], where: str, call_names: dict[str, str]) -> dict[str, Any]:
+    tool_call_id = message.get("tool_call_id")
+    if not isinstance(tool_call_id, str) or not tool_call_id:
+        b.fail(f"{where}.tool_call_id", "is required and must be a string", "missing_required_parameter")
+    name = call_names.get(tool_call_id)
+    if name is None:
+        b.fail(
+            f"{where}.tool_call_id",
+            f"= {json.dumps(tool_call_id)} matches no tool call of an earlier assistant message "
+            "(Gemini needs the function's name)",
+        )
+    text = "".join(_texts(b, message.get("content"), f"{where}.content"))
+    return {"functionResponse": {"name": name, "response": {"content": text}}}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# GenerateContentResponse / responses-file line -> OpenAI chat.completion / batch output line
+
+
+def _bad_response(problem: str) -> GatewayError:
+    return GatewayError(
+        502, f"The gemini provider returned {problem}.", type="upstream_error", code="provider_bad_response"
+    )
+
+
+def _block_reason(response: dict[str, Any]) -> str | None:
+    """The prompt's block reason when the response has no candidates because the prompt was blocked."""
+    if response.get("candidates"):
+        return None
+    feedback = response.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    return str(reason) if reason else None
+
+
+def response_to_chat_completion(
+    response: dict[str, Any], *, model: str, completion_id: str, created: int
+) -> dict[str, Any]:
+    """GenerateContentResponse -> OpenAI chat.completion object (one choice per candidate)."""
+    candidates = response.get("candidates")
+    if not isinstance(candidates, list) or not candidates:
+        reason = _block_reason(response)
+        if reason is not None:
+            raise _blocked(reason)
+        raise _bad_response("a response without candidates")
+    choices = [_choice(candidate, i, completion_id) for i, candidate in enumerate(candidates)]
+    usage = response.get("usageMetadata")
+    usage = usage if isinstance(usage, dict) else {}
+    prompt_tokens = _count(usage, "promptTokenCount") + _count(usage, "toolUsePromptTokenCount")
+    thoughts = _count(usage, "thoughtsTokenCount")
+    completion_tokens = _count(usage, "candidatesTokenCount") + thoughts
+    total = usage.get("totalTokenCount")
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total if chat.is_int(total) else prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": _count(usage, "cachedContentTokenCount")},
+            "completion_tokens_details": {"reasoning_tokens": thoughts},
+        },
+    }
+
+
+def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
+    if not isinstance(candidate, dict):
+        raise _bad_response("a candidate that is not an object")
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    texts: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
+    for k, part in enumerate(parts if isinstance(parts, list) else []):
+        if not isinstance(part, dict) or part.get("thought") is True:
+            continue  # thoughts have no chat.completion counterpart
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            suffix = hashlib.sha256(f"{completion_id}:{index}:{k}".encode()).hexdigest()[:24]
+            tool_calls.append(
+                {
+                    "id": "call_" + suffix,
+                    "type": "function",
+                    "function": {"name": str(call.get("name", "")), "arguments": json.dumps(call.get("args") or {})},
+                }
+            )
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    finish = FINISH_REASONS.get(str(candidate.get("finishReason")), "stop")
+    if finish == "stop" and tool_calls:
+        finish = "tool_calls"
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
+
+
+def _blocked(reason: str) -> GatewayError:
+    return GatewayError(400, f"Gemini blocked the prompt (blockReason {reason}).", code="prompt_blocked")
+
+
+def _count(usage: dict[str, Any], key: str) -> int:
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def result_to_output_line(
+    line: dict[str, Any], *, custom_id: str, line_id: str, created: int, model: str
+) -> tuple[str, dict[str, Any]]:
+    """One responses-file line ({"key", "response"} or {"key", "error"}) -> ("output" | "error", OpenAI batch
+    output line).
+
+    `custom_id` is the user's original custom_id (the caller restores it from the key); `line_id` is the
+    "batch_req_..." id to use; the completion id is derived from it.
+    """
+    head: dict[str, Any] = {"id": line_id, "custom_id": custom_id}
+    response = line.get("response")
+    if response is not None:
+        if not isinstance(response, dict):
+            raise _bad_response(f"a response that is not an object for custom_id {custom_id!r}")
+        request_id = response.get("responseId")
+        request_id = request_id if isinstance(request_id, str) else ""
+        reason = _block_reason(response)
+        if reason is not None:
+            blocked = _blocked(reason)
+            return "error", {
+                **head,
+                "response": {"status_code": blocked.status, "request_id": request_id, "body": blocked.body()},
+                "error": None,
+            }
+        body = response_to_chat_completion(response, model=model, completion_id=completion_id(line_id), created=created)
+        return "output", {
+            **head,
+            "response": {"status_code": 200, "request_id": request_id, "body": body},
+            "error": None,
+        }
+    error = line.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
+        message = error.get("message")
+        error_status = error.get("status")
+        return "error", {
+            **head,
+            "response": {
+                "status_code": status,
+                "request_id": "",
+                "body": {
+                    "error": {
+                        "message": message if isinstance(message, str) else str(message or ""),
+                        "type": "invalid_request_error" if status < 500 else "server_error",
+                        "param": None,
+                        "code": error_status if isinstance(error_status, str) else None,
+                    }
+                },
+            },
+            "error": None,
+        }
+    raise _bad_response(f"a line with neither response nor error for custom_id {custom_id!r}")
+
+
+def completion_id(line_id: str) -> str:
+    """A chat.completion id derived from the batch line id: the same line always gets the same id."""
+    return "chatcmpl-" + hashlib.sha256(line_id.encode()).hexdigest()[:29]

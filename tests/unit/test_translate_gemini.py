@@ -1,0 +1,509 @@
+"""OpenAI chat.completions <-> Gemini GenerateContent batch lines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.translate.gemini import (
+    chat_to_request,
+    completion_id,
+    response_to_chat_completion,
+    result_to_output_line,
+)
+
+CID = "req-1"
+LINE = "batch_req_abc"
+CREATED = 1_700_000_000
+MODEL = "gemini-2.5-flash"
+HI: list[dict[str, Any]] = [{"role": "user", "content": "Hi"}]
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"model": "gemini-2.5-flash", "messages": HI, **fields}
+
+
+def request(**fields: Any) -> dict[str, Any]:
+    return chat_to_request(body(**fields), custom_id=CID)
+
+
+def rejected(raw: dict[str, Any]) -> GatewayError:
+    with pytest.raises(GatewayError) as caught:
+        chat_to_request(raw, custom_id=CID)
+    assert caught.value.status == 400
+    assert caught.value.type == "invalid_request_error"
+    assert f"custom_id '{CID}'" in caught.value.message
+    return caught.value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# request: messages
+
+
+def test_minimal_request_has_no_model() -> None:
+    assert request() == {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+
+
+def test_roles_and_system_instruction() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Why"}, {"type": "text", "text": "blue?"}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+        {"role": "assistant", "content": None, "refusal": "Still no."},
+    ]
+    assert request(messages=messages) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "Hi"}]},
+            {"role": "model", "parts": [{"text": "Hello!"}]},
+            {"role": "user", "parts": [{"text": "Why"}, {"text": "blue?"}]},
+            {"role": "model", "parts": [{"text": "No."}]},
+            {"role": "model", "parts": [{"text": "Still no."}]},
+        ],
+        "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "No emoji."}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "part"),
+    [
+        ("data:image/png;base64,AAAA", {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}),
+        ("data:IMAGE/JPEG;base64,QUJD", {"inlineData": {"mimeType": "image/jpeg", "data": "QUJD"}}),
+        ("https://x.test/a/cat.jpg", {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/a/cat.jpg"}}),
+        ("https://x.test/c.PNG?v=1", {"fileData": {"mimeType": "image/png", "fileUri": "https://x.test/c.PNG?v=1"}}),
+        ("https://x.test/c.webp", {"fileData": {"mimeType": "image/webp", "fileUri": "https://x.test/c.webp"}}),
+    ],
+)
+def test_images(url: str, part: dict[str, Any]) -> None:
+    content = [{"type": "text", "text": "What?"}, {"type": "image_url", "image_url": {"url": url, "detail": "low"}}]
+    assert request(messages=[{"role": "user", "content": content}])["contents"][0]["parts"] == [{"text": "What?"}, part]
+
+
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [
+        ("https://x.test/cat", "body.messages[0].content[0].image_url.url"),
+        ("https://x.test/cat.bmp", "body.messages[0].content[0].image_url.url"),
+        ("http://x.test/cat.png", "body.messages[0].content[0].image_url.url"),
+        ("data:image/png,AAAA", "body.messages[0].content[0].image_url.url"),
+        ("data:image/tiff;base64,AAAA", "body.messages[0].content[0].image_url.url"),
+    ],
+)
+def test_bad_images(url: str, param: str) -> None:
+    content = [{"type": "image_url", "image_url": {"url": url}}]
+    assert rejected(body(messages=[{"role": "user", "content": content}])).param == param
+
+
+def test_tool_calls_and_tool_results() -> None:
+    second = {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+    messages = [
+        {"role": "user", "content": "Weather and time?"},
+        {"role": "assistant", "content": "", "tool_calls": [CALL, second]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]},
+        {"role": "user", "content": "Thanks"},
+    ]
+    assert request(messages=messages, tools=[TOOL])["contents"] == [
+        {"role": "user", "parts": [{"text": "Weather and time?"}]},
+        {
+            "role": "model",
+            "parts": [
+                {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}},
+                {"functionCall": {"name": "get_time", "args": {}}},
+            ],
+        },
+        {
+            "role": "user",
+            "parts": [
+                {"functionResponse": {"name": "get_weather", "response": {"content": "sunny"}}},
+                {"functionResponse": {"name": "get_time", "response": {"content": "noon"}}},
+            ],
+        },
+        {"role": "user", "parts": [{"text": "Thanks"}]},
+    ]
+
+
+def test_assistant_text_beside_tool_calls() -> None:
+    messages = [*HI, {"role": "assistant", "content": "Let me see.", "tool_calls": [CALL]}]
+    assert request(messages=messages)["contents"][1]["parts"] == [
+        {"text": "Let me see."},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([*HI, {"role": "tool", "tool_call_id": "call_9", "content": "x"}], "body.messages[1].tool_call_id"),
+        (
+            [{"role": "tool", "tool_call_id": "call_1", "content": "x"}, {"role": "assistant", "tool_calls": [CALL]}],
+            "body.messages[0].tool_call_id",
+        ),
+        ([*HI, {"role": "tool", "content": "x"}], "body.messages[1].tool_call_id"),
+        (
+            [*HI, {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "[1]"}}]}],
+            "body.messages[1].tool_calls[0].function.arguments",
+        ),
+        (
+            [*HI, {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "{"}}]}],
+            "body.messages[1].tool_calls[0].function.arguments",
+        ),
+        ([*HI, {"role": "assistant"}], "body.messages[1].content"),
+        ([{"role": "function", "name": "f", "content": "x"}], "body.messages[0].role"),
+        ([{"role": "system", "content": "only system"}], "body.messages"),
+        (
+            [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}],
+            "body.messages[0].content[0].type",
+        ),
+        ([{"role": "user", "content": "x", "extra": 1}], "body.messages[0].extra"),
+    ],
+)
+def test_bad_messages(messages: list[dict[str, Any]], param: str) -> None:
+    assert rejected(body(messages=messages)).param == param
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# request: generationConfig
+
+
+@pytest.mark.parametrize(
+    ("fields", "config"),
+    [
+        ({"max_tokens": 100}, {"maxOutputTokens": 100}),
+        ({"max_completion_tokens": 50, "max_tokens": 100}, {"maxOutputTokens": 50}),
+        ({"temperature": 1.5}, {"temperature": 1.5}),
+        ({"temperature": 0}, {"temperature": 0}),
+        ({"top_p": 0.9}, {"topP": 0.9}),
+        ({"stop": "END"}, {"stopSequences": ["END"]}),
+        ({"stop": ["a", "b", "c", "d"]}, {"stopSequences": ["a", "b", "c", "d"]}),
+        ({"n": 3}, {"candidateCount": 3}),
+        ({"n": 8}, {"candidateCount": 8}),
+        ({"n": 1}, {}),
+        ({"presence_penalty": 0.5, "frequency_penalty": -1}, {"presencePenalty": 0.5, "frequencyPenalty": -1}),
+        ({"seed": 7}, {"seed": 7}),
+        ({"response_format": {"type": "text"}}, {}),
+        ({"response_format": {"type": "json_object"}}, {"responseMimeType": "application/json"}),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}},
+            {"responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}},
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "r"}}},
+            {"responseMimeType": "application/json"},
+        ),
+    ],
+)
+def test_generation_config(fields: dict[str, Any], config: dict[str, Any]) -> None:
+    result = request(**fields)
+    assert result.get("generationConfig", {}) == config
+
+
+def test_dropped_fields() -> None:
+    dropped = {
+        "user": "u1",
+        "metadata": {"a": "b"},
+        "store": True,
+        "service_tier": "auto",
+        "stream": False,
+        "stream_options": None,
+        "logprobs": False,
+        "logit_bias": {},
+        "modalities": ["text"],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+    assert request(**dropped) == request()
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"temperature": 2.5}, "body.temperature"),
+        ({"top_p": 1.5}, "body.top_p"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "body.stop"),
+        ({"n": 9}, "body.n"),
+        ({"n": 0}, "body.n"),
+        ({"max_tokens": 0}, "body.max_tokens"),
+        ({"presence_penalty": 3}, "body.presence_penalty"),
+        ({"frequency_penalty": "x"}, "body.frequency_penalty"),
+        ({"seed": 1.5}, "body.seed"),
+        ({"response_format": {"type": "xml"}}, "body.response_format.type"),
+        ({"response_format": {"type": "json_schema"}}, "body.response_format.json_schema"),
+        ({"stream": True}, "body.stream"),
+        ({"logprobs": True}, "body.logprobs"),
+        ({"top_logprobs": 2}, "body.top_logprobs"),
+        ({"audio": {"voice": "x"}}, "body.audio"),
+        ({"prediction": {"type": "content"}}, "body.prediction"),
+        ({"functions": []}, "body.functions"),
+        ({"modalities": ["text", "audio"]}, "body.modalities"),
+        ({"logit_bias": {"1": 2}}, "body.logit_bias"),
+        ({"frobnicate": 1}, "body.frobnicate"),
+        ({"model": None}, "body.model"),
+    ],
+)
+def test_rejected_fields(fields: dict[str, Any], param: str) -> None:
+    error = rejected(body(**fields))
+    assert error.param == param
+    assert param in error.message
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# request: tools
+
+
+def test_tools() -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}},
+        },
+        {"type": "function", "function": {"name": "now"}},
+    ]
+    assert request(tools=tools)["tools"] == [
+        {
+            "functionDeclarations": [
+                {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}},
+                {"name": "now"},
+            ]
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("choice", "config"),
+    [
+        ("auto", {"mode": "AUTO"}),
+        ("none", {"mode": "NONE"}),
+        ("required", {"mode": "ANY"}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"mode": "ANY", "allowedFunctionNames": ["get_weather"]},
+        ),
+    ],
+)
+def test_tool_choice(choice: Any, config: dict[str, Any]) -> None:
+    assert request(tools=[TOOL], tool_choice=choice)["toolConfig"] == {"functionCallingConfig": config}
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tool_choice": "required"}, "body.tool_choice"),
+        ({"tool_choice": "sometimes", "tools": [TOOL]}, "body.tool_choice"),
+        ({"tool_choice": {"type": "function"}, "tools": [TOOL]}, "body.tool_choice.function.name"),
+        ({"tools": [{"type": "code_interpreter"}]}, "body.tools[0].type"),
+        ({"tools": [{"type": "function", "function": {}}]}, "body.tools[0].function.name"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]}, "body.tools[0].function.strict"),
+        ({"tools": [TOOL], "parallel_tool_calls": False}, "body.parallel_tool_calls"),
+        ({"tools": {"a": 1}}, "body.tools"),
+    ],
+)
+def test_rejected_tools(fields: dict[str, Any], param: str) -> None:
+    assert rejected(body(**fields)).param == param
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# responses
+
+
+def gemini_response(*candidates: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"candidates": list(candidates), "modelVersion": MODEL, "responseId": "resp-1", **extra}
+
+
+def completion(response: dict[str, Any]) -> dict[str, Any]:
+    return response_to_chat_completion(response, model=MODEL, completion_id="chatcmpl-x", created=CREATED)
+
+
+def test_text_response() -> None:
+    response = gemini_response(
+        {
+            "content": {
+                "role": "model",
+                "parts": [{"text": "thinking", "thought": True}, {"text": "Hel"}, {"text": "lo"}],
+            },
+            "finishReason": "STOP",
+        },
+        usageMetadata={
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 5,
+            "thoughtsTokenCount": 3,
+            "totalTokenCount": 18,
+            "cachedContentTokenCount": 4,
+        },
+    )
+    assert completion(response) == {
+        "id": "chatcmpl-x",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 8,
+            "total_tokens": 18,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 3},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("reason", "finish"),
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("OTHER", "stop"),
+        ("MALFORMED_FUNCTION_CALL", "stop"),
+        (None, "stop"),
+    ],
+)
+def test_finish_reasons(reason: str | None, finish: str) -> None:
+    response = gemini_response({"content": {"parts": [{"text": "x"}]}, "finishReason": reason})
+    assert completion(response)["choices"][0]["finish_reason"] == finish
+
+
+def test_function_calls() -> None:
+    parts = [
+        {"text": "Checking."},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}},
+        {"functionCall": {"name": "now"}},
+    ]
+    result = completion(gemini_response({"content": {"parts": parts}, "finishReason": "STOP"}))
+    choice = result["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "Checking."
+    calls = choice["message"]["tool_calls"]
+    assert [c["function"] for c in calls] == [
+        {"name": "get_weather", "arguments": json.dumps({"city": "Oslo"})},
+        {"name": "now", "arguments": "{}"},
+    ]
+    assert all(c["type"] == "function" and c["id"].startswith("call_") for c in calls)
+    assert calls[0]["id"] != calls[1]["id"]
+    again = completion(gemini_response({"content": {"parts": parts}, "finishReason": "STOP"}))
+    assert again["choices"][0]["message"]["tool_calls"] == calls  # deterministic ids
+
+
+def test_function_call_only_has_null_content() -> None:
+    parts = [{"functionCall": {"name": "now", "args": {}}}]
+    message = completion(gemini_response({"content": {"parts": parts}, "finishReason": "STOP"}))["choices"][0]
+    assert message["message"]["content"] is None
+
+
+def test_multiple_candidates_and_missing_usage() -> None:
+    result = completion(
+        gemini_response(
+            {"content": {"parts": [{"text": "A"}]}, "finishReason": "STOP", "index": 0},
+            {"content": {"parts": [{"text": "B"}]}, "finishReason": "MAX_TOKENS", "index": 1},
+        )
+    )
+    assert [(c["index"], c["message"]["content"], c["finish_reason"]) for c in result["choices"]] == [
+        (0, "A", "stop"),
+        (1, "B", "length"),
+    ]
+    assert result["usage"] == {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def test_empty_response_is_bad_gateway() -> None:
+    with pytest.raises(GatewayError) as caught:
+        completion({"usageMetadata": {}})
+    assert caught.value.status == 502
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# responses-file lines
+
+
+def output_line(line: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return result_to_output_line(line, custom_id=CID, line_id=LINE, created=CREATED, model=MODEL)
+
+
+def test_output_line() -> None:
+    response = gemini_response({"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"})
+    kind, line = output_line({"key": "k0", "response": response})
+    assert kind == "output"
+    assert line["id"] == LINE
+    assert line["custom_id"] == CID
+    assert line["error"] is None
+    assert line["response"]["status_code"] == 200
+    assert line["response"]["request_id"] == "resp-1"
+    body = line["response"]["body"]
+    assert body["id"] == completion_id(LINE)
+    assert body["model"] == MODEL
+    assert body["choices"][0]["message"]["content"] == "Hi"
+
+
+def test_blocked_prompt_is_error_line() -> None:
+    kind, line = output_line({"key": "k0", "response": {"promptFeedback": {"blockReason": "SAFETY"}}})
+    assert kind == "error"
+    assert line["error"] is None
+    assert line["response"]["status_code"] == 400
+    error = line["response"]["body"]["error"]
+    assert "SAFETY" in error["message"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "prompt_blocked"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind", "code"),
+    [
+        (
+            {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"},
+            400,
+            "invalid_request_error",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED"},
+            429,
+            "invalid_request_error",
+            "RESOURCE_EXHAUSTED",
+        ),
+        ({"code": 503, "message": "down", "status": "UNAVAILABLE"}, 503, "server_error", "UNAVAILABLE"),
+        ({"code": 13, "message": "internal"}, 500, "server_error", None),
+    ],
+)
+def test_error_lines(error: dict[str, Any], status: int, kind: str, code: str | None) -> None:
+    result, line = output_line({"key": "k0", "error": error})
+    assert result == "error"
+    assert line == {
+        "id": LINE,
+        "custom_id": CID,
+        "response": {
+            "status_code": status,
+            "request_id": "",
+            "body": {"error": {"message": error["message"], "type": kind, "param": None, "code": code}},
+        },
+        "error": None,
+    }
+
+
+def test_line_with_neither_is_bad_gateway() -> None:
+    with pytest.raises(GatewayError) as caught:
+        output_line({"key": "k0"})
+    assert caught.value.status == 502
