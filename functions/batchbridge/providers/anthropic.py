@@ -19,7 +19,9 @@ from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
+from batchbridge.providers.http import call, open_stream, upstream_error
 
+PROVIDER: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
 CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_REQUESTS: Final = 100_000
@@ -107,14 +109,7 @@ class AnthropicAdapter:
         request = self._client.build_request(
             "GET", f"v1/messages/batches/{provider_batch_id}/results", headers=_headers(credentials)
         )
-        response = _call(lambda: self._client.send(request, stream=True))
-        if response.is_error:
-            try:
-                response.read()
-            finally:
-                response.close()
-            raise _upstream_error(response)
-        return _result_lines(response)
+        return _result_lines(open_stream(PROVIDER, self._client, request))
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
@@ -124,9 +119,9 @@ class AnthropicAdapter:
     # transport
     def _batch(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> ProviderBatch:
         headers = _headers(credentials) | {"content-type": "application/json"}
-        response = _call(lambda: self._client.request(method, path, headers=headers, **kwargs))
+        response = call(PROVIDER, lambda: self._client.request(method, path, headers=headers, **kwargs))
         if response.is_error:
-            raise _upstream_error(response)
+            raise upstream_error(PROVIDER, response)
         try:
             return _message_batch(response.json())
         except (ValueError, KeyError, TypeError):
@@ -140,38 +135,6 @@ class AnthropicAdapter:
 
 def _headers(credentials: Credentials) -> dict[str, str]:
     return {"x-api-key": credentials.api_key, "anthropic-version": API_VERSION}
-
-
-def _call(send: Callable[[], T]) -> T:
-    try:
-        return send()
-    except httpx.TimeoutException:
-        raise GatewayError(
-            504, "The anthropic provider did not answer in time.", type="upstream_error", code="provider_timeout"
-        ) from None
-    except httpx.TransportError as exc:
-        raise GatewayError(
-            502,
-            f"The anthropic provider could not be reached ({type(exc).__name__}).",
-            type="upstream_error",
-            code="provider_unreachable",
-        ) from None
-
-
-def _upstream_error(response: httpx.Response) -> GatewayError:
-    """Anthropic's error, kept: its status, its message, and its type (Anthropic's names)."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return GatewayError(response.status_code, error["message"], type=str(error.get("type") or "upstream_error"))
-    return GatewayError(
-        response.status_code,
-        f"The anthropic provider answered HTTP {response.status_code}.",
-        type="upstream_error",
-        code="provider_error",
-    )
 
 
 def _unix(value: Any) -> int | None:

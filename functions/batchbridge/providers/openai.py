@@ -10,6 +10,7 @@ import httpx
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.records import BATCH_TIMESTAMPS
+from batchbridge.providers.http import call, open_stream, upstream_error
 
 PROVIDER: Final = "openai"
 T = TypeVar("T")
@@ -52,14 +53,7 @@ class OpenAIAdapter:
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
         request = self._client.build_request("GET", f"files/{provider_file_id}/content", headers=_auth(credentials))
-        response = self._call(lambda: self._client.send(request, stream=True))
-        if response.is_error:
-            try:
-                response.read()
-            finally:
-                response.close()
-            raise _upstream_error(response)
-        return _stream(response)
+        return _stream(open_stream(PROVIDER, self._client, request))
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
@@ -97,9 +91,9 @@ class OpenAIAdapter:
 
     # transport
     def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
-        response = self._call(lambda: self._client.request(method, path, headers=_auth(credentials), **kwargs))
+        response = call(PROVIDER, lambda: self._client.request(method, path, headers=_auth(credentials), **kwargs))
         if response.is_error:
-            raise _upstream_error(response)
+            raise upstream_error(PROVIDER, response)
         return response
 
     def _parsed(
@@ -120,26 +114,6 @@ class OpenAIAdapter:
             code="provider_bad_response",
         )
 
-    @staticmethod
-    def _call(send: Any) -> httpx.Response:
-        try:
-            result: httpx.Response = send()
-        except httpx.TimeoutException:
-            raise GatewayError(
-                504,
-                "The openai provider did not answer in time.",
-                type="upstream_error",
-                code="provider_timeout",
-            ) from None
-        except httpx.TransportError as exc:
-            raise GatewayError(
-                502,
-                f"The openai provider could not be reached ({type(exc).__name__}).",
-                type="upstream_error",
-                code="provider_unreachable",
-            ) from None
-        return result
-
 
 def _auth(credentials: Credentials) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {credentials.api_key}"}
@@ -155,28 +129,6 @@ def _stream(response: httpx.Response) -> Iterator[bytes]:
         yield from response.iter_bytes(CHUNK_BYTES)
     finally:
         response.close()
-
-
-def _upstream_error(response: httpx.Response) -> GatewayError:
-    """The provider's error, keeping its status and its OpenAI error fields."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return GatewayError(
-            response.status_code,
-            error["message"],
-            type=str(error.get("type") or "upstream_error"),
-            param=error.get("param") if isinstance(error.get("param"), str) else None,
-            code=error.get("code") if isinstance(error.get("code"), str) else None,
-        )
-    return GatewayError(
-        response.status_code,
-        f"The openai provider answered HTTP {response.status_code}.",
-        type="upstream_error",
-        code="provider_error",
-    )
 
 
 def _file(body: dict[str, Any]) -> ProviderFile:
