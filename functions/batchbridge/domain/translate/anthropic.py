@@ -49,7 +49,6 @@ writes and reads as prompt tokens (Anthropic's `input_tokens` excludes both).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Final
 
 from batchbridge.domain.errors import GatewayError
@@ -95,8 +94,6 @@ _REASONS: Final = chat.Reasons(
     modalities="Anthropic produces text only",
     logit_bias="Anthropic has no logit bias",
 )
-
-_DATA_URL: Final = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -149,63 +146,24 @@ def chat_to_params(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
 
 
 def _tools(b: ChatBody) -> list[dict[str, Any]]:
-    tools = b.get("tools")
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        b.fail("body.tools", "must be a list", "invalid_type")
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        where = f"body.tools[{i}]"
-        if not isinstance(tool, dict):
-            b.fail(where, "must be an object", "invalid_type")
-        if tool.get("type") != "function":
-            b.unsupported(f"{where}.type", tool.get("type"), "only function tools translate")
-        function, name = _function(b, tool, where)
-        converted: dict[str, Any] = {"name": name}
-        description = function.get("description")
-        if description is not None:
-            if not isinstance(description, str):
-                b.fail(f"{where}.function.description", "must be a string", "invalid_type")
-            converted["description"] = description
-        parameters = function.get("parameters")
-        if parameters is not None and not isinstance(parameters, dict):
-            b.fail(f"{where}.function.parameters", "must be a JSON schema object", "invalid_type")
+    for tool in chat.tools(b):
+        converted: dict[str, Any] = {"name": tool.name}
+        if tool.description is not None:
+            converted["description"] = tool.description
+        parameters = tool.parameters
         converted["input_schema"] = parameters if parameters is not None else {"type": "object", "properties": {}}
-        strict = function.get("strict")
-        if strict is not None and strict is not False:
-            b.unsupported(f"{where}.function.strict", strict, "tool arguments are not guaranteed to match the schema")
         out.append(converted)
     return out
 
 
-def _function(b: ChatBody, holder: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
-    """A tool's or tool call's `function` object and its name, both required."""
-    function = holder.get("function")
-    if not isinstance(function, dict):
-        b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
-    name = function.get("name")
-    if not isinstance(name, str) or not name:
-        b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
-    return function, name
-
-
 def _tool_choice(b: ChatBody) -> dict[str, Any] | None:
-    choice = b.get("tool_choice")
+    choice = chat.tool_choice(b)
     if choice is None:
         return None
-    simple = {"auto": "auto", "required": "any", "none": "none"}
-    if isinstance(choice, str):
-        if choice not in simple:
-            b.fail("body.tool_choice", f"= {json.dumps(choice)} must be 'auto', 'required', 'none' or a function")
-        return {"type": simple[choice]}
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        function = choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not name:
-            b.fail("body.tool_choice.function.name", "is required", "missing_required_parameter")
-        return {"type": "tool", "name": name}
-    b.unsupported("body.tool_choice", choice, "only 'auto', 'required', 'none' or one named function translate")
+    if choice.kind == "function":
+        return {"type": "tool", "name": choice.name}
+    return {"type": {"auto": "auto", "required": "any", "none": "none"}[choice.kind]}
 
 
 _REJECTED_ROLES: Final = {"function": "deprecated; use tool messages"}
@@ -238,32 +196,16 @@ def _messages(b: ChatBody) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join(system), out
 
 
-def _parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
-    if not isinstance(content, list):
-        b.fail(where, "must be a string or a list of content parts", "invalid_type")
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            b.fail(f"{where}[{j}]", "must be a content part object with a type", "invalid_type")
-    return content
-
-
 def _texts(b: ChatBody, content: Any, where: str) -> list[str]:
     """String or text parts (system, developer) -> the texts."""
-    if isinstance(content, str):
-        return [content]
-    texts: list[str] = []
-    for j, part in enumerate(_parts(b, content, where)):
-        if part["type"] != "text":
-            b.unsupported(f"{where}[{j}].type", part["type"], "only text parts are allowed here")
-        texts.append(chat.part_text(b, part, f"{where}[{j}]"))
-    return texts
+    return chat.texts(b, content, where)
 
 
 def _user_content(b: ChatBody, content: Any, where: str) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(_parts(b, content, where)):
+    for j, part in enumerate(chat.content_parts(b, content, where)):
         here = f"{where}[{j}]"
         if part["type"] == "text":
             blocks.append({"type": "text", "text": chat.part_text(b, part, here)})
@@ -275,83 +217,31 @@ def _user_content(b: ChatBody, content: Any, where: str) -> str | list[dict[str,
 
 
 def _image(b: ChatBody, image_url: Any, where: str) -> dict[str, Any]:
-    url = image_url.get("url") if isinstance(image_url, dict) else None
-    if not isinstance(url, str):
-        b.fail(f"{where}.url", "is required and must be a string", "missing_required_parameter")
-    if url.startswith("data:"):
-        match = _DATA_URL.fullmatch(url)
-        if match is None:
-            b.fail(f"{where}.url", "must be a base64 data URL (data:<media type>;base64,<data>)")
-        media = match["media"].lower()
-        if media not in IMAGE_MEDIA_TYPES:
-            b.unsupported(f"{where}.url", f"data:{media};base64,...", f"images must be {', '.join(IMAGE_MEDIA_TYPES)}")
-        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": match["data"]}}
-    if url.lower().startswith("https://"):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    b.fail(f"{where}.url", "must be an https URL or a base64 data URL")
+    image = chat.image(b, image_url, where, IMAGE_MEDIA_TYPES)
+    if image.data is not None:
+        return {"type": "image", "source": {"type": "base64", "media_type": image.media, "data": image.data}}
+    return {"type": "image", "source": {"type": "url", "url": image.url}}
 
 
 def _assistant_content(b: ChatBody, message: dict[str, Any], where: str) -> str | list[dict[str, Any]]:
-    content = message.get("content")
-    tool_calls = message.get("tool_calls") or []
-    chat.check_assistant_extras(b, message, where, "Anthropic has no audio turns")
-    if not isinstance(tool_calls, list):
-        b.fail(f"{where}.tool_calls", "must be a list", "invalid_type")
-    texts: list[str] = []
-    if isinstance(content, str):
-        texts.append(content)
-    elif content is not None:
-        for j, part in enumerate(_parts(b, content, f"{where}.content")):
-            here = f"{where}.content[{j}]"
-            if part["type"] == "text":
-                texts.append(chat.part_text(b, part, here))
-            elif part["type"] == "refusal":
-                texts.append(chat.part_text(b, part, here, "refusal"))
-            else:
-                b.unsupported(f"{here}.type", part["type"], "assistant content is text or refusal parts")
-    refusal = chat.refusal(b, message, where)
-    if refusal is not None:
-        texts.append(refusal)  # what the assistant said; Anthropic sees it as text
-    if not tool_calls:
-        if content is None and refusal is None:
-            b.fail(f"{where}.content", "is required unless tool_calls are given", "missing_required_parameter")
-        if isinstance(content, str) and refusal is None:
-            return content
-        return [{"type": "text", "text": text} for text in texts]
+    said = chat.assistant(b, message, where, "Anthropic has no audio turns")
+    if not said.tool_calls:
+        if said.plain:
+            return said.texts[0]
+        return [{"type": "text", "text": text} for text in said.texts]
     # Anthropic rejects empty text blocks; an empty string beside tool calls says nothing.
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": text} for text in texts if text]
-    blocks.extend(_tool_use(b, call, f"{where}.tool_calls[{k}]") for k, call in enumerate(tool_calls))
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text} for text in said.texts if text]
+    blocks.extend(_tool_use(b, call, f"{where}.tool_calls[{k}]") for k, call in enumerate(said.tool_calls))
     return blocks
 
 
 def _tool_use(b: ChatBody, call: Any, where: str) -> dict[str, Any]:
-    if not isinstance(call, dict):
-        b.fail(where, "must be an object", "invalid_type")
-    if call.get("type", "function") != "function":
-        b.unsupported(f"{where}.type", call.get("type"), "only function tool calls translate")
-    call_id = call.get("id")
-    if not isinstance(call_id, str) or not call_id:
-        b.fail(f"{where}.id", "is required and must be a string", "missing_required_parameter")
-    function, name = _function(b, call, where)
-    arguments = function.get("arguments")
-    if not isinstance(arguments, str):
-        b.fail(f"{where}.function.arguments", "is required and must be a JSON string", "missing_required_parameter")
-    if arguments.strip():
-        try:
-            parsed = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            b.fail(f"{where}.function.arguments", f"is not valid JSON ({exc.msg} at position {exc.pos})")
-    else:
-        parsed = {}  # an empty arguments string means "no arguments"
-    if not isinstance(parsed, dict):
-        b.fail(f"{where}.function.arguments", "must be a JSON object (Anthropic tool input is an object)")
-    return {"type": "tool_use", "id": call_id, "name": name, "input": parsed}
+    checked = chat.tool_call(b, call, where, "Anthropic tool input is an object")
+    return {"type": "tool_use", "id": checked.id, "name": checked.name, "input": checked.arguments}
 
 
 def _tool_result(b: ChatBody, message: dict[str, Any], where: str) -> dict[str, Any]:
-    tool_call_id = message.get("tool_call_id")
-    if not isinstance(tool_call_id, str) or not tool_call_id:
-        b.fail(f"{where}.tool_call_id", "is required and must be a string", "missing_required_parameter")
+    tool_call_id = chat.tool_call_id(b, message, where)
     content = message.get("content")
     result: str | list[dict[str, Any]]
     if isinstance(content, str):

@@ -422,23 +422,7 @@ def record_to_output_line(
     error = record.get("error")
     if isinstance(error, dict):
         status = _error_status(error.get("errorCode"))
-        message = error.get("errorMessage")
-        return "error", {
-            **head,
-            "response": {
-                "status_code": status,
-                "request_id": "",
-                "body": {
-                    "error": {
-                        "message": message if isinstance(message, str) else str(message or ""),
-                        "type": "invalid_request_error" if status < 500 else "server_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            },
-            "error": None,
-        }
+        return chat.error_line(head, status, error.get("errorMessage"), None)
     raise _bad_response(f"a record with neither modelOutput nor error for custom_id {custom_id!r}")
 
 

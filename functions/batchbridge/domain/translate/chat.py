@@ -8,6 +8,7 @@ every 400. Texts that differ per provider (the provider's name, why a field is r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, NoReturn, TypeVar
 
@@ -250,6 +251,231 @@ def check_assistant_extras(b: ChatBody, message: dict[str, Any], where: str, no_
 def refusal(b: ChatBody, message: dict[str, Any], where: str) -> str | None:
     """An assistant message's `refusal` field: what the assistant said, so the provider sees it as text."""
     return _optional(b, message, "refusal", f"{where}.refusal", str, "a string")
+
+
+class Tool(NamedTuple):
+    """A checked function tool: its name, and its description and parameters when given."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any] | None
+
+
+def tools(b: ChatBody) -> list[Tool]:
+    """`tools`: a list of function tools (name required; description a string; parameters an object; strict
+    absent or false); [] when absent."""
+    value = b.get("tools")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        b.fail("body.tools", "must be a list", "invalid_type")
+    out: list[Tool] = []
+    for i, tool in enumerate(value):
+        where = f"body.tools[{i}]"
+        if not isinstance(tool, dict):
+            b.fail(where, "must be an object", "invalid_type")
+        if tool.get("type") != "function":
+            b.unsupported(f"{where}.type", tool.get("type"), "only function tools translate")
+        function, name = _function(b, tool, where)
+        description = function.get("description")
+        if description is not None and not isinstance(description, str):
+            b.fail(f"{where}.function.description", "must be a string", "invalid_type")
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            b.fail(f"{where}.function.parameters", "must be a JSON schema object", "invalid_type")
+        strict = function.get("strict")
+        if strict is not None and strict is not False:
+            b.unsupported(f"{where}.function.strict", strict, "tool arguments are not guaranteed to match the schema")
+        out.append(Tool(name, description, parameters))
+    return out
+
+
+class ToolChoice(NamedTuple):
+    """A checked `tool_choice`: kind "auto", "required", "none" or "function" (then `name` is the function's)."""
+
+    kind: str
+    name: str | None = None
+
+
+def tool_choice(b: ChatBody) -> ToolChoice | None:
+    """`tool_choice`: 'auto', 'required', 'none' or one named function; None when absent."""
+    choice = b.get("tool_choice")
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        if choice not in ("auto", "required", "none"):
+            b.fail("body.tool_choice", f"= {json.dumps(choice)} must be 'auto', 'required', 'none' or a function")
+        return ToolChoice(choice)
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            b.fail("body.tool_choice.function.name", "is required", "missing_required_parameter")
+        return ToolChoice("function", name)
+    b.unsupported("body.tool_choice", choice, "only 'auto', 'required', 'none' or one named function translate")
+
+
+class ToolCall(NamedTuple):
+    """A checked assistant tool call: its id, the function's name and the parsed arguments object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+def tool_call(b: ChatBody, call: Any, where: str, why_object: str) -> ToolCall:
+    """An assistant `tool_calls[k]`: a function call with an id, a name and JSON-object arguments (an empty
+    string means no arguments). `why_object` says why the arguments must be an object."""
+    if not isinstance(call, dict):
+        b.fail(where, "must be an object", "invalid_type")
+    if call.get("type", "function") != "function":
+        b.unsupported(f"{where}.type", call.get("type"), "only function tool calls translate")
+    call_id = call.get("id")
+    if not isinstance(call_id, str) or not call_id:
+        b.fail(f"{where}.id", "is required and must be a string", "missing_required_parameter")
+    function, name = _function(b, call, where)
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        b.fail(f"{where}.function.arguments", "is required and must be a JSON string", "missing_required_parameter")
+    if arguments.strip():
+        try:
+            parsed = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            b.fail(f"{where}.function.arguments", f"is not valid JSON ({exc.msg} at position {exc.pos})")
+    else:
+        parsed = {}  # an empty arguments string means "no arguments"
+    if not isinstance(parsed, dict):
+        b.fail(f"{where}.function.arguments", f"must be a JSON object ({why_object})")
+    return ToolCall(call_id, name, parsed)
+
+
+def tool_call_id(b: ChatBody, message: dict[str, Any], where: str) -> str:
+    """A tool message's `tool_call_id`, required and a non-empty string."""
+    value = message.get("tool_call_id")
+    if not isinstance(value, str) or not value:
+        b.fail(f"{where}.tool_call_id", "is required and must be a string", "missing_required_parameter")
+    return value
+
+
+def _function(b: ChatBody, holder: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """A tool's or tool call's `function` object and its name, both required."""
+    function = holder.get("function")
+    if not isinstance(function, dict):
+        b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
+    return function, name
+
+
+def content_parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
+    """A list of content part objects, each with a string `type`."""
+    if not isinstance(content, list):
+        b.fail(where, "must be a string or a list of content parts", "invalid_type")
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            b.fail(f"{where}[{j}]", "must be a content part object with a type", "invalid_type")
+    return content
+
+
+def texts(b: ChatBody, content: Any, where: str, *, required: bool = False) -> list[str]:
+    """String or text parts (system, developer, tool content) -> the texts; `required`: null is 'is required'."""
+    if isinstance(content, str):
+        return [content]
+    if required and content is None:
+        b.fail(where, "is required", "missing_required_parameter")
+    out: list[str] = []
+    for j, part in enumerate(content_parts(b, content, where)):
+        if part["type"] != "text":
+            b.unsupported(f"{where}[{j}].type", part["type"], "only text parts are allowed here")
+        out.append(part_text(b, part, f"{where}[{j}]"))
+    return out
+
+
+class Assistant(NamedTuple):
+    """A checked assistant message: its texts (content, then refusal), its unchecked tool calls, and whether it
+    was a plain string content without refusal."""
+
+    texts: list[str]
+    tool_calls: list[Any]
+    plain: bool
+
+
+def assistant(b: ChatBody, message: dict[str, Any], where: str, no_audio: str) -> Assistant:
+    """An assistant message's extras, tool_calls list, text / refusal content parts and refusal; content is
+    required unless tool_calls are given. Each tool call is left to `tool_call`."""
+    check_assistant_extras(b, message, where, no_audio)
+    content = message.get("content")
+    tool_calls = message.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        b.fail(f"{where}.tool_calls", "must be a list", "invalid_type")
+    out: list[str] = []
+    if isinstance(content, str):
+        out.append(content)
+    elif content is not None:
+        for j, part in enumerate(content_parts(b, content, f"{where}.content")):
+            here = f"{where}.content[{j}]"
+            if part["type"] == "text":
+                out.append(part_text(b, part, here))
+            elif part["type"] == "refusal":
+                out.append(part_text(b, part, here, "refusal"))
+            else:
+                b.unsupported(f"{here}.type", part["type"], "assistant content is text or refusal parts")
+    said = refusal(b, message, where)
+    if said is not None:
+        out.append(said)  # what the assistant said; the provider sees it as text
+    if not tool_calls and content is None and said is None:
+        b.fail(f"{where}.content", "is required unless tool_calls are given", "missing_required_parameter")
+    return Assistant(out, tool_calls, isinstance(content, str) and said is None)
+
+
+class Image(NamedTuple):
+    """A checked image_url: a base64 data URL (`media` and `data`) or an https URL (both None)."""
+
+    url: str
+    media: str | None
+    data: str | None
+
+
+_DATA_URL: Final = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
+
+
+def image(b: ChatBody, image_url: Any, where: str, media_types: tuple[str, ...]) -> Image:
+    """An image_url part's `image_url`: an https URL, or a base64 data URL of one of `media_types`."""
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    if not isinstance(url, str):
+        b.fail(f"{where}.url", "is required and must be a string", "missing_required_parameter")
+    if url.startswith("data:"):
+        match = _DATA_URL.fullmatch(url)
+        if match is None:
+            b.fail(f"{where}.url", "must be a base64 data URL (data:<media type>;base64,<data>)")
+        media = match["media"].lower()
+        if media not in media_types:
+            b.unsupported(f"{where}.url", f"data:{media};base64,...", f"images must be {', '.join(media_types)}")
+        return Image(url, media, match["data"])
+    if url.lower().startswith("https://"):
+        return Image(url, None, None)
+    b.fail(f"{where}.url", "must be an https URL or a base64 data URL")
+
+
+def error_line(head: dict[str, Any], status: int, message: Any, code: str | None) -> tuple[str, dict[str, Any]]:
+    """A provider's per-line error -> ("error", OpenAI batch output line) with that status, message and code."""
+    return "error", {
+        **head,
+        "response": {
+            "status_code": status,
+            "request_id": "",
+            "body": {
+                "error": {
+                    "message": message if isinstance(message, str) else str(message or ""),
+                    "type": "invalid_request_error" if status < 500 else "server_error",
+                    "param": None,
+                    "code": code,
+                }
+            },
+        },
+        "error": None,
+    }
 
 
 def _required(b: ChatBody, key: str, kind: type[T], what: str) -> T:

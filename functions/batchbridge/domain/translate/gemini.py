@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -83,7 +82,6 @@ IMAGE_EXTENSIONS: Final[dict[str, str]] = {
     ".heic": "image/heic",
     ".heif": "image/heif",
 }
-_DATA_URL: Final = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
 
 FINISH_REASONS: Final[dict[str, str]] = {
     "STOP": "stop",
@@ -207,70 +205,30 @@ def _response_format(b: ChatBody) -> dict[str, Any]:
 
 
 def _tools(b: ChatBody) -> list[dict[str, Any]]:
-    tools = b.get("tools")
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        b.fail("body.tools", "must be a list", "invalid_type")
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        where = f"body.tools[{i}]"
-        if not isinstance(tool, dict):
-            b.fail(where, "must be an object", "invalid_type")
-        if tool.get("type") != "function":
-            b.unsupported(f"{where}.type", tool.get("type"), "only function tools translate")
-        function, name = _function(b, tool, where)
-        declaration: dict[str, Any] = {"name": name}
-        description = function.get("description")
-        if description is not None:
-            if not isinstance(description, str):
-                b.fail(f"{where}.function.description", "must be a string", "invalid_type")
-            declaration["description"] = description
-        parameters = function.get("parameters")
-        if parameters is not None:
-            if not isinstance(parameters, dict):
-                b.fail(f"{where}.function.parameters", "must be a JSON schema object", "invalid_type")
-            declaration["parameters"] = parameters
-        strict = function.get("strict")
-        if strict is not None and strict is not False:
-            b.unsupported(f"{where}.function.strict", strict, "tool arguments are not guaranteed to match the schema")
+    for tool in chat.tools(b):
+        declaration: dict[str, Any] = {"name": tool.name}
+        if tool.description is not None:
+            declaration["description"] = tool.description
+        if tool.parameters is not None:
+            declaration["parameters"] = tool.parameters
         out.append(declaration)
     return out
 
 
-def _function(b: ChatBody, holder: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
-    """A tool's or tool call's `function` object and its name, both required."""
-    function = holder.get("function")
-    if not isinstance(function, dict):
-        b.fail(f"{where}.function", "is required and must be an object", "missing_required_parameter")
-    name = function.get("name")
-    if not isinstance(name, str) or not name:
-        b.fail(f"{where}.function.name", "is required and must be a string", "missing_required_parameter")
-    return function, name
-
-
 def _tool_config(b: ChatBody, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
-    choice = b.get("tool_choice")
+    choice = chat.tool_choice(b)
     if choice is None:
         return None
-    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
     config: dict[str, Any]
-    if isinstance(choice, str):
-        if choice not in modes:
-            b.fail("body.tool_choice", f"= {json.dumps(choice)} must be 'auto', 'required', 'none' or a function")
-        config = {"mode": modes[choice]}
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        function = choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not name:
-            b.fail("body.tool_choice.function.name", "is required", "missing_required_parameter")
-        config = {"mode": "ANY", "allowedFunctionNames": [name]}
+    if choice.kind == "function":
+        config = {"mode": "ANY", "allowedFunctionNames": [choice.name]}
     else:
-        b.unsupported("body.tool_choice", choice, "only 'auto', 'required', 'none' or one named function translate")
+        config = {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[choice.kind]}
     if not tools:
         if config["mode"] in ("AUTO", "NONE"):
             return None  # nothing to call either way
-        b.fail("body.tool_choice", f"= {json.dumps(choice)} needs tools")
+        b.fail("body.tool_choice", f"= {json.dumps(b.get('tool_choice'))} needs tools")
     return {"functionCallingConfig": config}
 
 
@@ -305,24 +263,12 @@ def _messages(b: ChatBody) -> tuple[list[str], list[dict[str, Any]]]:
 def _parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
     if content is None:
         b.fail(where, "is required", "missing_required_parameter")
-    if not isinstance(content, list):
-        b.fail(where, "must be a string or a list of content parts", "invalid_type")
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            b.fail(f"{where}[{j}]", "must be a content part object with a type", "invalid_type")
-    return content
+    return chat.content_parts(b, content, where)
 
 
 def _texts(b: ChatBody, content: Any, where: str) -> list[str]:
     """String or text parts (system, developer, tool) -> the texts."""
-    if isinstance(content, str):
-        return [content]
-    texts: list[str] = []
-    for j, part in enumerate(_parts(b, content, where)):
-        if part["type"] != "text":
-            b.unsupported(f"{where}[{j}].type", part["type"], "only text parts are allowed here")
-        texts.append(chat.part_text(b, part, f"{where}[{j}]"))
-    return texts
+    return chat.texts(b, content, where, required=True)
 
 
 def _user_parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
@@ -341,88 +287,36 @@ def _user_parts(b: ChatBody, content: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _image(b: ChatBody, image_url: Any, where: str) -> dict[str, Any]:
-    url = image_url.get("url") if isinstance(image_url, dict) else None
-    if not isinstance(url, str):
-        b.fail(f"{where}.url", "is required and must be a string", "missing_required_parameter")
-    if url.startswith("data:"):
-        match = _DATA_URL.fullmatch(url)
-        if match is None:
-            b.fail(f"{where}.url", "must be a base64 data URL (data:<media type>;base64,<data>)")
-        media = match["media"].lower()
-        if media not in IMAGE_MEDIA_TYPES:
-            b.unsupported(f"{where}.url", f"data:{media};base64,...", f"images must be {', '.join(IMAGE_MEDIA_TYPES)}")
-        return {"inlineData": {"mimeType": media, "data": match["data"]}}
-    if url.lower().startswith("https://"):
-        path = urlsplit(url).path.lower()
-        media = next((m for ext, m in IMAGE_EXTENSIONS.items() if path.endswith(ext)), None)
-        if media is None:
-            b.fail(
-                f"{where}.url",
-                f"must end in one of {', '.join(IMAGE_EXTENSIONS)} (Gemini needs the image type; or send a data: URL)",
-            )
-        return {"fileData": {"mimeType": media, "fileUri": url}}
-    b.fail(f"{where}.url", "must be an https URL or a base64 data URL")
+    image = chat.image(b, image_url, where, IMAGE_MEDIA_TYPES)
+    if image.data is not None:
+        return {"inlineData": {"mimeType": image.media, "data": image.data}}
+    path = urlsplit(image.url).path.lower()
+    media = next((m for ext, m in IMAGE_EXTENSIONS.items() if path.endswith(ext)), None)
+    if media is None:
+        b.fail(
+            f"{where}.url",
+            f"must end in one of {', '.join(IMAGE_EXTENSIONS)} (Gemini needs the image type; or send a data: URL)",
+        )
+    return {"fileData": {"mimeType": media, "fileUri": image.url}}
 
 
 def _model_parts(b: ChatBody, message: dict[str, Any], where: str, call_names: dict[str, str]) -> list[dict[str, Any]]:
-    chat.check_assistant_extras(b, message, where, "Gemini audio turns are not translated")
-    content = message.get("content")
-    tool_calls = message.get("tool_calls") or []
-    if not isinstance(tool_calls, list):
-        b.fail(f"{where}.tool_calls", "must be a list", "invalid_type")
-    texts: list[str] = []
-    if isinstance(content, str):
-        texts.append(content)
-    elif content is not None:
-        for j, part in enumerate(_parts(b, content, f"{where}.content")):
-            here = f"{where}.content[{j}]"
-            if part["type"] == "text":
-                texts.append(chat.part_text(b, part, here))
-            elif part["type"] == "refusal":
-                texts.append(chat.part_text(b, part, here, "refusal"))
-            else:
-                b.unsupported(f"{here}.type", part["type"], "assistant content is text or refusal parts")
-    refusal = chat.refusal(b, message, where)
-    if refusal is not None:
-        texts.append(refusal)  # what the assistant said; Gemini sees it as text
-    if not tool_calls and content is None and refusal is None:
-        b.fail(f"{where}.content", "is required unless tool_calls are given", "missing_required_parameter")
+    said = chat.assistant(b, message, where, "Gemini audio turns are not translated")
     # An empty string beside tool calls says nothing.
-    parts: list[dict[str, Any]] = [{"text": text} for text in texts if text or not tool_calls]
-    for k, call in enumerate(tool_calls):
+    parts: list[dict[str, Any]] = [{"text": text} for text in said.texts if text or not said.tool_calls]
+    for k, call in enumerate(said.tool_calls):
         parts.append(_function_call(b, call, f"{where}.tool_calls[{k}]", call_names))
     return parts
 
 
 def _function_call(b: ChatBody, call: Any, where: str, call_names: dict[str, str]) -> dict[str, Any]:
-    if not isinstance(call, dict):
-        b.fail(where, "must be an object", "invalid_type")
-    if call.get("type", "function") != "function":
-        b.unsupported(f"{where}.type", call.get("type"), "only function tool calls translate")
-    call_id = call.get("id")
-    if not isinstance(call_id, str) or not call_id:
-        b.fail(f"{where}.id", "is required and must be a string", "missing_required_parameter")
-    function, name = _function(b, call, where)
-    arguments = function.get("arguments")
-    if not isinstance(arguments, str):
-        b.fail(f"{where}.function.arguments", "is required and must be a JSON string", "missing_required_parameter")
-    if arguments.strip():
-        try:
-            parsed = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            b.fail(f"{where}.function.arguments", f"is not valid JSON ({exc.msg} at position {exc.pos})")
-    else:
-        parsed = {}  # an empty arguments string means "no arguments"
-    if not isinstance(parsed, dict):
-        b.fail(f"{where}.function.arguments", "must be a JSON object (Gemini function call args are an object)")
-    call_names[call_id] = name
-    return {"functionCall": {"name": name, "args": parsed}}
+    checked = chat.tool_call(b, call, where, "Gemini function call args are an object")
+    call_names[checked.id] = checked.name
+    return {"functionCall": {"name": checked.name, "args": checked.arguments}}
 
 
 def _function_response(b: ChatBody, message: dict[str, Any], where: str, call_names: dict[str, str]) -> dict[str, Any]:
-    tool_call_id = message.get("tool_call_id")
-    if not isinstance(tool_call_id, str) or not tool_call_id:
-        b.fail(f"{where}.tool_call_id", "is required and must be a string", "missing_required_parameter")
+    tool_call_id = chat.tool_call_id(b, message, where)
     name = call_names.get(tool_call_id)
     if name is None:
         b.fail(
@@ -560,24 +454,10 @@ def result_to_output_line(
     if isinstance(error, dict):
         code = error.get("code")
         status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
-        message = error.get("message")
         error_status = error.get("status")
-        return "error", {
-            **head,
-            "response": {
-                "status_code": status,
-                "request_id": "",
-                "body": {
-                    "error": {
-                        "message": message if isinstance(message, str) else str(message or ""),
-                        "type": "invalid_request_error" if status < 500 else "server_error",
-                        "param": None,
-                        "code": error_status if isinstance(error_status, str) else None,
-                    }
-                },
-            },
-            "error": None,
-        }
+        return chat.error_line(
+            head, status, error.get("message"), error_status if isinstance(error_status, str) else None
+        )
     raise _bad_response(f"a line with neither response nor error for custom_id {custom_id!r}")
 
 
