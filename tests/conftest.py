@@ -18,6 +18,7 @@ from batchbridge.store.schema import ensure_bucket, ensure_table
 from batchbridge.store.vault import ensure_key
 from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
 from tests.fakes.bedrock_upstream import create_app as create_fake_bedrock
+from tests.fakes.gemini_upstream import create_app as create_fake_gemini
 from tests.fakes.openai_upstream import create_app as create_fake_openai
 from tests.fakes.server import running_server
 
@@ -39,6 +40,14 @@ def fake_openai() -> Iterator[tuple[Any, str]]:
 def fake_anthropic() -> Iterator[tuple[Any, str]]:
     """The fake Anthropic API: (its app, its base URL)."""
     app = create_fake_anthropic()
+    with running_server(app) as base:
+        yield app, base
+
+
+@pytest.fixture
+def fake_gemini() -> Iterator[tuple[Any, str]]:
+    """The fake Gemini API: (its app, its root URL; the gateway adds the API version)."""
+    app = create_fake_gemini()
     with running_server(app) as base:
         yield app, base
 
@@ -77,6 +86,7 @@ def gateway_env(
     fake_openai: tuple[Any, str],
     fake_anthropic: tuple[Any, str],
     fake_bedrock: tuple[Any, str],
+    fake_gemini: tuple[Any, str],
 ) -> dict[str, str]:
     env = {
         "BATCHBRIDGE_STORAGE": "aws",
@@ -85,6 +95,7 @@ def gateway_env(
         "BATCHBRIDGE_OWNER_SECRET": "test-owner-secret-0123456789abcdef",
         "BATCHBRIDGE_OPENAI_BASE_URL": fake_openai[1],
         "BATCHBRIDGE_ANTHROPIC_BASE_URL": fake_anthropic[1],
+        "BATCHBRIDGE_GEMINI_BASE_URL": fake_gemini[1],
         "BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS": "5",
         "BATCHBRIDGE_KMS_KEY": KMS_ALIAS,
         "BATCHBRIDGE_REFRESH_SECONDS": "0",  # every poll asks the fake, which steps once per retrieve

@@ -29,6 +29,7 @@ class Settings:
     bucket: str
     openai_base_url: str
     anthropic_base_url: str
+    gemini_base_url: str
     owner_secret: str | None
     upstream_timeout_seconds: float
     refresh_seconds: float
@@ -56,6 +57,9 @@ class Settings:
             ).rstrip("/"),
             anthropic_base_url=(
                 os.environ.get("BATCHBRIDGE_ANTHROPIC_BASE_URL", "").strip() or "https://api.anthropic.com"
+            ).rstrip("/"),
+            gemini_base_url=(
+                os.environ.get("BATCHBRIDGE_GEMINI_BASE_URL", "").strip() or "https://generativelanguage.googleapis.com"
             ).rstrip("/"),
             owner_secret=os.environ.get("BATCHBRIDGE_OWNER_SECRET") or None,
             upstream_timeout_seconds=_float("BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS", 25.0),

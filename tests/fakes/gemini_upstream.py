@@ -33,7 +33,8 @@ Behaviour summary:
   the same key (downloadable via ``GET /v1beta/files/{id}:download?alt=media`` or ``/download/v1beta/…``):
   ``{"key", "response": GenerateContentResponse}`` with text ``"echo: <last user text>"``; a line whose model
   starts with ``invalid-`` or whose contents contain ``FAIL`` gives ``{"key", "error": {"code": 400, "message",
-  "status": "INVALID_ARGUMENT"}}``. Inline-request batches get ``inlinedResponses`` instead.
+  "status": "INVALID_ARGUMENT"}}``; one whose contents contain ``BLOCK`` gets a response without candidates and
+  with ``promptFeedback.blockReason: SAFETY`` (a blocked prompt). Inline-request batches get ``inlinedResponses``.
 * Paths are served under both ``/v1beta`` and ``/v1`` (``fake.api_versions``): google-genai 3.x defaults to
   ``api_version="v1"`` for the Gemini API, so the SDK calls ``/v1/...`` and ``/upload/v1/files`` unless pinned.
 * Lists (files and batches) are newest first; ``pageToken`` is opaque; an empty list is ``{}`` (proto3).
@@ -320,9 +321,20 @@ def simulate_line(request: Any, model: str) -> JSONDict:
     if any("FAIL" in t for t in [*texts, system]):
         msg = "Request contains an invalid argument (the request text contains FAIL)."
         return {"error": {"code": 400, "message": msg, "status": "INVALID_ARGUMENT"}}
+    prompt_tokens = _words(" ".join([system, *texts]))
+    if any("BLOCK" in t for t in [*texts, system]):  # a blocked prompt: no candidates, only feedback
+        blocked = {
+            "promptFeedback": {
+                "blockReason": "SAFETY",
+                "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}],
+            },
+            "usageMetadata": {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens},
+            "modelVersion": line_model.removeprefix("models/"),
+            "responseId": _rand(22),
+        }
+        return {"response": blocked}
     user = [_content_text(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
     reply = "echo: " + (user[-1] if user else "")
-    prompt_tokens = _words(" ".join([system, *texts]))
     out_tokens = _words(reply)
     response = {
         "candidates": [{"content": {"parts": [{"text": reply}], "role": "model"}, "finishReason": "STOP", "index": 0}],

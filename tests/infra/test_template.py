@@ -266,6 +266,7 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "BATCHBRIDGE_BUCKET": {"Ref": "Bucket"},
         "BATCHBRIDGE_OPENAI_BASE_URL": {"Ref": "OpenAIBaseUrl"},
         "BATCHBRIDGE_ANTHROPIC_BASE_URL": {"Ref": "AnthropicBaseUrl"},
+        "BATCHBRIDGE_GEMINI_BASE_URL": {"Ref": "GeminiBaseUrl"},
         "BATCHBRIDGE_OWNER_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OwnerSecret}:SecretString}}"},
         "POWERTOOLS_SERVICE_NAME": "batchbridge",
         "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",

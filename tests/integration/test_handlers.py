@@ -309,3 +309,26 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
     other = run("batches_create", json_event("POST", "/openai/v1/batches", None, bedrock_body))
     run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
     run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
+
+    # Gemini: the converted file goes up with the resumable protocol, results come back from its responses file
+    gemini_lines = JSONL.replace(b"gpt-4o-mini", b"gemini-2.5-flash")
+    uploaded = run(
+        "files_create",
+        rest_event(
+            "POST",
+            "/openai/v1/files",
+            body=multipart({"purpose": "batch", "provider": "gemini"}, gemini_lines),
+            content_type=multipart_type,
+        ),
+    )
+    gemini_body = batch_body | {"input_file_id": uploaded["id"], "provider": "gemini"}
+    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, gemini_body))
+    for _ in range(2):
+        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "finalizing"
+    background("finalizer", finalizer, drain_sqs_event(queue_url))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
+    other = run("batches_create", json_event("POST", "/openai/v1/batches", None, gemini_body))
+    run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
+    run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))

@@ -109,6 +109,38 @@ def test_serve_runs_the_openai_workflow_on_the_embedded_store(served: str) -> No
     assert "/openai/v1/files" in docs["paths"] and "/openai/v1/batches/{batch_id}/cancel" in docs["paths"]
 
 
+@pytest.fixture
+def served_gemini(fake_openai: tuple[Any, str], fake_gemini: tuple[Any, str], tmp_path: Path) -> Iterator[str]:
+    env = {"BATCHBRIDGE_REFRESH_SECONDS": "0", "BATCHBRIDGE_GEMINI_BASE_URL": fake_gemini[1]}
+    yield from _serve(fake_openai, tmp_path, env)
+
+
+def test_serve_runs_the_docs_gemini_workflow_on_the_embedded_store(served_gemini: str) -> None:
+    client = OpenAI(base_url=served_gemini + "/openai", api_key="your-api-key", max_retries=0)
+    provider, model = "gemini", "gemini-1.5-flash"
+    uploaded = client.files.create(
+        file=("batch_e2e.jsonl", JSONL.replace("gpt-4o-mini", model).encode(), "application/jsonl"),
+        purpose="batch",
+        extra_body={"provider": provider},
+    )
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": provider, "model": model},
+    )
+    for _ in range(50):
+        batch = client.batches.retrieve(batch.id, extra_query={"provider": provider})
+        if batch.status in ["completed", "failed", "expired", "cancelled"]:
+            break
+        time.sleep(0.1)
+    assert batch.status == "completed"
+    assert batch.request_counts is not None and batch.request_counts.completed == 2
+    assert batch.output_file_id is not None
+    output = client.files.content(batch.output_file_id, extra_query={"provider": provider}).read().decode()
+    assert "echo: What is the capital of France?" in output
+
+
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"batchbridge-test-webhook-secret!").decode()
 
 

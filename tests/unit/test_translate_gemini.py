@@ -49,6 +49,10 @@ def test_minimal_request_has_no_model() -> None:
     assert request() == {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
 
 
+def test_a_line_may_leave_the_model_to_the_batch() -> None:
+    assert chat_to_request({"messages": HI}, custom_id=CID) == request()
+
+
 def test_roles_and_system_instruction() -> None:
     messages = [
         {"role": "system", "content": "Be brief."},
@@ -183,6 +187,7 @@ def test_bad_messages(messages: list[dict[str, Any]], param: str) -> None:
         ({"top_p": 0.9}, {"topP": 0.9}),
         ({"stop": "END"}, {"stopSequences": ["END"]}),
         ({"stop": ["a", "b", "c", "d"]}, {"stopSequences": ["a", "b", "c", "d"]}),
+        ({"stop": ["a", "b", "c", "d", "e"]}, {"stopSequences": ["a", "b", "c", "d", "e"]}),  # Gemini's 5
         ({"n": 3}, {"candidateCount": 3}),
         ({"n": 8}, {"candidateCount": 8}),
         ({"n": 1}, {}),
@@ -228,7 +233,7 @@ def test_dropped_fields() -> None:
     [
         ({"temperature": 2.5}, "body.temperature"),
         ({"top_p": 1.5}, "body.top_p"),
-        ({"stop": ["a", "b", "c", "d", "e"]}, "body.stop"),
+        ({"stop": ["a", "b", "c", "d", "e", "f"]}, "body.stop"),
         ({"n": 9}, "body.n"),
         ({"n": 0}, "body.n"),
         ({"max_tokens": 0}, "body.max_tokens"),

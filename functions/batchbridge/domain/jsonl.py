@@ -30,7 +30,9 @@ def _line_error(number: int, message: str, code: str) -> GatewayError:
     return bad_request(f"Invalid batch input file, line {number}: {message}", param="file", code=code)
 
 
-def check_batch_input(stream: BinaryIO, max_requests: int = MAX_REQUESTS) -> BatchInputSummary:
+def check_batch_input(
+    stream: BinaryIO, max_requests: int = MAX_REQUESTS, *, require_model: bool = True
+) -> BatchInputSummary:
     """Validate every line of an OpenAI batch input file; raise a 400 naming the first bad line.
 
     Reads the stream once, line by line; memory holds one line plus the set of custom_ids.
@@ -99,9 +101,12 @@ def check_batch_input(stream: BinaryIO, max_requests: int = MAX_REQUESTS) -> Bat
         if not isinstance(body, dict):
             raise _line_error(number, "'body' must be a JSON object.", "invalid_body")
         model = body.get("model")
-        if not isinstance(model, str) or not model:
+        if "model" not in body and not require_model:
+            pass  # the provider takes the model per batch (Gemini): the batch may name it
+        elif not isinstance(model, str) or not model:
             raise _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
-        models.add(model)
+        else:
+            models.add(model)
         if len(first_lines) > max_requests:
             raise _line_error(number, f"a batch holds at most {max_requests} requests.", "too_many_requests")
     if url is None:

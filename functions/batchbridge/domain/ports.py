@@ -134,6 +134,7 @@ class ProviderAdapter(Protocol):
     # ("lines" mode) the provider may leave requests out of its results (unprocessed, stopped,
     # expired): its custom_id map then lists every request, and the missing ones become error lines
     results_may_omit: bool
+    lines_need_model: bool  # whether each batch input line must name its model (body.model)
 
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         """The provider's copy of an uploaded file; None when the gateway's own copy is all there is."""
@@ -145,8 +146,11 @@ class ProviderAdapter(Protocol):
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch: ...
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch: ...
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch: ...
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """("lines" mode) the ended batch's result lines: (provider custom_id, raw line)."""
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        """("lines" mode) the ended batch's result lines: (provider custom_id, raw line).
+
+        A None custom_id means "the request at this line's position": for providers whose results keep the input
+        order, and only with a custom_id map listing every request in that order."""
         ...
 
     def output_line(

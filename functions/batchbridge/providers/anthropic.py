@@ -34,6 +34,7 @@ class AnthropicAdapter:
     results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
     max_batch_requests = MAX_REQUESTS
     results_may_omit = False  # every request has a result line (canceled and expired ones too)
+    lines_need_model = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(

@@ -44,6 +44,7 @@ class BedrockAdapter:
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
     results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
+    lines_need_model = True
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ class OpenAIAdapter:
     results_mode: Literal["files", "lines"] = "files"  # OpenAI writes OpenAI-format output and error files
     max_batch_requests = 50_000
     results_may_omit = False
+    lines_need_model = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(

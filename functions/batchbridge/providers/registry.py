@@ -29,11 +29,18 @@ def _bedrock(settings: Settings) -> ProviderAdapter:
     )
 
 
+def _gemini(settings: Settings) -> ProviderAdapter:
+    from batchbridge.providers.gemini import GeminiAdapter
+
+    return GeminiAdapter(settings.gemini_base_url, timeout=settings.upstream_timeout_seconds)
+
+
 # A new provider is one entry here plus its adapter module.
 FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {
     "openai": _openai,
     "anthropic": _anthropic,
     "bedrock": _bedrock,
+    "gemini": _gemini,
 }
 
 

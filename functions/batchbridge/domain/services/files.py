@@ -59,7 +59,9 @@ class FileService:
         adapter = self.providers.get(provider)
         summary = None
         if purpose == "batch":
-            summary = check_batch_input(stream, max_requests=adapter.max_batch_requests)
+            summary = check_batch_input(
+                stream, max_requests=adapter.max_batch_requests, require_model=adapter.lines_need_model
+            )
             stream.seek(0)
         file_id = ids.new_file_id()
         created_ns = self.clock()

@@ -149,7 +149,12 @@ class BatchJobs:
                 role: stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
                 for role in ("output", "error")
             }
-            for provider_custom_id, raw in adapter.results(credentials, batch.provider_batch_id):
+            in_order = list(custom_ids)  # for a result line that names no custom_id: its position tells
+            for position, (named, raw) in enumerate(adapter.results(credentials, batch.provider_batch_id)):
+                provider_custom_id = named if named is not None else _at(in_order, position)
+                if provider_custom_id is None:
+                    logger.warning("batch %s: result line %d names no request and has no place", batch.id, position)
+                    continue
                 if provider_custom_id in seen:
                     logger.warning("batch %s: duplicate result for %s ignored", batch.id, provider_custom_id)
                     continue
@@ -305,3 +310,7 @@ class BatchJobs:
             settled.notify_pending = False
             if save(self.records, record, settled) == settled:
                 return
+
+
+def _at(items: list[str], position: int) -> str | None:
+    return items[position] if position < len(items) else None

@@ -174,8 +174,8 @@ def max_tokens(b: ChatBody) -> int | None:
     return None
 
 
-def stop(b: ChatBody) -> list[str]:
-    """`stop` (a string or at most MAX_STOP_SEQUENCES strings) -> the sequences; [] when absent."""
+def stop(b: ChatBody, maximum: int = MAX_STOP_SEQUENCES) -> list[str]:
+    """`stop` (a string or at most `maximum` strings; OpenAI's limit by default) -> the sequences; [] when absent."""
     value = b.get("stop")
     if value is None:
         return []
@@ -183,8 +183,8 @@ def stop(b: ChatBody) -> list[str]:
         return [value]
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
         b.fail("body.stop", "must be a string or a list of strings", "invalid_type")
-    if len(value) > MAX_STOP_SEQUENCES:
-        b.fail("body.stop", f"has {len(value)} sequences; at most {MAX_STOP_SEQUENCES} are allowed")
+    if len(value) > maximum:
+        b.fail("body.stop", f"has {len(value)} sequences; at most {maximum} are allowed")
     return list(value)
 
 

@@ -7,7 +7,7 @@ a field that changes nothing is dropped.
 
 | OpenAI                                          | Gemini GenerateContentRequest                                 |
 |-------------------------------------------------|---------------------------------------------------------------|
-| `model`                                         | required, then dropped (the model is in the batch URL)        |
+| `model`                                         | optional, then dropped: the model is in the batch URL         |
 | `system` / `developer` messages (anywhere)      | `systemInstruction: {"parts": [{"text"}, ...]}`               |
 | `user` / `assistant` messages                   | `contents[]{role: "user" / "model", parts}`                   |
 | text parts (and assistant `refusal`)            | `{"text"}` parts                                              |
@@ -17,7 +17,7 @@ a field that changes nothing is dropped.
 | `tool` messages (consecutive ones merged)       | one user content of `{"functionResponse": {...}}` parts (1)   |
 | `max_completion_tokens` ?? `max_tokens`         | `generationConfig.maxOutputTokens`                            |
 | `temperature` 0..2 / `top_p` 0..1               | `generationConfig.temperature` / `topP`                       |
-| `stop` (string or <= 4, OpenAI's limit)         | `generationConfig.stopSequences` (Gemini allows 5)            |
+| `stop` (a string or <= 5, Gemini's limit)       | `generationConfig.stopSequences`                              |
 | `n` 1..8                                        | `generationConfig.candidateCount`                             |
 | `presence_penalty` / `frequency_penalty` -2..2  | `generationConfig.presencePenalty` / `frequencyPenalty`       |
 | `seed`                                          | `generationConfig.seed`                                       |
@@ -72,6 +72,7 @@ from batchbridge.domain.translate.chat import ChatBody
 
 PROVIDER: Final = "Gemini"
 MAX_CANDIDATES: Final = 8
+MAX_STOP_SEQUENCES: Final = 5  # Gemini's limit (OpenAI allows 4)
 
 IMAGE_MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
 IMAGE_EXTENSIONS: Final[dict[str, str]] = {
@@ -120,7 +121,8 @@ def chat_to_request(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     """OpenAI chat body -> GenerateContentRequest (no model: it goes in the URL)."""
     b = ChatBody(body, custom_id, PROVIDER)
     chat.check_fields(b)
-    chat.model(b)
+    if "model" in body:  # optional: the batch may name the model instead
+        chat.model(b)
     rest = ChatBody({k: v for k, v in body.items() if k not in _TRANSLATED}, custom_id, PROVIDER)
     chat.check_dropped_and_rejected(rest, _REASONS)
     chat.user(b)
@@ -158,7 +160,7 @@ def _generation_config(b: ChatBody) -> dict[str, Any]:
         value = chat.number(b, key, low, high)
         if value is not None:
             config[name] = value
-    stop = chat.stop(b)
+    stop = chat.stop(b, MAX_STOP_SEQUENCES)
     if stop:
         config["stopSequences"] = stop
     n = b.get("n")

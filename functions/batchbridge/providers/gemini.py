@@ -1,0 +1,492 @@
+"""Google Gemini Batch API behind the OpenAI Files and Batch API.
+
+Uploads are converted line by line into Gemini batch lines (``{"key": custom_id, "request":
+GenerateContentRequest}``), spooled, and sent with Google's resumable upload protocol; the gateway keeps the
+original bytes (Gemini never lets an uploaded file be downloaded). Batches are long-running operations
+(``models/{model}:batchGenerateContent``), read from their ``metadata``; results are the generated responses file,
+converted by the finalizer. The bearer key goes upstream as ``x-goog-api-key``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import IO, Any, BinaryIO, Final, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.jsonl import iter_lines
+from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
+from batchbridge.providers.http import call, open_stream
+
+logger = logging.getLogger(__name__)
+PROVIDER: Final = "gemini"
+DEFAULT_VERSION: Final = "v1beta"  # the Batch API lives in v1beta
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
+UPLOAD_MIME: Final = "application/jsonl"
+CHUNK_BYTES: Final = 8 * 1024 * 1024  # the google-genai SDK's chunk; a multiple of Google's 256 KiB granularity
+SPOOL_BYTES: Final = 8 * 1024 * 1024
+RESULT_LINE_BYTES: Final = 64 * 1024 * 1024
+BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished within 48 h
+MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}$")
+VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*$")
+HTTP_TYPES: Final = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def split_base_url(base_url: str) -> tuple[str, str]:
+    """(root, API version) of a configured base URL; a trailing ``/v1beta`` (or ``/v1``) names the version."""
+    root = base_url.rstrip("/")
+    head, _, last = root.rpartition("/")
+    if VERSION_SEGMENT.match(last) and urlsplit(root).path.strip("/") == last:
+        return head, last
+    return root, DEFAULT_VERSION
+
+
+class GeminiAdapter:
+    name = "gemini"
+    results_mode: Literal["files", "lines"] = "lines"
+    max_batch_requests = 50_000  # Gemini states none; the OpenAI surface we offer holds 50,000
+    results_may_omit = True  # cancelled and expired batches have no responses file
+    lines_need_model = False  # the model goes in the batch URL; a line may leave it out
+
+    def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
+        root, self._version = split_base_url(base_url)
+        self._client = httpx.Client(
+            base_url=root + "/",
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+
+    # files
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
+        if request.purpose != "batch":
+            raise bad_request("Gemini files are batch input files: use purpose 'batch'.", param="purpose")
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as converted:
+            _convert(request.stream, converted)
+            size = converted.tell()
+            converted.seek(0)
+            file = self._upload(credentials, converted, size, request.filename)
+        return ProviderFile(
+            id=_resource(file.get("name"), "files"),
+            bytes=request.size,  # the user's bytes, which files.content returns
+            created_at=_unix(file.get("createTime")) or 0,
+            filename=request.filename,
+            purpose="batch",
+            expires_at=_unix(file.get("expirationTime")),
+        )
+
+    def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
+        body = self._json("GET", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
+        return ProviderFile(
+            id=str(body.get("name")),
+            bytes=_int(body.get("sizeBytes")),
+            created_at=_unix(body.get("createTime")) or 0,
+            filename=str(body.get("displayName") or ""),
+            purpose="batch",
+            expires_at=_unix(body.get("expirationTime")),
+        )
+
+    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        try:
+            self._json("DELETE", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
+        except GatewayError as exc:
+            # Gemini deletes uploads after 48 h and then answers 403 ("... or it may not exist"): gone is deleted.
+            if exc.status not in (403, 404):
+                raise
+            logger.info("gemini file %s already gone (HTTP %d)", provider_file_id, exc.status)
+
+    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
+        raise not_found("file", provider_file_id)  # uploaded Gemini files cannot be downloaded; we keep the bytes
+
+    # batches
+    def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        input_file = request.input_file
+        if input_file is None or input_file.provider_file_id is None or request.open_input is None:
+            raise bad_request(
+                "Gemini batches need an input file uploaded with provider 'gemini' (inline requests are for "
+                "provider 'anthropic').",
+                param="input_file_id",
+            )
+        if request.endpoint != CHAT_ENDPOINT:
+            raise bad_request(
+                f"Gemini batches run {CHAT_ENDPOINT!r} only, not {request.endpoint!r}.",
+                param="endpoint",
+                code="unsupported_endpoint",
+            )
+        custom_ids: dict[str, str] = {}
+        unnamed: str | None = None  # the first line that names no model
+        for raw in iter_lines(request.open_input()):
+            line = json.loads(raw)
+            custom_ids[line["custom_id"]] = line["custom_id"]
+            if unnamed is None and not line["body"].get("model"):
+                unnamed = line["custom_id"]
+        model = request.extras.get("model")
+        if model is None or model == "":
+            if input_file.model is None:
+                first = unnamed or next(iter(custom_ids))
+                raise bad_request(
+                    f"custom_id {first!r}: no model to run it with. Name it in extra_body {{'model': ...}} "
+                    "or in body.model of every line.",
+                    param="model",
+                    code="missing_model",
+                )
+            model = input_file.model
+        if not isinstance(model, str):
+            raise bad_request("'model' must be a string.", param="model", code="invalid_type")
+        model_id = model.removeprefix("models/")
+        if not MODEL_NAME.match(model_id):
+            raise bad_request(f"{model!r} is not a Gemini model name.", param="model", code="invalid_model")
+        if input_file.model is not None and input_file.model.removeprefix("models/") != model_id:
+            raise bad_request(
+                f"model {model!r} does not match the file's lines, which use {input_file.model!r}; "
+                "a Gemini batch runs one model.",
+                param="model",
+                code="model_mismatch",
+            )
+        body = {"batch": {"displayName": request.batch_id, "inputConfig": {"fileName": input_file.provider_file_id}}}
+        operation = self._json(
+            "POST", f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent", credentials, json=body
+        )
+        report = _operation(operation)
+        report.model = model_id
+        if report.request_counts is None:
+            report.request_counts = {"total": len(custom_ids), "completed": 0, "failed": 0}
+        report.custom_id_map = custom_ids  # every request, in input order: the ones Gemini never ran are listed
+        return report
+
+    def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return _operation(self._operation_json(credentials, provider_batch_id))
+
+    def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        name = _resource(provider_batch_id, "batches")
+        try:
+            self._json("POST", f"{self._version}/{name}:cancel", credentials, json={})
+        except GatewayError as exc:
+            if exc.status not in (400, 409):  # FAILED_PRECONDITION: it ended first; its state tells the rest
+                raise
+        return self.get_batch(credentials, provider_batch_id)
+
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        operation = self._operation_json(credentials, provider_batch_id)
+        metadata = _metadata(operation)
+        model = str(metadata.get("model") or "").removeprefix("models/")
+        output = _output(operation)
+        inlined = output.get("inlinedResponses")
+        if isinstance(inlined, dict):
+            return _inlined(inlined.get("inlinedResponses"), model)
+        responses_file = output.get("responsesFile")
+        if not responses_file:
+            return iter(())  # cancelled or expired before any result: every request is accounted as not run
+        expected = _int((metadata.get("batchStats") or {}).get("requestCount"))
+        state = _state(operation)
+        return self._result_lines(credentials, _resource(responses_file, "files"), model, expected, state)
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        model = str(raw.pop("batchbridge_model", ""))
+        response = raw.get("response")
+        if isinstance(response, dict) and isinstance(response.get("modelVersion"), str):
+            model = response["modelVersion"]  # the model that answered, as OpenAI reports it
+        return result_to_output_line(raw, custom_id=custom_id, line_id=line_id, created=created, model=model)
+
+    # transport
+    def _headers(self, credentials: Credentials) -> dict[str, str]:
+        return {"x-goog-api-key": credentials.api_key}
+
+    def _json(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> dict[str, Any]:
+        response = call(
+            PROVIDER, lambda: self._client.request(method, path, headers=self._headers(credentials), **kwargs)
+        )
+        if response.is_error:
+            raise gemini_error(response)
+        if not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise _bad_response(f"HTTP {response.status_code} without a JSON object")
+        return body
+
+    def _operation_json(self, credentials: Credentials, provider_batch_id: str) -> dict[str, Any]:
+        return self._json("GET", f"{self._version}/{_resource(provider_batch_id, 'batches')}", credentials)
+
+    def _upload(self, credentials: Credentials, data: IO[bytes], size: int, filename: str) -> dict[str, Any]:
+        """Google's resumable upload: start a session, then send the bytes in chunks, the last one finalizing."""
+        headers = self._headers(credentials) | {
+            "x-goog-upload-protocol": "resumable",
+            "x-goog-upload-command": "start",
+            "x-goog-upload-header-content-length": str(size),
+            "x-goog-upload-header-content-type": UPLOAD_MIME,
+        }
+        meta = {"file": {"displayName": filename[:512], "mimeType": UPLOAD_MIME}}
+        started = call(PROVIDER, lambda: self._client.post(f"upload/{self._version}/files", headers=headers, json=meta))
+        if started.is_error:
+            raise gemini_error(started)
+        session_url = started.headers.get("x-goog-upload-url")
+        if not session_url:
+            raise _bad_response("an upload start without an x-goog-upload-url header")
+        offset = 0
+        while True:
+            chunk = data.read(CHUNK_BYTES)
+            last = offset + len(chunk) >= size
+            chunk_headers = self._headers(credentials) | {
+                "x-goog-upload-command": "upload, finalize" if last else "upload",
+                "x-goog-upload-offset": str(offset),
+                "content-type": UPLOAD_MIME,
+            }
+            sent = call(PROVIDER, partial(self._client.post, session_url, headers=chunk_headers, content=chunk))
+            if sent.is_error:
+                raise gemini_error(sent)
+            offset += len(chunk)
+            status = sent.headers.get("x-goog-upload-status", "")
+            if last:
+                try:
+                    file = sent.json().get("file")
+                except (ValueError, AttributeError):
+                    file = None
+                if status.lower() != "final" or not isinstance(file, dict):
+                    raise _bad_response("an upload that did not finalize into a file")
+                return file
+            if status.lower() not in ("", "active"):
+                raise _bad_response(f"upload status {status!r} before the last chunk")
+
+    def _result_lines(
+        self, credentials: Credentials, file_name: str, model: str, expected: int, state: str
+    ) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        file_id = file_name.removeprefix("files/")
+        query = "?alt=media"
+        paths = (f"{self._version}/files/{file_id}:download", f"download/{self._version}/files/{file_id}:download")
+        response: httpx.Response | None = None
+        for index, path in enumerate(paths):  # the SDK's path, then the one in Google's REST guide
+            request = self._client.build_request("GET", path + query, headers=self._headers(credentials))
+            try:
+                response = open_stream(PROVIDER, self._client, request)
+                break
+            except GatewayError as exc:
+                if exc.status != 404 or index == len(paths) - 1:
+                    raise
+        assert response is not None
+        count = 0
+        try:
+            for raw in iter_lines(response.iter_bytes(64 * 1024), max_line_bytes=RESULT_LINE_BYTES):
+                count += 1
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    line = None
+                if not isinstance(line, dict):
+                    logger.warning("unreadable line %d in %s skipped", count, file_name)
+                    continue
+                key = line.get("key")
+                line["batchbridge_model"] = model
+                # Lines come in input order: one without a key is matched by its position.
+                yield (str(key) if isinstance(key, str) and key else None), line
+        finally:
+            response.close()
+        if state.endswith("SUCCEEDED") and expected and count < expected:
+            raise GatewayError(
+                502,
+                f"The gemini provider's responses file holds {count} lines for {expected} requests; "
+                "finalizing again later.",
+                type="upstream_error",
+                code="provider_incomplete_results",
+            )
+
+
+def gemini_error(response: httpx.Response) -> GatewayError:
+    """A Google error body (``{"error": {"code", "message", "status"}}``) as an OpenAI-shaped error, status kept."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    status = response.status_code
+    kind = HTTP_TYPES.get(status, "upstream_error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        code = error.get("status")
+        return GatewayError(
+            status, f"Gemini: {error['message']}", type=kind, code=code.lower() if isinstance(code, str) else None
+        )
+    return GatewayError(
+        status, f"The gemini provider answered HTTP {status}.", type="upstream_error", code="provider_error"
+    )
+
+
+def _bad_response(problem: str) -> GatewayError:
+    return GatewayError(
+        502, f"The gemini provider returned {problem}.", type="upstream_error", code="provider_bad_response"
+    )
+
+
+def _convert(source: BinaryIO, target: IO[bytes]) -> None:
+    """OpenAI batch lines (already checked as JSONL) -> Gemini batch lines, one at a time; 400 naming a custom_id."""
+    model: str | None = None
+    first_with_model = ""
+    for raw in iter_lines(iter(lambda: source.read(64 * 1024), b"")):
+        line = json.loads(raw)
+        custom_id, body = line["custom_id"], line["body"]
+        if line.get("url") != CHAT_ENDPOINT:
+            raise bad_request(
+                f"custom_id {custom_id!r}: Gemini runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
+                param="file",
+                code="unsupported_endpoint",
+            )
+        line_model = body.get("model")
+        if line_model:
+            if model is None:
+                model, first_with_model = line_model, custom_id
+            elif line_model != model:
+                raise bad_request(
+                    f"custom_id {custom_id!r}: model {line_model!r} differs from {model!r} "
+                    f"(custom_id {first_with_model!r}); a Gemini batch runs one model.",
+                    param="file",
+                    code="model_mismatch",
+                )
+        request = chat_to_request(body, custom_id=custom_id)
+        target.write(json.dumps({"key": custom_id, "request": request}, separators=(",", ":")).encode() + b"\n")
+
+
+def _inlined(items: Any, model: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """Inline results (``{"response" | "error", "metadata": {"key"}}``) as file-style lines."""
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        metadata = item.get("metadata")
+        key = metadata.get("key") if isinstance(metadata, dict) else None
+        line = {name: item[name] for name in ("response", "error") if name in item}
+        line["batchbridge_model"] = model
+        yield (str(key) if isinstance(key, str) and key else None), line
+
+
+def _resource(name: Any, collection: str) -> str:
+    """A Gemini resource name (``files/abc``), checked before it becomes part of a URL path."""
+    text = str(name or "")
+    if "/" not in text:
+        text = f"{collection}/{text}"
+    if not RESOURCE_NAME.match(text) or not text.startswith(collection + "/"):
+        raise _bad_response(f"an unusable {collection[:-1]} name {name!r}")
+    return text
+
+
+def _metadata(operation: dict[str, Any]) -> dict[str, Any]:
+    """The GenerateContentBatch of an Operation (``metadata``); a bare batch object is taken as it is."""
+    metadata = operation.get("metadata")
+    if isinstance(metadata, dict):
+        return metadata
+    return operation if "state" in operation else {}
+
+
+def _output(operation: dict[str, Any]) -> dict[str, Any]:
+    for candidate in (_metadata(operation).get("output"), operation.get("response"), operation.get("output")):
+        if isinstance(candidate, dict) and (candidate.get("responsesFile") or candidate.get("inlinedResponses")):
+            return candidate
+    return {}
+
+
+def _state(operation: dict[str, Any]) -> str:
+    state = _metadata(operation).get("state")
+    if isinstance(state, str) and state and not state.endswith("UNSPECIFIED"):
+        return state
+    if operation.get("done"):
+        return "BATCH_STATE_FAILED" if operation.get("error") else "BATCH_STATE_SUCCEEDED"
+    return "BATCH_STATE_PENDING"
+
+
+def _operation(operation: dict[str, Any]) -> ProviderBatch:
+    metadata = _metadata(operation)
+    name = operation.get("name") or metadata.get("name")
+    state = _state(operation)
+    timestamps: dict[str, int] = {}
+    created = _unix(metadata.get("createTime"))
+    if created is not None:
+        timestamps["expires_at"] = created + BATCH_WINDOW_SECONDS
+    ended = _unix(metadata.get("endTime"))
+    if ended is None and operation.get("done"):
+        ended = _unix(metadata.get("updateTime"))
+    if ended is not None:
+        finished = (
+            ("failed_at",)
+            if state.endswith("FAILED")
+            else (
+                "finalizing_at",
+                "completed_at",
+                "cancelled_at",
+                "expired_at",
+            )
+        )
+        for stamp in finished:
+            timestamps[stamp] = ended
+    counts = None
+    stats = metadata.get("batchStats")
+    if isinstance(stats, dict) and stats.get("requestCount") is not None:
+        counts = {
+            "total": _int(stats.get("requestCount")),
+            "completed": _int(stats.get("successfulRequestCount")),
+            "failed": _int(stats.get("failedRequestCount")),
+        }
+    errors = None
+    error = operation.get("error")
+    if state.endswith("FAILED"):
+        message = error.get("message") if isinstance(error, dict) else None
+        code = error.get("status") if isinstance(error, dict) else None
+        errors = {
+            "object": "list",
+            "data": [
+                {
+                    "code": str(code).lower() if isinstance(code, str) and code else "gemini_batch_failed",
+                    "message": f"Gemini: {message}" if isinstance(message, str) and message else "The batch failed.",
+                }
+            ],
+        }
+    model = metadata.get("model")
+    return ProviderBatch(
+        id=_resource(name, "batches"),
+        raw_status=state,
+        timestamps=timestamps,
+        request_counts=counts,
+        errors=errors,
+        model=str(model).removeprefix("models/") if isinstance(model, str) and model else None,
+    )
+
+
+def _int(value: Any) -> int:
+    """An int64 as Gemini sends it (a JSON string; absent when zero)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return 0
+
+
+RFC3339: Final = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _unix(value: Any) -> int | None:
+    """Unix seconds of an RFC 3339 timestamp with 0 to 9 fractional digits (Gemini sends nanoseconds)."""
+    if not isinstance(value, str):
+        return None
+    match = RFC3339.match(value.strip())
+    if match is None:
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return int(datetime.fromisoformat(match.group(1) + zone).astimezone(UTC).timestamp())
