@@ -349,3 +349,54 @@ def test_large_uploads_go_in_chunks(client: OpenAI, fake: Any, monkeypatch: pyte
     assert len(fake.file_bytes(name).splitlines()) == 40
     done = finish(client, create(client, uploaded.id).id)
     assert done.request_counts is not None and done.request_counts.completed == 40
+
+
+def test_a_key_gemini_rejects_is_a_401(client: OpenAI, fake: Any) -> None:
+    fake.api_keys = {"some-other-key"}  # Gemini answers 400 API_KEY_INVALID
+    with pytest.raises(openai.AuthenticationError) as caught:
+        upload(client, jsonl(ask("one")))
+    assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "invalid_api_key"
+
+
+def test_results_come_through_the_other_download_path(client: OpenAI, fake: Any) -> None:
+    uploaded = upload(client, jsonl(ask("one")))
+    batch = create(client, uploaded.id)
+    fake.run_to_end(fake.batch_names(KEY)[0])
+    # The SDK's path refused (as a server routing /v1beta/files/{id} generically might): Google's REST path serves.
+    fake.inject(403, path_contains=":download", method="GET")
+    done = finish(client, batch.id)
+    assert done.status == "completed"
+    assert lines_of(client, done.output_file_id)["req-1"]["response"]["status_code"] == 200
+    downloads = [r.path for r in fake.requests if ":download" in r.path]
+    assert downloads[0].startswith("/v1beta/files/") and downloads[-1].startswith("/download/v1beta/files/")
+
+
+def test_an_unreadable_result_line_keeps_its_place(client: OpenAI, fake: Any) -> None:
+    uploaded = upload(client, jsonl(ask("one"), ask("two"), ask("three")))
+    batch = create(client, uploaded.id)
+    results_file = fake.run_to_end(fake.batch_names(KEY)[0])["metadata"]["output"]["responsesFile"]
+    lines = fake.file_bytes(results_file).splitlines()
+    third = json.loads(lines[2])
+    del third["key"]
+    with fake._lock:
+        fake._files[results_file.removeprefix("files/")].data = b"\n".join(
+            [lines[0], b"{not json", json.dumps(third).encode()]
+        )
+    done = finish(client, batch.id)
+    assert list(lines_of(client, done.output_file_id)) == ["req-1", "req-3"]  # req-3 by position, after the bad line
+    errors = lines_of(client, done.error_file_id)
+    assert errors["req-2"]["error"]["code"] == "provider_bad_result"
+
+
+def test_a_succeeded_batch_without_results_is_never_finalized_as_unrun(
+    client: OpenAI, fake: Any, work_queue: Any
+) -> None:
+    uploaded = upload(client, jsonl(ask("one")))
+    batch = create(client, uploaded.id)
+    name = fake.batch_names(KEY)[0]
+    succeeded = fake.run_to_end(name)
+    del succeeded["metadata"]["output"], succeeded["response"]
+    fake.inject(200, succeeded, path_contains=name.removeprefix("batches/"), method="GET", times=50)
+    for _ in range(3):
+        polled = client.batches.retrieve(batch.id, extra_query={"provider": PROVIDER})
+    assert polled.status == "finalizing" and polled.output_file_id is None and polled.error_file_id is None

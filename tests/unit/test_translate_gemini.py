@@ -490,7 +490,10 @@ def test_blocked_prompt_is_error_line() -> None:
             "RESOURCE_EXHAUSTED",
         ),
         ({"code": 503, "message": "down", "status": "UNAVAILABLE"}, 503, "server_error", "UNAVAILABLE"),
-        ({"code": 13, "message": "internal"}, 500, "server_error", None),
+        ({"code": 13, "message": "internal"}, 500, "server_error", "INTERNAL"),
+        ({"code": 3, "message": "bad"}, 400, "invalid_request_error", "INVALID_ARGUMENT"),  # a gRPC number
+        ({"message": "gone", "status": "NOT_FOUND"}, 404, "invalid_request_error", "NOT_FOUND"),
+        ({"code": 99, "message": "odd"}, 500, "server_error", None),
     ],
 )
 def test_error_lines(error: dict[str, Any], status: int, kind: str, code: str | None) -> None:

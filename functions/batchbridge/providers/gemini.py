@@ -39,6 +39,7 @@ BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished w
 MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}$")
 VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*$")
+UNREADABLE: Final = "batchbridge_unreadable"
 HTTP_TYPES: Final = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -104,7 +105,7 @@ class GeminiAdapter:
 
     def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
         try:
-            self._json("DELETE", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
+            self._send("DELETE", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
         except GatewayError as exc:
             # Gemini deletes uploads after 48 h and then answers 403 ("... or it may not exist"): gone is deleted.
             if exc.status not in (403, 404):
@@ -176,7 +177,7 @@ class GeminiAdapter:
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         name = _resource(provider_batch_id, "batches")
         try:
-            self._json("POST", f"{self._version}/{name}:cancel", credentials, json={})
+            self._send("POST", f"{self._version}/{name}:cancel", credentials, json={})  # its body says nothing
         except GatewayError as exc:
             if exc.status not in (400, 409):  # FAILED_PRECONDITION: it ended first; its state tells the rest
                 raise
@@ -191,15 +192,22 @@ class GeminiAdapter:
         if isinstance(inlined, dict):
             return _inlined(inlined.get("inlinedResponses"), model)
         responses_file = output.get("responsesFile")
-        if not responses_file:
-            return iter(())  # cancelled or expired before any result: every request is accounted as not run
-        expected = _int((metadata.get("batchStats") or {}).get("requestCount"))
         state = _state(operation)
+        if not responses_file:
+            if state.endswith("SUCCEEDED"):  # results not there (yet): never finalize them as unrun
+                raise _incomplete("a succeeded batch without a responses file")
+            return iter(())  # cancelled or expired before any result: every request is accounted as not run
+        stats = metadata.get("batchStats") or {}
+        expected = _int(stats.get("requestCount")) or sum(
+            _int(stats.get(name)) for name in ("successfulRequestCount", "failedRequestCount")
+        )
         return self._result_lines(credentials, _resource(responses_file, "files"), model, expected, state)
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
     ) -> tuple[str, dict[str, Any]]:
+        if UNREADABLE in raw:
+            raise _bad_response(str(raw[UNREADABLE]))
         model = str(raw.pop("batchbridge_model", ""))
         response = raw.get("response")
         if isinstance(response, dict) and isinstance(response.get("modelVersion"), str):
@@ -210,12 +218,16 @@ class GeminiAdapter:
     def _headers(self, credentials: Credentials) -> dict[str, str]:
         return {"x-goog-api-key": credentials.api_key}
 
-    def _json(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> dict[str, Any]:
+    def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
         response = call(
             PROVIDER, lambda: self._client.request(method, path, headers=self._headers(credentials), **kwargs)
         )
         if response.is_error:
             raise gemini_error(response)
+        return response
+
+    def _json(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, path, credentials, **kwargs)
         if not response.content:
             return {}
         try:
@@ -280,9 +292,12 @@ class GeminiAdapter:
             request = self._client.build_request("GET", path + query, headers=self._headers(credentials))
             try:
                 response = open_stream(PROVIDER, self._client, request)
+                if response.status_code != 200:  # a redirect or an empty answer is no results file
+                    response.close()
+                    raise _bad_response(f"HTTP {response.status_code} for the responses file {file_name}")
                 break
             except GatewayError as exc:
-                if exc.status != 404 or index == len(paths) - 1:
+                if not 400 <= exc.status < 500 or index == len(paths) - 1:
                     raise
         assert response is not None
         count = 0
@@ -294,7 +309,9 @@ class GeminiAdapter:
                 except ValueError:
                     line = None
                 if not isinstance(line, dict):
-                    logger.warning("unreadable line %d in %s skipped", count, file_name)
+                    # Kept in place (positions match lines without a key); output_line makes it an error line.
+                    logger.warning("unreadable line %d in %s", count, file_name)
+                    yield None, {UNREADABLE: f"line {count} of the responses file is not a JSON object"}
                     continue
                 key = line.get("key")
                 line["batchbridge_model"] = model
@@ -302,14 +319,8 @@ class GeminiAdapter:
                 yield (str(key) if isinstance(key, str) and key else None), line
         finally:
             response.close()
-        if state.endswith("SUCCEEDED") and expected and count < expected:
-            raise GatewayError(
-                502,
-                f"The gemini provider's responses file holds {count} lines for {expected} requests; "
-                "finalizing again later.",
-                type="upstream_error",
-                code="provider_incomplete_results",
-            )
+        if state.endswith("SUCCEEDED") and (count < expected or count == 0):
+            raise _incomplete(f"a responses file of {count} lines for {expected or 'its'} requests")
 
 
 def gemini_error(response: httpx.Response) -> GatewayError:
@@ -319,14 +330,38 @@ def gemini_error(response: httpx.Response) -> GatewayError:
     except (ValueError, AttributeError):
         error = None
     status = response.status_code
+    if status >= 500 and status not in (503, 504):
+        status = 502  # the provider failed, not the gateway
     kind = HTTP_TYPES.get(status, "upstream_error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         code = error.get("status")
-        return GatewayError(
-            status, f"Gemini: {error['message']}", type=kind, code=code.lower() if isinstance(code, str) else None
-        )
+        code = code.lower() if isinstance(code, str) else None
+        if _reason(error) == "API_KEY_INVALID":  # Gemini says 400; OpenAI clients expect 401 for a bad key
+            status, kind, code = 401, "authentication_error", "invalid_api_key"
+        return GatewayError(status, f"Gemini: {error['message']}", type=kind, code=code)
     return GatewayError(
-        status, f"The gemini provider answered HTTP {status}.", type="upstream_error", code="provider_error"
+        status,
+        f"The gemini provider answered HTTP {response.status_code}.",
+        type="upstream_error",
+        code="provider_error",
+    )
+
+
+def _reason(error: dict[str, Any]) -> str | None:
+    """The ErrorInfo reason in a Google error's details (e.g. API_KEY_INVALID)."""
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and isinstance(detail.get("reason"), str):
+            return str(detail["reason"])
+    return None
+
+
+def _incomplete(problem: str) -> GatewayError:
+    return GatewayError(
+        502,
+        f"The gemini provider returned {problem}; finalizing again later.",
+        type="upstream_error",
+        code="provider_incomplete_results",
     )
 
 
@@ -382,7 +417,7 @@ def _resource(name: Any, collection: str) -> str:
     if "/" not in text:
         text = f"{collection}/{text}"
     if not RESOURCE_NAME.match(text) or not text.startswith(collection + "/"):
-        raise _bad_response(f"an unusable {collection[:-1]} name {name!r}")
+        raise _bad_response(f"an unusable {collection} resource name {name!r}")
     return text
 
 
@@ -478,7 +513,7 @@ def _int(value: Any) -> int:
     return 0
 
 
-RFC3339: Final = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+RFC3339: Final = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def _unix(value: Any) -> int | None:
@@ -488,5 +523,6 @@ def _unix(value: Any) -> int | None:
     match = RFC3339.match(value.strip())
     if match is None:
         return None
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    return int(datetime.fromisoformat(match.group(1) + zone).astimezone(UTC).timestamp())
+    zone = "+00:00" if match.group(4) in ("Z", "z") else match.group(4)
+    stamp = f"{match.group(1)}T{match.group(2)}{zone}"
+    return int(datetime.fromisoformat(stamp).astimezone(UTC).timestamp())

@@ -10,9 +10,18 @@ from typing import Any, BinaryIO
 
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
-from batchbridge.domain.jsonl import check_batch_input
-from batchbridge.domain.ports import BlobStore, Credentials, Page, ProviderRegistry, RecordStore, UploadRequest
+from batchbridge.domain.jsonl import BatchInputSummary, check_batch_input
+from batchbridge.domain.ports import (
+    BlobStore,
+    Credentials,
+    Page,
+    ProviderAdapter,
+    ProviderRegistry,
+    RecordStore,
+    UploadRequest,
+)
 from batchbridge.domain.records import FileRecord
+from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
 
@@ -53,28 +62,85 @@ class FileService:
         content_type: str,
         params: dict[str, Any],
     ) -> FileRecord:
+        """A file from the client's (seekable) upload: checked, kept in our bucket, sent to the provider."""
+        purpose, _, _ = self._check_params(provider, size, params)
+        summary = self.check_input(provider, purpose, stream)
+        stream.seek(0)
+        file_id = ids.new_file_id()
+        blob_key = f"files/{file_id}"
+        self.blobs.put(blob_key, stream, content_type)
+
+        def reopen() -> BinaryIO:
+            stream.seek(0)
+            return stream
+
+        return self._register(
+            caller, provider, file_id, blob_key, reopen, size, filename, content_type, params, summary
+        )
+
+    def create_from_blob(
+        self,
+        caller: Caller,
+        provider: str,
+        *,
+        file_id: str,
+        blob_key: str,
+        size: int,
+        filename: str,
+        content_type: str,
+        params: dict[str, Any],
+        summary: BatchInputSummary | None,
+    ) -> FileRecord:
+        """A file whose bytes are already in our bucket (an assembled upload, checked while assembled): sent to
+        the provider streamed from the bucket, then recorded. The blob is removed if that fails."""
+        self._check_params(provider, size, params)
+
+        def reopen() -> BinaryIO:
+            return reader(self.blobs.open(blob_key))
+
+        return self._register(
+            caller, provider, file_id, blob_key, reopen, size, filename, content_type, params, summary
+        )
+
+    def check_input(self, provider: str, purpose: str, stream: BinaryIO) -> BatchInputSummary | None:
+        """The batch-input check a file of ``purpose`` gets at ``provider`` (None for other purposes)."""
+        if purpose != "batch":
+            return None
+        adapter = self.providers.get(provider)
+        return check_batch_input(
+            stream, max_requests=adapter.max_batch_requests, require_model=adapter.lines_need_model
+        )
+
+    def _check_params(
+        self, provider: str, size: int, params: dict[str, Any]
+    ) -> tuple[str, int | None, ProviderAdapter]:
         purpose = validation.one_of(validation.required_string(params, "purpose"), validation.FILE_PURPOSES, "purpose")
         expires_after = validation.expires_after(params.get("expires_after"), "expires_after")
         validation.file_size(size, purpose)
-        adapter = self.providers.get(provider)
-        summary = None
-        if purpose == "batch":
-            summary = check_batch_input(
-                stream, max_requests=adapter.max_batch_requests, require_model=adapter.lines_need_model
-            )
-            stream.seek(0)
-        file_id = ids.new_file_id()
+        return purpose, expires_after, self.providers.get(provider)
+
+    def _register(
+        self,
+        caller: Caller,
+        provider: str,
+        file_id: str,
+        blob_key: str,
+        reopen: Callable[[], BinaryIO],
+        size: int,
+        filename: str,
+        content_type: str,
+        params: dict[str, Any],
+        summary: BatchInputSummary | None,
+    ) -> FileRecord:
+        purpose, expires_after, adapter = self._check_params(provider, size, params)
         created_ns = self.clock()
         created_at = created_ns // 1_000_000_000
-        blob_key = f"files/{file_id}"
-        self.blobs.put(blob_key, stream, content_type)
         try:
-            stream.seek(0)
             upstream = adapter.upload_file(
                 caller.credentials,
                 UploadRequest(
                     file_id=file_id,
-                    stream=stream,
+                    stream=reopen(),
                     size=size,
                     filename=filename,
                     content_type=content_type,

@@ -56,7 +56,8 @@ cachedContentTokenCount, reasoning_tokens = thoughtsTokenCount; absent counts ar
 
 A response whose prompt was blocked (`promptFeedback.blockReason`, no candidates) becomes an error line: status
 400, code "prompt_blocked", a message naming the block reason. Error lines `{"key", "error": {"code", "message",
-"status"}}` keep `code` as the status (500 unless a 4xx/5xx number) and `status` as the error code.
+"status"}}` keep `status` as the error code; the HTTP status is `code` when it is one (400..599), else the one Google
+maps the canonical code to (from `status`, or from `code` as a gRPC number), else 500.
 """
 
 from __future__ import annotations
@@ -454,13 +455,45 @@ def result_to_output_line(
         }
     error = line.get("error")
     if isinstance(error, dict):
-        code = error.get("code")
-        status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
-        error_status = error.get("status")
-        return chat.error_line(
-            head, status, error.get("message"), error_status if isinstance(error_status, str) else None
-        )
+        status, name = _http_status(error)
+        return chat.error_line(head, status, error.get("message"), name)
     raise _bad_response(f"a line with neither response nor error for custom_id {custom_id!r}")
+
+
+# google.rpc.Code: the canonical names, their numbers and the HTTP status Google maps each to.
+RPC_CODES: Final[dict[str, tuple[int, int]]] = {
+    "CANCELLED": (1, 499),
+    "UNKNOWN": (2, 500),
+    "INVALID_ARGUMENT": (3, 400),
+    "DEADLINE_EXCEEDED": (4, 504),
+    "NOT_FOUND": (5, 404),
+    "ALREADY_EXISTS": (6, 409),
+    "PERMISSION_DENIED": (7, 403),
+    "RESOURCE_EXHAUSTED": (8, 429),
+    "FAILED_PRECONDITION": (9, 400),
+    "ABORTED": (10, 409),
+    "OUT_OF_RANGE": (11, 400),
+    "UNIMPLEMENTED": (12, 501),
+    "INTERNAL": (13, 500),
+    "UNAVAILABLE": (14, 503),
+    "DATA_LOSS": (15, 500),
+    "UNAUTHENTICATED": (16, 401),
+}
+
+
+def _http_status(error: dict[str, Any]) -> tuple[int, str | None]:
+    """(HTTP status, canonical code name) of a per-line google.rpc.Status, whose ``code`` may be an HTTP status
+    (as in API error bodies) or a gRPC code number (as in google.rpc.Status proper)."""
+    code, name = error.get("code"), error.get("status")
+    name = name if isinstance(name, str) and name else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        if 400 <= code <= 599:
+            return code, name
+        if name is None:
+            name = next((rpc for rpc, (number, _) in RPC_CODES.items() if number == code), None)
+    if name is not None and name in RPC_CODES:
+        return RPC_CODES[name][1], name
+    return 500, name
 
 
 def completion_id(line_id: str) -> str:
