@@ -42,6 +42,7 @@ class Settings:
     bedrock_role_arn: str | None
     bedrock_min_records: int
     bedrock_bucket: str | None
+    inline_content_max_bytes: int
 
     @classmethod
     def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
@@ -73,6 +74,9 @@ class Settings:
             bedrock_role_arn=os.environ.get("BATCHBRIDGE_BEDROCK_ROLE_ARN", "").strip() or None,
             bedrock_min_records=int(_float("BATCHBRIDGE_BEDROCK_MIN_RECORDS", 100, allow_zero=True)),
             # Bedrock reads the account's S3, never the embedded store: no default bucket there.
+            inline_content_max_bytes=int(
+                _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
+            ),
             bedrock_bucket=os.environ.get("BATCHBRIDGE_BEDROCK_BUCKET", "").strip()
             or (None if storage == "embedded" else (os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or None)),
         )

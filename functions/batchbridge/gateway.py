@@ -26,6 +26,7 @@ from batchbridge.domain.ports import (
 from batchbridge.domain.services.batches import BatchService
 from batchbridge.domain.services.files import Caller, FileService
 from batchbridge.domain.services.jobs import BatchJobs, WebhookConfig
+from batchbridge.domain.services.uploads import UploadService
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ class Gateway:
     webhook_sender: WebhookSender | None = None
 
     def __post_init__(self) -> None:
-        self.files = FileService(self.records, self.blobs, self.providers, now_ns)
+        self.files = FileService(
+            self.records, self.blobs, self.providers, now_ns, inline_max_bytes=self.settings.inline_content_max_bytes
+        )
+        self.uploads = UploadService(self.records, self.blobs, self.files, now_ns)
         fresh_ns = int(self.settings.refresh_seconds * 1e9)
         self.batches = BatchService(self.records, self.blobs, self.providers, now_ns, self.vault, self.queue, fresh_ns)
         webhook = None

@@ -52,7 +52,9 @@ def _hex32(seed: str) -> str:
 # Gateway ids: "file-" / "batch_" + 32 lowercase hex characters (128 bits).
 FILE_ID = "file-" + _hex32("batchbridge example file")
 BATCH_ID = "batch_" + _hex32("batchbridge example batch")
-PATH_PARAMETERS = {"file_id": FILE_ID, "batch_id": BATCH_ID}
+UPLOAD_ID = "upload_" + _hex32("batchbridge example upload")
+PART_ID = "part_" + _hex32("batchbridge example part")
+PATH_PARAMETERS = {"file_id": FILE_ID, "batch_id": BATCH_ID, "upload_id": UPLOAD_ID}
 
 QUERY: dict[str, dict[str, str]] = {
     "files_list": {"purpose": "batch", "limit": "20", "order": "desc"},
@@ -107,7 +109,41 @@ def batches_create_body() -> tuple[str, bytes]:
     return "application/json", json.dumps(payload).encode()
 
 
-BODIES = {"files_create": files_create_body, "batches_create": batches_create_body}
+def uploads_create_body() -> tuple[str, bytes]:
+    payload = {
+        "filename": "batch_input.jsonl",
+        "purpose": "batch",
+        "bytes": len(batch_input_jsonl()),
+        "mime_type": "application/jsonl",
+        "provider": "openai",
+    }
+    return "application/json", json.dumps(payload).encode()
+
+
+def uploads_add_part_body() -> tuple[str, bytes]:
+    """(Content-Type, body) of one part: the `data` field, as the OpenAI SDK sends it."""
+    b = MULTIPART_BOUNDARY.encode()
+    body = (
+        b"--" + b + b"\r\n"
+        b'Content-Disposition: form-data; name="data"; filename="data"\r\n'
+        b"Content-Type: application/octet-stream\r\n"
+        b"\r\n" + batch_input_jsonl() + b"\r\n"
+        b"--" + b + b"--\r\n"
+    )
+    return f"multipart/form-data; boundary={MULTIPART_BOUNDARY}", body
+
+
+def uploads_complete_body() -> tuple[str, bytes]:
+    return "application/json", json.dumps({"part_ids": [PART_ID]}).encode()
+
+
+BODIES = {
+    "files_create": files_create_body,
+    "batches_create": batches_create_body,
+    "uploads_create": uploads_create_body,
+    "uploads_add_part": uploads_add_part_body,
+    "uploads_complete": uploads_complete_body,
+}
 
 
 def _operations() -> dict[str, tuple[str, str]]:

@@ -35,6 +35,7 @@ EVENTS_DIR = ROOT / "infra" / "events"
 BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 FILE_ID = re.compile(r"^file-[0-9a-f]{32}$")
 BATCH_ID = re.compile(r"^batch_[0-9a-f]{32}$")
+UPLOAD_ID = re.compile(r"^upload_[0-9a-f]{32}$")
 
 # Symbolic names for the IAM resources a statement may grant on.
 TABLE = "table"
@@ -49,9 +50,22 @@ BEDROCK_ROLE = "bedrock-role"
 CREDENTIALS_KEY = "credentials-key"
 BUCKET = "bucket"
 BUCKET_OBJECTS = "bucket/*"
+UPLOAD_PARTS = "bucket/uploads/*"
 
 # operation -> IAM action -> resources it is granted on. Nothing else may be granted.
 EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    "uploads_create": {"dynamodb:PutItem": {TABLE}},
+    "uploads_add_part": {"dynamodb:GetItem": {TABLE}, "dynamodb:PutItem": {TABLE}, "s3:PutObject": {UPLOAD_PARTS}},
+    "uploads_complete": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "dynamodb:BatchGetItem": {TABLE},
+        "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:DeleteObject": {BUCKET_OBJECTS},
+        "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+    },
+    "uploads_cancel": {"dynamodb:GetItem": {TABLE}, "dynamodb:PutItem": {TABLE}},
     "files_create": {
         "dynamodb:PutItem": {TABLE},
         "s3:PutObject": {BUCKET_OBJECTS},
@@ -248,7 +262,7 @@ def test_function_handler_and_code(op: str, source: dict[str, Any], resources: d
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
     assert props["Timeout"] == 29
-    assert props["MemorySize"] == 512
+    assert props["MemorySize"] == (1024 if op == "uploads_complete" else 512)  # it assembles whole files
     assert props["Role"] == {"Fn::GetAtt": [f"{logical_id(op)}Role", "Arn"]}
 
 
@@ -456,6 +470,8 @@ def _resource_key(resource: Any) -> str:
         return "bucket"
     if resource == {"Fn::Sub": "${Bucket.Arn}/*"}:
         return BUCKET_OBJECTS
+    if resource == {"Fn::Sub": "${Bucket.Arn}/uploads/*"}:
+        return UPLOAD_PARTS
     raise AssertionError(f"policy names an unexpected resource: {resource!r}")
 
 
@@ -574,9 +590,9 @@ def test_event_hits_its_route(op: str, source: dict[str, Any], routes: dict[tupl
     )
 
     for name, value in match.groupdict().items():
-        assert (FILE_ID if name == "file_id" else BATCH_ID).match(value), (name, value)
+        assert {"file_id": FILE_ID, "batch_id": BATCH_ID, "upload_id": UPLOAD_ID}[name].match(value), (name, value)
 
-    if method == "GET" or op == "batches_cancel" or op == "files_delete":
+    if method == "GET" or op in ("batches_cancel", "files_delete", "uploads_cancel"):
         assert event["body"] is None
         assert event["isBase64Encoded"] is False
 

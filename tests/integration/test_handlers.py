@@ -24,9 +24,9 @@ BOUNDARY = "----batchbridge-test-boundary"
 AUTH = {"Authorization": "Bearer sk-user-one"}
 
 
-def multipart(fields: dict[str, str], file: bytes) -> bytes:
+def multipart(fields: dict[str, str], file: bytes, field: str = "file") -> bytes:
     parts = [
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="in.jsonl"\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="in.jsonl"\r\n'
         f"Content-Type: application/jsonl\r\n\r\n".encode()
         + file
         + b"\r\n"
@@ -332,3 +332,28 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
     other = run("batches_create", json_event("POST", "/openai/v1/batches", None, gemini_body))
     run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
     run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
+
+    # Uploads: parts into S3, assembled (multipart) into a Bedrock file staged from the bucket; another cancelled
+    upload_body = {"filename": "in.jsonl", "purpose": "batch", "bytes": len(bedrock_lines), "mime_type": "text/jsonl"}
+    upload = run(
+        "uploads_create", json_event("POST", "/openai/v1/uploads", None, upload_body | {"provider": "bedrock"})
+    )
+    part = run(
+        "uploads_add_part",
+        rest_event(
+            "POST",
+            "/openai/v1/uploads/{upload_id}/parts",
+            {"upload_id": upload["id"]},
+            body=multipart({}, bedrock_lines, field="data"),
+            content_type=multipart_type,
+        ),
+    )
+    done = run(
+        "uploads_complete",
+        json_event(
+            "POST", "/openai/v1/uploads/{upload_id}/complete", {"upload_id": upload["id"]}, {"part_ids": [part["id"]]}
+        ),
+    )
+    assert done["status"] == "completed" and done["file"]["bytes"] == len(bedrock_lines)
+    other = run("uploads_create", json_event("POST", "/openai/v1/uploads", None, upload_body))
+    run("uploads_cancel", json_event("POST", "/openai/v1/uploads/{upload_id}/cancel", {"upload_id": other["id"]}, {}))

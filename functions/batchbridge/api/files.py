@@ -6,16 +6,18 @@ import io
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from batchbridge.api.limits import MAX_REQUEST_BODY_BYTES, check_body_size, too_large
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import created_on, gateway_of, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
 
 
 async def files_create(request: Request) -> JSONResponse:
+    check_body_size(request, what="A files.create request")
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     # Field order varies by client (the Node SDK sends the file first): read the whole form.
@@ -34,6 +36,8 @@ async def files_create(request: Request) -> JSONResponse:
             )
         provider = created_on(gateway, params)
         size = upload.size if upload.size is not None else _size(upload)
+        if size > MAX_REQUEST_BODY_BYTES:  # a body sent without a Content-Length
+            raise too_large("A file", size)
         record = await run_in_threadpool(
             gateway.files.create,
             caller,
@@ -88,10 +92,15 @@ async def files_delete(request: Request, file_id: str) -> JSONResponse:
     return JSONResponse({"id": record.id, "object": "file", "deleted": True})
 
 
-async def files_content(request: Request, file_id: str) -> StreamingResponse:
+async def files_content(request: Request, file_id: str) -> Response:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
+    url = await run_in_threadpool(gateway.files.content_url, caller, file_id, provider)
+    if url is not None:
+        # Over what a Lambda response can carry: the client fetches it from S3 (the SDKs follow redirects and
+        # drop Authorization across origins).
+        return RedirectResponse(url, status_code=302)
     record, chunks = await run_in_threadpool(gateway.files.content, caller, file_id, provider)
     return StreamingResponse(
         chunks,

@@ -17,4 +17,8 @@ OPERATIONS: Final[dict[str, tuple[str, str]]] = {
     "batches_list": ("GET", "/batches"),
     "batches_retrieve": ("GET", "/batches/{batch_id}"),
     "batches_cancel": ("POST", "/batches/{batch_id}/cancel"),
+    "uploads_create": ("POST", "/uploads"),
+    "uploads_add_part": ("POST", "/uploads/{upload_id}/parts"),
+    "uploads_complete": ("POST", "/uploads/{upload_id}/complete"),
+    "uploads_cancel": ("POST", "/uploads/{upload_id}/cancel"),
 }

@@ -9,6 +9,8 @@ from typing import Final
 
 FILE_ID: Final = re.compile(r"^file-[0-9a-f]{32}$")
 BATCH_ID: Final = re.compile(r"^batch_[0-9a-f]{32}$")
+UPLOAD_ID: Final = re.compile(r"^upload_[0-9a-f]{32}$")
+PART_ID: Final = re.compile(r"^part_[0-9a-f]{32}$")
 
 
 def new_file_id() -> str:
@@ -17,6 +19,14 @@ def new_file_id() -> str:
 
 def new_batch_id() -> str:
     return "batch_" + secrets.token_hex(16)
+
+
+def new_upload_id() -> str:
+    return "upload_" + secrets.token_hex(16)
+
+
+def new_part_id() -> str:
+    return "part_" + secrets.token_hex(16)
 
 
 def derived_file_id(batch_id: str, role: str) -> str:
@@ -34,3 +44,11 @@ def is_file_id(value: str) -> bool:
 
 def is_batch_id(value: str) -> bool:
     return bool(BATCH_ID.match(value))
+
+
+def is_upload_id(value: str) -> bool:
+    return bool(UPLOAD_ID.match(value))
+
+
+def is_part_id(value: str) -> bool:
+    return bool(PART_ID.match(value))

@@ -107,3 +107,56 @@ class BatchRecord:
             **_without_none({"usage": self.usage}),
             "metadata": self.metadata,
         }
+
+
+UPLOAD_TTL_SECONDS: Final = 3600  # an Upload expires an hour after it was created (OpenAI's rule)
+
+
+@dataclass
+class UploadRecord:
+    """An OpenAI Upload: parts arrive one by one, completion makes them one file of the chosen provider."""
+
+    id: str
+    owner: str
+    provider: str
+    filename: str
+    bytes: int  # declared at creation; the parts named at completion must add up to it
+    purpose: str
+    mime_type: str
+    created_at: int
+    expires_at: int
+    status: str = "pending"  # pending | completing (ours, while assembling) | completed | cancelled
+    params: dict[str, Any] = field(default_factory=dict)  # the create's extras, for the file it becomes
+    file_id: str | None = None
+    version: int = 0
+
+    def status_at(self, now: int) -> str:
+        """The status a client sees: an unfinished upload past its hour has expired."""
+        if self.status in ("pending", "completing") and now >= self.expires_at:
+            return "expired"
+        return "pending" if self.status == "completing" else self.status
+
+    def to_openai(self, now: int, file: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "upload",
+            "bytes": self.bytes,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": self.status_at(now),
+            "file": file,
+        }
+
+
+@dataclass
+class UploadPartRecord:
+    id: str
+    upload_id: str
+    bytes: int
+    created_at: int
+    blob_key: str
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "upload.part", "created_at": self.created_at, "upload_id": self.upload_id}

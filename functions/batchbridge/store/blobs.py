@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from batchbridge.domain.errors import GatewayError
 
 CHUNK_BYTES: Final = 64 * 1024
+PART_BYTES: Final = 8 * 1024 * 1024  # above S3's 5 MiB minimum part size
 # Sized on purpose: boto3's default (10 threads x 8 MB) would hold ~80 MB per upload in flight.
 TRANSFER: Final = TransferConfig(
     multipart_threshold=16 * 1024 * 1024,
@@ -42,6 +43,73 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=key)
+
+    def writer(self, key: str, content_type: str) -> S3MultipartWriter:
+        return S3MultipartWriter(self._client, self._bucket, key, content_type)
+
+    def download_url(self, key: str, *, filename: str, expires_seconds: int) -> str:
+        safe_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self._bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{safe_name}"',
+            },
+            ExpiresIn=expires_seconds,
+        )
+        return url
+
+
+class S3MultipartWriter:
+    """Writes one S3 object from bytes given in order: parts of PART_BYTES (S3 wants 5 MiB but for the last),
+    so memory holds one part whatever the object's size; a small object is a single PUT."""
+
+    def __init__(self, client: Any, bucket: str, key: str, content_type: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._content_type = content_type
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= PART_BYTES:
+            self._send(bytes(self._buffer[:PART_BYTES]))
+            del self._buffer[:PART_BYTES]
+
+    def complete(self) -> None:
+        if self._upload_id is None:
+            self._client.put_object(
+                Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer), ContentType=self._content_type
+            )
+        else:
+            if self._buffer:
+                self._send(bytes(self._buffer))
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+            self._upload_id = None
+
+    def _send(self, part: bytes) -> None:
+        if self._upload_id is None:
+            started = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            )
+            self._upload_id = str(started["UploadId"])
+        number = len(self._parts) + 1
+        sent = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=part
+        )
+        self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
 
 
 class _KeepOpen:

@@ -10,7 +10,7 @@ from typing import Any, Final, TypeVar
 from botocore.exceptions import ClientError
 
 from batchbridge.domain.ports import Delivery, Page
-from batchbridge.domain.records import BatchRecord, FileRecord
+from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
 
 OWNER_INDEX: Final = "by_owner"
 ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final carry ``active``
@@ -31,6 +31,18 @@ def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any
         "sort_key": {"S": _sort_key(record)},
         "record": {"S": json.dumps(dataclasses.asdict(record), separators=(",", ":"))},
     }
+
+
+def _plain_item(pk: str, kind: str, record: Any, version: int | None = None) -> dict[str, Any]:
+    """An item read by key only (no list index)."""
+    item = {
+        "pk": {"S": pk},
+        "kind": {"S": kind},
+        "record": {"S": json.dumps(dataclasses.asdict(record), separators=(",", ":"))},
+    }
+    if version is not None:
+        item["version"] = {"N": str(version)}
+    return item
 
 
 def _batch_item(record: BatchRecord) -> dict[str, Any]:
@@ -157,6 +169,50 @@ class DynamoRecordStore:
     def get_delivery(self, event_id: str) -> Delivery | None:
         item = self._get(f"DELIVERY#{event_id}")
         return None if item is None else Delivery(**json.loads(item["record"]["S"]))
+
+    # uploads: one item each, and one per part (parts may arrive in parallel: no shared item to contend on)
+    def put_upload(self, record: UploadRecord) -> None:
+        self._client.put_item(
+            TableName=self._table, Item=_plain_item(f"UPLOAD#{record.id}", "upload", record, record.version)
+        )
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        item = self._get(f"UPLOAD#{upload_id}")
+        return None if item is None else UploadRecord(**json.loads(item["record"]["S"]))
+
+    def update_upload(self, record: UploadRecord) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_plain_item(f"UPLOAD#{record.id}", "upload", record, record.version),
+                ConditionExpression="version = :previous",
+                ExpressionAttributeValues={":previous": {"N": str(record.version - 1)}},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def put_upload_part(self, part: UploadPartRecord) -> None:
+        self._client.put_item(TableName=self._table, Item=_plain_item(f"UPLOADPART#{part.id}", "upload_part", part))
+
+    def get_upload_parts(self, part_ids: list[str]) -> dict[str, UploadPartRecord]:
+        found: dict[str, UploadPartRecord] = {}
+        unique = list(dict.fromkeys(part_ids))
+        for start in range(0, len(unique), 100):  # BatchGetItem takes 100 keys a call
+            keys: list[dict[str, Any]] = [
+                {"pk": {"S": f"UPLOADPART#{part_id}"}} for part_id in unique[start : start + 100]
+            ]
+            while keys:
+                response = self._client.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    part = UploadPartRecord(**json.loads(item["record"]["S"]))
+                    found[part.id] = part
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return found
 
     # shared
     def _get(self, pk: str) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from batchbridge.domain.records import FileRecord
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
+DOWNLOAD_URL_SECONDS = 300  # long enough to start a download, short enough to be no standing link
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FileService:
     blobs: BlobStore
     providers: ProviderRegistry
     clock: Callable[[], int]  # nanoseconds since the epoch
+    inline_max_bytes: int = 4 * 1024 * 1024  # content above this is served through a download URL
 
     def create(
         self,
@@ -213,6 +215,13 @@ class FileService:
         if record.blob_key:
             self._forget_blob(record.blob_key)
         return record
+
+    def content_url(self, caller: Caller, file_id: str, provider: str | None) -> str | None:
+        """A short-lived download URL for content we hold that is over ``inline_max_bytes``; None: serve inline."""
+        record = find_file(self.records, caller, file_id, provider)
+        if record.blob_key is None or record.bytes <= self.inline_max_bytes:
+            return None
+        return self.blobs.download_url(record.blob_key, filename=record.filename, expires_seconds=DOWNLOAD_URL_SECONDS)
 
     def content(self, caller: Caller, file_id: str, provider: str | None) -> tuple[FileRecord, Iterator[bytes]]:
         record = find_file(self.records, caller, file_id, provider)

@@ -1,0 +1,61 @@
+"""Uploads routes: OpenAI's Uploads API, for files larger than one request can carry."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from batchbridge.api.limits import check_body_size
+from batchbridge.api.params import merge_params, unflatten
+from batchbridge.api.request import created_on, gateway_of, json_params, provider_hint, query_params
+from batchbridge.domain.errors import bad_request
+
+
+async def uploads_create(request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    params = await json_params(request)
+    provider = created_on(gateway, params)
+    record = await run_in_threadpool(gateway.uploads.create, caller, provider, params)
+    return JSONResponse(record.to_openai(gateway.uploads.now()))
+
+
+async def uploads_add_part(request: Request, upload_id: str) -> JSONResponse:
+    check_body_size(request, what="An upload part")
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    async with request.form(max_files=1, max_fields=100) as form:
+        fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str) and key != "data"]
+        provider = provider_hint(gateway, merge_params(query_params(request), unflatten(fields)))
+        data = form.get("data")
+        if not isinstance(data, UploadFile):
+            raise bad_request(
+                "Missing required parameter: 'data' (a multipart/form-data file field with the part's bytes).",
+                param="data",
+                code="missing_required_parameter",
+            )
+        size = data.size if data.size is not None else len(await data.read())
+        await data.seek(0)
+        part = await run_in_threadpool(
+            gateway.uploads.add_part, caller, upload_id, provider, stream=data.file, size=size
+        )
+    return JSONResponse(part.to_openai())
+
+
+async def uploads_complete(request: Request, upload_id: str) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    params = await json_params(request)
+    provider = provider_hint(gateway, params)
+    record, file = await run_in_threadpool(gateway.uploads.complete, caller, upload_id, provider, params)
+    return JSONResponse(record.to_openai(gateway.uploads.now(), file.to_openai()))
+
+
+async def uploads_cancel(request: Request, upload_id: str) -> JSONResponse:
+    gateway = gateway_of(request)
+    caller = gateway.caller(request.headers)
+    provider = provider_hint(gateway, await json_params(request))
+    record = await run_in_threadpool(gateway.uploads.cancel, caller, upload_id, provider)
+    return JSONResponse(record.to_openai(gateway.uploads.now()))
