@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,6 +116,18 @@ def test_a_25_mb_file_in_4_mib_parts_then_a_batch_then_a_byte_exact_round_trip(
     assert raw.http_response.history and raw.http_response.history[0].status_code == 302
     assert "authorization" not in {k.lower() for k in raw.http_response.request.headers}
     assert raw.http_response.content == data
+
+    # the batch's output, copied into our bucket by the finalizer, comes through the redirect too
+    for _ in range(100):
+        batch = client.batches.retrieve(batch.id)
+        if batch.status in ("completed", "failed", "expired", "cancelled"):
+            break
+        time.sleep(0.1)
+    assert batch.status == "completed" and batch.output_file_id is not None
+    output = client.files.with_raw_response.content(batch.output_file_id)
+    assert output.http_response.history and output.http_response.history[0].status_code == 302
+    lines = output.http_response.content.splitlines()
+    assert len(lines) == data.count(b"\n") and json.loads(lines[-1])["response"]["status_code"] == 200
 
 
 def test_uploads_reject_what_does_not_add_up(client: OpenAI) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from batchbridge.domain import ids
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
-from batchbridge.domain.ports import Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
+from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import apply_report
+from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +48,16 @@ def save(records: RecordStore, before: BatchRecord, after: BatchRecord) -> Batch
 
 
 def register_result_files(
-    records: RecordStore, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, report: ProviderBatch
+    records: RecordStore,
+    blobs: BlobStore,
+    adapter: ProviderAdapter,
+    credentials: Credentials,
+    batch: BatchRecord,
+    report: ProviderBatch,
 ) -> None:
-    """Make the provider's output and error files ours, owned by the batch's owner.
+    """Make the provider's output and error files ours, owned by the batch's owner, their bytes copied into our
+    bucket (streamed): content is then served like every other result file (large ones through a download URL,
+    which a Lambda response could not carry) and outlives the provider's retention.
 
     IDs derive from the batch ID, so a second run registers the same files. A file gone at the
     provider (404, e.g. expired) is left out; any other failure propagates so the job is retried.
@@ -65,6 +74,16 @@ def register_result_files(
                     raise
                 logger.warning("%s file of batch %s is gone at the provider", role, batch.id)
                 continue
+            blob_key = f"batches/{batch.id}/{role}.jsonl"
+            copied = [0]
+
+            def counted(chunks: Iterator[bytes], copied: list[int] = copied) -> Iterator[bytes]:
+                for chunk in chunks:
+                    copied[0] += len(chunk)
+                    yield chunk
+
+            content = counted(adapter.open_file_content(credentials, provider_file_id))
+            blobs.put(blob_key, reader(content), "application/jsonl")
             records.put_file_if_absent(
                 FileRecord(
                     id=file_id,
@@ -72,11 +91,13 @@ def register_result_files(
                     provider=batch.provider,
                     provider_file_id=upstream.id,
                     filename=upstream.filename,
-                    bytes=upstream.bytes,
+                    bytes=copied[0],
                     purpose="batch_output",
                     created_at=upstream.created_at,
                     expires_at=upstream.expires_at,
                     source_batch_id=batch.id,
+                    blob_key=blob_key,
+                    content_type="application/jsonl",
                 )
             )
         setattr(batch, f"{role}_file_id", file_id)

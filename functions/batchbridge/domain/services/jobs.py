@@ -107,7 +107,7 @@ class BatchJobs:
         ended = fold(record, report, now_ns)
         if ended.provider_outcome is not None:
             if adapter.results_mode == "files":
-                register_result_files(self.records, adapter, credentials, ended, report)
+                register_result_files(self.records, self.blobs, adapter, credentials, ended, report)
                 results = {"output_file_id": ended.output_file_id, "error_file_id": ended.error_file_id}
             else:
                 results = self._convert_results(adapter, credentials, ended, report, now)
