@@ -119,7 +119,7 @@ class Gateway:
             # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
             return aws.client(service) if aws is not None else boto3.client(service)  # type: ignore[call-overload]
 
-        dynamodb, s3 = client("dynamodb"), client("s3")
+        dynamodb = client("dynamodb")
         if queue is None:
             if not settings.work_queue_url:
                 raise RuntimeError("BATCHBRIDGE_WORK_QUEUE_URL must name the SQS queue of background jobs.")
@@ -137,7 +137,7 @@ class Gateway:
         return cls(
             settings=settings,
             records=DynamoRecordStore(dynamodb, settings.table),
-            blobs=S3BlobStore(s3, settings.bucket),
+            blobs=S3BlobStore(lambda: client("s3"), settings.bucket),
             providers=Registry(settings),
             owner_secret=secret,
             vault=KmsVault(lambda: client("kms"), settings.kms_key),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
+from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.validation import BATCH_ENDPOINTS
 
@@ -61,8 +61,8 @@ def check_batch_input(
         except UnicodeDecodeError:
             raise _line_error(number, "the line is not valid UTF-8.", "invalid_encoding") from None
         try:
-            line = json.loads(text)
-        except json.JSONDecodeError as exc:
+            line = codec.loads(text)
+        except codec.JSONDecodeError as exc:
             raise _line_error(number, f"not valid JSON ({exc.msg}).", "invalid_json_line") from None
         except RecursionError:
             raise _line_error(number, "the JSON is nested too deeply.", "invalid_json_line") from None

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import httpx
 
+from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
@@ -91,7 +92,7 @@ class AnthropicAdapter:
         def body() -> Iterator[bytes]:
             yield b'{"requests":['
             for index, ((_, params), custom_id) in enumerate(zip(requests(), sent_ids, strict=True)):
-                yield (b"," if index else b"") + json.dumps({"custom_id": custom_id, "params": params}).encode()
+                yield (b"," if index else b"") + codec.dumps({"custom_id": custom_id, "params": params})
             yield b"]}"
 
         report = self._batch("POST", "v1/messages/batches", credentials, content=body())
@@ -235,7 +236,7 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
 def _requests_from_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(custom_id, Anthropic params) for each line of an OpenAI batch file (already checked as JSONL)."""
     for raw in iter_lines(chunks):
-        line = json.loads(raw)
+        line = codec.loads(raw)
         if line.get("url") != CHAT_ENDPOINT:
             raise bad_request(
                 f"custom_id {line.get('custom_id')!r}: Anthropic runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
@@ -248,7 +249,7 @@ def _requests_from_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[st
 def _result_lines(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         for raw in iter_lines(response.iter_bytes(64 * 1024)):
-            line = json.loads(raw)
+            line = codec.loads(raw)
             yield str(line["custom_id"]), line
     finally:
         response.close()

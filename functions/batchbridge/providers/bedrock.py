@@ -16,9 +16,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
-from typing import Any, Final, Literal
+from typing import IO, Any, BinaryIO, Final, Literal
 from urllib.parse import urlparse
 
+from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
@@ -75,31 +76,8 @@ class BedrockAdapter:
         region = s3_config.get("region") or None
         prefix = (s3_config.get("prefix") or DEFAULT_PREFIX).strip("/")
         key = f"{prefix}/{request.file_id}/input.jsonl"
-        record_ids: dict[str, str] = {}
-        model: str | None = None
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as staged:
-            for index, raw in enumerate(iter_lines(iter(lambda: request.stream.read(64 * 1024), b""))):
-                line = json.loads(raw)
-                custom_id, body = line["custom_id"], line["body"]
-                if line.get("url") != CHAT_ENDPOINT:
-                    raise bad_request(
-                        f"custom_id {custom_id!r}: Bedrock runs {CHAT_ENDPOINT!r} only.",
-                        param="file",
-                        code="unsupported_endpoint",
-                    )
-                if model is None:
-                    model = body["model"]
-                elif body["model"] != model:
-                    raise bad_request(
-                        f"custom_id {custom_id!r}: model {body['model']!r} differs from {model!r}; "
-                        "a Bedrock job runs one model.",
-                        param="file",
-                        code="model_mismatch",
-                    )
-                record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
-                record_ids[record_id] = custom_id
-                model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
-                staged.write(json.dumps({"recordId": record_id, "modelInput": model_input}).encode() + b"\n")
+            record_ids = convert(request.stream, staged)
             staged.seek(0)
             s3 = self._s3_call(bucket, lambda: self._client("s3", region))
             self._s3_call(bucket, lambda: s3.upload_fileobj(staged, bucket, key))
@@ -293,6 +271,36 @@ class BedrockAdapter:
             ) from None
 
 
+def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
+    """OpenAI batch lines (already checked as JSONL) -> Bedrock records, one at a time; returns record ID ->
+    custom_id. A line Bedrock cannot take is a 400 naming its custom_id."""
+    record_ids: dict[str, str] = {}
+    model: str | None = None
+    for index, raw in enumerate(iter_lines(iter(lambda: source.read(64 * 1024), b""))):
+        line = codec.loads(raw)
+        custom_id, body = line["custom_id"], line["body"]
+        if line.get("url") != CHAT_ENDPOINT:
+            raise bad_request(
+                f"custom_id {custom_id!r}: Bedrock runs {CHAT_ENDPOINT!r} only.",
+                param="file",
+                code="unsupported_endpoint",
+            )
+        if model is None:
+            model = body["model"]
+        elif body["model"] != model:
+            raise bad_request(
+                f"custom_id {custom_id!r}: model {body['model']!r} differs from {model!r}; "
+                "a Bedrock job runs one model.",
+                param="file",
+                code="model_mismatch",
+            )
+        record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
+        record_ids[record_id] = custom_id
+        model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
+        target.write(codec.dumps({"recordId": record_id, "modelInput": model_input}) + b"\n")
+    return record_ids
+
+
 BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
@@ -385,7 +393,7 @@ def _records(s3: Any, bucket: str, keys: list[str], model_id: str) -> Iterator[t
         try:
             for raw in iter_lines(body.iter_chunks(64 * 1024), max_line_bytes=OUT_LINE_BYTES):
                 try:
-                    record = json.loads(raw)
+                    record = codec.loads(raw)
                 except ValueError:  # its record is then accounted for as not run (results_may_omit)
                     logger.warning("unreadable line in %s skipped", key)
                     continue

@@ -9,7 +9,6 @@ converted by the finalizer. The bearer key goes upstream as ``x-goog-api-key``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
@@ -21,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
@@ -133,7 +133,7 @@ class GeminiAdapter:
         custom_ids: dict[str, str] = {}
         unnamed: str | None = None  # the first line that names no model
         for raw in iter_lines(request.open_input()):
-            line = json.loads(raw)
+            line = codec.loads(raw)
             custom_ids[line["custom_id"]] = line["custom_id"]
             if unnamed is None and not line["body"].get("model"):
                 unnamed = line["custom_id"]
@@ -305,7 +305,7 @@ class GeminiAdapter:
             for raw in iter_lines(response.iter_bytes(64 * 1024), max_line_bytes=RESULT_LINE_BYTES):
                 count += 1
                 try:
-                    line = json.loads(raw)
+                    line = codec.loads(raw)
                 except ValueError:
                     line = None
                 if not isinstance(line, dict):
@@ -376,7 +376,7 @@ def _convert(source: BinaryIO, target: IO[bytes]) -> None:
     model: str | None = None
     first_with_model = ""
     for raw in iter_lines(iter(lambda: source.read(64 * 1024), b"")):
-        line = json.loads(raw)
+        line = codec.loads(raw)
         custom_id, body = line["custom_id"], line["body"]
         if line.get("url") != CHAT_ENDPOINT:
             raise bad_request(
@@ -396,7 +396,7 @@ def _convert(source: BinaryIO, target: IO[bytes]) -> None:
                     code="model_mismatch",
                 )
         request = chat_to_request(body, custom_id=custom_id)
-        target.write(json.dumps({"key": custom_id, "request": request}, separators=(",", ":")).encode() + b"\n")
+        target.write(codec.dumps({"key": custom_id, "request": request}) + b"\n")
 
 
 def _inlined(items: Any, model: str) -> Iterator[tuple[str | None, dict[str, Any]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
 
@@ -23,8 +24,21 @@ TRANSFER: Final = TransferConfig(
 
 class S3BlobStore:
     def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
+        """``client``: an S3 client, or a callable making one on first use (functions that never touch S3
+        never pay for creating it: cold start)."""
+        self._make = client if callable(client) and not hasattr(client, "get_object") else None
+        self._made = None if self._make is not None else client
+        self._lock = threading.Lock()  # boto3's default session must not make clients from two threads at once
         self._bucket = bucket
+
+    @property
+    def _client(self) -> Any:
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    assert self._make is not None
+                    self._made = self._make()
+        return self._made
 
     def put(self, key: str, stream: BinaryIO, content_type: str) -> None:
         self._client.upload_fileobj(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, NoReturn, TypeVar
 
 from batchbridge.domain.errors import bad_request
@@ -70,6 +70,7 @@ class ChatBody:
         self.body = body
         self.custom_id = custom_id
         self.provider = provider
+        self.get: Callable[[str], Any] = body.get  # the body's own lookup: called for every field of every line
 
     def fail(self, param: str, problem: str, code: str = "invalid_value") -> NoReturn:
         raise bad_request(f"custom_id {self.custom_id!r}: {param} {problem}", param=param, code=code)
@@ -80,9 +81,6 @@ class ChatBody:
             param=param,
             code=code,
         )
-
-    def get(self, key: str) -> Any:
-        return self.body.get(key)
 
 
 class Reasons(NamedTuple):
@@ -109,9 +107,30 @@ def model(b: ChatBody) -> str:
     return _required(b, "model", str, "a non-empty string")
 
 
+_CHECKED_FIELDS: Final = frozenset(
+    {
+        "n",
+        "stream",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "audio",
+        "prediction",
+        "functions",
+        "function_call",
+        "modalities",
+        "logit_bias",
+    }
+)
+
+
 def check_dropped_and_rejected(b: ChatBody, why: Reasons) -> None:
     """n, stream, logprobs, top_logprobs, penalties, response_format, audio, prediction, functions, function_call,
     modalities and logit_bias: their defaults pass (and are dropped), anything else is a 400."""
+    if b.body.keys().isdisjoint(_CHECKED_FIELDS):  # the usual line names none of them
+        return
     n = b.get("n")
     if n is not None:
         if not is_int(n) or n < 1:

@@ -1,0 +1,318 @@
+"""The benchmark suite: `python -m bench` (see README). Every figure is a ratio or difference against a floor
+measured in the same run, on the same machine; the latest results go to bench/RESULTS.md.
+
+    python -m bench [--sizes 20,200] [--results bench/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench import data
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT_DIRECTIONS = {
+    "openai-to-anthropic": "gpt-4o-mini",
+    "openai-to-bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
+    "openai-to-gemini": "gemini-2.5-flash",
+}
+OUTPUT_DIRECTIONS = {"anthropic-to-openai": "anthropic", "bedrock-to-openai": "bedrock", "gemini-to-openai": "gemini"}
+THROUGHPUT_TARGET = 0.5
+RSS_GROWTH_TARGET_MB = 32
+UPLOAD_RSS_TARGET_MB = 64
+COLD_START_TARGET_MS = 150
+COLD_RUNS = 3
+
+
+def child(module: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``python -m bench.<module> args`` and return the JSON its last output line holds."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args],
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.{module} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server in its own process (its memory is not the gateway's), on loopback."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the moto server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """The environment of a deployed function, with AWS at ``endpoint``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHBRIDGE_", "AWS_"))}
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "BATCHBRIDGE_STORAGE": "aws",
+            "BATCHBRIDGE_TABLE": "bench",
+            "BATCHBRIDGE_BUCKET": "bench",
+            "BATCHBRIDGE_BEDROCK_BUCKET": "bench",
+            "BATCHBRIDGE_OWNER_SECRET": "bench-owner-secret-0123456789abcdef",
+            "BATCHBRIDGE_KMS_KEY": "alias/bench",
+            "BATCHBRIDGE_REFRESH_SECONDS": "0",
+            "POWERTOOLS_SERVICE_NAME": "batchbridge",
+            "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+def prepare_aws(env: dict[str, str]) -> None:
+    import boto3
+
+    from batchbridge.store.schema import ensure_bucket, ensure_table
+    from batchbridge.store.vault import ensure_key
+
+    def client(service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+
+    ensure_table(client("dynamodb"), env["BATCHBRIDGE_TABLE"])
+    ensure_bucket(client("s3"), env["BATCHBRIDGE_BUCKET"])
+    ensure_key(client("kms"), env["BATCHBRIDGE_KMS_KEY"])
+    env["BATCHBRIDGE_WORK_QUEUE_URL"] = client("sqs").create_queue(QueueName="bench")["QueueUrl"]
+
+
+def conversions(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for size in sizes:
+        files: dict[str, Path] = {}
+        for direction, model in INPUT_DIRECTIONS.items():
+            files[direction] = workdir / f"{direction}-{size}.jsonl"
+            data.write_input(files[direction], size * 1024 * 1024, model)
+        for direction, provider in OUTPUT_DIRECTIONS.items():
+            files[direction] = workdir / f"{direction}-{size}.jsonl"
+            data.write_results(files[direction], provider, size * 1024 * 1024)
+        for direction, path in files.items():
+            floor = min((child("convert", "floor", str(path)) for _ in range(2)), key=lambda r: r["seconds"])
+            run = min((child("convert", direction, str(path)) for _ in range(2)), key=lambda r: r["seconds"])
+            mb = run["bytes"] / 1e6
+            rows.append(
+                {
+                    "direction": direction,
+                    "size_mb": size,
+                    "mb_per_s": mb / run["seconds"],
+                    "floor_mb_per_s": mb / floor["seconds"],
+                    "ratio": floor["seconds"] / run["seconds"],
+                    "peak_mb": run["peak_mb"],
+                }
+            )
+            path.unlink()
+    return rows
+
+
+def cold_starts(env: dict[str, str]) -> tuple[float, dict[str, dict[str, float]]]:
+    from batchbridge.api.operations import OPERATIONS
+
+    floor = statistics.median(child("coldstart", "floor", env=env)["ms"] for _ in range(COLD_RUNS))
+    results = {}
+    for operation in OPERATIONS:
+        runs = [child("coldstart", operation, env=env) for _ in range(COLD_RUNS)]
+        results[operation] = {
+            "ms": statistics.median(r["ms"] for r in runs),
+            "import_ms": statistics.median(r["import_ms"] for r in runs),
+            "status": runs[0]["status"],
+        }
+    return floor, results
+
+
+def machine() -> str:
+    memory = ""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            memory = f", {int(meminfo.readline().split()[1]) / 1024 / 1024:.0f} GiB RAM"
+    except OSError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores{memory}; {system}; Python {platform.python_version()}"
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "**misses**"
+
+
+def report(
+    rows: list[dict[str, Any]],
+    uploads: list[dict[str, Any]],
+    cold: tuple[float, dict[str, dict[str, float]]],
+    warm: dict[str, dict[str, float]],
+) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `python -m bench` on: {machine()}.",
+        "",
+        "## Conversion throughput (floor: orjson loads + dumps of each line of the same file)",
+        "",
+        f"Target: ratio >= {THROUGHPUT_TARGET}.",
+        "",
+        "| direction | file | MB/s | floor MB/s | ratio | target | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['direction']} | {row['size_mb']} MB | {row['mb_per_s']:.0f} | {row['floor_mb_per_s']:.0f} | "
+            f"{row['ratio']:.2f} | {verdict(row['ratio'] >= THROUGHPUT_TARGET)} | {row['peak_mb']:.1f} MB |"
+        )
+    sizes = sorted({row["size_mb"] for row in rows})
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        lines += [
+            "",
+            f"## Peak RSS, {large} MB file against {small} MB file",
+            "",
+            f"Target: the {large} MB run's peak within {RSS_GROWTH_TARGET_MB} MB of the {small} MB run's.",
+            "",
+            "| direction | growth | target |",
+            "|---|---|---|",
+        ]
+        peaks = {(row["direction"], row["size_mb"]): row["peak_mb"] for row in rows}
+        for direction in [*INPUT_DIRECTIONS, *OUTPUT_DIRECTIONS]:
+            growth = peaks[(direction, large)] - peaks[(direction, small)]
+            lines.append(f"| {direction} | {growth:+.1f} MB | {verdict(growth <= RSS_GROWTH_TARGET_MB)} |")
+    lines += [
+        "",
+        "## An upload assembled, checked, converted and forwarded (uploads.complete, Bedrock staging)",
+        "",
+        f"Target: RSS added at most {UPLOAD_RSS_TARGET_MB} MB.",
+        "",
+        "| file | seconds | RSS added | target |",
+        "|---|---|---|---|",
+    ]
+    for upload in uploads:
+        lines.append(
+            f"| {upload['bytes'] / 1e6:.0f} MB | {upload['seconds']:.1f} | {upload['added_mb']:.1f} MB | "
+            f"{verdict(upload['added_mb'] <= UPLOAD_RSS_TARGET_MB)} |"
+        )
+    floor, functions = cold
+    lines += [
+        "",
+        "## Cold start of each Lambda function (import + first invocation with its infra/events event)",
+        "",
+        f"Floor: importing fastapi + mangum + boto3 = {floor:.0f} ms. "
+        f"Target: at most floor + {COLD_START_TARGET_MS} ms.",
+        "",
+        "| function | import | import + first invocation | over floor | target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, result in functions.items():
+        over = result["ms"] - floor
+        lines.append(
+            f"| {name} | {result['import_ms']:.0f} ms | {result['ms']:.0f} ms | {over:+.0f} ms | "
+            f"{verdict(over <= COLD_START_TARGET_MS)} |"
+        )
+    lines += [
+        "",
+        "## Warm retrieve: through the Lambda handler against the fake upstream directly",
+        "",
+        "| path | p50 | p99 |",
+        "|---|---|---|",
+        f"| upstream directly | {warm['direct']['p50_ms']:.2f} ms | {warm['direct']['p99_ms']:.2f} ms |",
+        f"| Lambda handler | {warm['handler']['p50_ms']:.2f} ms | {warm['handler']['p99_ms']:.2f} ms |",
+        f"| overhead | {warm['handler']['p50_ms'] - warm['direct']['p50_ms']:.2f} ms | "
+        f"{warm['handler']['p99_ms'] - warm['direct']['p99_ms']:.2f} ms |",
+        "",
+        "The handler side includes the DynamoDB read and write of the batch record (a moto server on loopback, in "
+        "another process) besides the event and response mapping.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sizes", default="20,200", help="file sizes in MB (default 20,200)")
+    parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
+    parser.add_argument("--warm-requests", type=int, default=300)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="batchbridge-bench-") as workdir:
+        print("conversions ...", flush=True)
+        rows = conversions(sizes, Path(workdir))
+    with moto_server() as endpoint:
+        env = aws_env(endpoint)
+        prepare_aws(env)
+        print("uploads ...", flush=True)
+        uploads = [child("upload_rss", str(size), env=env) for size in sizes]
+        print("cold starts ...", flush=True)
+        cold = cold_starts(env)
+        print("warm retrieves ...", flush=True)
+        warm = child("warm", str(args.warm_requests), env=env)
+    text = report(rows, uploads, cold, warm)
+    Path(args.results).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
