@@ -1,6 +1,7 @@
 """Assembling, converting and forwarding one upload, in its own process: prints the RSS it added, as JSON.
 
-    python -m bench.upload_rss <megabytes>
+    python -m bench.upload_rss prepare <megabytes> <state file>
+    python -m bench.upload_rss complete <state file>
 
 The parts (4 MiB, as the SDK sends them) are added first; then the process's resident memory is sampled while
 uploads.complete assembles them in S3, checks every line, converts the file into Bedrock records and stages it in
@@ -24,6 +25,8 @@ PART = 4 * 1024 * 1024
 
 
 def main() -> None:
+    """``prepare <megabytes> <state file>`` adds the parts (its memory is not measured);
+    ``complete <state file>`` completes the upload while its RSS is sampled."""
     import boto3
 
     from batchbridge.config import Settings
@@ -31,30 +34,35 @@ def main() -> None:
     from batchbridge.store.queue import LocalWorkQueue
     from batchbridge.store.schema import ensure_bucket, ensure_table
 
-    megabytes = int(sys.argv[1])
     settings = Settings.from_env()
     ensure_table(boto3.client("dynamodb"), settings.table)
     ensure_bucket(boto3.client("s3"), settings.bucket)
     gateway = Gateway.from_settings(settings, queue=LocalWorkQueue())
     caller = gateway.caller({"authorization": "Bearer bench-key"})
-    from batchbridge.domain.validation import MAX_BATCH_FILE_BYTES
+    if sys.argv[1] == "prepare":
+        from batchbridge.domain.validation import MAX_BATCH_FILE_BYTES
 
-    data = b"".join(input_lines(megabytes * 1024 * 1024, MODEL))[:MAX_BATCH_FILE_BYTES]
-    data = data[: data.rfind(b"\n") + 1]
-    upload = gateway.uploads.create(
-        caller,
-        "bedrock",
-        {"filename": "bench.jsonl", "purpose": "batch", "bytes": len(data), "mime_type": "application/jsonl"},
-    )
-    part_ids = []
-    for start in range(0, len(data), PART):
-        chunk = data[start : start + PART]
-        part = gateway.uploads.add_part(caller, upload.id, None, stream=io.BytesIO(chunk), size=len(chunk))
-        part_ids.append(part.id)
-    size = len(data)
-    del data, chunk
+        megabytes, state = int(sys.argv[2]), sys.argv[3]
+        data = b"".join(input_lines(megabytes * 1024 * 1024, MODEL))[:MAX_BATCH_FILE_BYTES]
+        data = data[: data.rfind(b"\n") + 1]
+        upload = gateway.uploads.create(
+            caller,
+            "bedrock",
+            {"filename": "bench.jsonl", "purpose": "batch", "bytes": len(data), "mime_type": "application/jsonl"},
+        )
+        part_ids = []
+        for start in range(0, len(data), PART):
+            chunk = data[start : start + PART]
+            part = gateway.uploads.add_part(caller, upload.id, None, stream=io.BytesIO(chunk), size=len(chunk))
+            part_ids.append(part.id)
+        with open(state, "w") as out:
+            json.dump({"upload_id": upload.id, "part_ids": part_ids, "bytes": len(data)}, out)
+        print(json.dumps({"prepared": len(part_ids)}))
+        return
+
+    with open(sys.argv[2]) as source:
+        prepared = json.load(source)
     gc.collect()
-
     baseline = rss_mb()
     peak = [baseline]
     running = True
@@ -67,12 +75,12 @@ def main() -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
-    _, file = gateway.uploads.complete(caller, upload.id, None, {"part_ids": part_ids})
+    _, file = gateway.uploads.complete(caller, prepared["upload_id"], None, {"part_ids": prepared["part_ids"]})
     seconds = time.perf_counter() - started
     running = False
     sampler.join()
-    assert file.bytes == size
-    print(json.dumps({"bytes": size, "seconds": seconds, "base_mb": baseline, "added_mb": peak[0] - baseline}))
+    assert file.bytes == prepared["bytes"]
+    print(json.dumps({"bytes": file.bytes, "seconds": seconds, "base_mb": baseline, "added_mb": peak[0] - baseline}))
 
 
 if __name__ == "__main__":

@@ -285,6 +285,7 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "POWERTOOLS_SERVICE_NAME": "batchbridge",
         "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+        "MALLOC_ARENA_MAX": "2",
         "BATCHBRIDGE_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
         "BATCHBRIDGE_KMS_KEY": {"Ref": "CredentialsKey"},
         "BATCHBRIDGE_BEDROCK_ROLE_ARN": {"Fn::GetAtt": ["BedrockServiceRole", "Arn"]},

@@ -101,7 +101,7 @@ def test_a_25_mb_file_in_4_mib_parts_then_a_batch_then_a_byte_exact_round_trip(
     assert upload.status == "completed" and upload.file is not None
     assert upload.file.bytes == len(data) and upload.file.filename == "big.jsonl" and upload.file.purpose == "batch"
     assert upload.file.id.startswith("file-")
-    assert_valid("Upload", upload.model_dump(mode="json", exclude_none=True) | {"file": upload.file.model_dump()})
+    assert_valid("Upload", upload.model_dump(mode="json", exclude_none=True), strict_nulls=True)
     # the provider got the whole file, as files.create would have sent it
     upstream = fake_openai[0].state.fake
     assert [f.content for f in upstream._files.values()] == [data]
@@ -132,11 +132,16 @@ def test_a_25_mb_file_in_4_mib_parts_then_a_batch_then_a_byte_exact_round_trip(
 
 def test_uploads_reject_what_does_not_add_up(client: OpenAI) -> None:
     data = batch_lines(300_000)
-    upload = client.uploads.create(bytes=len(data), filename="a.jsonl", mime_type="application/jsonl", purpose="batch")
+    created = client.uploads.with_raw_response.create(
+        bytes=len(data), filename="a.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
+    assert_valid("Upload", created.http_response.json(), strict_nulls=True)
+    upload = created.parse()
     assert upload.status == "pending" and upload.expires_at == upload.created_at + 3600
     first = client.uploads.parts.create(upload.id, data=data[:100_000])
     second = client.uploads.parts.create(upload.id, data=data[100_000:])
     assert first.object == "upload.part" and first.upload_id == upload.id
+    assert_valid("UploadPart", first.model_dump(mode="json"), strict_nulls=True)
     with pytest.raises(openai.BadRequestError, match="add up to 100000 bytes"):
         client.uploads.complete(upload.id, part_ids=[first.id])
     with pytest.raises(openai.BadRequestError, match="no part"):
@@ -224,3 +229,20 @@ def test_a_files_create_over_the_lambda_limit_is_a_413_naming_the_uploads_api(se
         ),
     )
     assert response.status_code == 413 and json.loads(response.content)["error"]["code"] == "request_too_large"
+
+
+def test_moto_keeps_s3_s_5_mib_part_minimum(embedded: EmbeddedAws) -> None:
+    """The assembly tests mean something only if small parts would fail, as they do on S3."""
+    import botocore.exceptions
+
+    s3 = embedded.client("s3")
+    s3.create_bucket(Bucket="rule-check")
+    started = s3.create_multipart_upload(Bucket="rule-check", Key="k")["UploadId"]
+    parts = []
+    for number in (1, 2):
+        sent = s3.upload_part(
+            Bucket="rule-check", Key="k", UploadId=started, PartNumber=number, Body=b"x" * (4 * 1024 * 1024)
+        )
+        parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+    with pytest.raises(botocore.exceptions.ClientError, match="EntityTooSmall"):
+        s3.complete_multipart_upload(Bucket="rule-check", Key="k", UploadId=started, MultipartUpload={"Parts": parts})

@@ -146,7 +146,7 @@ class UploadRecord:
             "filename": self.filename,
             "purpose": self.purpose,
             "status": self.status_at(now),
-            "file": file,
+            **_without_none({"file": file}),
         }
 
 

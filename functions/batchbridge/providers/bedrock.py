@@ -80,7 +80,7 @@ class BedrockAdapter:
             record_ids = convert(request.stream, staged)
             staged.seek(0)
             s3 = self._s3_call(bucket, lambda: self._client("s3", region))
-            self._s3_call(bucket, lambda: s3.upload_fileobj(staged, bucket, key))
+            self._s3_call(bucket, lambda: s3.upload_fileobj(staged, bucket, key, Config=_transfer_config()))
         try:
             self._s3_call(
                 bucket, lambda: s3.put_object(Bucket=bucket, Key=_map_key(key), Body=json.dumps(record_ids).encode())
@@ -269,6 +269,20 @@ class BedrockAdapter:
                 type="upstream_error",
                 code="provider_unreachable",
             ) from None
+
+
+def _transfer_config() -> Any:
+    """Sized on purpose: boto3's default (10 threads x 8 MB chunks in flight) holds ~80 MB per staged file."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(
+        multipart_threshold=16 * 1024 * 1024,
+        multipart_chunksize=8 * 1024 * 1024,
+        max_concurrency=2,
+        use_threads=True,
+    )
+    config.max_in_memory_upload_chunks = 2  # s3transfer reads 10 chunks ahead otherwise, whatever the concurrency
+    return config
 
 
 def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:

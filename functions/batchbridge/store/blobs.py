@@ -20,6 +20,7 @@ TRANSFER: Final = TransferConfig(
     max_concurrency=2,
     use_threads=True,
 )
+TRANSFER.max_in_memory_upload_chunks = 2  # s3transfer reads 10 chunks ahead otherwise, whatever the concurrency
 
 
 class S3BlobStore:
@@ -76,42 +77,47 @@ class S3BlobStore:
 
 
 class S3MultipartWriter:
-    """Writes one S3 object from bytes given in order: parts of PART_BYTES (S3 wants 5 MiB but for the last),
-    so memory holds one part whatever the object's size; a small object is a single PUT."""
+    """Writes one S3 object from bytes given in order: parts of at least PART_BYTES (S3 wants 5 MiB but for the
+    last), so memory holds about one part whatever the object's size; a small object is a single PUT."""
 
     def __init__(self, client: Any, bucket: str, key: str, content_type: str) -> None:
         self._client = client
         self._bucket = bucket
         self._key = key
         self._content_type = content_type
-        self._buffer = bytearray()
+        self._pending: list[bytes] = []  # joined once per part: no growing buffer, no slice copies
+        self._pending_bytes = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
 
     def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= PART_BYTES:
-            self._send(bytes(self._buffer[:PART_BYTES]))
-            del self._buffer[:PART_BYTES]
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= PART_BYTES:
+            self._send(self._take())
 
     def complete(self) -> None:
         if self._upload_id is None:
             self._client.put_object(
-                Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer), ContentType=self._content_type
+                Bucket=self._bucket, Key=self._key, Body=self._take(), ContentType=self._content_type
             )
         else:
-            if self._buffer:
-                self._send(bytes(self._buffer))
+            if self._pending_bytes:
+                self._send(self._take())
             self._client.complete_multipart_upload(
                 Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
             )
-        self._buffer = bytearray()
 
     def abort(self) -> None:
-        self._buffer = bytearray()
+        self._take()
         if self._upload_id is not None:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
             self._upload_id = None
+
+    def _take(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        return data
 
     def _send(self, part: bytes) -> None:
         if self._upload_id is None:
