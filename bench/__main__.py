@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ THROUGHPUT_TARGET = 0.5
 RSS_GROWTH_TARGET_MB = 32
 UPLOAD_RSS_TARGET_MB = 64
 COLD_START_TARGET_MS = 150
-COLD_RUNS = 5
+COLD_RUNS = 7
 
 
 def child(module: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -149,8 +148,8 @@ def conversions(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
             files[direction] = workdir / f"{direction}-{size}.jsonl"
             data.write_results(files[direction], provider, size * 1024 * 1024)
         for direction, path in files.items():
-            floor = min((child("convert", "floor", str(path)) for _ in range(2)), key=lambda r: r["seconds"])
-            run = min((child("convert", direction, str(path)) for _ in range(2)), key=lambda r: r["seconds"])
+            floor = min((child("convert", "floor", str(path)) for _ in range(3)), key=lambda r: r["seconds"])
+            run = min((child("convert", direction, str(path)) for _ in range(3)), key=lambda r: r["seconds"])
             mb = run["bytes"] / 1e6
             rows.append(
                 {
@@ -169,15 +168,14 @@ def conversions(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
 def cold_starts(env: dict[str, str]) -> tuple[float, dict[str, dict[str, float]]]:
     from batchbridge.api.operations import OPERATIONS
 
-    floor = statistics.median(child("coldstart", "floor", env=env)["ms"] for _ in range(COLD_RUNS))
+    # The fastest of several runs, for the floor and for each function alike: on a shared machine the minimum is
+    # the figure least disturbed by everything else that runs.
+    floor = min(child("coldstart", "floor", env=env)["ms"] for _ in range(COLD_RUNS))
     results = {}
     for operation in OPERATIONS:
         runs = [child("coldstart", operation, env=env) for _ in range(COLD_RUNS)]
-        results[operation] = {
-            "ms": statistics.median(r["ms"] for r in runs),
-            "import_ms": statistics.median(r["import_ms"] for r in runs),
-            "status": runs[0]["status"],
-        }
+        fastest = min(runs, key=lambda run: run["ms"])
+        results[operation] = {"ms": fastest["ms"], "import_ms": fastest["import_ms"], "status": fastest["status"]}
     return floor, results
 
 
@@ -258,7 +256,8 @@ def report(
     floor, functions = cold
     lines += [
         "",
-        "## Cold start of each Lambda function (import + first invocation with its infra/events event)",
+        f"## Cold start of each Lambda function (import + first invocation with its infra/events event; fastest of "
+        f"{COLD_RUNS} runs)",
         "",
         f"Floor: importing fastapi + mangum + boto3 = {floor:.0f} ms. "
         f"Target: at most floor + {COLD_START_TARGET_MS} ms.",
@@ -311,7 +310,11 @@ def main() -> int:
             uploads.append(child("upload_rss", "complete", state, env=env))
             os.unlink(state)
         print("cold starts ...", flush=True)
-        cold = cold_starts(env)
+        from tests.fakes.openai_upstream import create_app
+        from tests.fakes.server import running_server
+
+        with running_server(create_app()) as upstream:  # files_create's first call reaches a provider
+            cold = cold_starts(env | {"BATCHBRIDGE_OPENAI_BASE_URL": upstream + "/v1"})
         print("warm retrieves ...", flush=True)
         warm = child("warm", str(args.warm_requests), env=env)
     text = report(rows, uploads, cold, warm)

@@ -7,11 +7,10 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 from batchbridge.config import Settings
-from batchbridge.domain import webhooks
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.owner import owner_of
 from batchbridge.domain.ports import (
@@ -23,10 +22,12 @@ from batchbridge.domain.ports import (
     WebhookSender,
     WorkQueue,
 )
-from batchbridge.domain.services.batches import BatchService
 from batchbridge.domain.services.files import Caller, FileService
-from batchbridge.domain.services.jobs import BatchJobs, WebhookConfig
-from batchbridge.domain.services.uploads import UploadService
+
+if TYPE_CHECKING:
+    from batchbridge.domain.services.batches import BatchService
+    from batchbridge.domain.services.jobs import BatchJobs
+    from batchbridge.domain.services.uploads import UploadService
 
 logger = logging.getLogger(__name__)
 
@@ -53,24 +54,46 @@ class Gateway:
     queue: WorkQueue
     webhook_sender: WebhookSender | None = None
 
+    # Services are built on first use, so a Lambda function imports only the ones its operation needs.
     def __post_init__(self) -> None:
-        self.files = FileService(
-            self.records, self.blobs, self.providers, now_ns, inline_max_bytes=self.settings.inline_content_max_bytes
-        )
-        self.uploads = UploadService(self.records, self.blobs, self.files, now_ns)
-        fresh_ns = int(self.settings.refresh_seconds * 1e9)
-        self.batches = BatchService(self.records, self.blobs, self.providers, now_ns, self.vault, self.queue, fresh_ns)
-        webhook = None
         if self.settings.webhook_url:
             if not self.settings.webhook_secret:
                 raise RuntimeError("BATCHBRIDGE_WEBHOOK_URL is set, so BATCHBRIDGE_WEBHOOK_SECRET (whsec_...) must be.")
+            from batchbridge.domain import webhooks
+
             webhooks.secret_key(self.settings.webhook_secret)  # fail at start on a malformed secret
+
+    @cached_property
+    def files(self) -> FileService:
+        return FileService(
+            self.records, self.blobs, self.providers, now_ns, inline_max_bytes=self.settings.inline_content_max_bytes
+        )
+
+    @cached_property
+    def batches(self) -> BatchService:
+        from batchbridge.domain.services.batches import BatchService
+
+        fresh_ns = int(self.settings.refresh_seconds * 1e9)
+        return BatchService(self.records, self.blobs, self.providers, now_ns, self.vault, self.queue, fresh_ns)
+
+    @cached_property
+    def uploads(self) -> UploadService:
+        from batchbridge.domain.services.uploads import UploadService
+
+        return UploadService(self.records, self.blobs, self.files, now_ns)
+
+    @cached_property
+    def jobs(self) -> BatchJobs:
+        from batchbridge.domain.services.jobs import BatchJobs, WebhookConfig
+
+        webhook = None
+        if self.settings.webhook_url and self.settings.webhook_secret:
             webhook = WebhookConfig(
                 self.settings.webhook_url,
                 self.settings.webhook_secret,
                 first_backoff_seconds=self.settings.webhook_retry_seconds,
             )
-        self.jobs = BatchJobs(
+        return BatchJobs(
             self.records,
             self.blobs,
             self.providers,

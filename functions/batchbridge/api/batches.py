@@ -33,7 +33,8 @@ async def batches_list(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def batches_retrieve(request: Request, batch_id: str) -> JSONResponse:
+async def batches_retrieve(request: Request) -> JSONResponse:
+    batch_id = request.path_params["batch_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
@@ -41,7 +42,8 @@ async def batches_retrieve(request: Request, batch_id: str) -> JSONResponse:
     return JSONResponse(record.to_openai())
 
 
-async def batches_cancel(request: Request, batch_id: str) -> JSONResponse:
+async def batches_cancel(request: Request) -> JSONResponse:
+    batch_id = request.path_params["batch_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, await json_params(request))

@@ -76,7 +76,8 @@ async def files_list(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def files_retrieve(request: Request, file_id: str) -> JSONResponse:
+async def files_retrieve(request: Request) -> JSONResponse:
+    file_id = request.path_params["file_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
@@ -84,7 +85,8 @@ async def files_retrieve(request: Request, file_id: str) -> JSONResponse:
     return JSONResponse(record.to_openai())
 
 
-async def files_delete(request: Request, file_id: str) -> JSONResponse:
+async def files_delete(request: Request) -> JSONResponse:
+    file_id = request.path_params["file_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
@@ -92,7 +94,8 @@ async def files_delete(request: Request, file_id: str) -> JSONResponse:
     return JSONResponse({"id": record.id, "object": "file", "deleted": True})
 
 
-async def files_content(request: Request, file_id: str) -> Response:
+async def files_content(request: Request) -> Response:
+    file_id = request.path_params["file_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))

@@ -22,7 +22,8 @@ async def uploads_create(request: Request) -> JSONResponse:
     return JSONResponse(record.to_openai(gateway.uploads.now()))
 
 
-async def uploads_add_part(request: Request, upload_id: str) -> JSONResponse:
+async def uploads_add_part(request: Request) -> JSONResponse:
+    upload_id = request.path_params["upload_id"]
     check_body_size(request, what="An upload part")
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
@@ -44,7 +45,8 @@ async def uploads_add_part(request: Request, upload_id: str) -> JSONResponse:
     return JSONResponse(part.to_openai())
 
 
-async def uploads_complete(request: Request, upload_id: str) -> JSONResponse:
+async def uploads_complete(request: Request) -> JSONResponse:
+    upload_id = request.path_params["upload_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     params = await json_params(request)
@@ -53,7 +55,8 @@ async def uploads_complete(request: Request, upload_id: str) -> JSONResponse:
     return JSONResponse(record.to_openai(gateway.uploads.now(), file.to_openai()))
 
 
-async def uploads_cancel(request: Request, upload_id: str) -> JSONResponse:
+async def uploads_cancel(request: Request) -> JSONResponse:
+    upload_id = request.path_params["upload_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, await json_params(request))

@@ -246,9 +246,10 @@ def message_role(b: ChatBody, message: Any, where: str, rejected: Mapping[str, s
         b.unsupported(f"{where}.role", role, rejected[role])
     if not isinstance(role, str) or role not in MESSAGE_KEYS:
         b.fail(f"{where}.role", f"= {json.dumps(role)} must be {roles}")
-    for key in message:
-        if key not in MESSAGE_KEYS[role]:
-            b.fail(f"{where}.{key}", f"is not a known field of a {role} message", "unknown_parameter")
+    known = MESSAGE_KEYS[role]
+    if not known.issuperset(message):
+        key = next(key for key in message if key not in known)
+        b.fail(f"{where}.{key}", f"is not a known field of a {role} message", "unknown_parameter")
     return role
 
 

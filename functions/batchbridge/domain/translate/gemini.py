@@ -124,8 +124,11 @@ def chat_to_request(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     chat.check_fields(b)
     if "model" in body:  # optional: the batch may name the model instead
         chat.model(b)
-    rest = ChatBody({k: v for k, v in body.items() if k not in _TRANSLATED}, custom_id, PROVIDER)
-    chat.check_dropped_and_rejected(rest, _REASONS)
+    if body.keys().isdisjoint(_TRANSLATED):  # the usual line: nothing to leave out of the check
+        chat.check_dropped_and_rejected(b, _REASONS)
+    else:
+        rest = ChatBody({k: v for k, v in body.items() if k not in _TRANSLATED}, custom_id, PROVIDER)
+        chat.check_dropped_and_rejected(rest, _REASONS)
     chat.user(b)
     # seed is translated; service_tier, store, metadata, stream_options, user: dropped (module docstring).
 
@@ -147,20 +150,24 @@ def chat_to_request(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     return request
 
 
+_NUMBERS: Final = (
+    ("temperature", "temperature", 0.0, 2.0),
+    ("top_p", "topP", 0.0, 1.0),
+    ("presence_penalty", "presencePenalty", -2.0, 2.0),
+    ("frequency_penalty", "frequencyPenalty", -2.0, 2.0),
+)
+
+
 def _generation_config(b: ChatBody) -> dict[str, Any]:
     config: dict[str, Any] = {}
     max_tokens = chat.max_tokens(b)
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
-    for key, name, low, high in (
-        ("temperature", "temperature", 0.0, 2.0),
-        ("top_p", "topP", 0.0, 1.0),
-        ("presence_penalty", "presencePenalty", -2.0, 2.0),
-        ("frequency_penalty", "frequencyPenalty", -2.0, 2.0),
-    ):
-        value = chat.number(b, key, low, high)
-        if value is not None:
-            config[name] = value
+    for key, name, low, high in _NUMBERS:
+        if key in b.body:
+            value = chat.number(b, key, low, high)
+            if value is not None:
+                config[name] = value
     stop = chat.stop(b, MAX_STOP_SEQUENCES)
     if stop:
         config["stopSequences"] = stop
