@@ -41,7 +41,7 @@ async def json_params(request: Request) -> dict[str, Any]:
 def created_on(gateway: Gateway, params: dict[str, Any]) -> str:
     """The provider a create runs on: the one named, else the default."""
     name = parse_provider(params.get("provider"), default=DEFAULT_PROVIDER) or DEFAULT_PROVIDER
-    gateway.providers.get(name)  # a provider whose adapter is not built is a 400 on every route
+    gateway.providers.check(name)  # a provider whose adapter is not built is a 400 on every route
     return name
 
 
@@ -49,5 +49,5 @@ def provider_hint(gateway: Gateway, params: dict[str, Any]) -> str | None:
     """The provider a read names, if any: it filters lists and must match an object's record."""
     name = parse_provider(params.get("provider"), default=None)
     if name is not None:
-        gateway.providers.get(name)
+        gateway.providers.check(name)
     return name

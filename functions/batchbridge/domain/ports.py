@@ -184,6 +184,10 @@ class ProviderAdapter(Protocol):
 
 
 class ProviderRegistry(Protocol):
+    def check(self, name: str) -> None:
+        """A 400 ``unsupported_provider`` when ``name`` is not built (cheap: no adapter is made)."""
+        ...
+
     def get(self, name: str) -> ProviderAdapter:
         """The adapter for ``name``; a 400 ``unsupported_provider`` when it is not built."""
         ...

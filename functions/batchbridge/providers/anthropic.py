@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Final, Literal, TypeVar
 
 import httpx
@@ -20,7 +21,7 @@ from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
-from batchbridge.providers.http import call, open_stream, upstream_error
+from batchbridge.providers.http import call, make_client, open_stream, upstream_error
 
 PROVIDER: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
@@ -38,11 +39,11 @@ class AnthropicAdapter:
     lines_need_model = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-        )
+        self._client_args = (base_url.rstrip("/") + "/", timeout, transport)
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        return make_client(*self._client_args)
 
     # files: the gateway's copy is the only one (Anthropic batches take no input file)
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:

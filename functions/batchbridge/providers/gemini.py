@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import IO, Any, BinaryIO, Final, Literal
 from urllib.parse import quote, urlsplit
 
@@ -25,7 +25,7 @@ from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
-from batchbridge.providers.http import call, open_stream
+from batchbridge.providers.http import call, make_client, open_stream
 
 logger = logging.getLogger(__name__)
 PROVIDER: Final = "gemini"
@@ -68,11 +68,11 @@ class GeminiAdapter:
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         root, self._version = split_base_url(base_url)
-        self._client = httpx.Client(
-            base_url=root + "/",
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-        )
+        self._client_args = (root + "/", timeout, transport)
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        return make_client(*self._client_args)
 
     # files
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:

@@ -61,3 +61,11 @@ def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> 
             response.close()
         raise upstream_error(provider, response)
     return response
+
+
+def make_client(base_url: str, timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
+    """The adapters' client. Built on first use (a cached property of each adapter): building one loads the
+    system's CA certificates, which requests that never reach the provider should not pay for."""
+    return httpx.Client(
+        base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport
+    )

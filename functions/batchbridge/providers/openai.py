@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from typing import Any, Final, Literal, TypeVar
 
 import httpx
@@ -10,7 +11,7 @@ import httpx
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.records import BATCH_TIMESTAMPS
-from batchbridge.providers.http import call, open_stream, upstream_error
+from batchbridge.providers.http import call, make_client, open_stream, upstream_error
 
 PROVIDER: Final = "openai"
 T = TypeVar("T")
@@ -25,11 +26,11 @@ class OpenAIAdapter:
     lines_need_model = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-        )
+        self._client_args = (base_url.rstrip("/") + "/", timeout, transport)
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        return make_client(*self._client_args)
 
     # files
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:

@@ -50,6 +50,11 @@ class Registry:
         self._factories = FACTORIES if factories is None else factories
         self._adapters: dict[str, ProviderAdapter] = {}
 
+    def check(self, name: str) -> None:
+        """A 400 ``unsupported_provider`` when ``name`` has no adapter here (without building or importing it)."""
+        if name not in self._factories:
+            raise unsupported_provider(name)
+
     def get(self, name: str) -> ProviderAdapter:
         adapter = self._adapters.get(name)
         if adapter is None:

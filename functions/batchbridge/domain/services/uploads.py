@@ -51,7 +51,7 @@ class UploadService:
             )
         validation.file_size(size, purpose)
         validation.expires_after(params.get("expires_after"), "expires_after")
-        self.files.providers.get(provider)
+        self.files.providers.check(provider)
         now = self.clock() // 1_000_000_000
         record = UploadRecord(
             id=ids.new_upload_id(),
