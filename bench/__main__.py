@@ -106,6 +106,9 @@ def aws_env(endpoint: str) -> dict[str, str]:
             "BATCHBRIDGE_OWNER_SECRET": "bench-owner-secret-0123456789abcdef",
             "BATCHBRIDGE_KMS_KEY": "alias/bench",
             "BATCHBRIDGE_REFRESH_SECONDS": "0",
+            # gateway-key mode, as template.yaml always deploys (the events' key is a gateway key)
+            "BATCHBRIDGE_API_KEYS": "sk-local-example,bench-key",
+            "OPENAI_API_KEY": "sk-bench-openai",
             "POWERTOOLS_SERVICE_NAME": "batchbridge",
             "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
             "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -56,7 +56,9 @@ def main() -> None:
         retrieve["pathParameters"] = {"batch_id": batch["id"]}
         retrieve["path"] = f"/openai/v1/batches/{batch['id']}"
         (upstream_id,) = list(fake._batches)
-        auth = {"Authorization": retrieve["headers"]["Authorization"]}
+        # what the gateway itself sends upstream: its own key in gateway-key mode, else the caller's
+        upstream_key = os.environ.get("OPENAI_API_KEY") or retrieve["headers"]["Authorization"].split()[-1]
+        auth = {"Authorization": f"Bearer {upstream_key}"}
 
         def through_handler() -> None:
             response = batches_retrieve.handler(retrieve, Context())  # type: ignore[arg-type]

@@ -28,6 +28,14 @@ KMS_ALIAS = "alias/batchbridge-test"
 BEDROCK_ROLE = "arn:aws:iam::123456789012:role/batchbridge-bedrock"
 
 
+@pytest.fixture(autouse=True)
+def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Upstream retries do not sleep in tests; the delays they would have waited are recorded."""
+    waits: list[float] = []
+    monkeypatch.setattr("batchbridge.providers.http.sleep", waits.append)
+    return waits
+
+
 @pytest.fixture
 def fake_openai() -> Iterator[tuple[Any, str]]:
     """The fake OpenAI upstream: (its app, its base URL ending in /v1)."""

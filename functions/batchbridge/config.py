@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 StorageMode = Literal["embedded", "aws"]
@@ -43,6 +43,15 @@ class Settings:
     bedrock_min_records: int
     bedrock_bucket: str | None
     inline_content_max_bytes: int
+    # Gateway-key mode (either set): clients must present one of these keys; providers get the gateway's own.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_secret_arn: str | None = None
+    provider_keys: dict[str, str] = field(default_factory=dict, repr=False)  # provider -> key, from the env
+    provider_keys_secret_arn: str | None = None
+
+    @property
+    def gateway_keys_mode(self) -> bool:
+        return bool(self.api_keys or self.api_keys_secret_arn)
 
     @classmethod
     def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
@@ -74,6 +83,18 @@ class Settings:
             bedrock_role_arn=os.environ.get("BATCHBRIDGE_BEDROCK_ROLE_ARN", "").strip() or None,
             bedrock_min_records=int(_float("BATCHBRIDGE_BEDROCK_MIN_RECORDS", 100, allow_zero=True)),
             # Bedrock reads the account's S3, never the embedded store: no default bucket there.
+            api_keys=tuple(key.strip() for key in os.environ.get("BATCHBRIDGE_API_KEYS", "").split(",") if key.strip()),
+            api_keys_secret_arn=os.environ.get("BATCHBRIDGE_API_KEYS_SECRET_ARN", "").strip() or None,
+            provider_keys={
+                provider: os.environ[variable].strip()
+                for provider, variable in (
+                    ("openai", "OPENAI_API_KEY"),
+                    ("anthropic", "ANTHROPIC_API_KEY"),
+                    ("gemini", "GEMINI_API_KEY"),
+                )
+                if os.environ.get(variable, "").strip()
+            },
+            provider_keys_secret_arn=os.environ.get("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", "").strip() or None,
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import time
@@ -23,6 +24,7 @@ from batchbridge.domain.ports import (
     WorkQueue,
 )
 from batchbridge.domain.services.files import Caller, FileService
+from batchbridge.store.keys import KeySource
 
 if TYPE_CHECKING:
     from batchbridge.domain.services.batches import BatchService
@@ -53,6 +55,7 @@ class Gateway:
     vault: Vault
     queue: WorkQueue
     webhook_sender: WebhookSender | None = None
+    key_source: KeySource | None = None  # set in gateway-key mode
 
     # Services are built on first use, so a Lambda function imports only the ones its operation needs.
     def __post_init__(self) -> None:
@@ -116,6 +119,20 @@ class Gateway:
             )
         if not key.isascii() or not key.isprintable():
             raise GatewayError(401, "Invalid API key: it must be printable ASCII.", code="invalid_api_key")
+        if self.key_source is not None:
+            # Gateway-key mode: the key must be one of ours (compared in constant time); providers get the
+            # gateway's own keys, so nothing of the client's goes upstream.
+            accepted = False
+            for gateway_key in self.key_source.gateway_keys():
+                accepted |= hmac.compare_digest(key.encode(), gateway_key.encode())
+            if not accepted:
+                raise GatewayError(
+                    401,
+                    "Incorrect API key provided: this gateway takes its own API keys, not a provider's.",
+                    type="authentication_error",
+                    code="invalid_api_key",
+                )
+            return Caller(owner=owner_of(key, self.owner_secret), credentials=Credentials(api_key=""))
         credentials = Credentials(
             api_key=key,
             organization=_ascii_header(headers, "openai-organization"),
@@ -136,13 +153,14 @@ class Gateway:
         from batchbridge.store.blobs import S3BlobStore
         from batchbridge.store.queue import SqsWorkQueue
         from batchbridge.store.records import DynamoRecordStore
-        from batchbridge.store.vault import KmsVault
+        from batchbridge.store.vault import KmsVault, NoVault
 
         def client(service: str) -> Any:
             # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
             return aws.client(service) if aws is not None else boto3.client(service)  # type: ignore[call-overload]
 
         dynamodb = client("dynamodb")
+        key_source = KeySource(settings) if settings.gateway_keys_mode else None
         if queue is None:
             if not settings.work_queue_url:
                 raise RuntimeError("BATCHBRIDGE_WORK_QUEUE_URL must name the SQS queue of background jobs.")
@@ -161,11 +179,12 @@ class Gateway:
             settings=settings,
             records=DynamoRecordStore(dynamodb, settings.table),
             blobs=S3BlobStore(lambda: client("s3"), settings.bucket),
-            providers=Registry(settings),
+            providers=Registry(settings, provider_key=key_source.provider_key if key_source else None),
             owner_secret=secret,
-            vault=KmsVault(lambda: client("kms"), settings.kms_key),
+            vault=NoVault() if key_source is not None else KmsVault(lambda: client("kms"), settings.kms_key),
             queue=queue,
             webhook_sender=_webhook_sender() if settings.webhook_url else None,
+            key_source=key_source,
         )
 
 

@@ -148,6 +148,15 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
 }
 
 
+# Gateway-key mode, always deployed: every API function reads both key secrets, background jobs the provider keys.
+API_KEYS_SECRET = "api-keys-secret"
+PROVIDER_KEYS_SECRET = "provider-keys-secret"
+for _permissions in EXPECTED_PERMISSIONS.values():
+    _permissions["secretsmanager:GetSecretValue"] = {API_KEYS_SECRET, PROVIDER_KEYS_SECRET}
+for _permissions in BACKGROUND_FUNCTIONS.values():
+    _permissions["secretsmanager:GetSecretValue"] = {PROVIDER_KEYS_SECRET}
+
+
 def logical_id(op: str) -> str:
     """files_create -> FilesCreateFunction."""
     return "".join(part.capitalize() for part in op.split("_")) + "Function"
@@ -286,6 +295,8 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
         "MALLOC_ARENA_MAX": "2",
+        "BATCHBRIDGE_API_KEYS_SECRET_ARN": {"Ref": "ApiKeysSecret"},
+        "BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN": {"Ref": "ProviderKeysSecret"},
         "BATCHBRIDGE_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
         "BATCHBRIDGE_KMS_KEY": {"Ref": "CredentialsKey"},
         "BATCHBRIDGE_BEDROCK_ROLE_ARN": {"Fn::GetAtt": ["BedrockServiceRole", "Arn"]},
@@ -473,6 +484,10 @@ def _resource_key(resource: Any) -> str:
         return BUCKET_OBJECTS
     if resource == {"Fn::Sub": "${Bucket.Arn}/uploads/*"}:
         return UPLOAD_PARTS
+    if resource == {"Ref": "ApiKeysSecret"}:
+        return API_KEYS_SECRET
+    if resource == {"Ref": "ProviderKeysSecret"}:
+        return PROVIDER_KEYS_SECRET
     raise AssertionError(f"policy names an unexpected resource: {resource!r}")
 
 

@@ -68,7 +68,8 @@ def test_a_finalizer_that_died_half_way_is_finished_by_the_next(gateway: Gateway
     record = gateway.records.get_batch(batch_id)
     assert record is not None and record.provider_batch_id is not None
     provider_error_file = fake.batch_json(record.provider_batch_id)["error_file_id"]
-    fake.inject(500, path_contains=f"/files/{provider_error_file}", method="GET")  # dies after the output file
+    # dies after the output file (every attempt: reads are retried)
+    fake.inject(500, path_contains=f"/files/{provider_error_file}", method="GET", times=3)
     with pytest.raises(GatewayError):
         gateway.jobs.finalize(batch_id)
     half = gateway.records.get_batch(batch_id)

@@ -149,3 +149,54 @@ def test_file_field_without_filename_is_accepted(gateway_url: str) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["bytes"] == len(JSONL)
+
+
+def upstream_calls(fake: Any, method: str, contains: str) -> int:
+    return sum(1 for r in fake.requests if r.method == method and contains in r.path)
+
+
+def test_safe_calls_are_retried_with_backoff(
+    client: OpenAI, fake_openai: tuple[Any, str], no_retry_waits: list[float]
+) -> None:
+    fake = fake_openai[0].state.fake
+    fake.step_batches_on_retrieve = False
+    batch, provider_batch_id = start_batch(client, fake)
+    fake.inject(503, path_contains=f"/batches/{provider_batch_id}", method="GET", times=2)
+    assert client.batches.retrieve(batch.id).status in ("validating", "in_progress")
+    assert upstream_calls(fake, "GET", f"/batches/{provider_batch_id}") == 3
+    assert len(no_retry_waits) == 2 and all(0 <= wait <= 2 for wait in no_retry_waits)
+
+
+def test_retry_after_is_honoured(client: OpenAI, fake_openai: tuple[Any, str], no_retry_waits: list[float]) -> None:
+    fake = fake_openai[0].state.fake
+    batch, provider_batch_id = start_batch(client, fake)
+    fake.inject(429, path_contains=f"/batches/{provider_batch_id}", method="GET", headers={"retry-after": "3"})
+    client.batches.retrieve(batch.id)
+    assert no_retry_waits == [3.0]
+
+
+def test_a_lasting_failure_is_an_openai_shaped_error_naming_the_provider(
+    client: OpenAI, fake_openai: tuple[Any, str]
+) -> None:
+    fake = fake_openai[0].state.fake
+    batch, provider_batch_id = start_batch(client, fake)
+    fake.inject(500, path_contains=f"/batches/{provider_batch_id}", method="GET", times=5)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.batches.retrieve(batch.id)
+    assert caught.value.status_code == 502  # the provider failed, not the gateway
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] and body["message"]  # OpenAI's error, kept
+    assert upstream_calls(fake, "GET", f"/batches/{provider_batch_id}") == 3
+    fake.injections.clear()
+    assert client.batches.retrieve(batch.id).id == batch.id  # nothing stored was harmed
+
+
+def test_creates_are_never_repeated(client: OpenAI, fake_openai: tuple[Any, str]) -> None:
+    fake = fake_openai[0].state.fake
+    uploaded = client.files.create(file=("in.jsonl", JSONL), purpose="batch")
+    fake.inject(503, path_contains="/batches", method="POST")
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert caught.value.status_code == 503
+    assert upstream_calls(fake, "POST", "/batches") == 1  # a create that may have happened is not sent again
+    assert client.batches.list().data == []

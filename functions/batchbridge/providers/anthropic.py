@@ -122,7 +122,8 @@ class AnthropicAdapter:
     # transport
     def _batch(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> ProviderBatch:
         headers = _headers(credentials) | {"content-type": "application/json"}
-        response = call(PROVIDER, lambda: self._client.request(method, path, headers=headers, **kwargs))
+        safe = method == "GET" or path.endswith("/cancel")  # repeatable: retried on 429/5xx
+        response = call(PROVIDER, lambda: self._client.request(method, path, headers=headers, **kwargs), retry=safe)
         if response.is_error:
             raise upstream_error(PROVIDER, response)
         try:

@@ -219,8 +219,11 @@ class GeminiAdapter:
         return {"x-goog-api-key": credentials.api_key}
 
     def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
+        safe = method in ("GET", "DELETE") or path.endswith(":cancel")  # repeatable: retried on 429/5xx
         response = call(
-            PROVIDER, lambda: self._client.request(method, path, headers=self._headers(credentials), **kwargs)
+            PROVIDER,
+            lambda: self._client.request(method, path, headers=self._headers(credentials), **kwargs),
+            retry=safe,
         )
         if response.is_error:
             raise gemini_error(response)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
+import os
+import random
+import ssl
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import httpx
 
@@ -12,21 +17,68 @@ from batchbridge.domain.errors import GatewayError
 T = TypeVar("T")
 
 
-def call(provider: str, send: Callable[[], T]) -> T:
-    """``send()``, with a timeout as a 504 and a transport failure as a 502, both naming the provider."""
-    try:
-        return send()
-    except httpx.TimeoutException:
-        raise GatewayError(
-            504, f"The {provider} provider did not answer in time.", type="upstream_error", code="provider_timeout"
-        ) from None
-    except httpx.TransportError as exc:
-        raise GatewayError(
-            502,
-            f"The {provider} provider could not be reached ({type(exc).__name__}).",
-            type="upstream_error",
-            code="provider_unreachable",
-        ) from None
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+ATTEMPTS: Final = 3  # a request and two retries
+FIRST_BACKOFF_SECONDS: Final = 0.5
+MAX_WAIT_SECONDS: Final = 5.0  # a Retry-After beyond this is not waited for (API Gateway gives a request 29 s)
+sleep: Callable[[float], None] = time.sleep  # tests replace it
+
+
+def retry_delay(attempt: int, response: httpx.Response | None) -> float | None:
+    """Seconds to wait before the next attempt: the provider's Retry-After when it gives one (None when that is
+    too long to wait for), else exponential backoff with full jitter."""
+    if response is not None:
+        header = response.headers.get("retry-after-ms")
+        seconds: float | None = None
+        try:
+            if header is not None:
+                seconds = float(header) / 1000
+            elif response.headers.get("retry-after") is not None:
+                raw = response.headers["retry-after"].strip()
+                if raw.replace(".", "", 1).isdigit():
+                    seconds = float(raw)
+                else:
+                    seconds = max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError, IndexError):
+            seconds = None
+        if seconds is not None:
+            return seconds if seconds <= MAX_WAIT_SECONDS else None
+    return random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt)
+
+
+def call(provider: str, send: Callable[[], T], *, retry: bool = False) -> T:
+    """``send()``, with a timeout as a 504 and a transport failure as a 502, both naming the provider.
+
+    ``retry``: the call is safe to repeat (reads, deletes, cancels), so a 429 or 5xx answer or a connection
+    failure is retried with jittered backoff, honouring Retry-After; the last answer stands.
+    """
+    for attempt in range(ATTEMPTS):
+        last = attempt == ATTEMPTS - 1 or not retry
+        try:
+            result = send()
+        except httpx.TimeoutException:
+            # Not retried: another full timeout would outlast API Gateway's 29 s.
+            raise GatewayError(
+                504, f"The {provider} provider did not answer in time.", type="upstream_error", code="provider_timeout"
+            ) from None
+        except httpx.TransportError as exc:
+            if last:
+                raise GatewayError(
+                    502,
+                    f"The {provider} provider could not be reached ({type(exc).__name__}).",
+                    type="upstream_error",
+                    code="provider_unreachable",
+                ) from None
+            sleep(retry_delay(attempt, None) or 0.0)
+            continue
+        if not last and isinstance(result, httpx.Response) and result.status_code in RETRY_STATUSES:
+            delay = retry_delay(attempt, result)
+            if delay is not None:
+                result.close()
+                sleep(delay)
+                continue
+        return result
+    raise AssertionError("unreachable")
 
 
 def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
@@ -35,16 +87,20 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
         error = response.json().get("error")
     except (ValueError, AttributeError):
         error = None
+    status = response.status_code
+    if status >= 500 and status not in (502, 503, 504):
+        status = 502  # the provider failed, not the gateway
     if isinstance(error, dict) and isinstance(error.get("message"), str):
+        message = error["message"]  # the provider's own words, as it sent them
         return GatewayError(
-            response.status_code,
-            error["message"],
+            status,
+            message,
             type=str(error.get("type") or "upstream_error"),
             param=error.get("param") if isinstance(error.get("param"), str) else None,
             code=error.get("code") if isinstance(error.get("code"), str) else None,
         )
     return GatewayError(
-        response.status_code,
+        status,
         f"The {provider} provider answered HTTP {response.status_code}.",
         type="upstream_error",
         code="provider_error",
@@ -52,8 +108,9 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
 
 
 def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> httpx.Response:
-    """A streaming response with a success status (the caller closes it); an error status raises."""
-    response = call(provider, lambda: client.send(request, stream=True))
+    """A streaming response with a success status (the caller closes it); an error status raises. Downloads are
+    reads: retried as ``call`` retries."""
+    response = call(provider, lambda: client.send(request, stream=True), retry=True)
     if response.is_error:
         try:
             response.read()
@@ -64,8 +121,20 @@ def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> 
 
 
 def make_client(base_url: str, timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
-    """The adapters' client. Built on first use (a cached property of each adapter): building one loads the
-    system's CA certificates, which requests that never reach the provider should not pay for."""
+    """The adapters' client. Built on first use (a cached property of each adapter): building one loads CA
+    certificates, which requests that never reach the provider should not pay for."""
     return httpx.Client(
-        base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        transport=transport,
+        verify=tls_context(),
     )
+
+
+def tls_context() -> ssl.SSLContext | bool:
+    """The system's trust store when it has one (the Lambda runtime does; about half the cost of loading
+    certifi's bundle on a cold start), else httpx's default (certifi)."""
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile and os.path.isfile(paths.cafile):
+        return ssl.create_default_context()
+    return True

@@ -93,7 +93,10 @@ class OpenAIAdapter:
 
     # transport
     def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
-        response = call(PROVIDER, lambda: self._client.request(method, path, headers=_auth(credentials), **kwargs))
+        safe = method in ("GET", "DELETE") or path.endswith("/cancel")  # repeatable: retried on 429/5xx
+        response = call(
+            PROVIDER, lambda: self._client.request(method, path, headers=_auth(credentials), **kwargs), retry=safe
+        )
         if response.is_error:
             raise upstream_error(PROVIDER, response)
         return response

@@ -45,9 +45,18 @@ FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {
 
 
 class Registry:
-    def __init__(self, settings: Settings, factories: dict[str, Callable[[Settings], ProviderAdapter]] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        factories: dict[str, Callable[[Settings], ProviderAdapter]] | None = None,
+        *,
+        provider_key: Callable[[str], str | None] | None = None,
+    ):
+        """``provider_key``: gateway-key mode's source of the gateway's provider keys (every adapter then
+        uses those, never the client's credentials)."""
         self._settings = settings
         self._factories = FACTORIES if factories is None else factories
+        self._provider_key = provider_key
         self._adapters: dict[str, ProviderAdapter] = {}
 
     def check(self, name: str) -> None:
@@ -61,5 +70,11 @@ class Registry:
             factory = self._factories.get(name)
             if factory is None:
                 raise unsupported_provider(name)
-            adapter = self._adapters[name] = factory(self._settings)
+            adapter = factory(self._settings)
+            if self._provider_key is not None:
+                from batchbridge.providers.keyed import GatewayKeyed
+
+                provider_key = self._provider_key
+                adapter = GatewayKeyed(adapter, lambda: provider_key(name))
+            self._adapters[name] = adapter
         return adapter

@@ -42,6 +42,11 @@ class S3BlobStore:
         return self._made
 
     def put(self, key: str, stream: BinaryIO, content_type: str) -> None:
+        size = _remaining(stream)
+        if size is not None and size < TRANSFER.multipart_threshold:
+            # Small and seekable (every request body): one PUT, without a transfer manager and its threads.
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=stream.read(size), ContentType=content_type)
+            return
         self._client.upload_fileobj(
             _KeepOpen(stream), self._bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER
         )
@@ -130,6 +135,19 @@ class S3MultipartWriter:
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=part
         )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+
+def _remaining(stream: BinaryIO) -> int | None:
+    """Bytes from the stream's position to its end, when it can seek; None otherwise."""
+    try:
+        if not stream.seekable():
+            return None
+        position = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(position)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - position
 
 
 class _KeepOpen:

@@ -52,3 +52,14 @@ def ensure_key(client: Any, alias: str) -> str:
         key_id = str(client.create_key(Description="batchbridge: seals client credentials")["KeyMetadata"]["KeyId"])
         client.create_alias(AliasName=alias, TargetKeyId=key_id)
         return key_id
+
+
+class NoVault:
+    """Gateway-key mode: background jobs use the gateway's own provider keys, so no client credential is kept
+    (and no KMS call is made)."""
+
+    def seal(self, credentials: Credentials, context: str) -> str:
+        return ""
+
+    def open(self, sealed: str, context: str) -> Credentials:
+        return Credentials(api_key="")

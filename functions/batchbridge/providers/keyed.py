@@ -1,0 +1,80 @@
+"""Gateway-key mode: every provider call uses the gateway's own key for that provider, never the client's.
+
+The services pass the caller's credentials as in pass-through mode; this wrapper swaps them at the edge, so a
+client holding a gateway key can never make the gateway act with a key of its choosing (nor learn the real one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+from batchbridge.domain.errors import bad_request
+from batchbridge.domain.ports import (
+    BatchRequest,
+    Credentials,
+    ProviderAdapter,
+    ProviderBatch,
+    ProviderFile,
+    UploadRequest,
+)
+
+# Bedrock runs on the gateway's AWS identity: it takes no key.
+KEYLESS = frozenset({"bedrock"})
+KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
+
+
+class GatewayKeyed:
+    """``adapter`` with the gateway's key for its provider in place of whatever credentials a call carries."""
+
+    def __init__(self, adapter: ProviderAdapter, key: Callable[[], str | None]) -> None:
+        self._adapter = adapter
+        self._key = key
+        self.name: str = adapter.name
+        self.results_mode: Literal["files", "lines"] = adapter.results_mode
+        self.max_batch_requests: int = adapter.max_batch_requests
+        self.results_may_omit: bool = adapter.results_may_omit
+        self.lines_need_model: bool = adapter.lines_need_model
+
+    def _credentials(self) -> Credentials:
+        if self.name in KEYLESS:
+            return Credentials(api_key="")
+        key = self._key()
+        if not key:
+            variable = KEY_VARIABLES.get(self.name, "the provider keys secret")
+            raise bad_request(
+                f"This gateway holds no key for provider {self.name!r} ({variable} or "
+                "BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN), so it does not offer it.",
+                param="provider",
+                code="provider_not_configured",
+            )
+        return Credentials(api_key=key)
+
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
+        return self._adapter.upload_file(self._credentials(), request)
+
+    def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
+        return self._adapter.get_file(self._credentials(), provider_file_id)
+
+    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        self._adapter.delete_file(self._credentials(), provider_file_id)
+
+    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
+        return self._adapter.open_file_content(self._credentials(), provider_file_id)
+
+    def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        return self._adapter.create_batch(self._credentials(), request)
+
+    def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return self._adapter.get_batch(self._credentials(), provider_batch_id)
+
+    def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return self._adapter.cancel_batch(self._credentials(), provider_batch_id)
+
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        return self._adapter.results(self._credentials(), provider_batch_id)
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        return self._adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=created)

@@ -1,0 +1,56 @@
+"""Gateway-key mode's key material: the gateway keys clients present and the gateway's provider keys, from the
+environment or from Secrets Manager (read through Powertools Parameters, cached for KEY_CACHE_SECONDS so a rotated
+secret is picked up without a redeploy)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from batchbridge.config import Settings
+
+KEY_CACHE_SECONDS: Final = 300
+
+
+def _secret(arn: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    value: Any = parameters.get_secret(arn, max_age=KEY_CACHE_SECONDS)
+    return value if isinstance(value, str) else bytes(value).decode()
+
+
+class KeySource:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def gateway_keys(self) -> frozenset[str]:
+        """The keys clients may present: BATCHBRIDGE_API_KEYS, and the secret's (a JSON list of strings, or
+        comma/newline separated)."""
+        keys = set(self._settings.api_keys)
+        if self._settings.api_keys_secret_arn:
+            raw = _secret(self._settings.api_keys_secret_arn).strip()
+            try:
+                parsed = json.loads(raw) if raw.startswith("[") else None
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                keys.update(str(key).strip() for key in parsed)
+            else:
+                keys.update(key.strip() for key in raw.replace("\n", ",").split(","))
+        keys.discard("")
+        return frozenset(keys)
+
+    def provider_key(self, provider: str) -> str | None:
+        """The gateway's key for ``provider``: its environment variable, else the provider keys secret (a JSON
+        object of provider name to key)."""
+        key = self._settings.provider_keys.get(provider)
+        if key:
+            return key
+        if self._settings.provider_keys_secret_arn:
+            try:
+                keys = json.loads(_secret(self._settings.provider_keys_secret_arn))
+            except ValueError:
+                raise RuntimeError("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN must hold a JSON object") from None
+            value = keys.get(provider) if isinstance(keys, dict) else None
+            return str(value) if value else None
+        return None
