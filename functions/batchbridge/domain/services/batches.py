@@ -79,7 +79,9 @@ class BatchService:
         output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
         input_file = None
         if input_file_id is not None:
-            input_file = find_file(self.records, caller, input_file_id, None, param="input_file_id")
+            input_file = find_file(
+                self.records, caller, input_file_id, None, now=self.clock() // 1_000_000_000, param="input_file_id"
+            )
             self._check_input_file(input_file, provider, endpoint)
         batch_id = ids.new_batch_id()
         sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early

@@ -36,13 +36,29 @@ class Caller:
 
 
 def find_file(
-    records: RecordStore, caller: Caller, file_id: str, provider: str | None, *, param: str | None = None
+    records: RecordStore,
+    caller: Caller,
+    file_id: str,
+    provider: str | None,
+    *,
+    now: int,
+    param: str | None = None,
 ) -> FileRecord:
-    """The caller's file, or 404 — for a malformed ID, another owner's file, or a contradicting provider."""
+    """The caller's file, or 404 — for a malformed ID, another owner's file, a contradicting provider, or a file
+    past its ``expires_at`` (expired is absent, whenever its record and bytes are actually removed)."""
     record = records.get_file(file_id) if ids.is_file_id(file_id) else None
-    if record is None or record.owner != caller.owner or (provider is not None and provider != record.provider):
+    if (
+        record is None
+        or record.owner != caller.owner
+        or (provider is not None and provider != record.provider)
+        or is_expired(record, now)
+    ):
         raise not_found("file", file_id, param=param)
     return record
+
+
+def is_expired(record: FileRecord, now: int) -> bool:
+    return record.expires_at is not None and record.expires_at <= now
 
 
 @dataclass
@@ -187,7 +203,7 @@ class FileService:
         return record
 
     def retrieve(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
-        return find_file(self.records, caller, file_id, provider)
+        return find_file(self.records, caller, file_id, provider, now=self._now())
 
     def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[FileRecord]:
         limit = validation.limit(params.get("limit"), default=10_000, maximum=10_000)
@@ -197,13 +213,19 @@ class FileService:
             raise bad_request("Invalid 'purpose': expected a string.", param="purpose", code="invalid_type")
         after = self._cursor(caller, params.get("after"))
 
+        now = self._now()
+
         def keep(record: FileRecord) -> bool:
-            return (provider is None or record.provider == provider) and (purpose is None or record.purpose == purpose)
+            return (
+                (provider is None or record.provider == provider)
+                and (purpose is None or record.purpose == purpose)
+                and not is_expired(record, now)
+            )
 
         return self.records.list_files(caller.owner, order=order, after=after, limit=limit, keep=keep)
 
     def delete(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
-        record = find_file(self.records, caller, file_id, provider)
+        record = find_file(self.records, caller, file_id, provider, now=self._now())
         if record.provider_file_id is not None:
             adapter = self.providers.get(record.provider)
             try:
@@ -218,13 +240,13 @@ class FileService:
 
     def content_url(self, caller: Caller, file_id: str, provider: str | None) -> str | None:
         """A short-lived download URL for content we hold that is over ``inline_max_bytes``; None: serve inline."""
-        record = find_file(self.records, caller, file_id, provider)
+        record = find_file(self.records, caller, file_id, provider, now=self._now())
         if record.blob_key is None or record.bytes <= self.inline_max_bytes:
             return None
         return self.blobs.download_url(record.blob_key, filename=record.filename, expires_seconds=DOWNLOAD_URL_SECONDS)
 
     def content(self, caller: Caller, file_id: str, provider: str | None) -> tuple[FileRecord, Iterator[bytes]]:
-        record = find_file(self.records, caller, file_id, provider)
+        record = find_file(self.records, caller, file_id, provider, now=self._now())
         if record.blob_key:
             return record, self.blobs.open(record.blob_key)
         if record.provider_file_id is None:
@@ -244,6 +266,9 @@ class FileService:
                 f"Invalid 'after': no file {after!r} to continue from.", param="after", code="invalid_cursor"
             )
         return record
+
+    def _now(self) -> int:
+        return self.clock() // 1_000_000_000
 
     def _forget_blob(self, key: str) -> None:
         try:
