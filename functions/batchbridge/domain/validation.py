@@ -27,6 +27,23 @@ METADATA_MAX_KEY: Final = 64
 METADATA_MAX_VALUE: Final = 512
 
 
+MAX_FILENAME_CHARS: Final = 255
+
+
+def filename(value: str) -> str:
+    """The name a client gave, made safe to store, show and pass on: the last path component only (no ``../``
+    tricks), no control characters, at most MAX_FILENAME_CHARS; "upload" when nothing is left."""
+    name = value.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name) > MAX_FILENAME_CHARS:
+        _, dot, extension = name.rpartition(".")
+        keep = extension if dot and len(extension) <= 16 else ""
+        name = name[: MAX_FILENAME_CHARS - len(keep) - (1 if keep else 0)] + (f".{keep}" if keep else "")
+    return name
+
+
 def file_size(size: int, purpose: str) -> None:
     """OpenAI's limits: 512 MB a file, 200 MB for a batch input file."""
     if size > MAX_FILE_BYTES:

@@ -93,7 +93,16 @@ class FileService:
             return stream
 
         return self._register(
-            caller, provider, file_id, blob_key, reopen, size, filename, content_type, params, summary
+            caller,
+            provider,
+            file_id,
+            blob_key,
+            reopen,
+            size,
+            validation.filename(filename),
+            content_type,
+            params,
+            summary,
         )
 
     def create_from_blob(

@@ -39,7 +39,7 @@ class UploadService:
     clock: Callable[[], int]  # nanoseconds since the epoch
 
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> UploadRecord:
-        filename = validation.required_string(params, "filename")
+        filename = validation.filename(validation.required_string(params, "filename"))
         purpose = validation.one_of(validation.required_string(params, "purpose"), validation.FILE_PURPOSES, "purpose")
         mime_type = validation.required_string(params, "mime_type")
         size = params.get("bytes")
