@@ -6,7 +6,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,13 @@ class Gateway:
     queue: WorkQueue
     webhook_sender: WebhookSender | None = None
     key_source: KeySource | None = None  # set in gateway-key mode
+    idempotency_store_factory: Callable[[], Any] | None = None  # Powertools persistence on our table
+
+    @cached_property
+    def idempotency_store(self) -> Any:
+        if self.idempotency_store_factory is None:
+            raise RuntimeError("this gateway keeps no idempotency records")
+        return self.idempotency_store_factory()
 
     # Services are built on first use, so a Lambda function imports only the ones its operation needs.
     def __post_init__(self) -> None:
@@ -185,7 +192,15 @@ class Gateway:
             queue=queue,
             webhook_sender=_webhook_sender() if settings.webhook_url else None,
             key_source=key_source,
+            idempotency_store_factory=lambda: _idempotency_store(settings.table, dynamodb),
         )
+
+
+def _idempotency_store(table: str, dynamodb: Any) -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    # The records' own table: its key is `pk`; the idempotency items' keys cannot meet FILE#/BATCH#/… items.
+    return DynamoDBPersistenceLayer(table_name=table, key_attr="pk", boto3_client=dynamodb)
 
 
 def _webhook_sender() -> WebhookSender:

@@ -148,6 +148,11 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
 }
 
 
+# Idempotent creates: Powertools keeps replay records in the table (conditional put, get, update, delete).
+for _op in ("files_create", "batches_create", "uploads_create"):
+    for _action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+        EXPECTED_PERMISSIONS[_op][f"dynamodb:{_action}"] = {TABLE}
+
 # Gateway-key mode, always deployed: every API function reads both key secrets, background jobs the provider keys.
 API_KEYS_SECRET = "api-keys-secret"
 PROVIDER_KEYS_SECRET = "provider-keys-secret"

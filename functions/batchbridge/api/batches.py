@@ -8,16 +8,23 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from batchbridge.api.idempotency import idempotency_key, once
 from batchbridge.api.request import created_on, gateway_of, json_params, provider_hint, query_params
 
 
 async def batches_create(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
+    key = idempotency_key(request.headers)
     params = await json_params(request)
     provider = created_on(gateway, params)
-    record = await run_in_threadpool(gateway.batches.create, caller, provider, params)
-    return JSONResponse(record.to_openai())
+
+    def create() -> dict[str, Any]:
+        return gateway.batches.create(caller, provider, params).to_openai()
+
+    return JSONResponse(
+        await run_in_threadpool(once, gateway, caller, "batches_create", key, create, request.scope.get("aws.context"))
+    )
 
 
 async def batches_list(request: Request) -> JSONResponse:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from batchbridge.api.idempotency import idempotency_key, once
 from batchbridge.api.limits import MAX_REQUEST_BODY_BYTES, check_body_size, too_large
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import created_on, gateway_of, provider_hint, query_params
@@ -20,6 +21,7 @@ async def files_create(request: Request) -> JSONResponse:
     check_body_size(request, what="A files.create request")
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
+    key = idempotency_key(request.headers)
     # Field order varies by client (the Node SDK sends the file first): read the whole form.
     async with request.form(max_files=1, max_fields=1000) as form:
         fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
@@ -38,17 +40,23 @@ async def files_create(request: Request) -> JSONResponse:
         size = upload.size if upload.size is not None else _size(upload)
         if size > MAX_REQUEST_BODY_BYTES:  # a body sent without a Content-Length
             raise too_large("A file", size)
-        record = await run_in_threadpool(
-            gateway.files.create,
-            caller,
-            provider,
-            stream=upload.file,
-            size=size,
-            filename=upload.filename or "upload",
-            content_type=upload.content_type or "application/octet-stream",
-            params=params,
+        file = upload
+
+        def create() -> dict[str, Any]:
+            return gateway.files.create(
+                caller,
+                provider,
+                stream=file.file,
+                size=size,
+                filename=file.filename or "upload",
+                content_type=file.content_type or "application/octet-stream",
+                params=params,
+            ).to_openai()
+
+        body = await run_in_threadpool(
+            once, gateway, caller, "files_create", key, create, request.scope.get("aws.context")
         )
-    return JSONResponse(record.to_openai())
+    return JSONResponse(body)
 
 
 def _size(upload: UploadFile) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from batchbridge.api.idempotency import idempotency_key, once
 from batchbridge.api.limits import check_body_size
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import created_on, gateway_of, json_params, provider_hint, query_params
@@ -16,10 +19,16 @@ from batchbridge.domain.errors import bad_request
 async def uploads_create(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
+    key = idempotency_key(request.headers)
     params = await json_params(request)
     provider = created_on(gateway, params)
-    record = await run_in_threadpool(gateway.uploads.create, caller, provider, params)
-    return JSONResponse(record.to_openai(gateway.uploads.now()))
+
+    def create() -> dict[str, Any]:
+        return gateway.uploads.create(caller, provider, params).to_openai(gateway.uploads.now())
+
+    return JSONResponse(
+        await run_in_threadpool(once, gateway, caller, "uploads_create", key, create, request.scope.get("aws.context"))
+    )
 
 
 async def uploads_add_part(request: Request) -> JSONResponse:

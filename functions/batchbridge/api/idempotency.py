@@ -1,0 +1,72 @@
+"""Idempotent creates: a POST carrying an ``Idempotency-Key`` header replays its first result (Powertools
+Idempotency, persisted in the gateway's DynamoDB table), so a client retrying after a lost answer never creates
+twice. Keyed by owner, operation and key: two tenants' keys never meet. Failures are not kept, so a create that
+failed can be retried with the same key."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.services.files import Caller
+from batchbridge.gateway import Gateway
+
+HEADER: Final = "idempotency-key"
+MAX_KEY_CHARS: Final = 255
+REPLAY_SECONDS: Final = 24 * 3600
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    key = headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_CHARS or not key.isascii() or not key.isprintable():
+        raise bad_request(
+            f"Invalid Idempotency-Key header: 1 to {MAX_KEY_CHARS} printable ASCII characters.",
+            param="Idempotency-Key",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def once(
+    gateway: Gateway,
+    caller: Caller,
+    operation: str,
+    key: str | None,
+    create: Callable[[], dict[str, Any]],
+    lambda_context: Any = None,
+) -> dict[str, Any]:
+    """``create()``'s OpenAI object, or, for a key seen before, the object its first success returned.
+
+    ``lambda_context`` (in Lambda): an in-progress record then expires with the invocation, so a function that
+    timed out does not block its key's retries for the whole replay window."""
+    if key is None:
+        return create()
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=REPLAY_SECONDS)
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="request", persistence_store=gateway.idempotency_store, config=config
+    )
+    def run(request: dict[str, str]) -> dict[str, Any]:
+        return create()
+
+    try:
+        with warnings.catch_warnings():  # outside Lambda there is no remaining time to tell it
+            warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
+            result: dict[str, Any] = run(request={"id": f"{operation}:{caller.owner}:{key}"})
+    except IdempotencyAlreadyInProgressError:
+        raise GatewayError(
+            409,
+            "A request with this Idempotency-Key is still in progress; retry it shortly.",
+            code="idempotency_key_in_progress",
+        ) from None
+    return result
