@@ -357,3 +357,15 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
     assert done["status"] == "completed" and done["file"]["bytes"] == len(bedrock_lines)
     other = run("uploads_create", json_event("POST", "/openai/v1/uploads", None, upload_body))
     run("uploads_cancel", json_event("POST", "/openai/v1/uploads/{upload_id}/cancel", {"upload_id": other["id"]}, {}))
+
+    # Idempotent creates: Powertools' replay records in the table (the second answer is the first's)
+    def idempotent(event: dict[str, Any]) -> dict[str, Any]:
+        for headers in ("headers", "multiValueHeaders"):
+            event[headers]["Idempotency-Key"] = "walk-1" if headers == "headers" else ["walk-1"]
+        return event
+
+    upload_event = rest_event(
+        "POST", "/openai/v1/files", body=multipart({"purpose": "batch"}, JSONL), content_type=multipart_type
+    )
+    first = run("files_create", idempotent(upload_event))
+    assert run("files_create", idempotent(upload_event))["id"] == first["id"]
