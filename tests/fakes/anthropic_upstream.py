@@ -42,7 +42,7 @@ import re
 import secrets
 import string
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
@@ -411,6 +411,8 @@ class FakeAnthropicState:
         # updated from every request the fake serves
         self.base_url: str = "https://api.anthropic.com"
         self.injections: list[Injection] = []
+        # the next N results downloads break off half-way (the connection drops mid-body)
+        self.cut_results: int = 0
         self._lock = threading.RLock()
         self._seq = 0
         self._batches: dict[str, StoredBatch] = {}
@@ -800,6 +802,20 @@ def create_app() -> FastAPI:
 
     @app.get("/v1/messages/batches/{batch_id}/results")
     async def batch_results(batch_id: str, request: Request) -> Response:
-        return Response(state.results_of(owner(request), batch_id), media_type=RESULTS_MEDIA_TYPE)
+        body = state.results_of(owner(request), batch_id)
+        with state._lock:
+            cut = state.cut_results > 0
+            if cut:
+                state.cut_results -= 1
+        if not cut:
+            return Response(body, media_type=RESULTS_MEDIA_TYPE)
+
+        async def half_then_drop() -> AsyncIterator[bytes]:
+            yield body[: len(body) // 2]
+            raise ConnectionResetError("fake: connection dropped mid-download")
+
+        return StreamingResponse(
+            half_then_drop(), media_type=RESULTS_MEDIA_TYPE, headers={"content-length": str(len(body))}
+        )
 
     return app

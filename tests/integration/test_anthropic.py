@@ -253,3 +253,22 @@ def test_deleting_an_anthropic_file_removes_our_copy(client: OpenAI) -> None:
     assert client.files.delete(uploaded.id, extra_query={"provider": PROVIDER}).deleted is True
     with pytest.raises(openai.NotFoundError):
         client.files.content(uploaded.id)
+
+
+def test_a_download_dropped_half_way_loses_and_duplicates_nothing(client: OpenAI, fake: Any, work_queue: Any) -> None:
+    fake.cut_results = 2  # the first two results downloads break off mid-body
+    batch = client.batches.create(
+        input_file_id="",
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER, "requests": docs_requests()},
+    )
+    for _ in range(10):
+        polled = client.batches.retrieve(batch.id, extra_query={"provider": PROVIDER})
+        if polled.status == "completed":
+            break
+        assert polled.output_file_id is None  # never a short file in between
+    assert polled.status == "completed" and fake.cut_results == 0
+    output = lines_of(client, polled.output_file_id)
+    assert sorted(output) == ["geography-question", "math-question"]  # each once
+    assert polled.request_counts is not None and polled.request_counts.completed == 2
