@@ -76,7 +76,7 @@ def run(direction: str, source: BinaryIO, sink: Sink) -> None:
             if provider == "gemini":
                 line["batchbridge_model"] = "gemini-2.5-flash"
             _, out = adapter.output_line(line, custom_id=f"req-{number}", line_id=f"batch_req_{number}", created=0)
-            sink.write(codec.dumps(out) + b"\n")
+            sink.write(codec.dumps_line(out))
 
 
 @functools.cache

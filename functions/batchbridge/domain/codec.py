@@ -17,3 +17,8 @@ def loads(data: bytes | str) -> Any:
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes."""
     return orjson.dumps(value)
+
+
+def dumps_line(value: Any) -> bytes:
+    """Compact JSON bytes ending in a newline (one JSONL line, without a copy to append it)."""
+    return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)

@@ -311,7 +311,7 @@ def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
         record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
         record_ids[record_id] = custom_id
         model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
-        target.write(codec.dumps({"recordId": record_id, "modelInput": model_input}) + b"\n")
+        target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))
     return record_ids
 
 

@@ -399,7 +399,7 @@ def _convert(source: BinaryIO, target: IO[bytes]) -> None:
                     code="model_mismatch",
                 )
         request = chat_to_request(body, custom_id=custom_id)
-        target.write(codec.dumps({"key": custom_id, "request": request}) + b"\n")
+        target.write(codec.dumps_line({"key": custom_id, "request": request}))
 
 
 def _inlined(items: Any, model: str) -> Iterator[tuple[str | None, dict[str, Any]]]:

@@ -165,7 +165,7 @@ class BatchJobs:
                     role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=now)
                 except GatewayError as exc:  # one unreadable result must not hold back the others
                     role, line = "error", unreadable_result_line(line_id, custom_id, exc.message)
-                spools[role].write(codec.dumps(line) + b"\n")
+                spools[role].write(codec.dumps_line(line))
                 counts[role] += 1
             if adapter.results_may_omit:
                 code = "batch_cancelled" if batch.provider_outcome == "cancelled" else "batch_expired"
@@ -173,7 +173,7 @@ class BatchJobs:
                     if provider_custom_id not in seen:  # the provider never ran it
                         line_id = result_line_id(batch.id, custom_id)
                         missing = unrun_line(line_id, custom_id, code)
-                        spools["error"].write(codec.dumps(missing) + b"\n")
+                        spools["error"].write(codec.dumps_line(missing))
                         counts["error"] += 1
             expected = len(custom_ids) if adapter.results_may_omit else (report.request_counts or {}).get("total", 0)
             if expected and counts["output"] + counts["error"] != expected:

@@ -102,6 +102,34 @@ _REASONS: Final = chat.Reasons(
 
 def chat_to_params(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     """OpenAI chat.completions request body -> Anthropic Messages `params` (model included)."""
+    common = chat.simple(body)
+    if common is not None and common.model is not None and (common.temperature is None or common.temperature <= 1):
+        return _simple_params(common, common.model)
+    return _params(body, custom_id)
+
+
+def _simple_params(common: chat.Simple, model: str) -> dict[str, Any]:
+    """The common line's params: what ``_params`` makes of it, in one pass."""
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": DEFAULT_MAX_TOKENS if common.max_tokens is None else common.max_tokens,
+    }
+    system = "\n\n".join(common.system)
+    if system:
+        params["system"] = system
+    params["messages"] = [{"role": role, "content": text} for role, text in common.turns]
+    if common.stop:
+        params["stop_sequences"] = common.stop
+    if common.temperature is not None:
+        params["temperature"] = common.temperature
+    if common.top_p is not None:
+        params["top_p"] = common.top_p
+    if common.user is not None:
+        params["metadata"] = {"user_id": common.user}
+    return params
+
+
+def _params(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     b = ChatBody(body, custom_id, "Anthropic")
     chat.check_fields(b)
     chat.check_dropped_and_rejected(b, _REASONS)

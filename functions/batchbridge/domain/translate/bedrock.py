@@ -93,6 +93,7 @@ errorCode when it is a 4xx/5xx number (or a numeric string), the InvokeModel sta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, Final, Literal, get_args
 
@@ -175,6 +176,7 @@ _REJECTED_ROLES: Final = {
 # model id -> family
 
 
+@functools.lru_cache(maxsize=64)  # asked once per line of a file that names one model
 def family_of(model_id: str) -> Family:
     """Bedrock model id, inference profile id or ARN -> the model family; 400 unsupported_model otherwise."""
     name = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
@@ -218,7 +220,7 @@ def _claude_input(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     # chat_to_params has validated the messages; Claude on Bedrock reads base64 image sources only.
     for i, message in enumerate(body["messages"]):
         content = message.get("content")
-        if message.get("role") != "user" or not isinstance(content, list):
+        if type(content) is str or message.get("role") != "user" or not isinstance(content, list):
             continue
         for j, part in enumerate(content):
             url = part["image_url"]["url"] if part["type"] == "image_url" else ""

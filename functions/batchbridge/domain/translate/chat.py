@@ -526,3 +526,85 @@ def is_int(value: Any) -> bool:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The common line, read in one pass
+
+
+SIMPLE_FIELDS: Final = frozenset(
+    {"model", "messages", "max_completion_tokens", "max_tokens", "temperature", "top_p", "stop", "user"}
+)
+SIMPLE_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
+
+
+class Simple(NamedTuple):
+    """A chat body of the common shape — text messages and the usual sampling fields, every value valid — read
+    in one pass. The translations use it to skip their general path, and must give exactly what that path gives
+    (tests/unit/test_translate_simple.py compares them)."""
+
+    model: str | None
+    system: list[str]  # system and developer texts, in order
+    turns: list[tuple[str, str]]  # ("user" | "assistant", text), in order
+    max_tokens: int | None
+    temperature: float | int | None
+    top_p: float | int | None
+    stop: list[str]
+    user: str | None
+
+
+def simple(body: dict[str, Any], max_stop: int = MAX_STOP_SEQUENCES) -> Simple | None:
+    """The body as ``Simple``, or None when anything about it needs the general path (which then accepts it, or
+    rejects it with its usual message)."""
+    if not SIMPLE_FIELDS.issuperset(body):
+        return None
+    get = body.get
+    model = get("model")
+    if "model" in body and (not isinstance(model, str) or not model):
+        return None
+    messages = get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None
+    system: list[str] = []
+    turns: list[tuple[str, str]] = []
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        role = message.get("role")
+        content = message.get("content")
+        if role not in SIMPLE_ROLES or not isinstance(content, str):
+            return None
+        if role == "system" or role == "developer":
+            system.append(content)
+        else:
+            turns.append((role, content))
+    if not turns:
+        return None
+    max_tokens: int | None = None
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = get(key)
+        if value is None:
+            continue
+        if not is_int(value) or value < 1:
+            return None
+        max_tokens = value
+        break
+    temperature = get("temperature")
+    if temperature is not None and (not is_number(temperature) or not 0 <= temperature <= 2):
+        return None
+    top_p = get("top_p")
+    if top_p is not None and (not is_number(top_p) or not 0 <= top_p <= 1):
+        return None
+    stop = get("stop")
+    if stop is None:
+        stops: list[str] = []
+    elif isinstance(stop, str):
+        stops = [stop]
+    elif isinstance(stop, list) and len(stop) <= max_stop and all(isinstance(s, str) for s in stop):
+        stops = list(stop)
+    else:
+        return None
+    user = get("user")
+    if user is not None and not isinstance(user, str):
+        return None
+    return Simple(model, system, turns, max_tokens, temperature, top_p, stops, user)

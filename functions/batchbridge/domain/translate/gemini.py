@@ -120,6 +120,36 @@ _REJECTED_ROLES: Final = {"function": "deprecated; use tool messages"}
 
 def chat_to_request(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     """OpenAI chat body -> GenerateContentRequest (no model: it goes in the URL)."""
+    common = chat.simple(body, MAX_STOP_SEQUENCES)
+    if common is not None:
+        return _simple_request(common)
+    return _request(body, custom_id)
+
+
+def _simple_request(common: chat.Simple) -> dict[str, Any]:
+    """The common line's request: what ``_request`` makes of it, in one pass."""
+    request: dict[str, Any] = {
+        "contents": [
+            {"role": "user" if role == "user" else "model", "parts": [{"text": text}]} for role, text in common.turns
+        ]
+    }
+    if common.system:
+        request["systemInstruction"] = {"parts": [{"text": text} for text in common.system]}
+    config: dict[str, Any] = {}
+    if common.max_tokens is not None:
+        config["maxOutputTokens"] = common.max_tokens
+    if common.temperature is not None:
+        config["temperature"] = common.temperature
+    if common.top_p is not None:
+        config["topP"] = common.top_p
+    if common.stop:
+        config["stopSequences"] = common.stop
+    if config:
+        request["generationConfig"] = config
+    return request
+
+
+def _request(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     b = ChatBody(body, custom_id, PROVIDER)
     chat.check_fields(b)
     if "model" in body:  # optional: the batch may name the model instead
