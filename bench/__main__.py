@@ -172,12 +172,18 @@ def cold_starts(env: dict[str, str]) -> tuple[float, dict[str, dict[str, float]]
     from batchbridge.api.operations import OPERATIONS
 
     # The fastest of several runs, for the floor and for each function alike: on a shared machine the minimum is
-    # the figure least disturbed by everything else that runs.
-    floor = min(child("coldstart", "floor", env=env)["ms"] for _ in range(COLD_RUNS))
+    # the figure least disturbed by everything else that runs. Rounds interleave the floor with the functions,
+    # so both are sampled under the same conditions.
+    floors: list[float] = []
+    runs: dict[str, list[dict[str, Any]]] = {operation: [] for operation in OPERATIONS}
+    for _ in range(COLD_RUNS):
+        floors.append(child("coldstart", "floor", env=env)["ms"])
+        for operation in OPERATIONS:
+            runs[operation].append(child("coldstart", operation, env=env))
+    floor = min(floors)
     results = {}
-    for operation in OPERATIONS:
-        runs = [child("coldstart", operation, env=env) for _ in range(COLD_RUNS)]
-        fastest = min(runs, key=lambda run: run["ms"])
+    for operation, measured in runs.items():
+        fastest = min(measured, key=lambda run: run["ms"])
         results[operation] = {"ms": fastest["ms"], "import_ms": fastest["import_ms"], "status": fastest["status"]}
     return floor, results
 
