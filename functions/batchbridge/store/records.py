@@ -116,18 +116,7 @@ class DynamoRecordStore:
         return None if item is None else BatchRecord(**json.loads(item["record"]["S"]))
 
     def update_batch(self, record: BatchRecord) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_batch_item(record),
-                ConditionExpression="version = :previous",
-                ExpressionAttributeValues={":previous": {"N": str(record.version - 1)}},
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._put_next_version(_batch_item(record), record.version)
 
     def list_batches(
         self,
@@ -181,18 +170,9 @@ class DynamoRecordStore:
         return None if item is None else UploadRecord(**json.loads(item["record"]["S"]))
 
     def update_upload(self, record: UploadRecord) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_plain_item(f"UPLOAD#{record.id}", "upload", record, record.version),
-                ConditionExpression="version = :previous",
-                ExpressionAttributeValues={":previous": {"N": str(record.version - 1)}},
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._put_next_version(
+            _plain_item(f"UPLOAD#{record.id}", "upload", record, record.version), record.version
+        )
 
     def put_upload_part(self, part: UploadPartRecord) -> None:
         self._client.put_item(TableName=self._table, Item=_plain_item(f"UPLOADPART#{part.id}", "upload_part", part))
@@ -215,6 +195,21 @@ class DynamoRecordStore:
         return found
 
     # shared
+    def _put_next_version(self, item: dict[str, Any], version: int) -> bool:
+        """Write ``item`` (at ``version``) if the stored one is at ``version - 1``; False if another writer won."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="version = :previous",
+                ExpressionAttributeValues={":previous": {"N": str(version - 1)}},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def _get(self, pk: str) -> dict[str, Any] | None:
         response = self._client.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
         item: dict[str, Any] | None = response.get("Item")
