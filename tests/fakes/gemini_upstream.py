@@ -50,14 +50,14 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
@@ -374,6 +374,8 @@ class FakeGeminiState:
         self.requests: list[RecordedRequest] = []
         self.injections: list[Injection] = []
         self.step_batches_on_get: bool = True
+        # the next N media downloads break off half-way (the connection drops mid-body)
+        self.cut_downloads: int = 0
         self.api_keys: set[str] | None = None  # None: any non-empty key is valid
         self.clock: Callable[[], int] = time.time_ns  # nanoseconds since the epoch
         self.base_url: str = "https://generativelanguage.googleapis.com"
@@ -833,7 +835,19 @@ def create_app() -> FastAPI:
             raise _bad(f"File {f.name} is not downloadable: only generated files can be downloaded.")
         if request.query_params.get("alt") != "media":
             return JSONResponse(f.to_json(base(request)))
-        return Response(f.data, media_type=f.mime_type)
+        with state._lock:
+            cut = state.cut_downloads > 0
+            if cut:
+                state.cut_downloads -= 1
+        if not cut:
+            return Response(f.data, media_type=f.mime_type)
+        data = bytes(f.data)
+
+        async def half_then_drop() -> AsyncIterator[bytes]:
+            yield data[: len(data) // 2]
+            raise ConnectionResetError("fake: connection dropped mid-download")
+
+        return StreamingResponse(half_then_drop(), media_type=f.mime_type, headers={"content-length": str(len(data))})
 
     @app.get("/{version}/files/{rest}")
     async def get_file(version: str, rest: str, request: Request) -> Response:

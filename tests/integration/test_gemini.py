@@ -400,3 +400,16 @@ def test_a_succeeded_batch_without_results_is_never_finalized_as_unrun(
     for _ in range(3):
         polled = client.batches.retrieve(batch.id, extra_query={"provider": PROVIDER})
     assert polled.status == "finalizing" and polled.output_file_id is None and polled.error_file_id is None
+
+
+def test_a_results_download_dropped_half_way_loses_and_duplicates_nothing(client: OpenAI, fake: Any) -> None:
+    fake.cut_downloads = 2  # the first two downloads of the responses file break off mid-body
+    uploaded = upload(client, jsonl(ask("one"), ask("two"), ask("three")))
+    batch = create(client, uploaded.id)
+    for _ in range(10):
+        polled = client.batches.retrieve(batch.id, extra_query={"provider": PROVIDER})
+        if polled.status == "completed":
+            break
+        assert polled.output_file_id is None  # never a short file in between
+    assert polled.status == "completed" and fake.cut_downloads == 0
+    assert sorted(lines_of(client, polled.output_file_id)) == ["req-1", "req-2", "req-3"]  # each exactly once
