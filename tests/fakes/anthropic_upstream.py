@@ -42,7 +42,7 @@ import re
 import secrets
 import string
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,8 +50,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tests.fakes.server import dropped_midway
 
 __all__ = [
     "AnthropicAPIError",
@@ -810,12 +812,6 @@ def create_app() -> FastAPI:
         if not cut:
             return Response(body, media_type=RESULTS_MEDIA_TYPE)
 
-        async def half_then_drop() -> AsyncIterator[bytes]:
-            yield body[: len(body) // 2]
-            raise ConnectionResetError("fake: connection dropped mid-download")
-
-        return StreamingResponse(
-            half_then_drop(), media_type=RESULTS_MEDIA_TYPE, headers={"content-length": str(len(body))}
-        )
+        return dropped_midway(body, RESULTS_MEDIA_TYPE)
 
     return app

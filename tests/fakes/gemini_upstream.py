@@ -50,15 +50,17 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tests.fakes.server import dropped_midway
 
 __all__ = [
     "BATCH_TYPE",
@@ -841,13 +843,7 @@ def create_app() -> FastAPI:
                 state.cut_downloads -= 1
         if not cut:
             return Response(f.data, media_type=f.mime_type)
-        data = bytes(f.data)
-
-        async def half_then_drop() -> AsyncIterator[bytes]:
-            yield data[: len(data) // 2]
-            raise ConnectionResetError("fake: connection dropped mid-download")
-
-        return StreamingResponse(half_then_drop(), media_type=f.mime_type, headers={"content-length": str(len(data))})
+        return dropped_midway(bytes(f.data), f.mime_type)
 
     @app.get("/{version}/files/{rest}")
     async def get_file(version: str, rest: str, request: Request) -> Response:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from starlette.responses import StreamingResponse
 
 
 @contextmanager
@@ -36,3 +37,13 @@ def running_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def dropped_midway(body: bytes, media_type: str) -> StreamingResponse:
+    """A response that announces all of ``body`` but breaks off half-way, as a dropped connection does."""
+
+    async def half_then_drop() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        raise ConnectionResetError("fake: connection dropped mid-download")
+
+    return StreamingResponse(half_then_drop(), media_type=media_type, headers={"content-length": str(len(body))})

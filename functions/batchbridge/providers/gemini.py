@@ -25,7 +25,7 @@ from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
-from batchbridge.providers.http import call, make_client, open_stream
+from batchbridge.providers.http import call, make_client, open_stream, provider_status
 
 logger = logging.getLogger(__name__)
 PROVIDER: Final = "gemini"
@@ -332,9 +332,7 @@ def gemini_error(response: httpx.Response) -> GatewayError:
         error = response.json().get("error")
     except (ValueError, AttributeError):
         error = None
-    status = response.status_code
-    if status >= 500 and status not in (503, 504):
-        status = 502  # the provider failed, not the gateway
+    status = provider_status(response.status_code)
     kind = HTTP_TYPES.get(status, "upstream_error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         code = error.get("status")

@@ -87,9 +87,7 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
         error = response.json().get("error")
     except (ValueError, AttributeError):
         error = None
-    status = response.status_code
-    if status >= 500 and status not in (502, 503, 504):
-        status = 502  # the provider failed, not the gateway
+    status = provider_status(response.status_code)
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         message = error["message"]  # the provider's own words, as it sent them
         return GatewayError(
@@ -105,6 +103,12 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
         type="upstream_error",
         code="provider_error",
     )
+
+
+def provider_status(status: int) -> int:
+    """The status to answer for a provider's: its 5xx other than 502, 503 and 504 become 502 (the provider
+    failed, not the gateway); anything else is kept."""
+    return 502 if status >= 500 and status not in (502, 503, 504) else status
 
 
 def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> httpx.Response:
