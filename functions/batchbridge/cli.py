@@ -81,9 +81,9 @@ class Sweeper:
 
 
 def _boto3_client(service: str) -> Any:
-    import boto3
+    from batchbridge.store import aws
 
-    return boto3.client(service)  # type: ignore[call-overload]
+    return aws.client(service)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -154,9 +154,8 @@ class Gateway:
         ``aws`` is the embedded store (its own endpoint); None means boto3's environment. ``queue``
         is where background jobs go; None means the SQS queue at BATCHBRIDGE_WORK_QUEUE_URL.
         """
-        import boto3
-
         from batchbridge.providers.registry import Registry
+        from batchbridge.store import aws as aws_clients
         from batchbridge.store.blobs import S3BlobStore
         from batchbridge.store.queue import SqsWorkQueue
         from batchbridge.store.records import DynamoRecordStore
@@ -164,7 +163,7 @@ class Gateway:
 
         def client(service: str) -> Any:
             # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
-            return aws.client(service) if aws is not None else boto3.client(service)  # type: ignore[call-overload]
+            return aws.client(service) if aws is not None else aws_clients.client(service)
 
         dynamodb = client("dynamodb")
         key_source = KeySource(settings) if settings.gateway_keys_mode else None

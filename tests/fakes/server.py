@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -47,3 +48,60 @@ def dropped_midway(body: bytes, media_type: str) -> StreamingResponse:
         raise ConnectionResetError("fake: connection dropped mid-download")
 
     return StreamingResponse(half_then_drop(), media_type=media_type, headers={"content-length": str(len(body))})
+
+
+class Unreliable:
+    """Wraps a fake's ASGI app with network faults armed per request: ``lose_next`` handles a request as usual
+    (the provider does the work) but breaks its answer off after the headers, so the client never learns the
+    outcome; ``stall_next`` holds a request that long before handling it (a client with a shorter timeout gives
+    up). Attribute reads go to the wrapped app (``.state.fake`` keeps working)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._rules: list[list[Any]] = []  # [fault, method, path_contains, times left, seconds]
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    def lose_next(self, method: str, path_contains: str, times: int = 1) -> None:
+        with self._lock:
+            self._rules.append(["lose", method, path_contains, times, 0.0])
+
+    def stall_next(self, method: str, path_contains: str, seconds: float, times: int = 1) -> None:
+        with self._lock:
+            self._rules.append(["stall", method, path_contains, times, seconds])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def _take(self, method: str, path: str) -> list[Any] | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule[1] == method and rule[2] in path:
+                    rule[3] -= 1
+                    if rule[3] <= 0:
+                        self._rules.remove(rule)
+                    return rule
+        return None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        rule = self._take(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule[0] == "stall":
+            await asyncio.sleep(rule[4])
+            await self.app(scope, receive, send)
+            return
+        status = [200]
+
+        async def swallow(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+
+        await self.app(scope, receive, swallow)  # the work is done
+        await send({"type": "http.response.start", "status": status[0], "headers": [(b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        raise ConnectionResetError("fake: the answer was lost after the request was handled")

@@ -63,12 +63,14 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:DeleteObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
     },
     "uploads_cancel": {"dynamodb:GetItem": {TABLE}, "dynamodb:PutItem": {TABLE}},
     "files_create": {
         "dynamodb:PutItem": {TABLE},
         "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
         "s3:DeleteObject": {BUCKET_OBJECTS},
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
     },
@@ -129,13 +131,16 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
     "FinalizerFunction": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "dynamodb:DeleteItem": {TABLE},  # drops a create's intent nothing turned up for
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
+        "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
         "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
         "s3:ListBucket": {BUCKET},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
+        "bedrock:ListModelInvocationJobs": {"*"},  # reconcile finds a job by name; a list has no resource
     },
     "SweeperFunction": {
         "dynamodb:Query": {ACTIVE_INDEX},
@@ -493,6 +498,8 @@ def _resource_key(resource: Any) -> str:
         return API_KEYS_SECRET
     if resource == {"Ref": "ProviderKeysSecret"}:
         return PROVIDER_KEYS_SECRET
+    if resource == "*":  # list actions only (the expectations name each one)
+        return "*"
     raise AssertionError(f"policy names an unexpected resource: {resource!r}")
 
 

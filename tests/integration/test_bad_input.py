@@ -275,7 +275,7 @@ def test_upstream_error_keeps_status_and_body(http: httpx.Client, fake_openai: t
     )
     error = error_of(upload(http, line()), 429)
     assert (error["message"], error["type"], error["code"]) == (
-        "Slow down",
+        "OpenAI: Slow down",  # a final failure names its provider
         "rate_limit_error",
         "rate_limit_exceeded",
     )

@@ -10,6 +10,8 @@ import boto3
 import httpx
 import openai
 import pytest
+from botocore.exceptions import ResponseStreamingError
+from botocore.response import StreamingBody
 from openai import OpenAI
 
 from batchbridge.api.app import build_app
@@ -202,6 +204,43 @@ def test_cancel_stops_the_job(serve: Any, fake_bedrock: tuple[Any, str]) -> None
     assert {line["error"]["code"] for line in lines_of(client, done.error_file_id).values()} == {"batch_cancelled"}
     sent = [r for r in fake_bedrock[0].state.fake.requests if r.method == "POST" and r.path.endswith("/stop")]
     assert len(sent) == 1
+
+
+def test_a_results_download_dropped_half_way_loses_and_duplicates_nothing(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bedrock's results are S3 objects: the first two reads of them break off half-way (as a reset connection
+    does); the finalizer's retry still writes every record exactly once, and no short file shows meanwhile."""
+    client = serve(bedrock_min_records=1)
+    drops = [2]
+    whole = StreamingBody.iter_chunks
+
+    def half_then_reset(body: StreamingBody, chunk_size: int = 1024) -> Any:
+        if drops[0] > 0:
+            drops[0] -= 1
+            data = body.read()
+            yield data[: len(data) // 2]
+            raise ResponseStreamingError(error=ConnectionResetError("connection reset mid-download"))
+        yield from whole(body, chunk_size)
+
+    uploaded = client.files.create(
+        file=("a.jsonl", jsonl(4), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
+    )
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+    monkeypatch.setattr(StreamingBody, "iter_chunks", half_then_reset)  # from here on: results reads
+    for _ in range(15):
+        polled = client.batches.retrieve(batch.id, extra_query={"provider": PROVIDER})
+        if polled.status == "completed":
+            break
+        assert polled.output_file_id is None and polled.error_file_id is None  # never a short file in between
+    assert polled.status == "completed" and drops == [0]
+    assert polled.request_counts is not None and polled.request_counts.completed == 4
+    assert sorted(lines_of(client, polled.output_file_id)) == [f"req-{i}" for i in range(4)]  # each exactly once
 
 
 def test_partially_completed_counts_its_unprocessed_records_as_failed(serve: Any) -> None:

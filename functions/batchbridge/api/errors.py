@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -43,6 +44,17 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(GatewayError(400, f"Invalid '{param}': {first.get('msg', 'invalid value')}.", param=param))
 
 
+async def _storage_error(_: Request, exc: Exception) -> JSONResponse:
+    # The gateway's own DynamoDB or S3 failed (provider calls map their errors themselves): the request may be
+    # tried again, and nothing stored is half-written (intents and versioned writes see to that).
+    logger.exception("storage call failed")
+    return error_response(
+        GatewayError(
+            503, "The gateway's storage did not answer; try again.", type="server_error", code="storage_unavailable"
+        )
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error")
     return error_response(GatewayError(500, "The gateway hit an unexpected error.", type="server_error"))
@@ -52,4 +64,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BotoCoreError, _storage_error)
+    app.add_exception_handler(ClientError, _storage_error)
     app.add_exception_handler(Exception, _unexpected)

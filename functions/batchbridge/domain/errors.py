@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 
 class GatewayError(Exception):
@@ -28,6 +28,15 @@ class GatewayError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+PROVIDER_NAMES: Final = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini", "bedrock": "Bedrock"}
+
+
+def provider_status(status: int) -> int:
+    """The status to answer for a provider's: its 5xx other than 502, 503 and 504 become 502 (the provider
+    failed, not the gateway); anything else is kept."""
+    return 502 if status >= 500 and status not in (502, 503, 504) else status
 
 
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:

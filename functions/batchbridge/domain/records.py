@@ -86,6 +86,9 @@ class BatchRecord:
     notify_pending: bool = False  # final, but its webhook not yet delivered (or given up on)
     output_expires_after_seconds: int | None = None  # for output files the gateway writes itself
     custom_id_map_key: str | None = None  # blob of {provider custom_id: user's}, where a provider needed others
+    # Written before the provider is asked, cleared once its answer is stored: while set, every read treats the
+    # batch as absent, and the reconcile job looks for what an unanswered create may have left at the provider.
+    creating: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -107,6 +110,17 @@ class BatchRecord:
             **_without_none({"usage": self.usage}),
             "metadata": self.metadata,
         }
+
+
+BLOB_EXPIRY_MAX_DAYS: Final = 30  # OpenAI's longest expires_after; the bucket has one lifecycle rule per day
+
+
+def blob_expiry_days(lifetime_seconds: int | None) -> int | None:
+    """Whole days after which a blob living ``lifetime_seconds`` may be removed by the bucket's lifecycle rules
+    (rounded up: never before the record says it expired; reads treat it as absent from then on anyway)."""
+    if lifetime_seconds is None:
+        return None
+    return min(BLOB_EXPIRY_MAX_DAYS, max(1, -(-lifetime_seconds // 86_400)))
 
 
 UPLOAD_TTL_SECONDS: Final = 3600  # an Upload expires an hour after it was created (OpenAI's rule)

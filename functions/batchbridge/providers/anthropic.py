@@ -108,6 +108,12 @@ class AnthropicAdapter:
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         return self._batch("POST", f"v1/messages/batches/{provider_batch_id}/cancel", credentials)
 
+    def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
+        # A Message Batch carries nothing of ours (no metadata, no name; custom_ids show only in results), so an
+        # unanswered create cannot be told apart from the account's other batches: guessing by time and size
+        # could adopt someone else's. The caller gives up on it (logged with what is known).
+        return None
+
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         request = self._client.build_request(
             "GET", f"v1/messages/batches/{provider_batch_id}/results", headers=_headers(credentials)

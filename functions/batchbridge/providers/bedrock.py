@@ -14,30 +14,40 @@ import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Any, BinaryIO, Final, Literal
 from urllib.parse import urlparse
 
 from batchbridge.domain import codec
-from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.records import FileRecord
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"
 CHAT_ENDPOINT: Final = "/v1/chat/completions"
+DEFAULT_TIMEOUT_SECONDS: Final = 25.0
+FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
 SPOOL_BYTES: Final = 8 * 1024 * 1024
 
 ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 client
 
 
-def _boto3_client(service: str, region: str | None) -> Any:
-    import boto3
+def _boto3_client(service: str, region: str | None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Any:
+    from botocore.config import Config
 
-    return boto3.client(service, region_name=region) if region else boto3.client(service)  # type: ignore[call-overload]
+    from batchbridge.store import aws
+
+    # Bounded like every upstream call (botocore would wait 60 s per read). Its retries are safe: creates carry a
+    # clientRequestToken, so a retried create cannot start a second job.
+    config = Config(
+        connect_timeout=min(timeout, 10.0), read_timeout=timeout, retries={"mode": "standard", "total_max_attempts": 3}
+    )
+    return aws.client(service, config=config, **({"region_name": region} if region else {}))
 
 
 class BedrockAdapter:
@@ -53,12 +63,13 @@ class BedrockAdapter:
         bucket: str | None,
         role_arn: str | None,
         min_records: int,
-        client: ClientFactory = _boto3_client,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        client: ClientFactory | None = None,
     ) -> None:
         self._bucket = bucket
         self._role_arn = role_arn
         self._min_records = min_records
-        self._client = client
+        self._client: ClientFactory = client or partial(_boto3_client, timeout=timeout)
 
     # files: staged in S3 as Bedrock records
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -149,24 +160,19 @@ class BedrockAdapter:
                 "Bedrock needs a service role: extra_body {'role_arn': ...} or BATCHBRIDGE_BEDROCK_ROLE_ARN.",
                 param="role_arn",
             )
-        input_bucket, input_key = _split(input_file.provider_file_id)
+        input_bucket, _ = _split(input_file.provider_file_id)
         output_bucket = self._bucket or input_bucket  # the gateway's bucket, where the finalizer reads
         output_uri = (
             request.extras.get("output_s3_uri") or f"s3://{output_bucket}/{DEFAULT_PREFIX}-output/{request.batch_id}/"
         )
         if not isinstance(output_uri, str) or not output_uri.startswith("s3://"):
             raise bad_request("output_s3_uri must be an s3:// URI.", param="output_s3_uri")
-        s3 = self._client("s3", input_file.provider_region)
-        record_ids = json.loads(
-            self._s3_call(input_bucket, lambda: s3.get_object(Bucket=input_bucket, Key=_map_key(input_key)))[
-                "Body"
-            ].read()
-        )
+        record_ids = self._record_ids(input_file)
         bedrock = self._client("bedrock", input_file.provider_region)
-        token = request.batch_id.replace("batch_", "")
+        token = _token(request.batch_id)
         created = self._bedrock_call(
             lambda: bedrock.create_model_invocation_job(
-                jobName=f"batchbridge-{token}",
+                jobName=_job_name(request.batch_id),
                 roleArn=role_arn,
                 clientRequestToken=token,  # a retried create cannot start a second job
                 modelId=model,
@@ -176,13 +182,43 @@ class BedrockAdapter:
             )
         )
         # No further call here: if it failed, the client would see an error for a job that runs anyway.
-        return ProviderBatch(
-            id=str(created["jobArn"]),
-            raw_status="Submitted",
-            request_counts={"total": records, "completed": 0, "failed": 0},
-            model=model,
-            custom_id_map=record_ids,  # every record: the finalizer accounts for each one
+        job_arn = created.get("jobArn") if isinstance(created, dict) else None
+        if not isinstance(job_arn, str) or not job_arn:
+            # e.g. an answer cut short: the job may exist all the same (the reconcile job looks for it)
+            raise GatewayError(
+                502,
+                "The bedrock provider answered without a jobArn.",
+                type="upstream_error",
+                code="provider_bad_response",
+            )
+        return _as_created(ProviderBatch(id=job_arn, raw_status="Submitted"), model, record_ids)
+
+    def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
+        # The job's name carries our ID (and its clientRequestToken too).
+        input_file = request.input_file
+        if input_file is None or input_file.provider_file_id is None:
+            return None
+        bedrock = self._client("bedrock", input_file.provider_region)
+        name = _job_name(request.batch_id)
+        listed = self._bedrock_call(
+            lambda: bedrock.list_model_invocation_jobs(
+                nameContains=name, submitTimeAfter=datetime.fromtimestamp(created_at - FIND_SLACK_SECONDS, UTC)
+            )
         )
+        for summary in listed.get("invocationJobSummaries") or []:
+            if summary.get("jobName") == name:
+                model = str(summary.get("modelId") or request.extras.get("model") or input_file.model or "")
+                return _as_created(_job(summary), model, self._record_ids(input_file))
+        return None
+
+    def _record_ids(self, input_file: FileRecord) -> dict[str, str]:
+        """The staged file's record IDs -> the user's custom_ids, every record in input order."""
+        assert input_file.provider_file_id is not None
+        bucket, key = _split(input_file.provider_file_id)
+        s3 = self._client("s3", input_file.provider_region)
+        body = self._s3_call(bucket, lambda: s3.get_object(Bucket=bucket, Key=_map_key(key)))["Body"]
+        record_ids: dict[str, str] = json.loads(body.read())
+        return record_ids
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         bedrock = self._client("bedrock", _region(provider_batch_id))
@@ -249,7 +285,7 @@ class BedrockAdapter:
 
     @staticmethod
     def _bedrock_call(call: Callable[[], Any]) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
         try:
             return call()
@@ -257,10 +293,14 @@ class BedrockAdapter:
             error = exc.response.get("Error", {})
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502)
             raise GatewayError(
-                status if 400 <= status < 600 else 502,
+                provider_status(status) if 400 <= status < 600 else 502,
                 f"Bedrock: {error.get('Message') or error.get('Code') or 'request failed'}",
                 type="upstream_error",
                 code=str(error.get("Code") or "provider_error"),
+            ) from None
+        except (ConnectTimeoutError, ReadTimeoutError):
+            raise GatewayError(
+                504, "The bedrock provider did not answer in time.", type="upstream_error", code="provider_timeout"
             ) from None
         except BotoCoreError as exc:
             raise GatewayError(
@@ -361,6 +401,22 @@ def _unix(value: Any) -> int | None:
     if isinstance(value, str):
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
     return None
+
+
+def _token(batch_id: str) -> str:
+    return batch_id.replace("batch_", "")
+
+
+def _job_name(batch_id: str) -> str:
+    return f"batchbridge-{_token(batch_id)}"
+
+
+def _as_created(report: ProviderBatch, model: str, record_ids: dict[str, str]) -> ProviderBatch:
+    if report.request_counts is None:
+        report.request_counts = {"total": len(record_ids), "completed": 0, "failed": 0}
+    report.model = model
+    report.custom_id_map = record_ids  # every record: the finalizer accounts for each one
+    return report
 
 
 def _job(job: dict[str, Any]) -> ProviderBatch:

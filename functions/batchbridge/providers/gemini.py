@@ -21,11 +21,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from batchbridge.domain import codec
-from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
-from batchbridge.providers.http import call, make_client, open_stream, provider_status
+from batchbridge.providers.http import call, make_client, open_stream
 
 logger = logging.getLogger(__name__)
 PROVIDER: Final = "gemini"
@@ -38,6 +38,8 @@ RESULT_LINE_BYTES: Final = 64 * 1024 * 1024
 BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished within 48 h
 MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}$")
+FIND_PAGE: Final = 100
+FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*$")
 UNREADABLE: Final = "batchbridge_unreadable"
 HTTP_TYPES: Final = {
@@ -117,6 +119,40 @@ class GeminiAdapter:
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        model_id, custom_ids = self._plan(request)
+        assert request.input_file is not None
+        body = {
+            "batch": {"displayName": request.batch_id, "inputConfig": {"fileName": request.input_file.provider_file_id}}
+        }
+        operation = self._json(
+            "POST", f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent", credentials, json=body
+        )
+        return _as_created(_operation(operation), model_id, custom_ids)
+
+    def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
+        # The batch's displayName is our ID. Lists are newest first: page back past the create's time.
+        model_id, custom_ids = self._plan(request)
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"pageSize": FIND_PAGE} | ({"pageToken": token} if token else {})
+            page = self._json("GET", f"{self._version}/batches", credentials, params=params)
+            operations = page.get("operations") or []
+            if not isinstance(operations, list):
+                raise _bad_response("a batch list without a list of operations")
+            oldest: int | None = None
+            for operation in operations:
+                if not isinstance(operation, dict):
+                    continue
+                if _metadata(operation).get("displayName") == request.batch_id:
+                    return _as_created(_operation(operation), model_id, custom_ids)
+                created = _unix(_metadata(operation).get("createTime"))
+                oldest = created if oldest is None or (created is not None and created < oldest) else oldest
+            token = page.get("nextPageToken") or None
+            if not token or not operations or (oldest is not None and oldest < created_at - FIND_SLACK_SECONDS):
+                return None
+
+    def _plan(self, request: BatchRequest) -> tuple[str, dict[str, str]]:
+        """A batch's model and its requests' custom_ids (in input order), checked as a create needs them."""
         input_file = request.input_file
         if input_file is None or input_file.provider_file_id is None or request.open_input is None:
             raise bad_request(
@@ -160,16 +196,7 @@ class GeminiAdapter:
                 param="model",
                 code="model_mismatch",
             )
-        body = {"batch": {"displayName": request.batch_id, "inputConfig": {"fileName": input_file.provider_file_id}}}
-        operation = self._json(
-            "POST", f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent", credentials, json=body
-        )
-        report = _operation(operation)
-        report.model = model_id
-        if report.request_counts is None:
-            report.request_counts = {"total": len(custom_ids), "completed": 0, "failed": 0}
-        report.custom_id_map = custom_ids  # every request, in input order: the ones Gemini never ran are listed
-        return report
+        return model_id, custom_ids
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         return _operation(self._operation_json(credentials, provider_batch_id))
@@ -444,6 +471,14 @@ def _state(operation: dict[str, Any]) -> str:
     if operation.get("done"):
         return "BATCH_STATE_FAILED" if operation.get("error") else "BATCH_STATE_SUCCEEDED"
     return "BATCH_STATE_PENDING"
+
+
+def _as_created(report: ProviderBatch, model_id: str, custom_ids: dict[str, str]) -> ProviderBatch:
+    report.model = model_id
+    if report.request_counts is None:
+        report.request_counts = {"total": len(custom_ids), "completed": 0, "failed": 0}
+    report.custom_id_map = custom_ids  # every request, in input order: the ones Gemini never ran are listed
+    return report
 
 
 def _operation(operation: dict[str, Any]) -> ProviderBatch:

@@ -12,7 +12,7 @@ from typing import Final, TypeVar
 
 import httpx
 
-from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError, provider_status
 
 T = TypeVar("T")
 
@@ -90,6 +90,8 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
     status = provider_status(response.status_code)
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         message = error["message"]  # the provider's own words, as it sent them
+        if status == 429 or status >= 500:  # a final failure says whose it was
+            message = f"{PROVIDER_NAMES.get(provider, provider)}: {message}"
         return GatewayError(
             status,
             message,
@@ -103,12 +105,6 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
         type="upstream_error",
         code="provider_error",
     )
-
-
-def provider_status(status: int) -> int:
-    """The status to answer for a provider's: its 5xx other than 502, 503 and 504 become 502 (the provider
-    failed, not the gateway); anything else is kept."""
-    return 502 if status >= 500 and status not in (502, 503, 504) else status
 
 
 def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> httpx.Response:
@@ -125,19 +121,25 @@ def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> 
 
 
 def make_client(base_url: str, timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
-    """The adapters' client. Built on first use (a cached property of each adapter): building one loads CA
-    certificates, which requests that never reach the provider should not pay for."""
+    """The adapters' client. Built on first use (a cached property of each adapter): building one for HTTPS
+    loads CA certificates, which requests that never reach the provider should not pay for."""
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=transport,
-        verify=tls_context(),
+        verify=tls_context(base_url),
     )
 
 
-def tls_context() -> ssl.SSLContext | bool:
+def tls_context(base_url: str) -> ssl.SSLContext | bool:
     """The system's trust store when it has one (the Lambda runtime does; about half the cost of loading
-    certifi's bundle on a cold start), else httpx's default (certifi)."""
+    certifi's bundle on a cold start), else httpx's default (certifi).
+
+    A plain-HTTP endpoint (a local vLLM, a test double) gets a context that trusts nothing instead of the
+    store: nothing to load, and an absolute HTTPS URL it hands out still fails closed, never unverified.
+    """
+    if base_url.startswith("http://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     paths = ssl.get_default_verify_paths()
     if paths.cafile and os.path.isfile(paths.cafile):
         return ssl.create_default_context()

@@ -71,6 +71,9 @@ class GatewayKeyed:
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         return self._adapter.cancel_batch(self._credentials(), provider_batch_id)
 
+    def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
+        return self._adapter.find_batch(self._credentials(), request, created_at)
+
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
         return self._adapter.results(self._credentials(), provider_batch_id)
 

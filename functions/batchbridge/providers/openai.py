@@ -16,6 +16,13 @@ from batchbridge.providers.http import call, make_client, open_stream, upstream_
 PROVIDER: Final = "openai"
 T = TypeVar("T")
 CHUNK_BYTES: Final = 64 * 1024
+# The gateway's batch ID, carried in the provider batch's metadata so an unanswered create can be found again
+# (users never see it: they see their own metadata, kept in our record). OpenAI allows 16 pairs; a user's 16
+# leave no room, and such a batch cannot be found.
+BATCH_ID_TAG: Final = "batchbridge_batch_id"
+METADATA_MAX_PAIRS: Final = 16
+FIND_PAGE: Final = 100
+FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 
 
 class OpenAIAdapter:
@@ -68,8 +75,11 @@ class OpenAIAdapter:
             "endpoint": request.endpoint,
             "completion_window": request.completion_window,
         }
-        if request.metadata is not None:
-            body["metadata"] = request.metadata
+        metadata = dict(request.metadata or {})
+        if len(metadata) < METADATA_MAX_PAIRS:
+            metadata[BATCH_ID_TAG] = request.batch_id
+        if metadata:
+            body["metadata"] = metadata
         if request.output_expires_after_seconds is not None:
             body["output_expires_after"] = {
                 "anchor": "created_at",
@@ -82,6 +92,22 @@ class OpenAIAdapter:
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         return self._parsed(_batch, "POST", f"batches/{provider_batch_id}/cancel", credentials)
+
+    def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
+        # Lists are newest first: page back until batches older than the create (and some slack) show up.
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": FIND_PAGE} | ({"after": after} if after else {})
+            page = self._parsed(_page, "GET", "batches", credentials, params=params)
+            for body in page["data"]:
+                metadata = body.get("metadata")
+                if isinstance(metadata, dict) and metadata.get(BATCH_ID_TAG) == request.batch_id:
+                    return _batch(body)
+            data = page["data"]
+            oldest = min((int(body.get("created_at") or 0) for body in data), default=0)
+            if not page.get("has_more") or not data or oldest < created_at - FIND_SLACK_SECONDS:
+                return None
+            after = str(data[-1]["id"])
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
@@ -153,6 +179,12 @@ def _errors(errors: Any) -> dict[str, Any] | None:
         return None
     data = [{k: v for k, v in item.items() if v is not None} for item in errors["data"] if isinstance(item, dict)]
     return {"object": "list", "data": data}
+
+
+def _page(body: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(body["data"], list) or not all(isinstance(item, dict) for item in body["data"]):
+        raise TypeError("list data is not a list of objects")
+    return body
 
 
 def _batch(body: dict[str, Any]) -> ProviderBatch:

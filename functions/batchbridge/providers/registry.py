@@ -25,7 +25,10 @@ def _bedrock(settings: Settings) -> ProviderAdapter:
     from batchbridge.providers.bedrock import BedrockAdapter
 
     return BedrockAdapter(
-        bucket=settings.bedrock_bucket, role_arn=settings.bedrock_role_arn, min_records=settings.bedrock_min_records
+        bucket=settings.bedrock_bucket,
+        role_arn=settings.bedrock_role_arn,
+        min_records=settings.bedrock_min_records,
+        timeout=settings.upstream_timeout_seconds,
     )
 
 

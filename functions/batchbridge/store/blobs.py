@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from batchbridge.domain.errors import GatewayError
 
 CHUNK_BYTES: Final = 64 * 1024
+EXPIRY_TAG: Final = "batchbridge-expire-days"  # value: whole days; the bucket's lifecycle rule for it removes it
 PART_BYTES: Final = 8 * 1024 * 1024  # above S3's 5 MiB minimum part size
 # Sized on purpose: boto3's default (10 threads x 8 MB) would hold ~80 MB per upload in flight.
 TRANSFER: Final = TransferConfig(
@@ -41,15 +42,14 @@ class S3BlobStore:
                     self._made = self._make()
         return self._made
 
-    def put(self, key: str, stream: BinaryIO, content_type: str) -> None:
+    def put(self, key: str, stream: BinaryIO, content_type: str, expire_days: int | None = None) -> None:
+        extra = {"ContentType": content_type} | _tagging(expire_days)
         size = _remaining(stream)
         if size is not None and size < TRANSFER.multipart_threshold:
             # Small and seekable (every request body): one PUT, without a transfer manager and its threads.
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=stream.read(size), ContentType=content_type)
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=stream.read(size), **extra)
             return
-        self._client.upload_fileobj(
-            _KeepOpen(stream), self._bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER
-        )
+        self._client.upload_fileobj(_KeepOpen(stream), self._bucket, key, ExtraArgs=extra, Config=TRANSFER)
 
     def open(self, key: str) -> Iterator[bytes]:
         try:
@@ -64,8 +64,13 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=key)
 
-    def writer(self, key: str, content_type: str) -> S3MultipartWriter:
-        return S3MultipartWriter(self._client, self._bucket, key, content_type)
+    def set_expiry(self, key: str, expire_days: int | None) -> None:
+        if expire_days is not None:
+            tags = [{"Key": EXPIRY_TAG, "Value": str(expire_days)}]
+            self._client.put_object_tagging(Bucket=self._bucket, Key=key, Tagging={"TagSet": tags})
+
+    def writer(self, key: str, content_type: str, expire_days: int | None = None) -> S3MultipartWriter:
+        return S3MultipartWriter(self._client, self._bucket, key, content_type, expire_days)
 
     def download_url(self, key: str, *, filename: str, expires_seconds: int) -> str:
         safe_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
@@ -85,11 +90,12 @@ class S3MultipartWriter:
     """Writes one S3 object from bytes given in order: parts of at least PART_BYTES (S3 wants 5 MiB but for the
     last), so memory holds about one part whatever the object's size; a small object is a single PUT."""
 
-    def __init__(self, client: Any, bucket: str, key: str, content_type: str) -> None:
+    def __init__(self, client: Any, bucket: str, key: str, content_type: str, expire_days: int | None = None) -> None:
         self._client = client
         self._bucket = bucket
         self._key = key
         self._content_type = content_type
+        self._tagging = _tagging(expire_days)
         self._pending: list[bytes] = []  # joined once per part: no growing buffer, no slice copies
         self._pending_bytes = 0
         self._upload_id: str | None = None
@@ -104,7 +110,7 @@ class S3MultipartWriter:
     def complete(self) -> None:
         if self._upload_id is None:
             self._client.put_object(
-                Bucket=self._bucket, Key=self._key, Body=self._take(), ContentType=self._content_type
+                Bucket=self._bucket, Key=self._key, Body=self._take(), ContentType=self._content_type, **self._tagging
             )
         else:
             if self._pending_bytes:
@@ -127,7 +133,7 @@ class S3MultipartWriter:
     def _send(self, part: bytes) -> None:
         if self._upload_id is None:
             started = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type, **self._tagging
             )
             self._upload_id = str(started["UploadId"])
         number = len(self._parts) + 1
@@ -135,6 +141,11 @@ class S3MultipartWriter:
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=part
         )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+
+def _tagging(expire_days: int | None) -> dict[str, str]:
+    """The tag a bucket lifecycle rule removes the object by (schema.EXPIRY_TAG: one rule per day count)."""
+    return {} if expire_days is None else {"Tagging": f"{EXPIRY_TAG}={expire_days}"}
 
 
 def _remaining(stream: BinaryIO) -> int | None:

@@ -19,10 +19,11 @@ class EmbeddedAws:
         self.endpoint_url = f"http://{host}:{port}"
 
     def client(self, service: str) -> Any:
-        import boto3
         from botocore.config import Config
 
-        client: Any = boto3.client(  # type: ignore[call-overload]
+        from batchbridge.store import aws
+
+        return aws.client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
@@ -30,7 +31,6 @@ class EmbeddedAws:
             aws_access_key_id="embedded",
             aws_secret_access_key="embedded",
         )
-        return client
 
     def stop(self) -> None:
         self._server.stop()

@@ -33,6 +33,13 @@ def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any
     }
 
 
+def _file_item(record: FileRecord) -> dict[str, Any]:
+    item = _item(f"FILE#{record.id}", "file", record)
+    if record.expires_at is not None:  # the table's TTL attribute: DynamoDB removes the record after it
+        item["expiration"] = {"N": str(record.expires_at)}
+    return item
+
+
 def _plain_item(pk: str, kind: str, record: Any, version: int | None = None) -> dict[str, Any]:
     """An item read by key only (no list index)."""
     item = {
@@ -50,6 +57,8 @@ def _batch_item(record: BatchRecord) -> dict[str, Any]:
     item["version"] = {"N": str(record.version)}
     if not record.is_terminal or record.notify_pending:
         item["active"] = {"S": "1"}
+    if record.creating:  # an intent: out of the owner index, so no list shows it (the sweeper's index keeps it)
+        del item["owner_kind"]
     return item
 
 
@@ -64,13 +73,13 @@ class DynamoRecordStore:
 
     # files
     def put_file(self, record: FileRecord) -> None:
-        self._client.put_item(TableName=self._table, Item=_item(f"FILE#{record.id}", "file", record))
+        self._client.put_item(TableName=self._table, Item=_file_item(record))
 
     def put_file_if_absent(self, record: FileRecord) -> bool:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=_item(f"FILE#{record.id}", "file", record),
+                Item=_file_item(record),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -117,6 +126,21 @@ class DynamoRecordStore:
 
     def update_batch(self, record: BatchRecord) -> bool:
         return self._put_next_version(_batch_item(record), record.version)
+
+    def delete_batch(self, record: BatchRecord) -> bool:
+        """Remove ``record`` if nobody wrote since it was read; False if another writer won."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"BATCH#{record.id}"}},
+                ConditionExpression="version = :read",
+                ExpressionAttributeValues={":read": {"N": str(record.version)}},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def list_batches(
         self,

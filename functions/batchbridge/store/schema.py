@@ -9,6 +9,8 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from batchbridge.domain.records import BLOB_EXPIRY_MAX_DAYS
+from batchbridge.store.blobs import EXPIRY_TAG
 from batchbridge.store.records import ACTIVE_INDEX, OWNER_INDEX
 
 TABLE_KEYS: Final[dict[str, Any]] = {
@@ -49,6 +51,32 @@ def ensure_table(client: Any, name: str) -> None:
             raise
     client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLE_KEYS)
     client.get_waiter("table_exists").wait(TableName=name)
+    # Expired files' records (and idempotency items) carry `expiration`: DynamoDB removes them after it.
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"})
+
+
+def lifecycle_rules() -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules, as template.yaml declares them (a test keeps both the same): leftovers of
+    multipart uploads and Upload parts go after a day; an object tagged to expire after N days, after N days."""
+    rules: list[dict[str, Any]] = [
+        {
+            "ID": "AbortIncompleteMultipartUploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        },
+        {"ID": "ExpireUploadParts", "Status": "Enabled", "Filter": {"Prefix": "uploads/"}, "Expiration": {"Days": 1}},
+    ]
+    for days in range(1, BLOB_EXPIRY_MAX_DAYS + 1):
+        rules.append(
+            {
+                "ID": f"ExpireAfter{days}Days",
+                "Status": "Enabled",
+                "Filter": {"Tag": {"Key": EXPIRY_TAG, "Value": str(days)}},
+                "Expiration": {"Days": days},
+            }
+        )
+    return rules
 
 
 def ensure_bucket(client: Any, name: str) -> None:
@@ -72,3 +100,4 @@ def ensure_bucket(client: Any, name: str) -> None:
             "RestrictPublicBuckets": True,
         },
     )
+    client.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules()})

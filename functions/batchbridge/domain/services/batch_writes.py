@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import logging
 from collections.abc import Iterator
+from typing import Final
 
 from batchbridge.domain import ids
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
 from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
-from batchbridge.domain.records import BatchRecord, FileRecord
+from batchbridge.domain.records import BatchRecord, FileRecord, blob_expiry_days
 from batchbridge.domain.refresh import apply_report
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
+# An intent younger than this may still have its create in flight (API Gateway gives a request 29 s).
+RECONCILE_AFTER_SECONDS: Final = 60
+
+
+def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
+    """The batch record an intent becomes once the provider's batch is known (stored by the caller)."""
+    record = dataclasses.replace(
+        intent, provider_batch_id=report.id, model=report.model or intent.model, creating=False
+    )
+    if report.custom_id_map:
+        record.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"
+        blobs.put(record.custom_id_map_key, io.BytesIO(json.dumps(report.custom_id_map).encode()), "application/json")
+    return fold(record, report, now_ns)
 
 
 def fold(record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
@@ -83,7 +100,8 @@ def register_result_files(
                     yield chunk
 
             content = counted(adapter.open_file_content(credentials, provider_file_id))
-            blobs.put(blob_key, reader(content), "application/jsonl")
+            lifetime = upstream.expires_at - upstream.created_at if upstream.expires_at is not None else None
+            blobs.put(blob_key, reader(content), "application/jsonl", blob_expiry_days(lifetime))
             records.put_file_if_absent(
                 FileRecord(
                     id=file_id,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from batchbridge.domain.ports import (
 )
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
-from batchbridge.domain.services.batch_writes import fold, save, schedule
+from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS, adopt, fold, save, schedule
 from batchbridge.domain.services.files import Caller, find_file
 
 logger = logging.getLogger(__name__)
@@ -34,7 +32,12 @@ CANCEL_WRITE_ATTEMPTS = 5
 
 def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
     record = records.get_batch(batch_id) if ids.is_batch_id(batch_id) else None
-    if record is None or record.owner != caller.owner or (provider is not None and provider != record.provider):
+    if (
+        record is None
+        or record.creating
+        or record.owner != caller.owner
+        or (provider is not None and provider != record.provider)
+    ):
         raise not_found("batch", batch_id)
     return record
 
@@ -85,25 +88,12 @@ class BatchService:
             self._check_input_file(input_file, provider, endpoint)
         batch_id = ids.new_batch_id()
         sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early
-        report = adapter.create_batch(
-            caller.credentials,
-            BatchRequest(
-                batch_id=batch_id,
-                input_file=input_file,
-                open_input=self._opener(input_file),
-                endpoint=endpoint,
-                completion_window=window,
-                metadata=metadata,
-                output_expires_after_seconds=output_expires_after,
-                extras=params,
-            ),
-        )
         created_ns = self.clock()
-        record = BatchRecord(
+        model = params.get("model") if isinstance(params.get("model"), str) and params.get("model") else None
+        intent = BatchRecord(
             id=batch_id,
             owner=caller.owner,
             provider=provider,
-            provider_batch_id=report.id,
             endpoint=endpoint,
             input_file_id=input_file.id if input_file is not None else "",
             completion_window=window,
@@ -111,26 +101,56 @@ class BatchService:
             created_at=created_ns // 1_000_000_000,
             created_ns=created_ns,
             metadata=metadata,
-            model=report.model or (input_file.model if input_file is not None else None),
+            model=model or (input_file.model if input_file is not None else None),
             refreshed_ns=created_ns,
             sealed_credentials=sealed,
             output_expires_after_seconds=output_expires_after,
+            creating=True,
         )
+        # The intent is stored before the provider hears of the batch: if its answer never reaches our record, the
+        # reconcile job still knows to look for what the create may have left there.
+        self.records.put_batch(intent)
         try:
-            if report.custom_id_map:
-                record.custom_id_map_key = f"batches/{batch_id}/custom_ids.json"
-                self.blobs.put(
-                    record.custom_id_map_key, io.BytesIO(json.dumps(report.custom_id_map).encode()), "application/json"
-                )
-            record = fold(record, report, created_ns)
-            self.records.put_batch(record)
+            report = adapter.create_batch(
+                caller.credentials,
+                BatchRequest(
+                    batch_id=batch_id,
+                    input_file=input_file,
+                    open_input=self._opener(input_file),
+                    endpoint=endpoint,
+                    completion_window=window,
+                    metadata=metadata,
+                    output_expires_after_seconds=output_expires_after,
+                    extras=params,
+                ),
+            )
+        except GatewayError as exc:
+            if exc.status < 500 and exc.status != 408:  # refused: nothing was created
+                with contextlib.suppress(Exception):  # else the sweeper finds it, and the reconciler drops it
+                    self.records.delete_batch(intent)
+            else:
+                self._reconcile_later(intent)
+            raise
         except BaseException:
-            # A provider batch nobody can see would run (and bill) unobserved: stop it.
+            self._reconcile_later(intent)
+            raise
+        try:
+            record = adopt(self.blobs, intent, report, created_ns)
+            saved = save(self.records, intent, record)
+        except BaseException:
+            # A provider batch nobody can see would run (and bill) unobserved: stop it, and let the reconcile
+            # job record whatever is left of it.
             with contextlib.suppress(Exception):
                 adapter.cancel_batch(caller.credentials, report.id)
+            self._reconcile_later(intent)
             raise
-        schedule(self.queue, None, record)
-        return record
+        schedule(self.queue, None, saved)
+        return saved
+
+    def _reconcile_later(self, intent: BatchRecord) -> None:
+        # Best effort: the sweeper finds intents left behind too.
+        with contextlib.suppress(Exception):
+            self.queue.send("reconcile", intent.id, delay_seconds=RECONCILE_AFTER_SECONDS)
 
     def retrieve(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
@@ -167,7 +187,7 @@ class BatchService:
             after = (
                 self.records.get_batch(after_id) if isinstance(after_id, str) and ids.is_batch_id(after_id) else None
             )
-            if after is None or after.owner != caller.owner:
+            if after is None or after.creating or after.owner != caller.owner:
                 raise bad_request(
                     f"Invalid 'after': no batch {after_id!r} to continue from.",
                     param="after",

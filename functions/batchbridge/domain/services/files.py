@@ -20,7 +20,7 @@ from batchbridge.domain.ports import (
     RecordStore,
     UploadRequest,
 )
-from batchbridge.domain.records import FileRecord
+from batchbridge.domain.records import FileRecord, blob_expiry_days
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
@@ -81,12 +81,12 @@ class FileService:
         params: dict[str, Any],
     ) -> FileRecord:
         """A file from the client's (seekable) upload: checked, kept in our bucket, sent to the provider."""
-        purpose, _, _ = self._check_params(provider, size, params)
+        purpose, expires_after, _ = self._check_params(provider, size, params)
         summary = self.check_input(provider, purpose, stream)
         stream.seek(0)
         file_id = ids.new_file_id()
         blob_key = f"files/{file_id}"
-        self.blobs.put(blob_key, stream, content_type)
+        self.blobs.put(blob_key, stream, content_type, blob_expiry_days(expires_after))
 
         def reopen() -> BinaryIO:
             stream.seek(0)
@@ -209,6 +209,12 @@ class FileService:
                     adapter.delete_file(caller.credentials, upstream.id)
             self._forget_blob(blob_key)
             raise
+        if upstream_expiry is not None and expires_after is None and record.expires_at is not None:
+            # The provider's own default lifetime (OpenAI's batch files): our bytes go when its copy does.
+            try:
+                self.blobs.set_expiry(blob_key, blob_expiry_days(record.expires_at - created_at))
+            except Exception:  # they stay longer, unserved: a read treats an expired file as absent
+                logger.warning("could not tag %s to expire", blob_key, exc_info=True)
         return record
 
     def retrieve(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:

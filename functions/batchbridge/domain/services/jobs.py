@@ -1,4 +1,4 @@
-"""Background work on batches, off the request path: finalize, sweep, notify."""
+"""Background work on batches, off the request path: finalize, sweep, notify, reconcile."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 from batchbridge.domain import codec, ids, webhooks
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import (
+    BatchRequest,
     BlobStore,
     Credentials,
     Delivery,
@@ -26,15 +27,23 @@ from batchbridge.domain.ports import (
     WebhookSender,
     WorkQueue,
 )
-from batchbridge.domain.records import BatchRecord, FileRecord
+from batchbridge.domain.records import BatchRecord, FileRecord, blob_expiry_days
 from batchbridge.domain.refresh import move
-from batchbridge.domain.services.batch_writes import fold, register_result_files, save, schedule
+from batchbridge.domain.services.batch_writes import (
+    RECONCILE_AFTER_SECONDS,
+    adopt,
+    fold,
+    register_result_files,
+    save,
+    schedule,
+)
 
 logger = logging.getLogger(__name__)
 FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
 FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
 SPOOL_BYTES = 8 * 1024 * 1024  # result files beyond this spill to disk while they are written
+RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still does not show after this is dropped
 
 
 def result_line_id(batch_id: str, custom_id: str) -> str:
@@ -85,6 +94,8 @@ class BatchJobs:
             self.finalize(batch_id)
         elif kind == "notify":
             self.notify(batch_id)
+        elif kind == "reconcile":
+            self.reconcile(batch_id)
         else:
             logger.warning("ignoring unknown job %r for %s", kind, batch_id)
 
@@ -189,7 +200,12 @@ class BatchJobs:
                 if counts[role]:
                     written.append((role, spool.tell()))
                     spool.seek(0)
-                    self.blobs.put(f"batches/{batch.id}/{role}.jsonl", spool, "application/jsonl")  # type: ignore[arg-type]
+                    self.blobs.put(
+                        f"batches/{batch.id}/{role}.jsonl",
+                        spool,  # type: ignore[arg-type]
+                        "application/jsonl",
+                        blob_expiry_days(batch.output_expires_after_seconds),
+                    )
         expires_after = batch.output_expires_after_seconds
         for role, size in written:
             file_id = ids.derived_file_id(batch.id, role)
@@ -216,6 +232,52 @@ class BatchJobs:
         }
         return fields
 
+    def reconcile(self, batch_id: str) -> BatchRecord | None:
+        """Settle an intent whose create got no stored answer.
+
+        The provider's batch, found by the ID it carries there, becomes the batch as the provider runs it: its
+        owner sees it in lists and can cancel it. While none shows up the sweeper asks again; after
+        RECONCILE_GIVE_UP_SECONDS the intent is dropped.
+        """
+        record = self.records.get_batch(batch_id)
+        if record is None or not record.creating:
+            return record
+        now_ns = self.clock()
+        age = now_ns // 1_000_000_000 - record.created_at
+        if age < RECONCILE_AFTER_SECONDS:  # its create may still be waiting on the provider
+            self.queue.send("reconcile", batch_id, delay_seconds=RECONCILE_AFTER_SECONDS - age)
+            return record
+        credentials = self.vault.open(record.sealed_credentials or "", record.id)
+        input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
+        blob_key = input_file.blob_key if input_file is not None else None
+        request = BatchRequest(
+            batch_id=record.id,
+            input_file=input_file,
+            open_input=(lambda: self.blobs.open(blob_key)) if blob_key is not None else None,
+            endpoint=record.endpoint,
+            completion_window=record.completion_window,
+            metadata=record.metadata,
+            output_expires_after_seconds=record.output_expires_after_seconds,
+            extras={"model": record.model} if record.model else {},
+        )
+        report = self.providers.get(record.provider).find_batch(credentials, request, record.created_at)
+        if report is not None:
+            saved = save(self.records, record, adopt(self.blobs, record, report, now_ns))
+            schedule(self.queue, None, saved)
+            logger.info(
+                "batch %s: adopted %s batch %s left by an unanswered create", batch_id, record.provider, report.id
+            )
+            return saved
+        if age < RECONCILE_GIVE_UP_SECONDS:  # a provider's list may lag its creates: the sweeper asks again
+            return record
+        logger.warning(
+            "batch %s: the %s provider shows no batch from its unanswered create; dropping the intent",
+            batch_id,
+            record.provider,
+        )
+        self.records.delete_batch(record)
+        return None
+
     def sweep(self) -> int:
         """Refresh every batch not yet final, so batches finish (and webhooks fire) with nobody polling.
 
@@ -226,7 +288,10 @@ class BatchJobs:
         for record in self.records.list_active_batches():
             count += 1
             try:
-                if record.is_terminal:
+                if record.creating:
+                    if now - record.created_at >= RECONCILE_AFTER_SECONDS:
+                        self.queue.send("reconcile", record.id)
+                elif record.is_terminal:
                     if self._notify_overdue(record, now):
                         self.queue.send("notify", record.id)
                 elif record.provider_outcome is not None:

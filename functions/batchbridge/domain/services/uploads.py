@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Final
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
 from batchbridge.domain.ports import BlobStore, RecordStore
-from batchbridge.domain.records import UPLOAD_TTL_SECONDS, FileRecord, UploadPartRecord, UploadRecord
+from batchbridge.domain.records import UPLOAD_TTL_SECONDS, FileRecord, UploadPartRecord, UploadRecord, blob_expiry_days
 from batchbridge.domain.services.files import Caller, FileService
 from batchbridge.domain.streams import reader
 
@@ -148,7 +148,8 @@ class UploadService:
             )
         file_id = ids.new_file_id()
         blob_key = f"files/{file_id}"
-        writer = self.blobs.writer(blob_key, record.mime_type)
+        expires_after = validation.expires_after(record.params.get("expires_after"), "expires_after")
+        writer = self.blobs.writer(blob_key, record.mime_type, blob_expiry_days(expires_after))
         digest = hashlib.md5(usedforsecurity=False)
 
         def chunks() -> Iterator[bytes]:

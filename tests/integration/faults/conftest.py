@@ -1,0 +1,58 @@
+"""Provider fakes behind an unreliable network (answers lost, requests stalled), and what their tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
+from tests.fakes.bedrock_upstream import create_app as create_fake_bedrock
+from tests.fakes.gemini_upstream import create_app as create_fake_gemini
+from tests.fakes.openai_upstream import create_app as create_fake_openai
+from tests.fakes.server import Unreliable, running_server
+from tests.integration.faults.batches import KEY
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[tuple[Any, str]]:
+    app = Unreliable(create_fake_openai())
+    with running_server(app) as base:
+        yield app, base + "/v1"
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[tuple[Any, str]]:
+    app = Unreliable(create_fake_anthropic())
+    with running_server(app) as base:
+        yield app, base
+
+
+@pytest.fixture
+def fake_gemini() -> Iterator[tuple[Any, str]]:
+    app = Unreliable(create_fake_gemini())
+    with running_server(app) as base:
+        yield app, base
+
+
+@pytest.fixture
+def fake_bedrock(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    app = Unreliable(create_fake_bedrock())
+    with running_server(app) as base:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", base)
+        yield app, base
+
+
+@pytest.fixture
+def gateway_env(gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("BATCHBRIDGE_BEDROCK_MIN_RECORDS", "1")  # two-line files for every provider
+    return gateway_env | {"BATCHBRIDGE_BEDROCK_MIN_RECORDS": "1"}
+
+
+@pytest.fixture
+def client(gateway_url: str, drained_http: httpx.Client) -> Iterator[OpenAI]:
+    with OpenAI(base_url=gateway_url + "/openai/v1", api_key=KEY, max_retries=0, http_client=drained_http) as sdk:
+        yield sdk

@@ -1,0 +1,140 @@
+"""The clients' set-up shortcuts change cost, never content: botocore's models read through orjson equal its own
+reading, and only a plain-HTTP provider endpoint skips loading the trust store."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import botocore
+import httpx
+import pytest
+from botocore.loaders import JSONFileLoader
+
+from batchbridge.providers.http import make_client, tls_context
+from batchbridge.store import aws
+
+DATA = Path(botocore.__file__).parent / "data"
+# every service the gateway or its tests create a client for
+SERVICES = ["dynamodb", "s3", "sqs", "kms", "secretsmanager", "bedrock", "sts", "lambda"]
+
+
+def model_files() -> list[Path]:
+    files = [path for path in DATA.glob("*.json")]
+    for service in SERVICES:
+        files += sorted((DATA / service).glob("*/*.json*"))
+    return files
+
+
+def without_extension(path: Path) -> str:
+    return str(path).removesuffix(".gz").removesuffix(".json")
+
+
+@pytest.mark.parametrize("path", model_files(), ids=lambda path: str(path.relative_to(DATA)))
+def test_orjson_reads_every_model_as_botocore_does(path: Path) -> None:
+    assert aws.OrjsonFileLoader().load_file(without_extension(path)) == JSONFileLoader().load_file(
+        without_extension(path)
+    )
+
+
+def test_a_missing_file_is_none_as_botocore_says() -> None:
+    assert aws.OrjsonFileLoader().load_file(str(DATA / "no-such-model")) is None
+
+
+def test_clients_made_by_the_gateway_read_models_through_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = aws.client("dynamodb", aws_access_key_id="k", aws_secret_access_key="s")
+    assert botocore.loaders.Loader.FILE_LOADER_CLASS is aws.OrjsonFileLoader
+    assert client.meta.service_model.operation_model("PutItem").http["method"] == "POST"
+
+
+def test_an_https_endpoint_verifies_against_a_loaded_trust_store() -> None:
+    context = tls_context("https://api.openai.com/v1")
+    if isinstance(context, ssl.SSLContext):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 0
+    else:
+        assert context is True  # httpx's own default: certifi, verified
+
+
+def test_a_plain_http_endpoint_trusts_nothing_rather_than_everything() -> None:
+    context = tls_context("http://127.0.0.1:8000/v1")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 answering 200, and the certificate it presents."""
+    cert_path, key_path = self_signed(tmp_path)
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/", cert_path
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_an_https_url_reached_from_a_plain_http_client_fails_closed(tls_server: tuple[str, Path]) -> None:
+    url, cert_path = tls_server
+    with make_client("http://127.0.0.1:9/v1", 5.0, None) as client, pytest.raises(httpx.ConnectError) as failed:
+        client.get(url)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(failed.value)
+    # the same server is reachable once its certificate is trusted: the failure above is verification, not
+    # the server
+    trusting = ssl.create_default_context(cafile=str(cert_path))
+    with httpx.Client(verify=trusting) as client:
+        assert client.get(url).status_code == 200
