@@ -29,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
         embedded = EmbeddedAws()
     # Background jobs run here as they run in the deployment's finalizer and sweeper functions.
     jobs = LocalWorkQueue()
+    chunks = LocalWorkQueue()  # openai-compatible chunks on a worker of their own, as the deployment does
     sweeper = Sweeper(settings.sweep_seconds)
     try:
         client = embedded.client if embedded else _boto3_client
@@ -36,8 +37,9 @@ def _serve(args: argparse.Namespace) -> int:
         ensure_bucket(client("s3"), settings.bucket)
         if settings.kms_key.startswith("alias/"):
             ensure_key(client("kms"), settings.kms_key)
-        gateway = Gateway.from_settings(settings, aws=embedded, queue=jobs)
+        gateway = Gateway.from_settings(settings, aws=embedded, queue=jobs, chunk_queue=chunks)
         jobs.start(gateway.jobs.run)
+        chunks.start(gateway.jobs.run)
         sweeper.start(gateway.jobs.sweep)
         where = f"embedded store at {embedded.endpoint_url}" if embedded else "AWS (boto3's environment)"
         print(
@@ -49,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(build_app(gateway=gateway), host=args.host, port=args.port, log_level=args.log_level)
     finally:
         sweeper.stop()
+        chunks.stop()
         jobs.stop()
         if embedded is not None:
             embedded.stop()

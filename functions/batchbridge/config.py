@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from batchbridge.domain.compat import CompatEndpoint, parse_endpoints
+
 StorageMode = Literal["embedded", "aws"]
 
 
@@ -48,6 +50,9 @@ class Settings:
     api_keys_secret_arn: str | None = None
     provider_keys: dict[str, str] = field(default_factory=dict, repr=False)  # provider -> key, from the env
     provider_keys_secret_arn: str | None = None
+    # provider openai-compatible: endpoint name -> its settings; chunks of its batches go to this queue (SQS)
+    compat_endpoints: dict[str, CompatEndpoint] = field(default_factory=dict)
+    compat_queue_url: str | None = None
 
     @property
     def gateway_keys_mode(self) -> bool:
@@ -95,6 +100,8 @@ class Settings:
                 if os.environ.get(variable, "").strip()
             },
             provider_keys_secret_arn=os.environ.get("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", "").strip() or None,
+            compat_endpoints=parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", "")),
+            compat_queue_url=os.environ.get("BATCHBRIDGE_COMPAT_QUEUE_URL", "").strip() or None,
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),

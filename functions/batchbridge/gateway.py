@@ -17,6 +17,7 @@ from batchbridge.domain.owner import owner_of
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
+    ProviderAdapter,
     ProviderRegistry,
     RecordStore,
     Vault,
@@ -148,13 +149,20 @@ class Gateway:
         return Caller(owner=owner_of(key, self.owner_secret), credentials=credentials)
 
     @classmethod
-    def from_settings(cls, settings: Settings, aws: Any = None, queue: WorkQueue | None = None) -> Gateway:
+    def from_settings(
+        cls,
+        settings: Settings,
+        aws: Any = None,
+        queue: WorkQueue | None = None,
+        chunk_queue: WorkQueue | None = None,
+    ) -> Gateway:
         """Wire the gateway.
 
         ``aws`` is the embedded store (its own endpoint); None means boto3's environment. ``queue``
-        is where background jobs go; None means the SQS queue at BATCHBRIDGE_WORK_QUEUE_URL.
+        is where background jobs go; None means the SQS queue at BATCHBRIDGE_WORK_QUEUE_URL. ``chunk_queue``: where
+        openai-compatible chunks go; None means BATCHBRIDGE_COMPAT_QUEUE_URL's SQS queue, else ``queue``.
         """
-        from batchbridge.providers.registry import Registry
+        from batchbridge.providers.registry import FACTORIES, Registry
         from batchbridge.store import aws as aws_clients
         from batchbridge.store.blobs import S3BlobStore
         from batchbridge.store.queue import SqsWorkQueue
@@ -181,11 +189,35 @@ class Gateway:
                 "BATCHBRIDGE_OWNER_SECRET must be set with BATCHBRIDGE_STORAGE=aws: it keys the owner hashes "
                 "of stored records, so it has to stay the same across restarts."
             )
+        blobs = S3BlobStore(lambda: client("s3"), settings.bucket)
+        # Chunks of self-run batches: their own SQS queue in the deployment (a worker with its own concurrency),
+        # the same in-process queue under `serve`.
+        if chunk_queue is None:
+            chunk_queue = queue
+            if settings.compat_queue_url:
+                chunk_queue = SqsWorkQueue(lambda: client("sqs"), settings.compat_queue_url)
+
+        def compat(settings: Settings) -> ProviderAdapter:
+            from batchbridge.providers.compat import CompatAdapter
+            from batchbridge.store.compat_state import DynamoCompatStore
+
+            return CompatAdapter(
+                settings.compat_endpoints,
+                store=DynamoCompatStore(dynamodb, settings.table),
+                blobs=blobs,
+                queue=chunk_queue,
+                timeout=settings.upstream_timeout_seconds,
+            )
+
         return cls(
             settings=settings,
             records=DynamoRecordStore(dynamodb, settings.table),
-            blobs=S3BlobStore(lambda: client("s3"), settings.bucket),
-            providers=Registry(settings, provider_key=key_source.provider_key if key_source else None),
+            blobs=blobs,
+            providers=Registry(
+                settings,
+                FACTORIES | {"openai-compatible": compat},
+                provider_key=key_source.provider_key if key_source else None,
+            ),
             owner_secret=secret,
             vault=NoVault() if key_source is not None else KmsVault(lambda: client("kms"), settings.kms_key),
             queue=queue,

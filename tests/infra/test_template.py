@@ -43,6 +43,7 @@ TABLE_INDEXES = "table/index/*"
 OWNER_INDEX = "table/index/by_owner"
 ACTIVE_INDEX = "table/index/active_batches"
 WORK_QUEUE = "work-queue"
+COMPAT_QUEUE = "compat-queue"
 BEDROCK_JOBS = "bedrock-jobs"
 FOUNDATION_MODELS = "foundation-models"
 INFERENCE_PROFILES = "inference-profiles"
@@ -94,7 +95,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "batches_create": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
-        "sqs:SendMessage": {WORK_QUEUE},
+        "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # and an openai-compatible batch's first chunk
         "kms:Encrypt": {CREDENTIALS_KEY},
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
@@ -108,18 +109,21 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {OWNER_INDEX},
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},  # a list refreshes stale batches
+        "dynamodb:UpdateItem": {TABLE},  # an openai-compatible batch's state
         "sqs:SendMessage": {WORK_QUEUE},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
     "batches_retrieve": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
         "sqs:SendMessage": {WORK_QUEUE},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
     "batches_cancel": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
         "sqs:SendMessage": {WORK_QUEUE},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
         "bedrock:StopModelInvocationJob": {BEDROCK_JOBS},
@@ -132,6 +136,8 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
         "dynamodb:DeleteItem": {TABLE},  # drops a create's intent nothing turned up for
+        "dynamodb:UpdateItem": {TABLE},
+        "dynamodb:BatchGetItem": {TABLE},
         "s3:GetObject": {BUCKET_OBJECTS},
         "s3:PutObject": {BUCKET_OBJECTS},
         "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
@@ -146,6 +152,7 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {ACTIVE_INDEX},
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
@@ -165,6 +172,17 @@ for _permissions in EXPECTED_PERMISSIONS.values():
     _permissions["secretsmanager:GetSecretValue"] = {API_KEYS_SECRET, PROVIDER_KEYS_SECRET}
 for _permissions in BACKGROUND_FUNCTIONS.values():
     _permissions["secretsmanager:GetSecretValue"] = {PROVIDER_KEYS_SECRET}
+# The openai-compatible worker and its dead letters: endpoints take the keys their configuration names (no secret).
+_COMPAT_WORKER = {
+    "dynamodb:GetItem": {TABLE},
+    "dynamodb:PutItem": {TABLE},
+    "dynamodb:UpdateItem": {TABLE},
+    "dynamodb:BatchGetItem": {TABLE},
+    "s3:GetObject": {BUCKET_OBJECTS},
+    "sqs:SendMessage": {COMPAT_QUEUE},
+}
+BACKGROUND_FUNCTIONS["CompatWorkerFunction"] = dict(_COMPAT_WORKER)
+BACKGROUND_FUNCTIONS["CompatDeadLettersFunction"] = dict(_COMPAT_WORKER)
 
 
 def logical_id(op: str) -> str:
@@ -308,6 +326,8 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "BATCHBRIDGE_API_KEYS_SECRET_ARN": {"Ref": "ApiKeysSecret"},
         "BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN": {"Ref": "ProviderKeysSecret"},
         "BATCHBRIDGE_WORK_QUEUE_URL": {"Ref": "WorkQueue"},
+        "BATCHBRIDGE_COMPAT_ENDPOINTS": {"Ref": "CompatEndpoints"},
+        "BATCHBRIDGE_COMPAT_QUEUE_URL": {"Ref": "CompatQueue"},
         "BATCHBRIDGE_KMS_KEY": {"Ref": "CredentialsKey"},
         "BATCHBRIDGE_BEDROCK_ROLE_ARN": {"Fn::GetAtt": ["BedrockServiceRole", "Arn"]},
     }
@@ -476,6 +496,8 @@ def _resource_key(resource: Any) -> str:
         return OWNER_INDEX
     if resource == {"Fn::Sub": "${Table.Arn}/index/active_batches"}:
         return ACTIVE_INDEX
+    if resource in ({"Fn::GetAtt": ["CompatQueue", "Arn"]}, {"Fn::GetAtt": "CompatQueue.Arn"}):
+        return COMPAT_QUEUE
     if resource in ({"Fn::GetAtt": ["WorkQueue", "Arn"]}, {"Fn::GetAtt": "WorkQueue.Arn"}):
         return WORK_QUEUE
     if resource in ({"Fn::GetAtt": ["CredentialsKey", "Arn"]}, {"Fn::GetAtt": "CredentialsKey.Arn"}):
@@ -519,7 +541,7 @@ def test_least_privilege(op: str, source: dict[str, Any], resources: dict[str, A
 @pytest.mark.parametrize("name", list(BACKGROUND_FUNCTIONS))
 def test_background_least_privilege(name: str, source: dict[str, Any], resources: dict[str, Any]) -> None:
     expected_managed = [BASIC_EXECUTION_ROLE]
-    if name == "FinalizerFunction":  # SAM grants an SQS event source its poller policy
+    if name in ("FinalizerFunction", "CompatWorkerFunction", "CompatDeadLettersFunction"):  # SQS event sources
         expected_managed.append("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
     assert granted_permissions(name, source, resources, managed=expected_managed) == BACKGROUND_FUNCTIONS[name]
 

@@ -369,3 +369,68 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
     )
     first = run("files_create", idempotent(upload_event))
     assert run("files_create", idempotent(upload_event))["id"] == first["id"]
+
+
+def test_openai_compatible_batches_through_their_lambda_functions(
+    app: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """batches_create queues a chunk on the compat queue; the worker function runs it; the finalizer makes the
+    results ours; a chunk dead-lettered to the other function becomes error lines."""
+    import boto3
+
+    from batchbridge.handlers import compat_dead_letters, compat_worker
+    from tests.fakes.compat_upstream import create_app as create_fake_compat
+    from tests.fakes.server import running_server
+
+    compat_queue = boto3.client("sqs").create_queue(QueueName="batchbridge-compat")["QueueUrl"]
+    with running_server(create_fake_compat()) as base:
+        monkeypatch.setenv("BATCHBRIDGE_COMPAT_QUEUE_URL", compat_queue)
+        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"vllm": {"base_url": base + "/v1"}}))
+        gateway_module.default_gateway.cache_clear()
+        lines = JSONL + JSONL.replace(b'"custom_id": "a"', b'"custom_id": "b"')
+
+        def create_batch() -> str:
+            status, raw = invoke(
+                "files_create",
+                rest_event(
+                    "POST",
+                    "/openai/v1/files",
+                    body=multipart({"purpose": "batch", "provider": "openai-compatible"}, lines),
+                    content_type=f"multipart/form-data; boundary={BOUNDARY}",
+                ),
+            )
+            assert status == 200, raw
+            body = {
+                "input_file_id": json.loads(raw)["id"],
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+                "provider": "openai-compatible",
+            }
+            status, raw = invoke("batches_create", json_event("POST", "/openai/v1/batches", None, body))
+            assert status == 200, raw
+            batch_id: str = json.loads(raw)["id"]
+            return batch_id
+
+        def finished(batch_id: str) -> dict[str, Any]:
+            path = {"batch_id": batch_id}
+            invoke("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", path))  # -> finalizing
+            run_finalizer(os.environ["BATCHBRIDGE_WORK_QUEUE_URL"])
+            status, raw = invoke("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", path))
+            assert status == 200, raw
+            result: dict[str, Any] = json.loads(raw)
+            return result
+
+        ran = create_batch()
+        event = drain_sqs_event(compat_queue)
+        assert [json.loads(r["body"]) for r in event["Records"]] == [{"kind": "chunk", "batch_id": f"{ran}#0"}]
+        assert compat_worker.handler(event, LambdaContext()) == {"batchItemFailures": []}
+        done = finished(ran)
+        assert done["status"] == "completed" and done["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
+
+        dead = create_batch()
+        assert compat_dead_letters.handler(drain_sqs_event(compat_queue), LambdaContext()) == {"batchItemFailures": []}
+        failed = finished(dead)
+        assert failed["status"] == "completed" and failed["request_counts"]["failed"] == 2
+        errors = app.get(f"/openai/v1/files/{failed['error_file_id']}/content", headers=AUTH).content.splitlines()
+        assert sorted(json.loads(line)["custom_id"] for line in errors) == ["a", "b"]
+    gateway_module.default_gateway.cache_clear()

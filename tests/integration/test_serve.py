@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 from openai import OpenAI
 
+from tests.fakes.compat_upstream import create_app as create_fake_compat
 from tests.fakes.server import running_server
 
 JSONL = (
@@ -139,6 +140,50 @@ def test_serve_runs_the_docs_gemini_workflow_on_the_embedded_store(served_gemini
     assert batch.output_file_id is not None
     output = client.files.content(batch.output_file_id, extra_query={"provider": provider}).read().decode()
     assert "echo: What is the capital of France?" in output
+
+
+@pytest.fixture
+def served_compat(fake_openai: tuple[Any, str], tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    app = create_fake_compat()
+    with running_server(app) as base:
+        endpoints = {"local-vllm": {"base_url": base + "/v1", "max_concurrency": 2}}
+        env = {"BATCHBRIDGE_REFRESH_SECONDS": "0", "BATCHBRIDGE_COMPAT_ENDPOINTS": json.dumps(endpoints)}
+        for url in _serve(fake_openai, tmp_path, env):
+            yield url, app.state.fake
+
+
+def test_serve_runs_openai_compatible_batches_with_its_worker_in_process(served_compat: tuple[str, Any]) -> None:
+    """`batchbridge serve` runs the worker itself: a batch for a local vLLM or Ollama needs nothing else."""
+    served, fake = served_compat
+    client = OpenAI(base_url=served + "/openai", api_key="local", max_retries=0)
+    provider = {"provider": "openai-compatible", "endpoint_name": "local-vllm"}
+    lines = "\n".join(
+        json.dumps(
+            {
+                "custom_id": f"q{n}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "llama3", "messages": [{"role": "user", "content": f"n={n}"}]},
+            }
+        )
+        for n in range(150)  # two chunks
+    )
+    uploaded = client.files.create(file=("b.jsonl", lines.encode()), purpose="batch", extra_body=provider)
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=provider
+    )
+    for _ in range(300):
+        batch = client.batches.retrieve(batch.id)
+        if batch.status in ["completed", "failed", "expired", "cancelled"]:
+            break
+        time.sleep(0.1)
+    assert batch.status == "completed" and batch.output_file_id is not None
+    answers = {
+        line["custom_id"]: line["response"]["body"]["choices"][0]["message"]["content"]
+        for line in map(json.loads, client.files.content(batch.output_file_id).read().splitlines())
+    }
+    assert answers == {f"q{n}": f"echo: n={n}" for n in range(150)}
+    assert fake.peak <= 2
 
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"batchbridge-test-webhook-secret!").decode()

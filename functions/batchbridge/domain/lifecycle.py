@@ -71,6 +71,15 @@ PROVIDER_STATES: Final[dict[str, dict[str, Observation]]] = {
         "cancelled": _ENDED_CANCELLED,
         "failed": Observation("failed"),
     },
+    # batches the gateway runs itself (providers/compat.py): OpenAI's own states
+    "openai-compatible": {
+        "in_progress": Observation("in_progress"),
+        "cancelling": Observation("cancelling"),
+        "completed": _ENDED_COMPLETED,
+        "expired": _ENDED_EXPIRED,
+        "cancelled": _ENDED_CANCELLED,
+        "failed": Observation("failed"),
+    },
     "anthropic": {
         "in_progress": Observation("in_progress"),
         "canceling": Observation("cancelling"),

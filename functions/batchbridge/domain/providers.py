@@ -6,7 +6,7 @@ from typing import Any, Final
 
 from batchbridge.domain.errors import GatewayError, bad_request
 
-PROVIDERS: Final = ("openai", "anthropic", "bedrock", "gemini")
+PROVIDERS: Final = ("openai", "anthropic", "bedrock", "gemini", "openai-compatible")
 DEFAULT_PROVIDER: Final = "openai"
 
 

@@ -19,8 +19,8 @@ from batchbridge.domain.ports import (
     UploadRequest,
 )
 
-# Bedrock runs on the gateway's AWS identity: it takes no key.
-KEYLESS = frozenset({"bedrock"})
+# Bedrock runs on the gateway's AWS identity; OpenAI-compatible endpoints take the key their configuration names.
+KEYLESS = frozenset({"bedrock", "openai-compatible"})
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
@@ -35,6 +35,10 @@ class GatewayKeyed:
         self.max_batch_requests: int = adapter.max_batch_requests
         self.results_may_omit: bool = adapter.results_may_omit
         self.lines_need_model: bool = adapter.lines_need_model
+
+    def __getattr__(self, name: str) -> Any:
+        # what takes no credentials (a self-run provider's chunk worker) is the adapter's own
+        return getattr(self._adapter, name)
 
     def _credentials(self) -> Credentials:
         if self.name in KEYLESS:

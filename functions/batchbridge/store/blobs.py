@@ -61,6 +61,12 @@ class S3BlobStore:
             raise
         return _chunks(body)
 
+    def open_range(self, key: str, offset: int, length: int) -> Iterator[bytes]:
+        if length <= 0:
+            return iter(())
+        body = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")
+        return _chunks(body["Body"])
+
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=key)
 

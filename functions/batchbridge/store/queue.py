@@ -11,6 +11,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 SQS_MAX_DELAY_SECONDS = 900
+# A job that keeps failing is dead-lettered as this job (the deployment's dead-letter queue consumer does the same).
+DEAD_LETTER_JOBS = {"chunk": "chunk_dead"}
 
 
 class SqsWorkQueue:
@@ -87,5 +89,7 @@ class LocalWorkQueue:
                     logger.exception("%s of %s failed (attempt %d)", kind, batch_id, attempt)
                     if attempt < self._attempts and not self._stopping.wait(self._retry_delay):
                         self._jobs.put((kind, batch_id, attempt + 1))
+                    elif attempt >= self._attempts and kind in DEAD_LETTER_JOBS:
+                        self._jobs.put((DEAD_LETTER_JOBS[kind], batch_id, 1))
             finally:
                 self._jobs.task_done()

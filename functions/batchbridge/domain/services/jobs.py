@@ -10,13 +10,14 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from batchbridge.domain import codec, ids, webhooks
+from batchbridge.domain import codec, compat, ids, webhooks
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
+    ChunkRunner,
     Credentials,
     Delivery,
     ProviderAdapter,
@@ -96,6 +97,10 @@ class BatchJobs:
             self.notify(batch_id)
         elif kind == "reconcile":
             self.reconcile(batch_id)
+        elif kind in ("chunk", "chunk_dead"):  # batch_id is a chunk's reference here
+            batch, number = compat.parse_chunk_ref(batch_id)
+            runner = cast(ChunkRunner, self.providers.get(compat.PROVIDER))
+            (runner.run_chunk if kind == "chunk" else runner.dead_chunk)(batch, number)
         else:
             logger.warning("ignoring unknown job %r for %s", kind, batch_id)
 

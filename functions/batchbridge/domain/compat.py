@@ -1,0 +1,129 @@
+"""Batches the gateway runs itself against an OpenAI-compatible endpoint (vLLM, Ollama, Groq, …): the endpoints'
+configuration, the input's chunks, and the output lines — no I/O here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+PROVIDER: Final = "openai-compatible"
+ENDPOINT_PATHS: Final = {"/v1/chat/completions": "chat/completions", "/v1/embeddings": "embeddings"}
+CHUNK_REQUESTS: Final = 100  # requests per queue message: one chunk runs well inside a worker's timeout
+WINDOW_SECONDS: Final = 24 * 3600  # the batch's completion window: unrun requests then expire
+
+
+@dataclass(frozen=True)
+class CompatEndpoint:
+    name: str
+    base_url: str  # e.g. http://127.0.0.1:8000/v1; requests go to {base_url}/chat/completions
+    api_key_env: str | None = None  # the variable holding its key (read when called); None: no key configured
+    max_concurrency: int = 4  # requests of one batch in flight at once
+    requests_per_minute: int | None = None  # requests of one batch started per minute
+
+
+def parse_endpoints(raw: str, variable: str = "BATCHBRIDGE_COMPAT_ENDPOINTS") -> dict[str, CompatEndpoint]:
+    """``{"name": {"base_url", "api_key_env"?, "max_concurrency"?, "requests_per_minute"?}}``; anything else is a
+    ValueError naming the variable and what is wrong (the gateway refuses to start on it)."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{variable} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{variable} must be a JSON object of endpoint name -> settings.")
+    endpoints: dict[str, CompatEndpoint] = {}
+    for name, spec in data.items():
+        where = f"{variable}[{name!r}]"
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where} must be an object with a base_url.")
+        unknown = set(spec) - {"base_url", "api_key_env", "max_concurrency", "requests_per_minute"}
+        if unknown:
+            raise ValueError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.")
+        base_url = spec.get("base_url")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"{where}.base_url must be an http(s) URL.")
+        key_env = spec.get("api_key_env")
+        if key_env is not None and (not isinstance(key_env, str) or not key_env):
+            raise ValueError(f"{where}.api_key_env must name an environment variable.")
+        concurrency = _positive(spec.get("max_concurrency", 4), f"{where}.max_concurrency")
+        rpm = spec.get("requests_per_minute")
+        endpoints[name] = CompatEndpoint(
+            name=name,
+            base_url=base_url.rstrip("/"),
+            api_key_env=key_env,
+            max_concurrency=concurrency,
+            requests_per_minute=None if rpm is None else _positive(rpm, f"{where}.requests_per_minute"),
+        )
+    return endpoints
+
+
+def _positive(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where} must be a positive integer.")
+    return value
+
+
+@dataclass(frozen=True)
+class Chunk:
+    number: int
+    first_index: int  # the index (0-based line number) of its first request
+    count: int
+    offset: int  # byte range of its lines in the input file
+    length: int
+
+
+def plan_chunks(lines: Iterable[tuple[int, int, str]], size: int = CHUNK_REQUESTS) -> tuple[list[Chunk], list[str]]:
+    """Chunks of ``size`` requests from ``(offset, length, custom_id)`` per line, and every custom_id in order."""
+    chunks: list[Chunk] = []
+    custom_ids: list[str] = []
+    start_offset = end = 0
+    for index, (offset, length, custom_id) in enumerate(lines):
+        if index % size == 0:
+            if index:
+                chunks.append(Chunk(len(chunks), index - size, size, start_offset, end - start_offset))
+            start_offset = offset
+        end = offset + length
+        custom_ids.append(custom_id)
+    if custom_ids:
+        count = len(custom_ids) - len(chunks) * size
+        chunks.append(Chunk(len(chunks), len(chunks) * size, count, start_offset, end - start_offset))
+    return chunks, custom_ids
+
+
+def chunk_ref(batch_id: str, number: int) -> str:
+    """What a chunk's queue message names: the batch and the chunk's number."""
+    return f"{batch_id}#{number}"
+
+
+def parse_chunk_ref(ref: str) -> tuple[str, int]:
+    batch_id, _, number = ref.rpartition("#")
+    return batch_id, int(number)
+
+
+def output_line(
+    *, line_id: str, custom_id: str, status: int | None, body: Any, request_id: str | None, error: str | None
+) -> dict[str, Any]:
+    """One OpenAI batch output line: the endpoint's answer (any status), or an error when none came."""
+    if status is None:
+        return {
+            "id": line_id,
+            "custom_id": custom_id,
+            "response": None,
+            "error": {"code": "request_failed", "message": error or "The endpoint did not answer."},
+        }
+    return {
+        "id": line_id,
+        "custom_id": custom_id,
+        "response": {"status_code": status, "request_id": request_id or "", "body": body},
+        "error": None,
+    }
+
+
+def role_of(line: dict[str, Any]) -> str:
+    """Which file a line belongs in: output for a 2xx answer, error for everything else (as OpenAI does)."""
+    response = line.get("response")
+    ok = isinstance(response, dict) and isinstance(response.get("status_code"), int) and response["status_code"] < 300
+    return "output" if ok else "error"

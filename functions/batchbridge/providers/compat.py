@@ -1,0 +1,412 @@
+"""Provider ``openai-compatible``: durable batches the gateway runs itself against any endpoint speaking OpenAI's
+``/chat/completions`` and ``/embeddings`` (vLLM, Ollama, Groq, Together, …), which have no batch API of their own.
+
+``files.create`` keeps the JSONL in our bucket only. ``batches.create`` plans the file into chunks (byte ranges of
+CHUNK_REQUESTS lines) and queues the first; a worker runs one chunk at a time per batch — so the batch's
+``max_concurrency`` holds across workers — with that many requests in flight and the ``requests_per_minute``
+spacing, honouring 429 Retry-After; each answer is stored and counted once (compat_state), then the next chunk is
+queued. Cancel and the 24 h window stop the chain; the finalizer turns the stored answers into the output and
+error files and accounts for every request never run. A chunk redelivered after a crash skips what was answered.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any, Final, Literal
+
+import httpx
+
+from batchbridge.domain import codec, compat
+from batchbridge.domain.compat import Chunk, CompatEndpoint
+from batchbridge.domain.errors import bad_request, not_found
+from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
+from batchbridge.providers import http
+from batchbridge.store.compat_state import RESULT_MAX_BYTES, CompatState, DynamoCompatStore
+
+logger = logging.getLogger(__name__)
+PROVIDER: Final = compat.PROVIDER
+ATTEMPTS: Final = 6  # per request: 429s and 5xx are waited out, well inside a worker's run
+MAX_RETRY_AFTER_SECONDS: Final = 60.0
+STATE_CHECK_SECONDS: Final = 1.0  # how often a running chunk looks for a cancel
+ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
+
+
+class CompatAdapter:
+    name = PROVIDER
+    results_mode: Literal["files", "lines"] = "lines"
+    max_batch_requests = 50_000
+    results_may_omit = True  # a cancelled or expired batch leaves requests unrun
+    lines_need_model = True
+
+    def __init__(
+        self,
+        endpoints: dict[str, CompatEndpoint],
+        *,
+        store: DynamoCompatStore,
+        blobs: BlobStore,
+        queue: WorkQueue,
+        timeout: float,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._endpoints = endpoints
+        self._store = store
+        self._blobs = blobs
+        self._queue = queue
+        self._timeout = timeout
+        self._clock = clock
+        self._transport = transport
+        self._clients: dict[str, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+
+    # files: the gateway's copy is the only one
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> None:
+        if request.extras.get("endpoint_name") is not None:
+            self._endpoint(request.extras)  # a name that is not configured is a 400 now, not at batch time
+        return None
+
+    def get_file(self, credentials: Credentials, provider_file_id: str) -> Any:
+        raise not_found("file", provider_file_id)
+
+    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+        return None
+
+    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
+        raise not_found("file", provider_file_id)
+
+    # batches
+    def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        input_file = request.input_file
+        if input_file is None or input_file.blob_key is None or request.open_input is None:
+            raise bad_request(
+                "openai-compatible batches need an input file uploaded to this gateway.", param="input_file_id"
+            )
+        if request.endpoint not in compat.ENDPOINT_PATHS:
+            raise bad_request(
+                f"openai-compatible batches run {' and '.join(compat.ENDPOINT_PATHS)}, not {request.endpoint!r}.",
+                param="endpoint",
+                code="unsupported_endpoint",
+            )
+        endpoint = self._endpoint(request.extras)
+        chunks, custom_ids = compat.plan_chunks(_lines_with_offsets(request.open_input()))
+        if not custom_ids:
+            raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
+        now = int(self._clock())
+        plan = {"input": input_file.blob_key, "path": compat.ENDPOINT_PATHS[request.endpoint]}
+        plan["chunks"] = [asdict(chunk) for chunk in chunks]  # type: ignore[assignment]
+        self._blobs.put(_plan_key(request.batch_id), io.BytesIO(json.dumps(plan).encode()), "application/json")
+        state = CompatState(
+            batch_id=request.batch_id,
+            status="in_progress",
+            endpoint_name=endpoint.name,
+            total=len(custom_ids),
+            chunks=len(chunks),
+            created_at=now,
+            expires_at=now + compat.WINDOW_SECONDS,
+        )
+        self._store.create(state)
+        self._queue.send("chunk", compat.chunk_ref(request.batch_id, 0))
+        report = _report(state)
+        report.model = input_file.model
+        report.custom_id_map = {custom_id: custom_id for custom_id in custom_ids}  # every request, for the unrun
+        return report
+
+    def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        return _report(self._state(provider_batch_id))
+
+    def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        self._state(provider_batch_id)
+        self._store.request_cancel(provider_batch_id)
+        return self.get_batch(credentials, provider_batch_id)
+
+    def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
+        state = self._store.get(request.batch_id)  # we are the provider: its ID is ours
+        if state is None:
+            return None
+        report = _report(state)
+        if request.open_input is not None:
+            _, custom_ids = compat.plan_chunks(_lines_with_offsets(request.open_input()))
+            report.custom_id_map = {custom_id: custom_id for custom_id in custom_ids}
+        return report
+
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        state = self._state(provider_batch_id)
+        for _, line in self._store.results(provider_batch_id, list(range(state.total))):
+            yield str(line["custom_id"]), line
+
+    def output_line(
+        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
+    ) -> tuple[str, dict[str, Any]]:
+        line = {**raw, "id": line_id, "custom_id": custom_id}
+        return compat.role_of(line), line
+
+    # the worker
+    def run_chunk(self, batch_id: str, number: int) -> None:
+        """Answer chunk ``number``'s requests not yet answered, then queue the next chunk (or end the batch)."""
+        state = self._store.get(batch_id)
+        if state is None or state.status in ENDED:
+            return
+        plan = self._plan(batch_id)
+        chunks = [Chunk(**chunk) for chunk in plan["chunks"]]
+        if number >= len(chunks) or self._stopped(state):
+            return
+        endpoint = self._endpoints.get(state.endpoint_name)
+        if endpoint is None:
+            logger.error("batch %s: endpoint %r is no longer configured", batch_id, state.endpoint_name)
+            self._store.end(batch_id, "failed", int(self._clock()))
+            return
+        chunk = chunks[number]
+        indexes = list(range(chunk.first_index, chunk.first_index + chunk.count))
+        answered = self._store.answered(batch_id, indexes)
+        self._recount(batch_id, number, answered)  # a run before this one may have died between store and count
+        lines = _lines_with_offsets(self._blobs.open_range(plan["input"], chunk.offset, chunk.length), raw=True)
+        slots = threading.BoundedSemaphore(endpoint.max_concurrency)
+        gap = 60.0 / endpoint.requests_per_minute if endpoint.requests_per_minute else 0.0
+        next_start = 0.0
+        checked = self._clock()
+        futures: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=endpoint.max_concurrency, thread_name_prefix="compat") as pool:
+            for index, (_, _, raw) in zip(indexes, lines, strict=False):
+                if index in answered:
+                    continue
+                slots.acquire()
+                if self._clock() - checked >= STATE_CHECK_SECONDS:
+                    checked = self._clock()
+                    current = self._store.get(batch_id)
+                    if current is None or self._stopped(current):
+                        slots.release()
+                        break
+                wait = next_start - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                next_start = max(next_start, time.monotonic()) + gap
+                futures.append(pool.submit(self._answer, endpoint, plan["path"], batch_id, number, index, raw, slots))
+            for future in futures:
+                future.result()  # a failure fails the chunk: it is redelivered, and skips what was answered
+        self._recount(batch_id, number, self._store.answered(batch_id, indexes))
+        current = self._store.get(batch_id)
+        if current is None or self._stopped(current):
+            return
+        if number + 1 < len(chunks):
+            self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
+        else:
+            self._store.end(batch_id, "completed", int(self._clock()))
+
+    def dead_chunk(self, batch_id: str, number: int) -> None:
+        """A chunk that kept failing (the dead-letter queue): its unanswered requests become error lines, and the
+        batch goes on with the next chunk."""
+        state = self._store.get(batch_id)
+        if state is None or state.status in ENDED:
+            return
+        plan = self._plan(batch_id)
+        chunks = [Chunk(**chunk) for chunk in plan["chunks"]]
+        if number >= len(chunks):
+            return
+        chunk = chunks[number]
+        indexes = list(range(chunk.first_index, chunk.first_index + chunk.count))
+        answered = self._store.answered(batch_id, indexes)
+        lines = _lines_with_offsets(self._blobs.open_range(plan["input"], chunk.offset, chunk.length), raw=True)
+        for index, (_, _, raw) in zip(indexes, lines, strict=False):
+            if index not in answered:
+                custom_id = str(codec.loads(raw)["custom_id"])
+                line = compat.output_line(
+                    line_id="",
+                    custom_id=custom_id,
+                    status=None,
+                    body=None,
+                    request_id=None,
+                    error="The gateway gave up on this request after repeated worker failures.",
+                )
+                self._store.put_result(batch_id, index, line, ok=False)
+        self._recount(batch_id, number, self._store.answered(batch_id, indexes))
+        if not self._stopped(state):
+            if number + 1 < len(chunks):
+                self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
+            else:
+                self._store.end(batch_id, "completed", int(self._clock()))
+
+    def _recount(self, batch_id: str, number: int, answered: dict[int, bool]) -> None:
+        completed = sum(1 for ok in answered.values() if ok)
+        self._store.set_counts(batch_id, number, completed, len(answered) - completed)
+
+    def _answer(
+        self,
+        endpoint: CompatEndpoint,
+        path: str,
+        batch_id: str,
+        number: int,
+        index: int,
+        raw: bytes,
+        slots: threading.Semaphore,
+    ) -> None:
+        try:
+            line = codec.loads(raw)
+            custom_id = str(line["custom_id"])
+            out = self._call(endpoint, path, custom_id, line.get("body"))
+            encoded = json.dumps(out, separators=(",", ":"))
+            if len(encoded) > RESULT_MAX_BYTES:
+                out = compat.output_line(
+                    line_id="",
+                    custom_id=custom_id,
+                    status=None,
+                    body=None,
+                    request_id=None,
+                    error=f"The endpoint's answer ({len(encoded)} bytes) is larger than the gateway stores.",
+                )
+            ok = compat.role_of(out) == "output"
+            if self._store.put_result(batch_id, index, out, ok=ok):
+                self._store.count(batch_id, number, ok)
+        finally:
+            slots.release()
+
+    def _call(self, endpoint: CompatEndpoint, path: str, custom_id: str, body: Any) -> dict[str, Any]:
+        client = self._client(endpoint)
+        headers = {"content-type": "application/json"}
+        key = os.environ.get(endpoint.api_key_env, "") if endpoint.api_key_env else ""
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        problem = "The endpoint did not answer."
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1
+            try:
+                response = client.post(path, json=body, headers=headers)
+            except httpx.TransportError as exc:  # timeouts too: the request is answered again, or fails
+                problem = f"The endpoint could not be reached ({type(exc).__name__})."
+                if not last:
+                    http.sleep(http.retry_delay(attempt, None) or 0.0)
+                    continue
+                return compat.output_line(
+                    line_id="", custom_id=custom_id, status=None, body=None, request_id=None, error=problem
+                )
+            if response.status_code in http.RETRY_STATUSES and not last:
+                http.sleep(_retry_after(response) or http.retry_delay(attempt, None) or 0.0)
+                continue
+            try:
+                answer: Any = response.json()
+            except ValueError:
+                answer = {"error": {"message": response.text[:2000], "type": "upstream_error"}}
+            return compat.output_line(
+                line_id="",
+                custom_id=custom_id,
+                status=response.status_code,
+                body=answer,
+                request_id=response.headers.get("x-request-id"),
+                error=None,
+            )
+        raise AssertionError("unreachable")
+
+    # helpers
+    def _endpoint(self, extras: dict[str, Any]) -> CompatEndpoint:
+        name = extras.get("endpoint_name")
+        if name is None or name == "":
+            if len(self._endpoints) == 1:
+                return next(iter(self._endpoints.values()))
+            raise bad_request(
+                "Name the endpoint: extra_body {'endpoint_name': ...}, one of "
+                f"{', '.join(sorted(self._endpoints)) or '(none configured: BATCHBRIDGE_COMPAT_ENDPOINTS)'}.",
+                param="endpoint_name",
+                code="missing_endpoint_name",
+            )
+        endpoint = self._endpoints.get(name) if isinstance(name, str) else None
+        if endpoint is None:
+            raise bad_request(
+                f"No OpenAI-compatible endpoint named {name!r}; configured: "
+                f"{', '.join(sorted(self._endpoints)) or 'none (BATCHBRIDGE_COMPAT_ENDPOINTS)'}.",
+                param="endpoint_name",
+                code="unknown_endpoint",
+            )
+        return endpoint
+
+    def _state(self, batch_id: str) -> CompatState:
+        state = self._store.get(batch_id)
+        if state is None:
+            raise not_found("batch", batch_id)
+        if state.status not in ENDED and self._clock() >= state.expires_at:
+            self._store.end(batch_id, "expired", state.expires_at)
+            state = self._store.get(batch_id) or state
+        return state
+
+    def _stopped(self, state: CompatState) -> bool:
+        """Whether the batch must run no further request; ends it (cancelled or expired) when so."""
+        if state.status in ENDED:
+            return True
+        if state.cancel_requested:
+            self._store.end(state.batch_id, "cancelled", int(self._clock()))
+            return True
+        if self._clock() >= state.expires_at:
+            self._store.end(state.batch_id, "expired", state.expires_at)
+            return True
+        return False
+
+    def _plan(self, batch_id: str) -> dict[str, Any]:
+        plan: dict[str, Any] = json.loads(b"".join(self._blobs.open(_plan_key(batch_id))))
+        return plan
+
+    def _client(self, endpoint: CompatEndpoint) -> httpx.Client:
+        with self._clients_lock:
+            client = self._clients.get(endpoint.name)
+            if client is None:
+                client = http.make_client(endpoint.base_url + "/", self._timeout, self._transport)
+                self._clients[endpoint.name] = client
+            return client
+
+
+def _plan_key(batch_id: str) -> str:
+    return f"compat/{batch_id}/plan.json"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The endpoint's Retry-After (seconds or milliseconds), up to a minute: a worker can wait that long."""
+    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = response.headers.get(header)
+        if raw is not None:
+            try:
+                return min(max(float(raw) * scale, 0.0), MAX_RETRY_AFTER_SECONDS)
+            except ValueError:
+                return None
+    return None
+
+
+def _lines_with_offsets(chunks: Iterator[bytes], raw: bool = False) -> Iterator[tuple[int, int, Any]]:
+    """``(offset, length, custom_id)`` of each non-blank line (with ``raw``: the line's bytes instead)."""
+    offset = 0  # of ``pending``'s first byte
+    pending = b""
+    for chunk in chunks:
+        buffer = pending + chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = buffer[start : end + 1]
+            if line.strip():
+                yield offset + start, len(line), line if raw else str(codec.loads(line)["custom_id"])
+            start = end + 1
+        offset += start
+        pending = buffer[start:]
+    if pending.strip():
+        yield offset, len(pending), pending if raw else str(codec.loads(pending)["custom_id"])
+
+
+def _report(state: CompatState) -> ProviderBatch:
+    timestamps = {"in_progress_at": state.created_at, "expires_at": state.expires_at}
+    if state.ended_at is not None:
+        timestamps["finalizing_at"] = state.ended_at
+        timestamps[f"{state.status}_at"] = state.ended_at
+    return ProviderBatch(
+        id=state.batch_id,
+        raw_status=state.status,
+        timestamps=timestamps,
+        request_counts={"total": state.total, "completed": state.completed, "failed": state.failed},
+        errors=None
+        if state.status != "failed"
+        else {
+            "object": "list",
+            "data": [{"code": "endpoint_unavailable", "message": "The endpoint is not configured."}],
+        },
+    )

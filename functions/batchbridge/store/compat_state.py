@@ -1,0 +1,189 @@
+"""The state of batches the gateway runs itself, in the records table: one ``COMPAT#{batch}`` item (status and
+per-chunk counters) and one ``COMPATRESULT#{batch}#{index}`` item per answered request.
+
+A result is written only if none is stored yet (a redelivered chunk's request is stored once), then counted with
+an atomic ADD on its chunk's counter; a chunk's worker recounts its chunk from the stored results when it starts
+and when it ends (SET), so a count a crash skipped between the two writes is made good. (One transaction would
+do both at once, but moto — the embedded store of `serve` — copies its whole table per transaction.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+RESULT_MAX_BYTES: Final = 350 * 1024  # DynamoDB items hold 400 KB
+
+
+@dataclass
+class CompatState:
+    batch_id: str
+    status: str  # in_progress | cancelling | completed | cancelled | expired | failed
+    endpoint_name: str
+    total: int
+    chunks: int
+    created_at: int
+    expires_at: int
+    completed: int = 0
+    failed: int = 0
+    ended_at: int | None = None
+    cancel_requested: bool = False
+
+
+def _state(item: dict[str, Any]) -> CompatState:
+    return CompatState(
+        batch_id=item["batch_id"]["S"],
+        status=item["status"]["S"],
+        endpoint_name=item["endpoint_name"]["S"],
+        total=int(item["total"]["N"]),
+        chunks=int(item["chunks"]["N"]),
+        created_at=int(item["created_at"]["N"]),
+        expires_at=int(item["expires_at"]["N"]),
+        completed=sum(int(value["N"]) for name, value in item.items() if name.startswith("completed_")),
+        failed=sum(int(value["N"]) for name, value in item.items() if name.startswith("failed_")),
+        ended_at=int(item["ended_at"]["N"]) if "ended_at" in item else None,
+        cancel_requested="cancel_requested" in item,
+    )
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class DynamoCompatStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def create(self, state: CompatState) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"COMPAT#{state.batch_id}"},
+                "kind": {"S": "compat"},
+                "batch_id": {"S": state.batch_id},
+                "status": {"S": state.status},
+                "endpoint_name": {"S": state.endpoint_name},
+                "total": {"N": str(state.total)},
+                "chunks": {"N": str(state.chunks)},
+                "created_at": {"N": str(state.created_at)},
+                "expires_at": {"N": str(state.expires_at)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get(self, batch_id: str) -> CompatState | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"COMPAT#{batch_id}"}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else _state(item)
+
+    def request_cancel(self, batch_id: str) -> None:
+        """Ask the running chunks to stop (a batch that already ended keeps its end)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+                UpdateExpression="SET cancel_requested = :yes, #status = :cancelling",
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":yes": {"BOOL": True},
+                    ":cancelling": {"S": "cancelling"},
+                    ":running": {"S": "in_progress"},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+    def end(self, batch_id: str, status: str, at: int) -> None:
+        """Record how the batch ended, once (a later end does not overwrite the first)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+                UpdateExpression="SET #status = :status, ended_at = :at",
+                ConditionExpression="attribute_not_exists(ended_at)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+    def put_result(self, batch_id: str, index: int, line: dict[str, Any], ok: bool) -> bool:
+        """Store request ``index``'s output line unless one is stored; False if it was."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"COMPATRESULT#{batch_id}#{index}"},
+                    "kind": {"S": "compat_result"},
+                    "ok": {"BOOL": ok},
+                    "line": {"S": json.dumps(line, separators=(",", ":"))},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def count(self, batch_id: str, chunk: int, ok: bool) -> None:
+        """One more answered request in ``chunk`` (atomic)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            UpdateExpression="ADD #counter :one",
+            ExpressionAttributeNames={"#counter": f"{'completed' if ok else 'failed'}_{chunk}"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+    def set_counts(self, batch_id: str, chunk: int, completed: int, failed: int) -> None:
+        """``chunk``'s counters, recounted from its stored results."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            UpdateExpression="SET #completed = :completed, #failed = :failed",
+            ExpressionAttributeNames={"#completed": f"completed_{chunk}", "#failed": f"failed_{chunk}"},
+            ExpressionAttributeValues={":completed": {"N": str(completed)}, ":failed": {"N": str(failed)}},
+        )
+
+    def answered(self, batch_id: str, indexes: list[int]) -> dict[int, bool]:
+        """Which of ``indexes`` have a stored result, and whether each was a success."""
+        found: dict[int, bool] = {}
+        for start in range(0, len(indexes), 100):  # BatchGetItem's limit
+            keys = [{"pk": {"S": f"COMPATRESULT#{batch_id}#{index}"}} for index in indexes[start : start + 100]]
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, ok"}
+            }
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[int(item["pk"]["S"].rsplit("#", 1)[1])] = bool(item["ok"]["BOOL"])
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def results(self, batch_id: str, indexes: list[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The stored lines of ``indexes`` (those answered), in the order given."""
+        for start in range(0, len(indexes), 100):  # BatchGetItem's limit
+            wanted = indexes[start : start + 100]
+            keys = [{"pk": {"S": f"COMPATRESULT#{batch_id}#{index}"}} for index in wanted]
+            found: dict[str, str] = {}
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"]] = item["line"]["S"]
+                request = response.get("UnprocessedKeys") or {}
+            for index in wanted:
+                raw = found.get(f"COMPATRESULT#{batch_id}#{index}")
+                if raw is not None:
+                    yield index, json.loads(raw)

@@ -1,0 +1,274 @@
+"""Provider openai-compatible: durable batches the gateway runs itself against an endpoint without a batch API,
+through the OpenAI SDK, with the worker in-process (as `batchbridge serve` runs it)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from batchbridge.config import Settings
+from batchbridge.domain.compat import CHUNK_REQUESTS
+from batchbridge.gateway import Gateway
+from batchbridge.store.compat_state import DynamoCompatStore
+from tests.contract.openai_schema import assert_valid
+from tests.fakes.compat_upstream import create_app as create_fake_compat
+from tests.fakes.compat_upstream import embedding_of
+from tests.fakes.server import running_server
+
+PROVIDER = "openai-compatible"
+CAP = 3
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[Any, str]]:
+    app = create_fake_compat()
+    with running_server(app) as base:
+        yield app.state.fake, base + "/v1"
+
+
+@pytest.fixture
+def gateway_env(
+    gateway_env: dict[str, str], endpoint: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    endpoints = {
+        "local": {"base_url": endpoint[1], "max_concurrency": CAP},
+        "keyed": {"base_url": endpoint[1], "api_key_env": "LOCAL_LLM_KEY", "max_concurrency": 1},
+    }
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps(endpoints))
+    monkeypatch.setenv("LOCAL_LLM_KEY", "sk-endpoint-key")
+    return gateway_env | {"BATCHBRIDGE_COMPAT_ENDPOINTS": json.dumps(endpoints)}
+
+
+@pytest.fixture
+def client(gateway_url: str, drained_http: httpx.Client) -> Iterator[OpenAI]:
+    with OpenAI(base_url=gateway_url + "/openai/v1", api_key="sk-user", max_retries=0, http_client=drained_http) as sdk:
+        yield sdk
+
+
+def chat_lines(count: int, start: int = 0) -> bytes:
+    return "\n".join(
+        json.dumps(
+            {
+                "custom_id": f"req-{n}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "llama3", "messages": [{"role": "user", "content": f"Question {n}"}]},
+            }
+        )
+        for n in range(start, start + count)
+    ).encode()
+
+
+def start(client: OpenAI, content: bytes, endpoint: str = "local", url: str = "/v1/chat/completions") -> Any:
+    uploaded = client.files.create(
+        file=("batch.jsonl", content, "application/jsonl"),
+        purpose="batch",
+        extra_body={"provider": PROVIDER, "endpoint_name": endpoint},
+    )
+    return client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint=url,  # type: ignore[arg-type]
+        completion_window="24h",
+        extra_body={"provider": PROVIDER, "endpoint_name": endpoint},
+    )
+
+
+def finish(client: OpenAI, batch_id: str, seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in ("completed", "failed", "expired", "cancelled"):
+            return batch
+        time.sleep(0.05)
+    raise AssertionError(f"batch {batch_id} did not finish: {batch.status}")
+
+
+def lines_of(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    if file_id is None:
+        return []
+    return [json.loads(line) for line in client.files.content(file_id).read().splitlines()]
+
+
+def test_a_thousand_requests_each_answered_exactly_once_under_the_cap(
+    client: OpenAI, endpoint: tuple[Any, str]
+) -> None:
+    fake = endpoint[0]
+    fake.delay_seconds = 0.002  # answers overlap: the cap is what holds them back
+    batch = start(client, chat_lines(1000))
+    assert batch.status == "in_progress" and batch.request_counts is not None and batch.request_counts.total == 1000
+    done = finish(client, batch.id, seconds=300)
+    assert done.status == "completed" and done.error_file_id is None
+    assert done.request_counts is not None and (done.request_counts.completed, done.request_counts.failed) == (1000, 0)
+    lines = lines_of(client, done.output_file_id)
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"req-{n}" for n in range(1000))
+    for line in lines:
+        n = line["custom_id"].removeprefix("req-")
+        assert line["response"]["status_code"] == 200 and line["error"] is None
+        assert line["response"]["body"]["choices"][0]["message"]["content"] == f"echo: Question {n}"
+        assert line["id"].startswith("batch_req_")
+    assert 1 < fake.peak <= CAP
+    assert_valid(
+        "Batch", httpx.get(f"{client.base_url}batches/{batch.id}", headers={"Authorization": "Bearer sk-user"}).json()
+    )
+
+
+def test_embeddings_and_the_endpoints_own_key(client: OpenAI, endpoint: tuple[Any, str]) -> None:
+    fake = endpoint[0]
+    fake.api_key = "sk-endpoint-key"  # only the configured key works; the client's never reaches the endpoint
+    content = "\n".join(
+        json.dumps(
+            {
+                "custom_id": f"e{n}",
+                "method": "POST",
+                "url": "/v1/embeddings",
+                "body": {"model": "nomic", "input": f"text {n}"},
+            }
+        )
+        for n in range(3)
+    ).encode()
+    done = finish(client, start(client, content, endpoint="keyed", url="/v1/embeddings").id)
+    assert done.status == "completed"
+    vectors = {
+        line["custom_id"]: line["response"]["body"]["data"][0]["embedding"]
+        for line in lines_of(client, done.output_file_id)
+    }
+    assert vectors == {f"e{n}": embedding_of(f"text {n}") for n in range(3)}
+    assert fake.peak == 1  # that endpoint's cap
+
+
+def test_rate_limits_are_waited_out_and_lasting_errors_land_in_the_error_file(
+    client: OpenAI, endpoint: tuple[Any, str], no_retry_waits: list[float]
+) -> None:
+    fake = endpoint[0]
+    fake.inject(429, headers={"retry-after": "7"})
+    fake.inject(500, times=6)  # the first request's six attempts: 429, then 500s; the second one retried once
+    done = finish(client, start(client, chat_lines(5), endpoint="keyed").id)  # one at a time: deterministic
+    assert done.status == "completed"
+    assert 7.0 in no_retry_waits  # the endpoint's Retry-After
+    output, errors = lines_of(client, done.output_file_id), lines_of(client, done.error_file_id)
+    assert len(output) == 4 and len(errors) == 1 and errors[0]["response"]["status_code"] == 500
+    assert sorted(line["custom_id"] for line in output + errors) == [f"req-{n}" for n in range(5)]
+    assert done.request_counts is not None and (done.request_counts.completed, done.request_counts.failed) == (4, 1)
+
+
+def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(
+    client: OpenAI, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored: list[int] = []
+    real = DynamoCompatStore.put_result
+
+    def dies_after_40(self: DynamoCompatStore, batch_id: str, index: int, line: dict[str, Any], ok: bool) -> bool:
+        if len(stored) == 40 and not getattr(dies_after_40, "died", False):
+            dies_after_40.died = True  # type: ignore[attr-defined]
+            # the chunk's run dies half-way (to the queue, as a killed worker's message: it comes back)
+            raise RuntimeError("worker killed")
+        stored.append(index)
+        return real(self, batch_id, index, line, ok)
+
+    monkeypatch.setattr(DynamoCompatStore, "put_result", dies_after_40)
+    batch = start(client, chat_lines(CHUNK_REQUESTS + 20))
+    done = finish(client, batch.id)
+    assert getattr(dies_after_40, "died", False)
+    assert done.status == "completed"
+    ids = [line["custom_id"] for line in lines_of(client, done.output_file_id)]
+    assert sorted(ids) == sorted(f"req-{n}" for n in range(CHUNK_REQUESTS + 20))  # each exactly once
+
+
+def test_cancel_in_the_middle_stops_the_rest(client: OpenAI, endpoint: tuple[Any, str], gateway_url: str) -> None:
+    fake = endpoint[0]
+    fake.delay_seconds = 0.02
+    batch = start(client, chat_lines(3 * CHUNK_REQUESTS))
+    deadline = time.monotonic() + 30
+    while fake.calls < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # a client that does not first wait for the background work (as the fixture's does): the run is still going
+    with OpenAI(base_url=gateway_url + "/openai/v1", api_key="sk-user", max_retries=0) as impatient:
+        cancelled = impatient.batches.cancel(batch.id)
+    assert cancelled.status == "cancelling"
+    done = finish(client, batch.id)
+    assert done.status == "cancelled"
+    output, errors = lines_of(client, done.output_file_id), lines_of(client, done.error_file_id)
+    assert 0 < len(output) < 3 * CHUNK_REQUESTS
+    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+    assert sorted(line["custom_id"] for line in output + errors) == sorted(
+        f"req-{n}" for n in range(3 * CHUNK_REQUESTS)
+    )
+    assert done.request_counts is not None and done.request_counts.completed == len(output)
+
+
+def test_a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_goes_on(
+    client: OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchbridge.providers.compat import CompatAdapter
+
+    real = CompatAdapter.run_chunk
+
+    def first_chunk_poisoned(self: CompatAdapter, batch_id: str, number: int) -> None:
+        if number == 0:
+            raise RuntimeError("poison")
+        real(self, batch_id, number)
+
+    monkeypatch.setattr(CompatAdapter, "run_chunk", first_chunk_poisoned)
+    done = finish(client, start(client, chat_lines(CHUNK_REQUESTS + 5)).id)
+    assert done.status == "completed"
+    assert done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (5, CHUNK_REQUESTS)
+    errors = lines_of(client, done.error_file_id)
+    assert len(errors) == CHUNK_REQUESTS and {line["error"]["code"] for line in errors} == {"request_failed"}
+
+
+def test_configuration_and_request_errors_are_clear(client: OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(openai.BadRequestError) as unknown:
+        start(client, chat_lines(1), endpoint="nope")
+    assert "local" in unknown.value.message and "keyed" in unknown.value.message
+    uploaded = client.files.create(file=("b.jsonl", chat_lines(1)), purpose="batch", extra_body={"provider": PROVIDER})
+    with pytest.raises(openai.BadRequestError) as unnamed:  # two endpoints configured: which one?
+        client.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            extra_body={"provider": PROVIDER},
+        )
+    assert unnamed.value.body is not None and unnamed.value.body["code"] == "missing_endpoint_name"  # type: ignore[index]
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", '{"x": {"base_url": "ftp://nowhere"}}')
+    with pytest.raises(ValueError, match=r"BATCHBRIDGE_COMPAT_ENDPOINTS\['x'\].base_url"):
+        Settings.from_env()
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", "{not json")
+    with pytest.raises(ValueError, match="BATCHBRIDGE_COMPAT_ENDPOINTS is not JSON"):
+        Settings.from_env()
+
+
+def test_the_24h_window_expires_what_is_left(
+    client: OpenAI, gateway: Gateway, endpoint: tuple[Any, str], gateway_url: str
+) -> None:
+    fake = endpoint[0]
+    fake.delay_seconds = 0.02
+    batch = start(client, chat_lines(2 * CHUNK_REQUESTS))
+    deadline = time.monotonic() + 30
+    while fake.calls < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # its window is over (as 24 hours on): the item's expiry is moved into the past
+    import boto3
+
+    from tests.conftest import TABLE
+
+    boto3.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"COMPAT#{batch.id}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
+    done = finish(client, batch.id)
+    assert done.status == "expired"
+    output, errors = lines_of(client, done.output_file_id), lines_of(client, done.error_file_id)
+    assert output and {line["error"]["code"] for line in errors} == {"batch_expired"}
+    assert sorted(line["custom_id"] for line in output + errors) == sorted(
+        f"req-{n}" for n in range(2 * CHUNK_REQUESTS)
+    )
