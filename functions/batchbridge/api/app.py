@@ -16,11 +16,14 @@ from batchbridge.api.operations import OPERATIONS, PREFIXES
 _MODULES = {name: "batchbridge.api." + name.split("_")[0] for name in OPERATIONS}
 
 
-def build_app(operations: Iterable[str] | None = None, *, gateway: Any = None) -> FastAPI:
+def build_app(
+    operations: Iterable[str] | None = None, *, gateway: Any = None, inline_blocking: bool = False
+) -> FastAPI:
     """An app serving ``operations`` (all when None) under every prefix.
 
     Only the route modules named are imported, so a Lambda function loads what its operation needs.
-    ``gateway`` overrides the one built from the environment on first use.
+    ``gateway`` overrides the one built from the environment on first use. ``inline_blocking``: one request at a
+    time (Lambda), so blocking work runs in the event loop's thread.
     """
     names = list(OPERATIONS) if operations is None else list(operations)
     app = FastAPI(
@@ -29,6 +32,7 @@ def build_app(operations: Iterable[str] | None = None, *, gateway: Any = None) -
         version="0.1.0",
     )
     app.state.gateway = gateway
+    app.state.inline_blocking = inline_blocking
     errors.install(app)
     for name in names:
         method, path = OPERATIONS[name]

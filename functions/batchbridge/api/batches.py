@@ -6,10 +6,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from batchbridge.api.idempotency import idempotency_key, once
-from batchbridge.api.request import created_on, gateway_of, json_params, provider_hint, query_params
+from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 
 
 async def batches_create(request: Request) -> JSONResponse:
@@ -23,7 +22,7 @@ async def batches_create(request: Request) -> JSONResponse:
         return gateway.batches.create(caller, provider, params).to_openai()
 
     return JSONResponse(
-        await run_in_threadpool(once, gateway, caller, "batches_create", key, create, request.scope.get("aws.context"))
+        await blocking(request, once, gateway, caller, "batches_create", key, create, request.scope.get("aws.context"))
     )
 
 
@@ -32,7 +31,7 @@ async def batches_list(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     params = query_params(request)
     provider = provider_hint(gateway, params)
-    page = await run_in_threadpool(gateway.batches.list, caller, provider, params)
+    page = await blocking(request, gateway.batches.list, caller, provider, params)
     data = [record.to_openai() for record in page.items]
     body: dict[str, Any] = {"object": "list", "data": data, "has_more": page.has_more}
     if data:
@@ -45,7 +44,7 @@ async def batches_retrieve(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
-    record = await run_in_threadpool(gateway.batches.retrieve, caller, batch_id, provider)
+    record = await blocking(request, gateway.batches.retrieve, caller, batch_id, provider)
     return JSONResponse(record.to_openai())
 
 
@@ -54,5 +53,5 @@ async def batches_cancel(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, await json_params(request))
-    record = await run_in_threadpool(gateway.batches.cancel, caller, batch_id, provider)
+    record = await blocking(request, gateway.batches.cancel, caller, batch_id, provider)
     return JSONResponse(record.to_openai())

@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from batchbridge.api.idempotency import idempotency_key, once
 from batchbridge.api.limits import MAX_REQUEST_BODY_BYTES, check_body_size, too_large
 from batchbridge.api.params import merge_params, unflatten
-from batchbridge.api.request import created_on, gateway_of, provider_hint, query_params
+from batchbridge.api.request import blocking, created_on, gateway_of, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
 
 
@@ -53,8 +52,8 @@ async def files_create(request: Request) -> JSONResponse:
                 params=params,
             ).to_openai()
 
-        body = await run_in_threadpool(
-            once, gateway, caller, "files_create", key, create, request.scope.get("aws.context")
+        body = await blocking(
+            request, once, gateway, caller, "files_create", key, create, request.scope.get("aws.context")
         )
     return JSONResponse(body)
 
@@ -71,7 +70,7 @@ async def files_list(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     params = query_params(request)
     provider = provider_hint(gateway, params)
-    page = await run_in_threadpool(gateway.files.list, caller, provider, params)
+    page = await blocking(request, gateway.files.list, caller, provider, params)
     data = [record.to_openai() for record in page.items]
     # OpenAI's schema requires first_id and last_id as strings, even for an empty page.
     body: dict[str, Any] = {
@@ -89,7 +88,7 @@ async def files_retrieve(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
-    record = await run_in_threadpool(gateway.files.retrieve, caller, file_id, provider)
+    record = await blocking(request, gateway.files.retrieve, caller, file_id, provider)
     return JSONResponse(record.to_openai())
 
 
@@ -98,7 +97,7 @@ async def files_delete(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
-    record = await run_in_threadpool(gateway.files.delete, caller, file_id, provider)
+    record = await blocking(request, gateway.files.delete, caller, file_id, provider)
     return JSONResponse({"id": record.id, "object": "file", "deleted": True})
 
 
@@ -107,12 +106,12 @@ async def files_content(request: Request) -> Response:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
-    url = await run_in_threadpool(gateway.files.content_url, caller, file_id, provider)
+    url = await blocking(request, gateway.files.content_url, caller, file_id, provider)
     if url is not None:
         # Over what a Lambda response can carry: the client fetches it from S3 (the SDKs follow redirects and
         # drop Authorization across origins).
         return RedirectResponse(url, status_code=302)
-    record, chunks = await run_in_threadpool(gateway.files.content, caller, file_id, provider)
+    record, chunks = await blocking(request, gateway.files.content, caller, file_id, provider)
     return StreamingResponse(
         chunks,
         media_type="application/octet-stream",

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.domain.errors import bad_request
 from batchbridge.domain.providers import DEFAULT_PROVIDER, parse_provider
 from batchbridge.gateway import Gateway, default_gateway
+
+T = TypeVar("T")
+
+
+async def blocking(request: Request, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking work (storage, provider calls): inline where the process serves one request at a time (a
+    Lambda function: a worker thread would only add its start-up to every cold start), on the threadpool under
+    `serve`, so other requests go on meanwhile."""
+    if getattr(request.app.state, "inline_blocking", False):
+        return work(*args, **kwargs)
+    return await run_in_threadpool(work, *args, **kwargs)
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -6,13 +6,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from batchbridge.api.idempotency import idempotency_key, once
 from batchbridge.api.limits import check_body_size
 from batchbridge.api.params import merge_params, unflatten
-from batchbridge.api.request import created_on, gateway_of, json_params, provider_hint, query_params
+from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
 
 
@@ -27,7 +26,7 @@ async def uploads_create(request: Request) -> JSONResponse:
         return gateway.uploads.create(caller, provider, params).to_openai(gateway.uploads.now())
 
     return JSONResponse(
-        await run_in_threadpool(once, gateway, caller, "uploads_create", key, create, request.scope.get("aws.context"))
+        await blocking(request, once, gateway, caller, "uploads_create", key, create, request.scope.get("aws.context"))
     )
 
 
@@ -48,8 +47,8 @@ async def uploads_add_part(request: Request) -> JSONResponse:
             )
         size = data.size if data.size is not None else len(await data.read())
         await data.seek(0)
-        part = await run_in_threadpool(
-            gateway.uploads.add_part, caller, upload_id, provider, stream=data.file, size=size
+        part = await blocking(
+            request, gateway.uploads.add_part, caller, upload_id, provider, stream=data.file, size=size
         )
     return JSONResponse(part.to_openai())
 
@@ -60,7 +59,7 @@ async def uploads_complete(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     params = await json_params(request)
     provider = provider_hint(gateway, params)
-    record, file = await run_in_threadpool(gateway.uploads.complete, caller, upload_id, provider, params)
+    record, file = await blocking(request, gateway.uploads.complete, caller, upload_id, provider, params)
     return JSONResponse(record.to_openai(gateway.uploads.now(), file.to_openai()))
 
 
@@ -69,5 +68,5 @@ async def uploads_cancel(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, await json_params(request))
-    record = await run_in_threadpool(gateway.uploads.cancel, caller, upload_id, provider)
+    record = await blocking(request, gateway.uploads.cancel, caller, upload_id, provider)
     return JSONResponse(record.to_openai(gateway.uploads.now()))

@@ -21,7 +21,7 @@ def lambda_handler(operation: str) -> Handler:
     # The logger named after the service is the parent of every `batchbridge.*` module logger.
     logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
     metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
-    asgi = Mangum(build_app([operation]), lifespan="off")
+    asgi = Mangum(build_app([operation], inline_blocking=True), lifespan="off")
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @metrics.log_metrics

@@ -80,19 +80,23 @@ class FileService:
         content_type: str,
         params: dict[str, Any],
     ) -> FileRecord:
-        """A file from the client's (seekable) upload: checked, kept in our bucket, sent to the provider."""
-        purpose, expires_after, _ = self._check_params(provider, size, params)
+        """A file from the client's (seekable) upload: checked, sent to the provider, kept in our bucket (once its
+        lifetime is known: one tagged PUT), then recorded."""
+        purpose, _, _ = self._check_params(provider, size, params)
         summary = self.check_input(provider, purpose, stream)
         stream.seek(0)
         file_id = ids.new_file_id()
         blob_key = f"files/{file_id}"
-        self.blobs.put(blob_key, stream, content_type, blob_expiry_days(expires_after))
 
         def reopen() -> BinaryIO:
             stream.seek(0)
             return stream
 
+        def keep(expire_days: int | None) -> None:
+            self.blobs.put(blob_key, reopen(), content_type, expire_days)
+
         return self._register(
+            keep,
             caller,
             provider,
             file_id,
@@ -125,8 +129,14 @@ class FileService:
         def reopen() -> BinaryIO:
             return reader(self.blobs.open(blob_key))
 
+        expires_after = validation.expires_after(params.get("expires_after"), "expires_after")
+
+        def keep(expire_days: int | None) -> None:
+            if expire_days != blob_expiry_days(expires_after):  # written with the upload's own expiry
+                self.blobs.set_expiry(blob_key, expire_days)
+
         return self._register(
-            caller, provider, file_id, blob_key, reopen, size, filename, content_type, params, summary
+            keep, caller, provider, file_id, blob_key, reopen, size, filename, content_type, params, summary
         )
 
     def check_input(self, provider: str, purpose: str, stream: BinaryIO) -> BatchInputSummary | None:
@@ -148,6 +158,7 @@ class FileService:
 
     def _register(
         self,
+        keep: Callable[[int | None], None],
         caller: Caller,
         provider: str,
         file_id: str,
@@ -201,6 +212,9 @@ class FileService:
             model=summary.model if summary else None,
         )
         try:
+            # Our bytes live as long as the record (the provider's default lifetime when the client gave none:
+            # OpenAI's batch files), removed by the bucket's rule for their tag.
+            keep(blob_expiry_days(record.expires_at - created_at if record.expires_at is not None else None))
             self.records.put_file(record)
         except BaseException:
             # Nothing half-written: without our record the provider's copy would be unreachable.
@@ -209,12 +223,6 @@ class FileService:
                     adapter.delete_file(caller.credentials, upstream.id)
             self._forget_blob(blob_key)
             raise
-        if upstream_expiry is not None and expires_after is None and record.expires_at is not None:
-            # The provider's own default lifetime (OpenAI's batch files): our bytes go when its copy does.
-            try:
-                self.blobs.set_expiry(blob_key, blob_expiry_days(record.expires_at - created_at))
-            except Exception:  # they stay longer, unserved: a read treats an expired file as absent
-                logger.warning("could not tag %s to expire", blob_key, exc_info=True)
         return record
 
     def retrieve(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
