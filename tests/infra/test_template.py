@@ -721,3 +721,16 @@ def _resource_key_bedrock(resource: Any) -> str:
         json.dumps({"Fn::Sub": "${Bucket.Arn}/batchbridge/bedrock-output/*"}): "output",
         json.dumps({"Fn::GetAtt": ["Bucket", "Arn"]}): "bucket",
     }[json.dumps(resource)]
+
+
+def test_chunks_queue_is_fifo_so_a_batch_runs_one_chunk_at_a_time(resources: dict[str, Any]) -> None:
+    """store/queue.py sends each batch's chunks in one message group: SQS then hands out a batch's next chunk only
+    once the one before is done, whatever the workers' timing."""
+    assert resources["CompatQueue"]["Properties"]["FifoQueue"] is True
+    assert resources["CompatDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    assert resources["CompatQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["CompatDeadLetterQueue", "Arn"]
+    }
+    worker = resources["CompatWorkerFunction"]["Properties"]
+    assert worker["Timeout"] * 6 <= resources["CompatQueue"]["Properties"]["VisibilityTimeout"]
+    assert "ReservedConcurrentExecutions" in worker

@@ -382,7 +382,9 @@ def test_openai_compatible_batches_through_their_lambda_functions(
     from tests.fakes.compat_upstream import create_app as create_fake_compat
     from tests.fakes.server import running_server
 
-    compat_queue = boto3.client("sqs").create_queue(QueueName="batchbridge-compat")["QueueUrl"]
+    compat_queue = boto3.client("sqs").create_queue(
+        QueueName="batchbridge-compat.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]  # FIFO, as the template deploys it: one message group per batch
     with running_server(create_fake_compat()) as base:
         monkeypatch.setenv("BATCHBRIDGE_COMPAT_QUEUE_URL", compat_queue)
         monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"vllm": {"base_url": base + "/v1"}}))

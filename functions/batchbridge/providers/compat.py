@@ -2,7 +2,8 @@
 ``/chat/completions`` and ``/embeddings`` (vLLM, Ollama, Groq, Together, …), which have no batch API of their own.
 
 ``files.create`` keeps the JSONL in our bucket only. ``batches.create`` plans the file into chunks (byte ranges of
-CHUNK_REQUESTS lines) and queues the first; a worker runs one chunk at a time per batch — so the batch's
+CHUNK_REQUESTS lines) and queues the first; a worker runs one chunk at a time per batch (each chunk queues the
+next; deployed, a FIFO queue with a message group per batch makes sure of it) — so the batch's
 ``max_concurrency`` holds across workers — with that many requests in flight and the ``requests_per_minute``
 spacing, honouring 429 Retry-After; each answer is stored and counted once (compat_state), then the next chunk is
 queued. Cancel and the 24 h window stop the chain; the finalizer turns the stored answers into the output and

@@ -26,11 +26,19 @@ class SqsWorkQueue:
     def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
         if self._client is None:
             self._client = self._make_client()
-        self._client.send_message(
-            QueueUrl=self._url,
-            MessageBody=json.dumps({"kind": kind, "batch_id": batch_id}),
-            DelaySeconds=min(max(delay_seconds, 0), SQS_MAX_DELAY_SECONDS),
-        )
+        message: dict[str, Any] = {
+            "QueueUrl": self._url,
+            "MessageBody": json.dumps({"kind": kind, "batch_id": batch_id}),
+        }
+        if self._url.endswith(".fifo"):
+            # A FIFO queue (openai-compatible chunks): one message group per batch, so SQS hands out a batch's next
+            # chunk only once the one before is done — even when a worker outlives its visibility timeout — and the
+            # same chunk sent twice within five minutes is kept once. (No per-message delay on FIFO queues.)
+            message["MessageGroupId"] = batch_id.split("#", 1)[0]
+            message["MessageDeduplicationId"] = f"{kind}-{batch_id}".replace("#", "-")
+        else:
+            message["DelaySeconds"] = min(max(delay_seconds, 0), SQS_MAX_DELAY_SECONDS)
+        self._client.send_message(**message)
 
 
 class LocalWorkQueue:
