@@ -17,10 +17,11 @@ import httpx
 
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
-from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
+from batchbridge.providers.held_files import GatewayHeldFiles
 from batchbridge.providers.http import call, make_client, open_stream, upstream_error
 
 PROVIDER: Final = "anthropic"
@@ -31,7 +32,7 @@ CHAT_ENDPOINT: Final = "/v1/chat/completions"
 T = TypeVar("T")
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(GatewayHeldFiles):
     name = "anthropic"
     results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
     max_batch_requests = MAX_REQUESTS
@@ -51,15 +52,6 @@ class AnthropicAdapter:
             for _ in _requests_from_lines(iter(lambda: request.stream.read(64 * 1024), b"")):
                 pass  # every line must translate: fail the upload, not a later batch
         return None
-
-    def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
-        raise not_found("file", provider_file_id)
-
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
-        return None
-
-    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
-        raise not_found("file", provider_file_id)
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 import httpx
@@ -30,6 +30,7 @@ from batchbridge.domain.compat import Chunk, CompatEndpoint
 from batchbridge.domain.errors import bad_request, not_found
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
 from batchbridge.providers import http
+from batchbridge.providers.held_files import GatewayHeldFiles
 from batchbridge.store.compat_state import RESULT_MAX_BYTES, CompatState, DynamoCompatStore
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,17 @@ STATE_CHECK_SECONDS: Final = 1.0  # how often a running chunk looks for a cancel
 ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
 
 
-class CompatAdapter:
+@dataclass
+class _ChunkWork:
+    state: CompatState
+    chunks: list[Chunk]
+    path: str  # the endpoint's path: chat/completions or embeddings
+    indexes: list[int]
+    answered: dict[int, bool]  # index -> success, of the requests already answered
+    lines: Iterator[tuple[int, int, Any]]
+
+
+class CompatAdapter(GatewayHeldFiles):
     name = PROVIDER
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000
@@ -74,15 +85,6 @@ class CompatAdapter:
             self._endpoint(request.extras)  # a name that is not configured is a 400 now, not at batch time
         return None
 
-    def get_file(self, credentials: Credentials, provider_file_id: str) -> Any:
-        raise not_found("file", provider_file_id)
-
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
-        return None
-
-    def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
-        raise not_found("file", provider_file_id)
-
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
         input_file = request.input_file
@@ -101,8 +103,11 @@ class CompatAdapter:
         if not custom_ids:
             raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
         now = int(self._clock())
-        plan = {"input": input_file.blob_key, "path": compat.ENDPOINT_PATHS[request.endpoint]}
-        plan["chunks"] = [asdict(chunk) for chunk in chunks]  # type: ignore[assignment]
+        plan: dict[str, Any] = {
+            "input": input_file.blob_key,
+            "path": compat.ENDPOINT_PATHS[request.endpoint],
+            "chunks": [asdict(chunk) for chunk in chunks],
+        }
         self._blobs.put(_plan_key(request.batch_id), io.BytesIO(json.dumps(plan).encode()), "application/json")
         state = CompatState(
             batch_id=request.batch_id,
@@ -152,23 +157,16 @@ class CompatAdapter:
     # the worker
     def run_chunk(self, batch_id: str, number: int) -> None:
         """Answer chunk ``number``'s requests not yet answered, then queue the next chunk (or end the batch)."""
-        state = self._store.get(batch_id)
-        if state is None or state.status in ENDED:
+        work = self._chunk(batch_id, number)
+        if work is None or self._stopped(work.state):
             return
-        plan = self._plan(batch_id)
-        chunks = [Chunk(**chunk) for chunk in plan["chunks"]]
-        if number >= len(chunks) or self._stopped(state):
-            return
-        endpoint = self._endpoints.get(state.endpoint_name)
+        endpoint = self._endpoints.get(work.state.endpoint_name)
         if endpoint is None:
-            logger.error("batch %s: endpoint %r is no longer configured", batch_id, state.endpoint_name)
+            logger.error("batch %s: endpoint %r is no longer configured", batch_id, work.state.endpoint_name)
             self._store.end(batch_id, "failed", int(self._clock()))
             return
-        chunk = chunks[number]
-        indexes = list(range(chunk.first_index, chunk.first_index + chunk.count))
-        answered = self._store.answered(batch_id, indexes)
+        indexes, answered, lines = work.indexes, work.answered, work.lines
         self._recount(batch_id, number, answered)  # a run before this one may have died between store and count
-        lines = _lines_with_offsets(self._blobs.open_range(plan["input"], chunk.offset, chunk.length), raw=True)
         slots = threading.BoundedSemaphore(endpoint.max_concurrency)
         gap = 60.0 / endpoint.requests_per_minute if endpoint.requests_per_minute else 0.0
         next_start = 0.0
@@ -189,34 +187,20 @@ class CompatAdapter:
                 if wait > 0:
                     time.sleep(wait)
                 next_start = max(next_start, time.monotonic()) + gap
-                futures.append(pool.submit(self._answer, endpoint, plan["path"], batch_id, number, index, raw, slots))
+                futures.append(pool.submit(self._answer, endpoint, work.path, batch_id, number, index, raw, slots))
             for future in futures:
                 future.result()  # a failure fails the chunk: it is redelivered, and skips what was answered
         self._recount(batch_id, number, self._store.answered(batch_id, indexes))
-        current = self._store.get(batch_id)
-        if current is None or self._stopped(current):
-            return
-        if number + 1 < len(chunks):
-            self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
-        else:
-            self._store.end(batch_id, "completed", int(self._clock()))
+        self._next(batch_id, number, work.chunks)
 
     def dead_chunk(self, batch_id: str, number: int) -> None:
         """A chunk that kept failing (the dead-letter queue): its unanswered requests become error lines, and the
         batch goes on with the next chunk."""
-        state = self._store.get(batch_id)
-        if state is None or state.status in ENDED:
+        work = self._chunk(batch_id, number)
+        if work is None:
             return
-        plan = self._plan(batch_id)
-        chunks = [Chunk(**chunk) for chunk in plan["chunks"]]
-        if number >= len(chunks):
-            return
-        chunk = chunks[number]
-        indexes = list(range(chunk.first_index, chunk.first_index + chunk.count))
-        answered = self._store.answered(batch_id, indexes)
-        lines = _lines_with_offsets(self._blobs.open_range(plan["input"], chunk.offset, chunk.length), raw=True)
-        for index, (_, _, raw) in zip(indexes, lines, strict=False):
-            if index not in answered:
+        for index, (_, _, raw) in zip(work.indexes, work.lines, strict=False):
+            if index not in work.answered:
                 custom_id = str(codec.loads(raw)["custom_id"])
                 line = compat.output_line(
                     line_id="",
@@ -227,12 +211,32 @@ class CompatAdapter:
                     error="The gateway gave up on this request after repeated worker failures.",
                 )
                 self._store.put_result(batch_id, index, line, ok=False)
-        self._recount(batch_id, number, self._store.answered(batch_id, indexes))
-        if not self._stopped(state):
-            if number + 1 < len(chunks):
-                self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
-            else:
-                self._store.end(batch_id, "completed", int(self._clock()))
+        self._recount(batch_id, number, self._store.answered(batch_id, work.indexes))
+        self._next(batch_id, number, work.chunks)
+
+    def _chunk(self, batch_id: str, number: int) -> _ChunkWork | None:
+        """What a run of chunk ``number`` works on; None when the batch has ended or has no such chunk."""
+        state = self._store.get(batch_id)
+        if state is None or state.status in ENDED:
+            return None
+        plan = self._plan(batch_id)
+        chunks = [Chunk(**chunk) for chunk in plan["chunks"]]
+        if number >= len(chunks):
+            return None
+        chunk = chunks[number]
+        indexes = list(range(chunk.first_index, chunk.first_index + chunk.count))
+        lines = _lines_with_offsets(self._blobs.open_range(plan["input"], chunk.offset, chunk.length), raw=True)
+        return _ChunkWork(state, chunks, str(plan["path"]), indexes, self._store.answered(batch_id, indexes), lines)
+
+    def _next(self, batch_id: str, number: int, chunks: list[Chunk]) -> None:
+        """After chunk ``number``: queue the next one, or end the batch after the last (unless it was stopped)."""
+        current = self._store.get(batch_id)
+        if current is None or self._stopped(current):
+            return
+        if number + 1 < len(chunks):
+            self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
+        else:
+            self._store.end(batch_id, "completed", int(self._clock()))
 
     def _recount(self, batch_id: str, number: int, answered: dict[int, bool]) -> None:
         completed = sum(1 for ok in answered.values() if ok)
