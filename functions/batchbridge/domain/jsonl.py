@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.validation import BATCH_ENDPOINTS
 
+CHAT_ENDPOINT: Final = "/v1/chat/completions"
 MAX_REQUESTS: Final = 50_000
 MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 UTF8_BOM: Final = b"\xef\xbb\xbf"
@@ -115,7 +116,10 @@ def check_batch_input(
 
 
 def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
-    """The non-blank lines of a stream that arrives in chunks, one at a time (memory: one line)."""
+    """The non-blank lines of a stream that arrives in chunks, one at a time (memory: one line).
+
+    ``iter_lines_at`` is the same walk, also telling where each line lies; this one stays on its own because every
+    conversion runs through it line by line, and a layer over the other costs that path measurably."""
     pending = bytearray()
     for chunk in chunks:
         search = len(pending)  # only the new bytes can hold a newline not seen yet
@@ -131,3 +135,40 @@ def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) ->
             raise ValueError(f"a line is longer than {max_line_bytes} bytes")
     if pending.strip():
         yield bytes(pending)
+
+
+def iter_lines_at(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, int, bytes]]:
+    """``(offset, length, line)`` of each non-blank line of a chunked stream: its byte range in the stream (newline
+    included) and its bytes (without), as ``iter_lines`` reads them."""
+    pending = bytearray()
+    consumed = 0  # bytes of the stream before ``pending``
+    for chunk in chunks:
+        search = len(pending)
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", search)) >= 0:
+            line = bytes(pending[start:end])
+            if line.strip():
+                yield consumed + start, end + 1 - start, line
+            start = search = end + 1
+        del pending[:start]
+        consumed += start
+        if len(pending) > max_line_bytes:
+            raise ValueError(f"a line is longer than {max_line_bytes} bytes")
+    if pending.strip():
+        yield consumed, len(pending), bytes(pending)
+
+
+def chat_requests(chunks: Iterable[bytes], provider: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(custom_id, body)`` of each line of a batch input file (already checked as JSONL) for a provider that runs
+    chat completions only: a line calling another endpoint is a 400 naming its custom_id."""
+    for raw in iter_lines(chunks):
+        line = codec.loads(raw)
+        custom_id = line["custom_id"]
+        if line.get("url") != CHAT_ENDPOINT:
+            raise bad_request(
+                f"custom_id {custom_id!r}: {provider} runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
+                param="file",
+                code="unsupported_endpoint",
+            )
+        yield custom_id, line["body"]

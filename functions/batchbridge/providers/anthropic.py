@@ -18,7 +18,7 @@ import httpx
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.jsonl import iter_lines
+from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
 from batchbridge.providers.held_files import GatewayHeldFiles
@@ -28,7 +28,6 @@ PROVIDER: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
 CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_REQUESTS: Final = 100_000
-CHAT_ENDPOINT: Final = "/v1/chat/completions"
 T = TypeVar("T")
 
 
@@ -235,15 +234,8 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
 
 def _requests_from_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(custom_id, Anthropic params) for each line of an OpenAI batch file (already checked as JSONL)."""
-    for raw in iter_lines(chunks):
-        line = codec.loads(raw)
-        if line.get("url") != CHAT_ENDPOINT:
-            raise bad_request(
-                f"custom_id {line.get('custom_id')!r}: Anthropic runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
-                param="file",
-                code="unsupported_endpoint",
-            )
-        yield line["custom_id"], chat_to_params(line["body"], custom_id=line["custom_id"])
+    for custom_id, body in chat_requests(chunks, "Anthropic"):
+        yield custom_id, chat_to_params(body, custom_id=custom_id)
 
 
 def _result_lines(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:

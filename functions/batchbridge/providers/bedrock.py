@@ -21,14 +21,13 @@ from urllib.parse import urlparse
 
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import iter_lines
+from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.records import FileRecord
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"
-CHAT_ENDPOINT: Final = "/v1/chat/completions"
 DEFAULT_TIMEOUT_SECONDS: Final = 25.0
 FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
@@ -330,15 +329,7 @@ def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
     custom_id. A line Bedrock cannot take is a 400 naming its custom_id."""
     record_ids: dict[str, str] = {}
     model: str | None = None
-    for index, raw in enumerate(iter_lines(iter(lambda: source.read(64 * 1024), b""))):
-        line = codec.loads(raw)
-        custom_id, body = line["custom_id"], line["body"]
-        if line.get("url") != CHAT_ENDPOINT:
-            raise bad_request(
-                f"custom_id {custom_id!r}: Bedrock runs {CHAT_ENDPOINT!r} only.",
-                param="file",
-                code="unsupported_endpoint",
-            )
+    for index, (custom_id, body) in enumerate(chat_requests(iter(lambda: source.read(64 * 1024), b""), "Bedrock")):
         if model is None:
             model = body["model"]
         elif body["model"] != model:

@@ -28,6 +28,7 @@ import httpx
 from batchbridge.domain import codec, compat
 from batchbridge.domain.compat import Chunk, CompatEndpoint
 from batchbridge.domain.errors import bad_request, not_found
+from batchbridge.domain.jsonl import iter_lines_at
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
 from batchbridge.providers import http
 from batchbridge.providers.held_files import GatewayHeldFiles
@@ -48,7 +49,7 @@ class _ChunkWork:
     path: str  # the endpoint's path: chat/completions or embeddings
     indexes: list[int]
     answered: dict[int, bool]  # index -> success, of the requests already answered
-    lines: Iterator[tuple[int, int, Any]]
+    lines: Iterator[tuple[int, int, bytes]]
 
 
 class CompatAdapter(GatewayHeldFiles):
@@ -99,7 +100,7 @@ class CompatAdapter(GatewayHeldFiles):
                 code="unsupported_endpoint",
             )
         endpoint = self._endpoint(request.extras)
-        chunks, custom_ids = compat.plan_chunks(_lines_with_offsets(request.open_input()))
+        chunks, custom_ids = compat.plan_chunks(_planned(request.open_input()))
         if not custom_ids:
             raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
         now = int(self._clock())
@@ -139,7 +140,7 @@ class CompatAdapter(GatewayHeldFiles):
             return None
         report = _report(state)
         if request.open_input is not None:
-            _, custom_ids = compat.plan_chunks(_lines_with_offsets(request.open_input()))
+            _, custom_ids = compat.plan_chunks(_planned(request.open_input()))
             report.custom_id_map = {custom_id: custom_id for custom_id in custom_ids}
         return report
 
@@ -225,7 +226,7 @@ class CompatAdapter(GatewayHeldFiles):
             return None
         chunk = chunks[number]
         indexes = list(range(chunk.first_index, chunk.first_index + chunk.count))
-        lines = _lines_with_offsets(self._blobs.open_range(plan["input"], chunk.offset, chunk.length), raw=True)
+        lines = iter_lines_at(self._blobs.open_range(plan["input"], chunk.offset, chunk.length))
         return _ChunkWork(state, chunks, str(plan["path"]), indexes, self._store.answered(batch_id, indexes), lines)
 
     def _next(self, batch_id: str, number: int, chunks: list[Chunk]) -> None:
@@ -380,22 +381,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     return None
 
 
-def _lines_with_offsets(chunks: Iterator[bytes], raw: bool = False) -> Iterator[tuple[int, int, Any]]:
-    """``(offset, length, custom_id)`` of each non-blank line (with ``raw``: the line's bytes instead)."""
-    offset = 0  # of ``pending``'s first byte
-    pending = b""
-    for chunk in chunks:
-        buffer = pending + chunk
-        start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
-            line = buffer[start : end + 1]
-            if line.strip():
-                yield offset + start, len(line), line if raw else str(codec.loads(line)["custom_id"])
-            start = end + 1
-        offset += start
-        pending = buffer[start:]
-    if pending.strip():
-        yield offset, len(pending), pending if raw else str(codec.loads(pending)["custom_id"])
+def _planned(chunks: Iterator[bytes]) -> Iterator[tuple[int, int, str]]:
+    """``(offset, length, custom_id)`` of each request line, for ``compat.plan_chunks``."""
+    for offset, length, line in iter_lines_at(chunks):
+        yield offset, length, str(codec.loads(line)["custom_id"])
 
 
 def _report(state: CompatState) -> ProviderBatch:

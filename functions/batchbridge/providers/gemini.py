@@ -22,7 +22,7 @@ import httpx
 
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import iter_lines
+from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
 from batchbridge.providers.http import call, make_client, open_stream
@@ -30,7 +30,6 @@ from batchbridge.providers.http import call, make_client, open_stream
 logger = logging.getLogger(__name__)
 PROVIDER: Final = "gemini"
 DEFAULT_VERSION: Final = "v1beta"  # the Batch API lives in v1beta
-CHAT_ENDPOINT: Final = "/v1/chat/completions"
 UPLOAD_MIME: Final = "application/jsonl"
 CHUNK_BYTES: Final = 8 * 1024 * 1024  # the google-genai SDK's chunk; a multiple of Google's 256 KiB granularity
 SPOOL_BYTES: Final = 8 * 1024 * 1024
@@ -403,15 +402,7 @@ def _convert(source: BinaryIO, target: IO[bytes]) -> None:
     """OpenAI batch lines (already checked as JSONL) -> Gemini batch lines, one at a time; 400 naming a custom_id."""
     model: str | None = None
     first_with_model = ""
-    for raw in iter_lines(iter(lambda: source.read(64 * 1024), b"")):
-        line = codec.loads(raw)
-        custom_id, body = line["custom_id"], line["body"]
-        if line.get("url") != CHAT_ENDPOINT:
-            raise bad_request(
-                f"custom_id {custom_id!r}: Gemini runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
-                param="file",
-                code="unsupported_endpoint",
-            )
+    for custom_id, body in chat_requests(iter(lambda: source.read(64 * 1024), b""), "Gemini"):
         line_model = body.get("model")
         if line_model:
             if model is None:

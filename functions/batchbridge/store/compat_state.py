@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from batchbridge.store.dynamo import BATCH_GET_KEYS, batch_get, is_conditional_failure
+
 RESULT_MAX_BYTES: Final = 350 * 1024  # DynamoDB items hold 400 KB
 
 
@@ -48,11 +50,6 @@ def _state(item: dict[str, Any]) -> CompatState:
         ended_at=int(item["ended_at"]["N"]) if "ended_at" in item else None,
         cancel_requested="cancel_requested" in item,
     )
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code")
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 class DynamoCompatStore:
@@ -99,7 +96,7 @@ class DynamoCompatStore:
                 },
             )
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not is_conditional_failure(exc):
                 raise
 
     def end(self, batch_id: str, status: str, at: int) -> None:
@@ -114,7 +111,7 @@ class DynamoCompatStore:
                 ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
             )
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not is_conditional_failure(exc):
                 raise
 
     def put_result(self, batch_id: str, index: int, line: dict[str, Any], ok: bool) -> bool:
@@ -123,7 +120,7 @@ class DynamoCompatStore:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": {"S": f"COMPATRESULT#{batch_id}#{index}"},
+                    "pk": {"S": _result_pk(batch_id, index)},
                     "kind": {"S": "compat_result"},
                     "ok": {"BOOL": ok},
                     "line": {"S": json.dumps(line, separators=(",", ":"))},
@@ -131,7 +128,7 @@ class DynamoCompatStore:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if _conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -158,32 +155,22 @@ class DynamoCompatStore:
 
     def answered(self, batch_id: str, indexes: list[int]) -> dict[int, bool]:
         """Which of ``indexes`` have a stored result, and whether each was a success."""
-        found: dict[int, bool] = {}
-        for start in range(0, len(indexes), 100):  # BatchGetItem's limit
-            keys = [{"pk": {"S": f"COMPATRESULT#{batch_id}#{index}"}} for index in indexes[start : start + 100]]
-            request: dict[str, Any] = {
-                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, ok"}
-            }
-            while request:
-                response = self._client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[int(item["pk"]["S"].rsplit("#", 1)[1])] = bool(item["ok"]["BOOL"])
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        items = batch_get(self._client, self._table, (_result_pk(batch_id, index) for index in indexes), "pk, ok")
+        return {int(item["pk"]["S"].rsplit("#", 1)[1]): bool(item["ok"]["BOOL"]) for item in items}
 
     def results(self, batch_id: str, indexes: list[int]) -> Iterator[tuple[int, dict[str, Any]]]:
-        """The stored lines of ``indexes`` (those answered), in the order given."""
-        for start in range(0, len(indexes), 100):  # BatchGetItem's limit
-            wanted = indexes[start : start + 100]
-            keys = [{"pk": {"S": f"COMPATRESULT#{batch_id}#{index}"}} for index in wanted]
-            found: dict[str, str] = {}
-            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = self._client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["pk"]["S"]] = item["line"]["S"]
-                request = response.get("UnprocessedKeys") or {}
+        """The stored lines of ``indexes`` (those answered), in the order given, BATCH_GET_KEYS at a time."""
+        for start in range(0, len(indexes), BATCH_GET_KEYS):
+            wanted = indexes[start : start + BATCH_GET_KEYS]
+            found = {
+                item["pk"]["S"]: item["line"]["S"]
+                for item in batch_get(self._client, self._table, (_result_pk(batch_id, index) for index in wanted))
+            }
             for index in wanted:
-                raw = found.get(f"COMPATRESULT#{batch_id}#{index}")
+                raw = found.get(_result_pk(batch_id, index))
                 if raw is not None:
                     yield index, json.loads(raw)
+
+
+def _result_pk(batch_id: str, index: int) -> str:
+    return f"COMPATRESULT#{batch_id}#{index}"

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from batchbridge.domain.ports import Delivery, Page
 from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
+from batchbridge.store.dynamo import batch_get, is_conditional_failure
 
 OWNER_INDEX: Final = "by_owner"
 ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final carry ``active``
@@ -62,10 +63,6 @@ def _batch_item(record: BatchRecord) -> dict[str, Any]:
     return item
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class DynamoRecordStore:
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
@@ -83,7 +80,7 @@ class DynamoRecordStore:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -137,7 +134,7 @@ class DynamoRecordStore:
                 ExpressionAttributeValues={":read": {"N": str(record.version)}},
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -202,21 +199,9 @@ class DynamoRecordStore:
         self._client.put_item(TableName=self._table, Item=_plain_item(f"UPLOADPART#{part.id}", "upload_part", part))
 
     def get_upload_parts(self, part_ids: list[str]) -> dict[str, UploadPartRecord]:
-        found: dict[str, UploadPartRecord] = {}
-        unique = list(dict.fromkeys(part_ids))
-        for start in range(0, len(unique), 100):  # BatchGetItem takes 100 keys a call
-            keys: list[dict[str, Any]] = [
-                {"pk": {"S": f"UPLOADPART#{part_id}"}} for part_id in unique[start : start + 100]
-            ]
-            while keys:
-                response = self._client.batch_get_item(
-                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                )
-                for item in response.get("Responses", {}).get(self._table, []):
-                    part = UploadPartRecord(**json.loads(item["record"]["S"]))
-                    found[part.id] = part
-                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return found
+        items = batch_get(self._client, self._table, (f"UPLOADPART#{part_id}" for part_id in part_ids))
+        parts = (UploadPartRecord(**json.loads(item["record"]["S"])) for item in items)
+        return {part.id: part for part in parts}
 
     # shared
     def _put_next_version(self, item: dict[str, Any], version: int) -> bool:
@@ -229,7 +214,7 @@ class DynamoRecordStore:
                 ExpressionAttributeValues={":previous": {"N": str(version - 1)}},
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True

@@ -1,0 +1,30 @@
+"""What every DynamoDB store here does alike: read many items by key, and tell a lost condition from a failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+BATCH_GET_KEYS: Final = 100  # BatchGetItem's limit per call
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    """A write whose condition did not hold (another writer won, or the item is there already)."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def batch_get(client: Any, table: str, pks: Iterable[str], projection: str | None = None) -> Iterator[dict[str, Any]]:
+    """The stored items among ``pks`` (strongly consistent; those absent are left out, in no particular order),
+    read BATCH_GET_KEYS at a time, keys DynamoDB left unprocessed asked again."""
+    wanted = list(dict.fromkeys(pks))
+    for start in range(0, len(wanted), BATCH_GET_KEYS):
+        keys: list[dict[str, Any]] = [{"pk": {"S": pk}} for pk in wanted[start : start + BATCH_GET_KEYS]]
+        while keys:
+            request: dict[str, Any] = {"Keys": keys, "ConsistentRead": True}
+            if projection is not None:
+                request["ProjectionExpression"] = projection
+            response = client.batch_get_item(RequestItems={table: request})
+            yield from response.get("Responses", {}).get(table, [])
+            keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
