@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -50,6 +51,15 @@ def dropped_midway(body: bytes, media_type: str) -> StreamingResponse:
     return StreamingResponse(half_then_drop(), media_type=media_type, headers={"content-length": str(len(body))})
 
 
+@dataclass
+class _Fault:
+    kind: str  # "lose" | "stall"
+    method: str
+    path_contains: str
+    times: int  # requests left to hit
+    seconds: float = 0.0  # how long a stall holds
+
+
 class Unreliable:
     """Wraps a fake's ASGI app with network faults armed per request: ``lose_next`` handles a request as usual
     (the provider does the work) but breaks its answer off after the headers, so the client never learns the
@@ -58,7 +68,7 @@ class Unreliable:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self._rules: list[list[Any]] = []  # [fault, method, path_contains, times left, seconds]
+        self._rules: list[_Fault] = []
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -66,22 +76,22 @@ class Unreliable:
 
     def lose_next(self, method: str, path_contains: str, times: int = 1) -> None:
         with self._lock:
-            self._rules.append(["lose", method, path_contains, times, 0.0])
+            self._rules.append(_Fault("lose", method, path_contains, times))
 
     def stall_next(self, method: str, path_contains: str, seconds: float, times: int = 1) -> None:
         with self._lock:
-            self._rules.append(["stall", method, path_contains, times, seconds])
+            self._rules.append(_Fault("stall", method, path_contains, times, seconds))
 
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
 
-    def _take(self, method: str, path: str) -> list[Any] | None:
+    def _take(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for rule in self._rules:
-                if rule[1] == method and rule[2] in path:
-                    rule[3] -= 1
-                    if rule[3] <= 0:
+                if rule.method == method and rule.path_contains in path:
+                    rule.times -= 1
+                    if rule.times <= 0:
                         self._rules.remove(rule)
                     return rule
         return None
@@ -91,8 +101,8 @@ class Unreliable:
         if rule is None:
             await self.app(scope, receive, send)
             return
-        if rule[0] == "stall":
-            await asyncio.sleep(rule[4])
+        if rule.kind == "stall":
+            await asyncio.sleep(rule.seconds)
             await self.app(scope, receive, send)
             return
         status = [200]

@@ -43,6 +43,18 @@ def later(gateway: Gateway, seconds: int) -> Any:
     return gateway.jobs
 
 
+def lost_create(
+    client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest, provider: str, **kwargs: Any
+) -> tuple[BatchRecord, openai.APIStatusError]:
+    """A create the provider carried out but whose answer was cut off: the intent it left, and the client's error."""
+    file_id = upload(client, provider)
+    unreliable(request, provider).lose_next("POST", CREATE_PATHS[provider])
+    with pytest.raises(openai.APIStatusError) as failed:
+        create(client, provider, file_id, **kwargs)
+    (intent,) = intents(gateway)
+    return intent, failed.value
+
+
 def listed(client: OpenAI, provider: str) -> list[Any]:
     return client.batches.list(extra_query={"provider": provider}).data
 
@@ -51,16 +63,11 @@ def listed(client: OpenAI, provider: str) -> list[Any]:
 def test_a_lost_create_answer_becomes_a_visible_batch(
     provider: str, client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest
 ) -> None:
-    fake = unreliable(request, provider)
-    file_id = upload(client, provider)
-    fake.lose_next("POST", CREATE_PATHS[provider])
-    with pytest.raises(openai.APIStatusError) as failed:
-        create(client, provider, file_id, metadata={"team": "a"})
-    assert failed.value.status_code == 502
-    body = failed.value.body
+    intent, failed = lost_create(client, gateway, request, provider, metadata={"team": "a"})
+    assert failed.status_code == 502
+    body = failed.body
     assert isinstance(body, dict) and provider in body["message"]
     assert listed(client, provider) == []  # the intent is nobody's batch yet
-    (intent,) = intents(gateway)
 
     too_soon = later(gateway, 0).reconcile(intent.id)  # its create might still be in flight
     assert too_soon is not None and too_soon.creating
@@ -79,13 +86,9 @@ def test_a_lost_create_answer_becomes_a_visible_batch(
 def test_the_adopted_batch_runs_to_its_results(
     client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest
 ) -> None:
-    fake = unreliable(request, "openai")
-    file_id = upload(client, "openai")
-    fake.lose_next("POST", "/v1/batches")
-    with pytest.raises(openai.APIStatusError):
-        create(client, "openai", file_id)
-    (intent,) = intents(gateway)
+    intent, _ = lost_create(client, gateway, request, "openai")
     later(gateway, RECONCILE_AFTER_SECONDS).reconcile(intent.id)
+    fake = unreliable(request, "openai")
     (provider_batch_id,) = fake.state.fake.batch_ids(KEY)
     fake.state.fake.run_to_end(provider_batch_id)
     client.batches.retrieve(intent.id)
@@ -153,12 +156,7 @@ def test_an_intent_nothing_turns_up_for_is_dropped(
 def test_the_sweeper_sends_old_intents_to_the_reconciler(
     client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest
 ) -> None:
-    fake = unreliable(request, "gemini")
-    file_id = upload(client, "gemini")
-    fake.lose_next("POST", ":batchGenerateContent")
-    with pytest.raises(openai.APIStatusError):
-        create(client, "gemini", file_id)
-    (intent,) = intents(gateway)
+    intent, _ = lost_create(client, gateway, request, "gemini")
     sent: list[tuple[str, str]] = []
 
     class Recording:
@@ -174,12 +172,7 @@ def test_the_sweeper_sends_old_intents_to_the_reconciler(
 def test_anthropic_batches_carry_no_tag_so_an_unanswered_create_is_given_up_loudly(
     client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake = unreliable(request, "anthropic")
-    file_id = upload(client, "anthropic")
-    fake.lose_next("POST", "/v1/messages/batches")
-    with pytest.raises(openai.APIStatusError):
-        create(client, "anthropic", file_id)
-    (intent,) = intents(gateway)
+    intent, _ = lost_create(client, gateway, request, "anthropic")
     assert later(gateway, RECONCILE_AFTER_SECONDS).reconcile(intent.id) is not None
     with caplog.at_level(logging.WARNING):
         assert later(gateway, RECONCILE_GIVE_UP_SECONDS).reconcile(intent.id) is None
