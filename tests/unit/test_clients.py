@@ -1,5 +1,6 @@
-"""The clients' set-up shortcuts change cost, never content: botocore's models read through orjson equal its own
-reading, and only a plain-HTTP provider endpoint skips loading the trust store."""
+"""The clients' set-up shortcuts change cost, never content: botocore's models read through orjson, and loaded
+without listing every service, equal its own reading; only a plain-HTTP provider endpoint skips loading the
+trust store."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import botocore
 import httpx
 import pytest
-from botocore.loaders import JSONFileLoader
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from botocore.loaders import JSONFileLoader, Loader
 
 from batchbridge.providers.http import make_client, tls_context
 from batchbridge.store import aws
@@ -46,9 +49,32 @@ def test_a_missing_file_is_none_as_botocore_says() -> None:
 
 def test_clients_made_by_the_gateway_read_models_through_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     client = aws.client("dynamodb", aws_access_key_id="k", aws_secret_access_key="s")
     assert botocore.loaders.Loader.FILE_LOADER_CLASS is aws.OrjsonFileLoader
+    assert isinstance(boto3.DEFAULT_SESSION._loader, aws.ServiceLoader)  # type: ignore[union-attr]
     assert client.meta.service_model.operation_model("PutItem").http["method"] == "POST"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("type_name", ["service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"])
+def test_the_service_loader_loads_what_botocore_loads(service: str, type_name: str) -> None:
+    def load(loader: Loader, api_version: str | None = None) -> object:
+        try:
+            return loader.load_service_model(service, type_name, api_version)
+        except (UnknownServiceError, DataNotFoundError) as error:
+            return type(error)
+
+    ours, botocores = aws.ServiceLoader(), Loader()
+    assert load(ours) == load(botocores)
+    oldest = botocores.list_api_versions(service, "service-2")[0]
+    assert load(ours, oldest) == load(botocores, oldest)
+
+
+def test_the_service_loader_names_known_services_for_an_unknown_one() -> None:
+    with pytest.raises(UnknownServiceError) as unknown:
+        aws.ServiceLoader().load_service_model("no-such-service", "service-2")
+    assert "dynamodb" in str(unknown.value)
 
 
 def test_an_https_endpoint_verifies_against_a_loaded_trust_store() -> None:

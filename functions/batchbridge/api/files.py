@@ -14,6 +14,7 @@ from batchbridge.api.limits import MAX_REQUEST_BODY_BYTES, check_body_size, too_
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
+from batchbridge.domain.streams import without_fileno
 
 
 async def files_create(request: Request) -> JSONResponse:
@@ -45,7 +46,7 @@ async def files_create(request: Request) -> JSONResponse:
             return gateway.files.create(
                 caller,
                 provider,
-                stream=file.file,
+                stream=without_fileno(file.file),  # stays in memory while it fits there
                 size=size,
                 filename=file.filename or "upload",
                 content_type=file.content_type or "application/octet-stream",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
 READ_BUFFER_BYTES = 256 * 1024
 
@@ -41,3 +41,36 @@ class ChunkReader(io.RawIOBase):
 def reader(chunks: Iterable[bytes]) -> BinaryIO:
     """A buffered file object (read, readline) over chunks."""
     return cast(BinaryIO, io.BufferedReader(ChunkReader(chunks), buffer_size=READ_BUFFER_BYTES))
+
+
+def without_fileno(stream: IO[bytes]) -> BinaryIO:
+    """A buffered view of ``stream`` that reads and seeks it but has no ``fileno``. Asking a SpooledTemporaryFile
+    (how Starlette holds an uploaded file) for a file descriptor writes it to disk; httpx asks, to size a
+    multipart part, and Starlette then closes the rolled-over file on a worker thread. Without one, httpx sizes
+    it by seek and tell. Closing the view leaves ``stream`` open."""
+    return cast(BinaryIO, io.BufferedReader(ReadSeekView(stream), buffer_size=READ_BUFFER_BYTES))
+
+
+class ReadSeekView(io.RawIOBase):
+    """Reads and seeks of a stream, and nothing else (``fileno`` raises io.UnsupportedOperation)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
