@@ -181,6 +181,40 @@ def test_a_bad_line_fails_the_completion_and_leaves_the_upload_pending(client: O
     assert client.files.list().data == []
 
 
+@pytest.mark.parametrize("size", [300_000, 9 * 1024 * 1024], ids=["held in memory", "assembled in the bucket"])
+def test_a_wrong_md5_or_a_bad_line_keeps_the_upload_pending_and_makes_no_file(
+    embedded: EmbeddedAws, client: OpenAI, size: int
+) -> None:
+    """Small uploads are joined in memory, large ones assembled in the bucket (HELD_UPLOAD_BYTES): both check alike
+    and leave nothing behind when they refuse."""
+
+    def stored_files() -> list[str]:  # moto's state outlives one test: compare, do not count
+        listed = embedded.client("s3").list_objects_v2(Bucket="uploads-test", Prefix="files/")
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+    before = stored_files()
+    data = batch_lines(size)
+    upload = client.uploads.create(bytes=len(data), filename="a.jsonl", mime_type="application/jsonl", purpose="batch")
+    parts = [client.uploads.parts.create(upload.id, data=data[at : at + PART]) for at in range(0, len(data), PART)]
+    part_ids = [part.id for part in parts]
+    with pytest.raises(openai.BadRequestError, match="MD5"):
+        client.uploads.complete(upload.id, part_ids=part_ids, md5="0" * 32)
+    assert client.files.list().data == []
+
+    bad = data + b'{"custom_id": "bad"}\n'
+    bad_line = bad.count(b"\n")
+    broken = client.uploads.create(bytes=len(bad), filename="b.jsonl", mime_type="application/jsonl", purpose="batch")
+    broken_parts = [client.uploads.parts.create(broken.id, data=bad[at : at + PART]) for at in range(0, len(bad), PART)]
+    with pytest.raises(openai.BadRequestError, match=f"[Ll]ine {bad_line}\\b"):
+        client.uploads.complete(broken.id, part_ids=[part.id for part in broken_parts])
+    assert client.files.list().data == []
+    assert stored_files() == before
+
+    done = client.uploads.complete(upload.id, part_ids=part_ids, md5=hashlib.md5(data).hexdigest())
+    assert done.status == "completed" and done.file is not None and done.file.bytes == len(data)
+    assert client.files.content(done.file.id).read() == data
+
+
 def test_another_key_sees_no_upload(served: tuple[str, Gateway], client: OpenAI) -> None:
     upload = client.uploads.create(bytes=5, filename="a.jsonl", mime_type="text/plain", purpose="user_data")
     with OpenAI(base_url=served[0] + "/openai", api_key="sk-someone-else", max_retries=0) as other:

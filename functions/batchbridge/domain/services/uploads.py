@@ -1,10 +1,11 @@
 """The OpenAI Uploads API: a file sent in parts (each within the Lambda payload limit), assembled in our bucket
 and then registered as a normal file of the chosen provider — checked, converted and forwarded as a direct upload
-is, streamed from the bucket."""
+is, streamed from the bucket (a small one is joined in memory and goes the direct upload's way)."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 MAX_PART_BYTES: Final = 64 * 1024 * 1024  # OpenAI's part limit (behind Lambda, the request limit comes first)
 MAX_UPLOAD_BYTES: Final = 8 * 1024 * 1024 * 1024  # OpenAI's limit for a whole Upload
 MD5_HEX: Final = re.compile(r"^[0-9a-fA-F]{32}$")
+# An upload up to this size is joined in memory and handled as a direct files.create; a larger one is assembled
+# in the bucket and streamed from there (memory stays flat whatever the size).
+HELD_UPLOAD_BYTES: Final = 8 * 1024 * 1024
 
 
 def find_upload(records: RecordStore, caller: Caller, upload_id: str, provider: str | None) -> UploadRecord:
@@ -129,7 +133,8 @@ class UploadService:
             raise conflict(f"Cannot {action} upload {record.id!r}: its status is {status!r}.")
 
     def _assemble(self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None) -> FileRecord:
-        """The parts, in the order named, written as one object while hashed and checked, then registered."""
+        """The parts, in the order named (each checked to belong to the upload, all adding up to its bytes), made
+        into a file: held in memory when small, else assembled in the bucket."""
         parts = self.records.get_upload_parts(part_ids)
         for index, part_id in enumerate(part_ids):
             part = parts.get(part_id)
@@ -146,6 +151,45 @@ class UploadService:
                 param="part_ids",
                 code="bytes_mismatch",
             )
+        ordered = [parts[part_id] for part_id in part_ids]
+        if total <= HELD_UPLOAD_BYTES:
+            file = self._register_held(caller, record, ordered, total, md5)
+        else:
+            file = self._register_assembled(caller, record, ordered, total, md5)
+        for part_id in part_ids:  # the file holds the bytes now; the lifecycle rule catches what this misses
+            try:
+                self.blobs.delete(parts[part_id].blob_key)
+            except Exception:
+                logger.warning("could not delete part %s", part_id, exc_info=True)
+        return file
+
+    def _register_held(
+        self, caller: Caller, record: UploadRecord, parts: list[UploadPartRecord], total: int, md5: str | None
+    ) -> FileRecord:
+        """A small upload's parts joined in memory, then handled as a direct files.create: checked, sent to the
+        provider and kept in our bucket once, with its lifetime known (no object written, read back and
+        re-tagged)."""
+        held = io.BytesIO()
+        for part in parts:
+            for chunk in self.blobs.open(part.blob_key):
+                held.write(chunk)
+        _check_md5(hashlib.md5(held.getbuffer(), usedforsecurity=False).hexdigest(), md5)
+        held.seek(0)
+        return self.files.create(
+            caller,
+            record.provider,
+            stream=held,
+            size=total,
+            filename=record.filename,
+            content_type=record.mime_type,
+            params=record.params,
+        )
+
+    def _register_assembled(
+        self, caller: Caller, record: UploadRecord, parts: list[UploadPartRecord], total: int, md5: str | None
+    ) -> FileRecord:
+        """A large upload's parts written as one object while hashed and checked, then sent to the provider
+        streamed from the bucket, and registered."""
         file_id = ids.new_file_id()
         blob_key = f"files/{file_id}"
         expires_after = validation.expires_after(record.params.get("expires_after"), "expires_after")
@@ -153,8 +197,8 @@ class UploadService:
         digest = hashlib.md5(usedforsecurity=False)
 
         def chunks() -> Iterator[bytes]:
-            for part_id in part_ids:
-                for chunk in self.blobs.open(parts[part_id].blob_key):
+            for part in parts:
+                for chunk in self.blobs.open(part.blob_key):
                     digest.update(chunk)
                     writer.write(chunk)
                     yield chunk
@@ -164,15 +208,12 @@ class UploadService:
             summary = self.files.check_input(record.provider, record.purpose, reader(stream))
             for _ in stream:  # whatever the check did not need to read is still written
                 pass
-            if md5 is not None and digest.hexdigest() != md5:
-                raise bad_request(
-                    f"The parts' MD5 is {digest.hexdigest()}, not the {md5} given.", param="md5", code="md5_mismatch"
-                )
+            _check_md5(digest.hexdigest(), md5)
             writer.complete()
         except BaseException:
             writer.abort()
             raise
-        file = self.files.create_from_blob(
+        return self.files.create_from_blob(
             caller,
             record.provider,
             file_id=file_id,
@@ -183,12 +224,11 @@ class UploadService:
             params=record.params,
             summary=summary,
         )
-        for part_id in part_ids:  # the file holds the bytes now; the lifecycle rule catches what this misses
-            try:
-                self.blobs.delete(parts[part_id].blob_key)
-            except Exception:
-                logger.warning("could not delete part %s", part_id, exc_info=True)
-        return file
+
+
+def _check_md5(actual: str, expected: str | None) -> None:
+    if expected is not None and actual != expected:
+        raise bad_request(f"The parts' MD5 is {actual}, not the {expected} given.", param="md5", code="md5_mismatch")
 
 
 def _part_ids(value: Any) -> list[str]:
