@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +50,44 @@ def test_background_functions_load_no_web_framework(job: str) -> None:
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert json.loads(output) == []
+
+
+ENTRY_POINTS = sorted(
+    path.stem
+    for path in (Path(__file__).resolve().parents[2] / "functions" / "batchbridge" / "handlers").glob("*.py")
+    if not path.stem.startswith("_")
+)
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_in_lambda_a_function_starts_with_the_collector_paused_and_resumes_it(module: str) -> None:
+    """Paused through start-up (see batchbridge.handlers), frozen at its end, collecting again once the first
+    invocation is answered (an API function's, even one that fails) or at once (a background function)."""
+    script = f"""
+import gc, json, sys
+import batchbridge.handlers.{module} as entry
+from batchbridge.api.operations import OPERATIONS
+state = {{"after_import": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}}
+if "{module}" in OPERATIONS:
+    class Context:
+        function_name = "test"; memory_limit_in_mb = 128; aws_request_id = "r"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    try:
+        entry.handler({{"httpMethod": "GET", "path": "/nowhere", "headers": {{}}, "requestContext": {{}}}}, Context())
+    except Exception:
+        pass
+state["after_first_invocation"] = gc.isenabled()
+print(json.dumps(state))
+"""
+    env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    state = json.loads(done.stdout.strip().splitlines()[-1])
+    api = module in OPERATIONS
+    assert state == {"after_import": not api, "frozen": True, "after_first_invocation": True}, done.stderr[-2000:]
+
+
+def test_outside_lambda_the_collector_is_left_alone() -> None:
+    script = "import gc, batchbridge.handlers.files_list; print(gc.isenabled(), gc.get_freeze_count())"
+    env = {key: value for key, value in os.environ.items() if key != "AWS_LAMBDA_FUNCTION_NAME"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["True", "0"]

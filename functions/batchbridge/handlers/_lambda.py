@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from batchbridge.api.app import build_app
+from batchbridge.handlers import imported, resume
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -27,7 +28,10 @@ def lambda_handler(operation: str) -> Handler:
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_dimension(name="operation", value=operation)
-        response: dict[str, Any] = asgi(event, context)  # type: ignore[arg-type]  # same shape, other class
+        try:
+            response: dict[str, Any] = asgi(event, context)  # type: ignore[arg-type]  # same shape, other class
+        finally:
+            resume()  # after the first invocation, which loads the clients and provider adapters it needs
         status = int(response.get("statusCode", 500))
         metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
         metrics.add_metric(
@@ -37,4 +41,5 @@ def lambda_handler(operation: str) -> Handler:
         )
         return response
 
+    imported()
     return handler

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchbridge.gateway import default_gateway
+from batchbridge.handlers import started
 from batchbridge.store.queue import DEAD_LETTER_JOBS
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
@@ -34,3 +35,6 @@ def settle(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
+
+
+started()  # see batchbridge.handlers

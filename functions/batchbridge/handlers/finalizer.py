@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchbridge.gateway import default_gateway
+from batchbridge.handlers import started
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
@@ -36,3 +37,6 @@ def run_job(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)
+
+
+started()  # see batchbridge.handlers

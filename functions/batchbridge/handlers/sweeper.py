@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchbridge.gateway import default_gateway
+from batchbridge.handlers import started
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
@@ -22,3 +23,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     metrics.add_metric(name="SweptBatches", unit=MetricUnit.Count, value=swept)
     logger.info("swept active batches", extra={"swept": swept})
     return {"swept": swept}
+
+
+started()  # see batchbridge.handlers
