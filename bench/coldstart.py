@@ -1,7 +1,9 @@
 """One cold start in its own process: prints milliseconds as JSON.
 
-python -m bench.coldstart floor             import fastapi + mangum + boto3
-python -m bench.coldstart <operation>       import the operation's handler and answer its infra/events event
+python -m bench.coldstart floor                    import fastapi + mangum + boto3
+python -m bench.coldstart floor-paused             the same with the garbage collector paused, as functions start
+python -m bench.coldstart <operation> [event]      import the operation's handler and answer the event (default:
+                                                   its infra/events event; bench.seed writes ones whose objects exist)
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ class Context:
 
 def main() -> None:
     target = sys.argv[1]
-    if target == "floor":
+    if target.startswith("floor"):
+        if target == "floor-paused":
+            import gc
+
+            gc.disable()
         import boto3  # noqa: F401
         import fastapi  # noqa: F401
         import mangum  # noqa: F401
 
         print(json.dumps({"ms": (time.perf_counter() - STARTED) * 1000}))
         return
-    event = json.loads((EVENTS / f"{target}.json").read_text())
+    event = json.loads((Path(sys.argv[2]) if len(sys.argv) > 2 else EVENTS / f"{target}.json").read_text())
     import importlib
 
     handler = importlib.import_module(f"batchbridge.handlers.{target}").handler
