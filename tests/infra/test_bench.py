@@ -33,3 +33,27 @@ def test_each_conversion_runs_on_a_small_file(direction: str, tmp_path: Path) ->
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["bytes"] == path.stat().st_size
     assert result["out_bytes"] > result["bytes"] // 2  # every line converted, none dropped on the way
+
+
+def test_every_cold_start_answers_its_seeded_event_with_real_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One round of the cold-start benchmark: the package built, each event's objects created, every function's
+    first invocation answered 2xx in a process of its own (cold_starts raises on anything else)."""
+    import bench.__main__ as suite
+
+    from batchbridge.api.operations import OPERATIONS
+    from tests.fakes.openai_upstream import create_app
+    from tests.fakes.server import running_server
+
+    monkeypatch.setattr(suite, "COLD_RUNS", 1)
+    with suite.moto_server() as endpoint:
+        env = suite.aws_env(endpoint)
+        suite.prepare_aws(env)
+        with running_server(create_app()) as upstream:
+            floors, results = suite.cold_starts(env | {"BATCHBRIDGE_OPENAI_BASE_URL": upstream + "/v1"}, tmp_path)
+    assert set(floors) == {"floor", "floor-paused"} and all(ms > 0 for ms in floors.values())
+    assert set(results) == set(OPERATIONS)
+    assert {operation: result["status"] for operation, result in results.items()} == {
+        operation: 200 for operation in OPERATIONS
+    }
