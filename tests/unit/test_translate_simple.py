@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.translate import anthropic, chat, gemini
+from batchbridge.domain.translate import anthropic, bedrock, chat, gemini
+
+CLAUDE_ON_BEDROCK = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 def pick(rng: random.Random, usual: list[Any], odd: list[Any]) -> Any:
@@ -65,6 +67,11 @@ def outcome(translate: Callable[[dict[str, Any], str], dict[str, Any]], body: di
     [
         ("gemini", lambda body, cid: gemini.chat_to_request(body, custom_id=cid), gemini._request),
         ("anthropic", lambda body, cid: anthropic.chat_to_params(body, custom_id=cid), anthropic._params),
+        (
+            "bedrock claude",
+            lambda body, cid: bedrock.chat_to_model_input(body, custom_id=cid, model_id=CLAUDE_ON_BEDROCK),
+            bedrock._claude_general,
+        ),
     ],
 )
 def test_the_one_pass_path_matches_the_general_one(name: str, public: Any, general: Any) -> None:

@@ -49,7 +49,7 @@ writes and reads as prompt tokens (Anthropic's `input_tokens` excludes both).
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.translate import chat
@@ -103,17 +103,20 @@ _REASONS: Final = chat.Reasons(
 def chat_to_params(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     """OpenAI chat.completions request body -> Anthropic Messages `params` (model included)."""
     common = chat.simple(body)
-    if common is not None and common.model is not None and (common.temperature is None or common.temperature <= 1):
-        return _simple_params(common, common.model)
+    if one_pass(common):
+        return simple_params({"model": common.model}, common)
     return _params(body, custom_id)
 
 
-def _simple_params(common: chat.Simple, model: str) -> dict[str, Any]:
-    """The common line's params: what ``_params`` makes of it, in one pass."""
-    params: dict[str, Any] = {
-        "model": model,
-        "max_tokens": DEFAULT_MAX_TOKENS if common.max_tokens is None else common.max_tokens,
-    }
+def one_pass(common: chat.Simple | None) -> TypeGuard[chat.Simple]:
+    """Whether the general path would accept the common line as it is (then ``simple_params`` gives its params)."""
+    return common is not None and common.model is not None and (common.temperature is None or common.temperature <= 1)
+
+
+def simple_params(params: dict[str, Any], common: chat.Simple, *, user_metadata: bool = True) -> dict[str, Any]:
+    """The common line's params: what ``_params`` makes of it, in one pass, after the keys already in ``params``
+    (filled in and returned). ``user_metadata=False`` leaves out the ``metadata`` a ``user`` becomes."""
+    params["max_tokens"] = DEFAULT_MAX_TOKENS if common.max_tokens is None else common.max_tokens
     system = "\n\n".join(common.system)
     if system:
         params["system"] = system
@@ -124,7 +127,7 @@ def _simple_params(common: chat.Simple, model: str) -> dict[str, Any]:
         params["temperature"] = common.temperature
     if common.top_p is not None:
         params["top_p"] = common.top_p
-    if common.user is not None:
+    if user_metadata and common.user is not None:
         params["metadata"] = {"user_id": common.user}
     return params
 

@@ -99,7 +99,7 @@ from typing import Any, Final, Literal, get_args
 
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.translate import chat
-from batchbridge.domain.translate.anthropic import chat_to_params, message_to_chat_completion
+from batchbridge.domain.translate.anthropic import chat_to_params, message_to_chat_completion, one_pass, simple_params
 from batchbridge.domain.translate.chat import ChatBody
 
 Family = Literal["anthropic", "nova", "llama", "mistral"]
@@ -214,6 +214,13 @@ def chat_to_model_input(body: dict[str, Any], *, custom_id: str, model_id: str) 
 
 
 def _claude_input(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
+    common = chat.simple(body)
+    if one_pass(common):  # the common line (text only), in one pass: what _claude_general gives it
+        return simple_params({"anthropic_version": ANTHROPIC_VERSION}, common, user_metadata=False)
+    return _claude_general(body, custom_id)
+
+
+def _claude_general(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     params = chat_to_params(body, custom_id=custom_id)
     params.pop("model")
     params.pop("metadata", None)  # Bedrock's Claude body has no metadata: OpenAI `user` is dropped

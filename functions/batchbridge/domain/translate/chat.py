@@ -535,7 +535,7 @@ def is_number(value: Any) -> bool:
 SIMPLE_FIELDS: Final = frozenset(
     {"model", "messages", "max_completion_tokens", "max_tokens", "temperature", "top_p", "stop", "user"}
 )
-SIMPLE_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
+NUMBER_TYPES: Final = frozenset({int, float})
 
 
 class Simple(NamedTuple):
@@ -555,15 +555,16 @@ class Simple(NamedTuple):
 
 def simple(body: dict[str, Any], max_stop: int = MAX_STOP_SEQUENCES) -> Simple | None:
     """The body as ``Simple``, or None when anything about it needs the general path (which then accepts it, or
-    rejects it with its usual message)."""
+    rejects it with its usual message). Types are checked exactly (``type(x) is str``): a parsed line holds no
+    subclasses, and bool is not a number here either."""
     if not SIMPLE_FIELDS.issuperset(body):
         return None
     get = body.get
     model = get("model")
-    if "model" in body and (not isinstance(model, str) or not model):
+    if "model" in body and (type(model) is not str or not model):
         return None
     messages = get("messages")
-    if not isinstance(messages, list) or not messages:
+    if type(messages) is not list or not messages:
         return None
     system: list[str] = []
     turns: list[tuple[str, str]] = []
@@ -572,39 +573,37 @@ def simple(body: dict[str, Any], max_stop: int = MAX_STOP_SEQUENCES) -> Simple |
             return None
         role = message.get("role")
         content = message.get("content")
-        if role not in SIMPLE_ROLES or not isinstance(content, str):
+        if type(content) is not str:
             return None
-        if role == "system" or role == "developer":
+        if role == "user" or role == "assistant":
+            turns.append((role, content))
+        elif role == "system" or role == "developer":
             system.append(content)
         else:
-            turns.append((role, content))
+            return None
     if not turns:
         return None
-    max_tokens: int | None = None
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = get(key)
-        if value is None:
-            continue
-        if not is_int(value) or value < 1:
-            return None
-        max_tokens = value
-        break
+    max_tokens = get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = get("max_tokens")
+    if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
+        return None
     temperature = get("temperature")
-    if temperature is not None and (not is_number(temperature) or not 0 <= temperature <= 2):
+    if temperature is not None and (type(temperature) not in NUMBER_TYPES or not 0 <= temperature <= 2):
         return None
     top_p = get("top_p")
-    if top_p is not None and (not is_number(top_p) or not 0 <= top_p <= 1):
+    if top_p is not None and (type(top_p) not in NUMBER_TYPES or not 0 <= top_p <= 1):
         return None
     stop = get("stop")
     if stop is None:
         stops: list[str] = []
-    elif isinstance(stop, str):
+    elif type(stop) is str:
         stops = [stop]
-    elif isinstance(stop, list) and len(stop) <= max_stop and all(isinstance(s, str) for s in stop):
+    elif type(stop) is list and len(stop) <= max_stop and all(type(s) is str for s in stop):
         stops = list(stop)
     else:
         return None
     user = get("user")
-    if user is not None and not isinstance(user, str):
+    if user is not None and type(user) is not str:
         return None
     return Simple(model, system, turns, max_tokens, temperature, top_p, stops, user)

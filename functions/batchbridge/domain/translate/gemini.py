@@ -427,13 +427,14 @@ def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
     parts = content.get("parts") if isinstance(content, dict) else None
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for k, part in enumerate(parts if isinstance(parts, list) else []):
-        if not isinstance(part, dict) or part.get("thought") is True:
+    for k, part in enumerate(parts if type(parts) is list else ()):
+        if type(part) is not dict or part.get("thought") is True:
             continue  # thoughts have no chat.completion counterpart
-        if isinstance(part.get("text"), str):
-            texts.append(part["text"])
+        text = part.get("text")
+        if type(text) is str:
+            texts.append(text)
         call = part.get("functionCall")
-        if isinstance(call, dict):
+        if type(call) is dict:
             suffix = hashlib.sha256(f"{completion_id}:{index}:{k}".encode()).hexdigest()[:24]
             tool_calls.append(
                 {
@@ -457,7 +458,7 @@ def _blocked(reason: str) -> GatewayError:
 
 def _count(usage: dict[str, Any], key: str) -> int:
     value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0  # a parsed line's ints are exactly int (bool is not)
 
 
 def result_to_output_line(
