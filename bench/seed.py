@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,8 @@ def original(operation: str) -> dict[str, Any]:
     return loaded
 
 
-def event(operation: str) -> dict[str, Any]:
-    """The operation's event, sent with this round's key."""
-    return with_ids(original(operation), {f"Bearer {PLACEHOLDER_KEY}": f"Bearer {API_KEY[0]}"})
-
-
 def with_ids(original: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
-    """``original`` with every placeholder ID (keys of ``ids``) replaced, in its path, parameters and body."""
+    """``original`` with every placeholder (keys of ``ids``) replaced, in its path, parameters, headers and body."""
     body = original.get("body")
     rest = json.dumps({**original, "body": None})
     for placeholder, real in ids.items():
@@ -64,43 +60,48 @@ PLACEHOLDER_FILE = original("files_retrieve")["pathParameters"]["file_id"]
 PLACEHOLDER_BATCH = original("batches_retrieve")["pathParameters"]["batch_id"]
 PLACEHOLDER_UPLOAD = original("uploads_add_part")["pathParameters"]["upload_id"]
 PLACEHOLDER_PART = json.loads(base64.b64decode(original("uploads_complete")["body"]))["part_ids"][0]
-API_KEY = [PLACEHOLDER_KEY]  # main() sets the round's
 
 
-def new_file() -> str:
-    return str(invoke("files_create", event("files_create"))["id"])
+@dataclass(frozen=True)
+class Round:
+    """One round's objects, created and named with the round's own gateway key."""
 
+    api_key: str
 
-def new_batch() -> str:
-    return str(invoke("batches_create", with_ids(event("batches_create"), {PLACEHOLDER_FILE: new_file()}))["id"])
+    def event(self, operation: str, ids: dict[str, str] | None = None) -> dict[str, Any]:
+        """The operation's event, sent with this round's key, naming the objects in ``ids``."""
+        return with_ids(original(operation), {f"Bearer {PLACEHOLDER_KEY}": f"Bearer {self.api_key}", **(ids or {})})
 
+    def new_file(self) -> str:
+        return str(invoke("files_create", self.event("files_create"))["id"])
 
-def new_upload() -> str:
-    return str(invoke("uploads_create", event("uploads_create"))["id"])
+    def new_batch(self) -> str:
+        return str(invoke("batches_create", self.event("batches_create", {PLACEHOLDER_FILE: self.new_file()}))["id"])
 
+    def new_upload(self) -> str:
+        return str(invoke("uploads_create", self.event("uploads_create"))["id"])
 
-def new_part(upload_id: str) -> str:
-    return str(invoke("uploads_add_part", with_ids(event("uploads_add_part"), {PLACEHOLDER_UPLOAD: upload_id}))["id"])
+    def new_part(self, upload_id: str) -> str:
+        return str(invoke("uploads_add_part", self.event("uploads_add_part", {PLACEHOLDER_UPLOAD: upload_id}))["id"])
 
-
-def ids_for(operation: str) -> dict[str, str]:
-    """The placeholder IDs of ``operation``'s event, mapped to newly created objects."""
-    if operation in ("files_retrieve", "files_content", "files_delete", "batches_create"):
-        return {PLACEHOLDER_FILE: new_file()}
-    if operation in ("batches_retrieve", "batches_cancel"):
-        return {PLACEHOLDER_BATCH: new_batch()}
-    if operation in ("uploads_add_part", "uploads_cancel"):
-        return {PLACEHOLDER_UPLOAD: new_upload()}
-    if operation == "uploads_complete":
-        upload_id = new_upload()
-        return {PLACEHOLDER_UPLOAD: upload_id, PLACEHOLDER_PART: new_part(upload_id)}
-    return {}  # creates and lists refer to nothing
+    def ids_for(self, operation: str) -> dict[str, str]:
+        """The placeholder IDs of ``operation``'s event, mapped to newly created objects."""
+        if operation in ("files_retrieve", "files_content", "files_delete", "batches_create"):
+            return {PLACEHOLDER_FILE: self.new_file()}
+        if operation in ("batches_retrieve", "batches_cancel"):
+            return {PLACEHOLDER_BATCH: self.new_batch()}
+        if operation in ("uploads_add_part", "uploads_cancel"):
+            return {PLACEHOLDER_UPLOAD: self.new_upload()}
+        if operation == "uploads_complete":
+            upload_id = self.new_upload()
+            return {PLACEHOLDER_UPLOAD: upload_id, PLACEHOLDER_PART: self.new_part(upload_id)}
+        return {}  # creates and lists refer to nothing
 
 
 def main() -> None:
-    directory, API_KEY[0], operations = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    directory, seeding, operations = Path(sys.argv[1]), Round(sys.argv[2]), sys.argv[3:]
     for operation in operations:
-        (directory / f"{operation}.json").write_text(json.dumps(with_ids(event(operation), ids_for(operation))))
+        (directory / f"{operation}.json").write_text(json.dumps(seeding.event(operation, seeding.ids_for(operation))))
     print(json.dumps({"seeded": operations}))
 
 
