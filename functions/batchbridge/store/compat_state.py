@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from botocore.exceptions import ClientError
-
-from batchbridge.store.dynamo import BATCH_GET_KEYS, batch_get, is_conditional_failure
+from batchbridge.store.dynamo import BATCH_GET_KEYS, batch_get, written
 
 RESULT_MAX_BYTES: Final = 350 * 1024  # DynamoDB items hold 400 KB
 
@@ -82,56 +80,45 @@ class DynamoCompatStore:
 
     def request_cancel(self, batch_id: str) -> None:
         """Ask the running chunks to stop (a batch that already ended keeps its end)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"COMPAT#{batch_id}"}},
-                UpdateExpression="SET cancel_requested = :yes, #status = :cancelling",
-                ConditionExpression="#status = :running",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":yes": {"BOOL": True},
-                    ":cancelling": {"S": "cancelling"},
-                    ":running": {"S": "in_progress"},
-                },
-            )
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
+        written(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            UpdateExpression="SET cancel_requested = :yes, #status = :cancelling",
+            ConditionExpression="#status = :running",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":yes": {"BOOL": True},
+                ":cancelling": {"S": "cancelling"},
+                ":running": {"S": "in_progress"},
+            },
+        )
 
     def end(self, batch_id: str, status: str, at: int) -> None:
         """Record how the batch ended, once (a later end does not overwrite the first)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"COMPAT#{batch_id}"}},
-                UpdateExpression="SET #status = :status, ended_at = :at",
-                ConditionExpression="attribute_not_exists(ended_at)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
-            )
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
+        written(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            UpdateExpression="SET #status = :status, ended_at = :at",
+            ConditionExpression="attribute_not_exists(ended_at)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
+        )
 
     def put_result(self, batch_id: str, index: int, line: dict[str, Any], ok: bool) -> bool:
         """Store request ``index``'s output line unless one is stored; False if it was."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": _result_pk(batch_id, index)},
-                    "kind": {"S": "compat_result"},
-                    "ok": {"BOOL": ok},
-                    "line": {"S": json.dumps(line, separators=(",", ":"))},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return written(
+            self._client.put_item,
+            TableName=self._table,
+            Item={
+                "pk": {"S": _result_pk(batch_id, index)},
+                "kind": {"S": "compat_result"},
+                "ok": {"BOOL": ok},
+                "line": {"S": json.dumps(line, separators=(",", ":"))},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def count(self, batch_id: str, chunk: int, ok: bool) -> None:
         """One more answered request in ``chunk`` (atomic)."""

@@ -1,8 +1,9 @@
-"""What every DynamoDB store here does alike: read many items by key, and tell a lost condition from a failure."""
+"""What every DynamoDB store here does alike: read many items by key, and write on a condition (telling a lost
+condition from a failure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
@@ -13,6 +14,18 @@ BATCH_GET_KEYS: Final = 100  # BatchGetItem's limit per call
 def is_conditional_failure(exc: ClientError) -> bool:
     """A write whose condition did not hold (another writer won, or the item is there already)."""
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def written(write: Callable[..., Any], **request: Any) -> bool:
+    """Make a conditional write, ``write(**request)``; False when its condition did not hold, other failures
+    raised."""
+    try:
+        write(**request)
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def batch_get(client: Any, table: str, pks: Iterable[str], projection: str | None = None) -> Iterator[dict[str, Any]]:

@@ -7,11 +7,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
-from botocore.exceptions import ClientError
-
 from batchbridge.domain.ports import Delivery, Page
 from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
-from batchbridge.store.dynamo import batch_get, is_conditional_failure
+from batchbridge.store.dynamo import batch_get, written
 
 OWNER_INDEX: Final = "by_owner"
 ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final carry ``active``
@@ -73,17 +71,12 @@ class DynamoRecordStore:
         self._client.put_item(TableName=self._table, Item=_file_item(record))
 
     def put_file_if_absent(self, record: FileRecord) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_file_item(record),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return written(
+            self._client.put_item,
+            TableName=self._table,
+            Item=_file_item(record),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def get_file(self, file_id: str, *, include_deleted: bool = False) -> FileRecord | None:
         item = self._get(f"FILE#{file_id}")
@@ -126,18 +119,13 @@ class DynamoRecordStore:
 
     def delete_batch(self, record: BatchRecord) -> bool:
         """Remove ``record`` if nobody wrote since it was read; False if another writer won."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"BATCH#{record.id}"}},
-                ConditionExpression="version = :read",
-                ExpressionAttributeValues={":read": {"N": str(record.version)}},
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return written(
+            self._client.delete_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"BATCH#{record.id}"}},
+            ConditionExpression="version = :read",
+            ExpressionAttributeValues={":read": {"N": str(record.version)}},
+        )
 
     def list_batches(
         self,
@@ -206,18 +194,13 @@ class DynamoRecordStore:
     # shared
     def _put_next_version(self, item: dict[str, Any], version: int) -> bool:
         """Write ``item`` (at ``version``) if the stored one is at ``version - 1``; False if another writer won."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="version = :previous",
-                ExpressionAttributeValues={":previous": {"N": str(version - 1)}},
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return written(
+            self._client.put_item,
+            TableName=self._table,
+            Item=item,
+            ConditionExpression="version = :previous",
+            ExpressionAttributeValues={":previous": {"N": str(version - 1)}},
+        )
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         response = self._client.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
