@@ -370,15 +370,9 @@ def _plan_key(batch_id: str) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """The endpoint's Retry-After (seconds or milliseconds), up to a minute: a worker can wait that long."""
-    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = response.headers.get(header)
-        if raw is not None:
-            try:
-                return min(max(float(raw) * scale, 0.0), MAX_RETRY_AFTER_SECONDS)
-            except ValueError:
-                return None
-    return None
+    """The endpoint's Retry-After, up to a minute: a worker can wait that long."""
+    seconds = http.retry_after(response)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
 def _planned(chunks: Iterator[bytes]) -> Iterator[tuple[int, int, str]]:

@@ -24,25 +24,30 @@ MAX_WAIT_SECONDS: Final = 5.0  # a Retry-After beyond this is not waited for (AP
 sleep: Callable[[float], None] = time.sleep  # tests replace it
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """The wait the provider asks for, in seconds (``retry-after-ms``, or ``retry-after`` as seconds or an HTTP
+    date; never negative); None when it asks none, or in a form that does not parse."""
+    try:
+        header = response.headers.get("retry-after-ms")
+        if header is not None:
+            return max(0.0, float(header) / 1000)
+        raw = response.headers.get("retry-after")
+        if raw is None:
+            return None
+        raw = raw.strip()
+        if raw.replace(".", "", 1).isdigit():
+            return float(raw)
+        return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def retry_delay(attempt: int, response: httpx.Response | None) -> float | None:
     """Seconds to wait before the next attempt: the provider's Retry-After when it gives one (None when that is
     too long to wait for), else exponential backoff with full jitter."""
-    if response is not None:
-        header = response.headers.get("retry-after-ms")
-        seconds: float | None = None
-        try:
-            if header is not None:
-                seconds = float(header) / 1000
-            elif response.headers.get("retry-after") is not None:
-                raw = response.headers["retry-after"].strip()
-                if raw.replace(".", "", 1).isdigit():
-                    seconds = float(raw)
-                else:
-                    seconds = max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError, IndexError):
-            seconds = None
-        if seconds is not None:
-            return seconds if seconds <= MAX_WAIT_SECONDS else None
+    seconds = retry_after(response) if response is not None else None
+    if seconds is not None:
+        return seconds if seconds <= MAX_WAIT_SECONDS else None
     return random.uniform(0, FIRST_BACKOFF_SECONDS * 2**attempt)
 
 
