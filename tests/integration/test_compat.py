@@ -164,7 +164,7 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(
     stored: list[int] = []
     real = DynamoCompatStore.put_result
 
-    def dies_after_40(self: DynamoCompatStore, batch_id: str, index: int, line: dict[str, Any], ok: bool) -> bool:
+    def dies_after_40(self: DynamoCompatStore, batch_id: str, index: int, line: str, ok: bool) -> bool:
         if len(stored) == 40 and not getattr(dies_after_40, "died", False):
             dies_after_40.died = True  # type: ignore[attr-defined]
             # the chunk's run dies half-way (to the queue, as a killed worker's message: it comes back)
@@ -181,13 +181,18 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(
     assert sorted(ids) == sorted(f"req-{n}" for n in range(CHUNK_REQUESTS + 20))  # each exactly once
 
 
+def running(fake: Any, calls: int) -> None:
+    """Wait (up to 30 s) until the endpoint has answered ``calls`` requests: the batch is under way."""
+    deadline = time.monotonic() + 30
+    while fake.calls < calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_cancel_in_the_middle_stops_the_rest(client: OpenAI, endpoint: tuple[Any, str], gateway_url: str) -> None:
     fake = endpoint[0]
     fake.delay_seconds = 0.02
     batch = start(client, chat_lines(3 * CHUNK_REQUESTS))
-    deadline = time.monotonic() + 30
-    while fake.calls < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    running(fake, calls=20)
     # a client that does not first wait for the background work (as the fixture's does): the run is still going
     with OpenAI(base_url=gateway_url + "/openai/v1", api_key="sk-user", max_retries=0) as impatient:
         cancelled = impatient.batches.cancel(batch.id)
@@ -251,9 +256,7 @@ def test_the_24h_window_expires_what_is_left(
     fake = endpoint[0]
     fake.delay_seconds = 0.02
     batch = start(client, chat_lines(2 * CHUNK_REQUESTS))
-    deadline = time.monotonic() + 30
-    while fake.calls < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    running(fake, calls=10)
     # its window is over (as 24 hours on): the item's expiry is moved into the past
     import boto3
 

@@ -122,6 +122,16 @@ def output_line(
     }
 
 
+def failed_line(custom_id: str, error: str) -> dict[str, Any]:
+    """The line of a request that got no answer (the line's own ID is given when the files are assembled)."""
+    return output_line(line_id="", custom_id=custom_id, status=None, body=None, request_id=None, error=error)
+
+
+def encoded(line: dict[str, Any]) -> str:
+    """A line as it is stored: compact JSON."""
+    return json.dumps(line, separators=(",", ":"))
+
+
 def role_of(line: dict[str, Any]) -> str:
     """Which file a line belongs in: output for a 2xx answer, error for everything else (as OpenAI does)."""
     response = line.get("response")

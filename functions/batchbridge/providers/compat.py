@@ -202,16 +202,11 @@ class CompatAdapter(GatewayHeldFiles):
             return
         for index, (_, _, raw) in zip(work.indexes, work.lines, strict=False):
             if index not in work.answered:
-                custom_id = str(codec.loads(raw)["custom_id"])
-                line = compat.output_line(
-                    line_id="",
-                    custom_id=custom_id,
-                    status=None,
-                    body=None,
-                    request_id=None,
-                    error="The gateway gave up on this request after repeated worker failures.",
+                line = compat.failed_line(
+                    str(codec.loads(raw)["custom_id"]),
+                    "The gateway gave up on this request after repeated worker failures.",
                 )
-                self._store.put_result(batch_id, index, line, ok=False)
+                self._store.put_result(batch_id, index, compat.encoded(line), ok=False)
         self._recount(batch_id, number, self._store.answered(batch_id, work.indexes))
         self._next(batch_id, number, work.chunks)
 
@@ -257,18 +252,14 @@ class CompatAdapter(GatewayHeldFiles):
             line = codec.loads(raw)
             custom_id = str(line["custom_id"])
             out = self._call(endpoint, path, custom_id, line.get("body"))
-            encoded = json.dumps(out, separators=(",", ":"))
-            if len(encoded) > RESULT_MAX_BYTES:
-                out = compat.output_line(
-                    line_id="",
-                    custom_id=custom_id,
-                    status=None,
-                    body=None,
-                    request_id=None,
-                    error=f"The endpoint's answer ({len(encoded)} bytes) is larger than the gateway stores.",
+            stored = compat.encoded(out)
+            if len(stored) > RESULT_MAX_BYTES:
+                out = compat.failed_line(
+                    custom_id, f"The endpoint's answer ({len(stored)} bytes) is larger than the gateway stores."
                 )
+                stored = compat.encoded(out)
             ok = compat.role_of(out) == "output"
-            if self._store.put_result(batch_id, index, out, ok=ok):
+            if self._store.put_result(batch_id, index, stored, ok=ok):
                 self._store.count(batch_id, number, ok)
         finally:
             slots.release()
@@ -279,19 +270,15 @@ class CompatAdapter(GatewayHeldFiles):
         key = os.environ.get(endpoint.api_key_env, "") if endpoint.api_key_env else ""
         if key:
             headers["authorization"] = f"Bearer {key}"
-        problem = "The endpoint did not answer."
         for attempt in range(ATTEMPTS):
             last = attempt == ATTEMPTS - 1
             try:
                 response = client.post(path, json=body, headers=headers)
             except httpx.TransportError as exc:  # timeouts too: the request is answered again, or fails
-                problem = f"The endpoint could not be reached ({type(exc).__name__})."
                 if not last:
                     http.sleep(http.retry_delay(attempt, None) or 0.0)
                     continue
-                return compat.output_line(
-                    line_id="", custom_id=custom_id, status=None, body=None, request_id=None, error=problem
-                )
+                return compat.failed_line(custom_id, f"The endpoint could not be reached ({type(exc).__name__}).")
             if response.status_code in http.RETRY_STATUSES and not last:
                 http.sleep(_retry_after(response) or http.retry_delay(attempt, None) or 0.0)
                 continue

@@ -106,8 +106,9 @@ class DynamoCompatStore:
             ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
         )
 
-    def put_result(self, batch_id: str, index: int, line: dict[str, Any], ok: bool) -> bool:
-        """Store request ``index``'s output line unless one is stored; False if it was."""
+    def put_result(self, batch_id: str, index: int, line: str, ok: bool) -> bool:
+        """Store request ``index``'s output line (its JSON, at most RESULT_MAX_BYTES) unless one is stored; False if
+        it was."""
         return written(
             self._client.put_item,
             TableName=self._table,
@@ -115,7 +116,7 @@ class DynamoCompatStore:
                 "pk": {"S": _result_pk(batch_id, index)},
                 "kind": {"S": "compat_result"},
                 "ok": {"BOOL": ok},
-                "line": {"S": json.dumps(line, separators=(",", ":"))},
+                "line": {"S": line},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
