@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Generic, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Final, Generic, Literal, Protocol, TypeVar
 
 from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
 
@@ -101,6 +101,9 @@ class ProviderFile:
     region: str | None = None  # where the provider's copy lives, when a provider is regional (Bedrock)
 
 
+FIND_SLACK_SECONDS: Final = 300  # clocks differ: find_batch looks this far back past the create's own time
+
+
 @dataclass
 class ProviderBatch:
     """A provider's report of a batch: its raw state (``lifecycle`` says what it means), counts, unix seconds."""
@@ -116,6 +119,16 @@ class ProviderBatch:
     usage: dict[str, Any] | None = None
     all_expired: bool = False  # every request expired unrun (providers whose "ended" covers expiry)
     custom_id_map: dict[str, str] | None = None  # provider custom_id -> the user's, where they differ
+
+    def as_created(self, model: str, custom_id_map: dict[str, str]) -> ProviderBatch:
+        """This report as a create answers it: with the batch's model, every request's custom_id (the finalizer
+        accounts for each, those the provider never ran included) and, while the provider counts none, every
+        request pending. Returns itself."""
+        if self.request_counts is None:
+            self.request_counts = {"total": len(custom_id_map), "completed": 0, "failed": 0}
+        self.model = model
+        self.custom_id_map = custom_id_map
+        return self
 
 
 @dataclass
@@ -177,8 +190,9 @@ class ProviderAdapter(Protocol):
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch: ...
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         """The batch an unanswered ``create_batch(request)`` (sent at ``created_at``) left at the provider, found
-        by the gateway's ID it carries there (a tag, name or token); None when the provider holds none, or when
-        it keeps nothing to know it by. Reports as ``create_batch`` would, custom_id map included."""
+        by the gateway's ID it carries there (a tag, name or token), looking back to FIND_SLACK_SECONDS before
+        ``created_at``; None when the provider holds none, or when it keeps nothing to know it by. Reports as
+        ``create_batch`` would, custom_id map included."""
         ...
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:

@@ -22,14 +22,20 @@ from urllib.parse import urlparse
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
 from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
-from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.ports import (
+    FIND_SLACK_SECONDS,
+    BatchRequest,
+    Credentials,
+    ProviderBatch,
+    ProviderFile,
+    UploadRequest,
+)
 from batchbridge.domain.records import FileRecord
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"
 DEFAULT_TIMEOUT_SECONDS: Final = 25.0
-FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
 SPOOL_BYTES: Final = 8 * 1024 * 1024
 
@@ -190,7 +196,7 @@ class BedrockAdapter:
                 type="upstream_error",
                 code="provider_bad_response",
             )
-        return _as_created(ProviderBatch(id=job_arn, raw_status="Submitted"), model, record_ids)
+        return ProviderBatch(id=job_arn, raw_status="Submitted").as_created(model, record_ids)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # The job's name carries our ID (and its clientRequestToken too).
@@ -207,7 +213,7 @@ class BedrockAdapter:
         for summary in listed.get("invocationJobSummaries") or []:
             if summary.get("jobName") == name:
                 model = str(summary.get("modelId") or request.extras.get("model") or input_file.model or "")
-                return _as_created(_job(summary), model, self._record_ids(input_file))
+                return _job(summary).as_created(model, self._record_ids(input_file))
         return None
 
     def _record_ids(self, input_file: FileRecord) -> dict[str, str]:
@@ -400,14 +406,6 @@ def _token(batch_id: str) -> str:
 
 def _job_name(batch_id: str) -> str:
     return f"batchbridge-{_token(batch_id)}"
-
-
-def _as_created(report: ProviderBatch, model: str, record_ids: dict[str, str]) -> ProviderBatch:
-    if report.request_counts is None:
-        report.request_counts = {"total": len(record_ids), "completed": 0, "failed": 0}
-    report.model = model
-    report.custom_id_map = record_ids  # every record: the finalizer accounts for each one
-    return report
 
 
 def _job(job: dict[str, Any]) -> ProviderBatch:

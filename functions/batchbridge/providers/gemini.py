@@ -23,7 +23,14 @@ import httpx
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
 from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
-from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.ports import (
+    FIND_SLACK_SECONDS,
+    BatchRequest,
+    Credentials,
+    ProviderBatch,
+    ProviderFile,
+    UploadRequest,
+)
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
 from batchbridge.providers.http import call, make_client, open_stream
 
@@ -38,7 +45,6 @@ BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished w
 MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}$")
 FIND_PAGE: Final = 100
-FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*$")
 UNREADABLE: Final = "batchbridge_unreadable"
 HTTP_TYPES: Final = {
@@ -126,7 +132,7 @@ class GeminiAdapter:
         operation = self._json(
             "POST", f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent", credentials, json=body
         )
-        return _as_created(_operation(operation), model_id, custom_ids)
+        return _operation(operation).as_created(model_id, custom_ids)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # The batch's displayName is our ID. Lists are newest first: page back past the create's time.
@@ -143,7 +149,7 @@ class GeminiAdapter:
                 if not isinstance(operation, dict):
                     continue
                 if _metadata(operation).get("displayName") == request.batch_id:
-                    return _as_created(_operation(operation), model_id, custom_ids)
+                    return _operation(operation).as_created(model_id, custom_ids)
                 created = _unix(_metadata(operation).get("createTime"))
                 oldest = created if oldest is None or (created is not None and created < oldest) else oldest
             token = page.get("nextPageToken") or None
@@ -462,14 +468,6 @@ def _state(operation: dict[str, Any]) -> str:
     if operation.get("done"):
         return "BATCH_STATE_FAILED" if operation.get("error") else "BATCH_STATE_SUCCEEDED"
     return "BATCH_STATE_PENDING"
-
-
-def _as_created(report: ProviderBatch, model_id: str, custom_ids: dict[str, str]) -> ProviderBatch:
-    report.model = model_id
-    if report.request_counts is None:
-        report.request_counts = {"total": len(custom_ids), "completed": 0, "failed": 0}
-    report.custom_id_map = custom_ids  # every request, in input order: the ones Gemini never ran are listed
-    return report
 
 
 def _operation(operation: dict[str, Any]) -> ProviderBatch:

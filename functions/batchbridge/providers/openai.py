@@ -9,7 +9,14 @@ from typing import Any, Final, Literal, TypeVar
 import httpx
 
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.ports import (
+    FIND_SLACK_SECONDS,
+    BatchRequest,
+    Credentials,
+    ProviderBatch,
+    ProviderFile,
+    UploadRequest,
+)
 from batchbridge.domain.records import BATCH_TIMESTAMPS
 from batchbridge.providers.http import call, make_client, open_stream, upstream_error
 
@@ -22,7 +29,6 @@ CHUNK_BYTES: Final = 64 * 1024
 BATCH_ID_TAG: Final = "batchbridge_batch_id"
 METADATA_MAX_PAIRS: Final = 16
 FIND_PAGE: Final = 100
-FIND_SLACK_SECONDS: Final = 300  # clocks differ: look this far back past the create's own time
 
 
 class OpenAIAdapter:

@@ -6,7 +6,7 @@ import dataclasses
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from batchbridge.domain import ids
@@ -20,6 +20,14 @@ from batchbridge.domain.streams import reader
 logger = logging.getLogger(__name__)
 # An intent younger than this may still have its create in flight (API Gateway gives a request 29 s).
 RECONCILE_AFTER_SECONDS: Final = 60
+
+
+def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[], Iterator[bytes]] | None:
+    """How a provider reads a batch's input file from our bucket (None when the gateway holds no copy)."""
+    if input_file is None or input_file.blob_key is None:
+        return None
+    blob_key = input_file.blob_key
+    return lambda: blobs.open(blob_key)
 
 
 def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:

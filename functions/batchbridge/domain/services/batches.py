@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from batchbridge.domain.ports import (
 )
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
-from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS, adopt, fold, save, schedule
+from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS, adopt, fold, input_opener, save, schedule
 from batchbridge.domain.services.files import Caller, find_file
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class BatchService:
                 BatchRequest(
                     batch_id=batch_id,
                     input_file=input_file,
-                    open_input=self._opener(input_file),
+                    open_input=input_opener(self.blobs, input_file),
                     endpoint=endpoint,
                     completion_window=window,
                     metadata=metadata,
@@ -222,12 +222,6 @@ class BatchService:
         saved = save(self.records, record, updated)
         schedule(self.queue, record, saved)
         return saved
-
-    def _opener(self, input_file: FileRecord | None) -> Callable[[], Iterator[bytes]] | None:
-        if input_file is None or input_file.blob_key is None:
-            return None
-        blob_key = input_file.blob_key
-        return lambda: self.blobs.open(blob_key)
 
     @staticmethod
     def _check_input_file(input_file: FileRecord, provider: str, endpoint: str) -> None:

@@ -34,6 +34,7 @@ from batchbridge.domain.services.batch_writes import (
     RECONCILE_AFTER_SECONDS,
     adopt,
     fold,
+    input_opener,
     register_result_files,
     save,
     schedule,
@@ -254,11 +255,10 @@ class BatchJobs:
             return record
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
         input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
-        blob_key = input_file.blob_key if input_file is not None else None
         request = BatchRequest(
             batch_id=record.id,
             input_file=input_file,
-            open_input=(lambda: self.blobs.open(blob_key)) if blob_key is not None else None,
+            open_input=input_opener(self.blobs, input_file),
             endpoint=record.endpoint,
             completion_window=record.completion_window,
             metadata=record.metadata,
