@@ -81,6 +81,19 @@ def lines_of(client: OpenAI, file_id: str | None) -> dict[str, dict[str, Any]]:
     return {line["custom_id"]: line for line in map(json.loads, client.files.content(file_id).read().splitlines())}
 
 
+def created(client: OpenAI, count: int) -> Any:
+    """A Bedrock batch of ``count`` chat lines, just created (its file uploaded first)."""
+    uploaded = client.files.create(
+        file=("a.jsonl", jsonl(count), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
+    )
+    return client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+
+
 def test_docs_workflow_with_storage_config(serve: Any, docs_bucket: str) -> None:
     client = serve(bedrock_min_records=2)
     storage = {"s3": {"bucket": docs_bucket, "region": "us-west-2", "prefix": "batch-input"}}
@@ -187,15 +200,7 @@ def test_no_bucket_anywhere_and_unusable_buckets(serve: Any) -> None:
 
 def test_cancel_stops_the_job(serve: Any, fake_bedrock: tuple[Any, str]) -> None:
     client = serve(bedrock_min_records=1)
-    uploaded = client.files.create(
-        file=("a.jsonl", jsonl(3), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
-    )
-    batch = client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-        extra_body={"provider": PROVIDER},
-    )
+    batch = created(client, 3)
     cancelled = client.batches.cancel(batch.id, extra_body={"provider": PROVIDER})
     assert cancelled.status == "cancelling"
     done = finish(client, batch.id)
@@ -223,15 +228,7 @@ def test_a_results_download_dropped_half_way_loses_and_duplicates_nothing(
             raise ResponseStreamingError(error=ConnectionResetError("connection reset mid-download"))
         yield from whole(body, chunk_size)
 
-    uploaded = client.files.create(
-        file=("a.jsonl", jsonl(4), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
-    )
-    batch = client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-        extra_body={"provider": PROVIDER},
-    )
+    batch = created(client, 4)
     monkeypatch.setattr(StreamingBody, "iter_chunks", half_then_reset)  # from here on: results reads
     for _ in range(15):
         polled = client.batches.retrieve(batch.id, extra_query={"provider": PROVIDER})
@@ -308,15 +305,7 @@ def test_a_create_never_leaves_an_unseen_job(serve: Any, fake_bedrock: tuple[Any
 
 def test_cancelling_a_job_that_already_ended(serve: Any, fake_bedrock: tuple[Any, str]) -> None:
     client = serve(bedrock_min_records=1)
-    uploaded = client.files.create(
-        file=("a.jsonl", jsonl(2), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
-    )
-    batch = client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-        extra_body={"provider": PROVIDER},
-    )
+    batch = created(client, 2)
     fake = fake_bedrock[0].state.fake
     (job_id,) = fake.job_ids()
     fake.run_to_end(job_id)  # Bedrock finished before the gateway noticed
@@ -327,15 +316,7 @@ def test_cancelling_a_job_that_already_ended(serve: Any, fake_bedrock: tuple[Any
 
 def test_a_failed_job_fails_the_batch_with_its_message(serve: Any, fake_bedrock: tuple[Any, str]) -> None:
     client = serve(bedrock_min_records=1)
-    uploaded = client.files.create(
-        file=("a.jsonl", jsonl(2), "application/jsonl"), purpose="batch", extra_body={"provider": PROVIDER}
-    )
-    batch = client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-        extra_body={"provider": PROVIDER},
-    )
+    batch = created(client, 2)
     fake = fake_bedrock[0].state.fake
     (job_id,) = fake.job_ids()
     fake.fail(job_id, "The role cannot read the input")
