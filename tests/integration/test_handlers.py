@@ -37,6 +37,16 @@ def multipart(fields: dict[str, str], file: bytes, field: str = "file") -> bytes
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
 
 
+def upload_event(lines: bytes, **fields: str) -> dict[str, Any]:
+    """A files.create event for a batch file of ``lines``, with ``fields`` (a provider, …) beside its purpose."""
+    return rest_event(
+        "POST",
+        "/openai/v1/files",
+        body=multipart({"purpose": "batch", **fields}, lines),
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+    )
+
+
 def invoke(operation: str, event: dict[str, Any]) -> tuple[int, bytes]:
     module = importlib.import_module(f"batchbridge.handlers.{operation}")
     response = module.handler(event, LambdaContext())
@@ -53,15 +63,7 @@ def app(gateway: Gateway) -> Iterator[TestClient]:
 
 
 def test_files_create_from_a_base64_multipart_event(app: TestClient) -> None:
-    status, body = invoke(
-        "files_create",
-        rest_event(
-            "POST",
-            "/openai/v1/files",
-            body=multipart({"purpose": "batch", "provider": "openai"}, JSONL),
-            content_type=f"multipart/form-data; boundary={BOUNDARY}",
-        ),
-    )
+    status, body = invoke("files_create", upload_event(JSONL, provider="openai"))
     assert status == 200, body
     created = json.loads(body)
     assert (created["bytes"], created["purpose"], created["filename"]) == (len(JSONL), "batch", "in.jsonl")
@@ -234,14 +236,32 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
         assert response != {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event.get("Records", [])]}
         check(name)
 
+    def provider_leg(provider: str, lines: bytes, polls: int) -> None:
+        """A file and a batch of ``provider`` through every function: ``polls`` retrieves bring it to finalizing,
+        the finalizer completes it; another batch is cancelled, the file deleted."""
+        uploaded = run("files_create", upload_event(lines, provider=provider))
+        body = {
+            "input_file_id": uploaded["id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+            "provider": provider,
+        }
+        batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, body))
+        for _ in range(polls):
+            batch = run(
+                "batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]})
+            )
+        assert batch["status"] == "finalizing"
+        background("finalizer", finalizer, drain_sqs_event(os.environ["BATCHBRIDGE_WORK_QUEUE_URL"]))
+        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+        assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
+        other = run("batches_create", json_event("POST", "/openai/v1/batches", None, body))
+        run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
+        run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
+
     queue_url = os.environ["BATCHBRIDGE_WORK_QUEUE_URL"]
     multipart_type = f"multipart/form-data; boundary={BOUNDARY}"
-    created = run(
-        "files_create",
-        rest_event(
-            "POST", "/openai/v1/files", body=multipart({"purpose": "batch"}, JSONL), content_type=multipart_type
-        ),
-    )
+    created = run("files_create", upload_event(JSONL))
     file_param = {"file_id": created["id"]}
     run("files_list", rest_event("GET", "/openai/v1/files", query={"limit": "1"}))
     run("files_list", rest_event("GET", "/openai/v1/files", query={"after": created["id"]}))
@@ -266,15 +286,7 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
 
     # Anthropic, file-based, with a custom_id it cannot take: input read from S3, results converted into S3
     remapped = JSONL.replace(b'"custom_id": "a"', b'"custom_id": "a b"')
-    uploaded = run(
-        "files_create",
-        rest_event(
-            "POST",
-            "/openai/v1/files",
-            body=multipart({"purpose": "batch", "provider": "anthropic"}, remapped),
-            content_type=multipart_type,
-        ),
-    )
+    uploaded = run("files_create", upload_event(remapped, provider="anthropic"))
     anthropic_body = batch_body | {"input_file_id": uploaded["id"], "provider": "anthropic"}
     batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, anthropic_body))
     batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
@@ -289,49 +301,11 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
 
     # Bedrock: staged into S3, a model invocation job (passing the role), results listed and read from S3
     bedrock_lines = JSONL.replace(b"gpt-4o-mini", b"anthropic.claude-3-haiku-20240307-v1:0")
-    uploaded = run(
-        "files_create",
-        rest_event(
-            "POST",
-            "/openai/v1/files",
-            body=multipart({"purpose": "batch", "provider": "bedrock"}, bedrock_lines),
-            content_type=multipart_type,
-        ),
-    )
-    bedrock_body = batch_body | {"input_file_id": uploaded["id"], "provider": "bedrock"}
-    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, bedrock_body))
-    for _ in range(4):
-        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
-    assert batch["status"] == "finalizing"
-    background("finalizer", finalizer, drain_sqs_event(queue_url))
-    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
-    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
-    other = run("batches_create", json_event("POST", "/openai/v1/batches", None, bedrock_body))
-    run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
-    run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
+    provider_leg("bedrock", bedrock_lines, polls=4)
 
     # Gemini: the converted file goes up with the resumable protocol, results come back from its responses file
     gemini_lines = JSONL.replace(b"gpt-4o-mini", b"gemini-2.5-flash")
-    uploaded = run(
-        "files_create",
-        rest_event(
-            "POST",
-            "/openai/v1/files",
-            body=multipart({"purpose": "batch", "provider": "gemini"}, gemini_lines),
-            content_type=multipart_type,
-        ),
-    )
-    gemini_body = batch_body | {"input_file_id": uploaded["id"], "provider": "gemini"}
-    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, gemini_body))
-    for _ in range(2):
-        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
-    assert batch["status"] == "finalizing"
-    background("finalizer", finalizer, drain_sqs_event(queue_url))
-    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
-    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
-    other = run("batches_create", json_event("POST", "/openai/v1/batches", None, gemini_body))
-    run("batches_cancel", json_event("POST", "/openai/v1/batches/{batch_id}/cancel", {"batch_id": other["id"]}, {}))
-    run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
+    provider_leg("gemini", gemini_lines, polls=2)
 
     # Uploads: parts into S3, assembled (multipart) into a Bedrock file staged from the bucket; another cancelled
     upload_body = {"filename": "in.jsonl", "purpose": "batch", "bytes": len(bedrock_lines), "mime_type": "text/jsonl"}
@@ -364,11 +338,9 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
             event[headers]["Idempotency-Key"] = "walk-1" if headers == "headers" else ["walk-1"]
         return event
 
-    upload_event = rest_event(
-        "POST", "/openai/v1/files", body=multipart({"purpose": "batch"}, JSONL), content_type=multipart_type
-    )
-    first = run("files_create", idempotent(upload_event))
-    assert run("files_create", idempotent(upload_event))["id"] == first["id"]
+    repeated = upload_event(JSONL)
+    first = run("files_create", idempotent(repeated))
+    assert run("files_create", idempotent(repeated))["id"] == first["id"]
 
 
 def test_openai_compatible_batches_through_their_lambda_functions(
@@ -392,15 +364,7 @@ def test_openai_compatible_batches_through_their_lambda_functions(
         lines = JSONL + JSONL.replace(b'"custom_id": "a"', b'"custom_id": "b"')
 
         def create_batch() -> str:
-            status, raw = invoke(
-                "files_create",
-                rest_event(
-                    "POST",
-                    "/openai/v1/files",
-                    body=multipart({"purpose": "batch", "provider": "openai-compatible"}, lines),
-                    content_type=f"multipart/form-data; boundary={BOUNDARY}",
-                ),
-            )
+            status, raw = invoke("files_create", upload_event(lines, provider="openai-compatible"))
             assert status == 200, raw
             body = {
                 "input_file_id": json.loads(raw)["id"],
