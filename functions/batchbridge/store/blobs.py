@@ -150,7 +150,7 @@ class S3MultipartWriter:
 
 
 def _tagging(expire_days: int | None) -> dict[str, str]:
-    """The tag a bucket lifecycle rule removes the object by (schema.EXPIRY_TAG: one rule per day count)."""
+    """The tag a bucket lifecycle rule removes the object by (schema.lifecycle_rules: one rule per day count)."""
     return {} if expire_days is None else {"Tagging": f"{EXPIRY_TAG}={expire_days}"}
 
 
