@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -48,7 +49,19 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(build_app(gateway=gateway), host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(
+            build_app(gateway=gateway, body_timeout_seconds=args.body_timeout),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            # A client gets this long to send a request's head (and, between requests, to send the next): a
+            # connection trickling its head is dropped. Its body has --body-timeout (api.limits.BodyLimit).
+            http=_h11_with_head_timeout(),
+            timeout_keep_alive=args.head_timeout,
+            # Connections past this many are answered 503 at once, so no number of slow clients exhausts the
+            # process (each may hold up to 1 MiB of a multipart upload in memory before it spills to disk).
+            limit_concurrency=args.max_connections,
+        )
     finally:
         sweeper.stop()
         chunks.stop()
@@ -56,6 +69,50 @@ def _serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _h11_with_head_timeout() -> type:
+    """uvicorn's h11 protocol, where a client has ``timeout_keep_alive`` seconds to complete a request's head, from
+    the moment it connects or its last answer was sent: uvicorn's own timer stops at the first byte a client
+    sends, so one that trickles its head would hold its connection for ever."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutH11Protocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._head_timer is not None and self.conn.their_state is not h11.IDLE:  # a head is complete
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().connection_lost(exc)
+
+        def _arm_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(self.timeout_keep_alive, self._head_timed_out)
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadTimeoutH11Protocol
 
 
 class Sweeper:
@@ -98,6 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     serve.add_argument("--log-level", default=os.environ.get("BATCHBRIDGE_LOG_LEVEL", "info").lower())
+    serve.add_argument(
+        "--max-connections", type=int, default=512, help="connections served at once; more are answered 503"
+    )
+    serve.add_argument(
+        "--head-timeout", type=float, default=5.0, help="seconds a client has to send a request's head (default 5)"
+    )
+    serve.add_argument(
+        "--body-timeout", type=float, default=60.0, help="seconds a client has to send a request's body (default 60)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the embedded store's own request log is noise

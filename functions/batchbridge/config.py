@@ -24,6 +24,11 @@ def _float(name: str, default: float, *, allow_zero: bool = False) -> float:
     return value
 
 
+def _names(name: str) -> frozenset[str]:
+    """A comma-separated list of names (empty entries dropped)."""
+    return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageMode
@@ -45,6 +50,9 @@ class Settings:
     bedrock_min_records: int
     bedrock_bucket: str | None
     inline_content_max_bytes: int
+    # Gateway-key mode: buckets and roles a request may name for Bedrock besides the gateway's own.
+    bedrock_allowed_buckets: frozenset[str] = frozenset()
+    bedrock_allowed_role_arns: frozenset[str] = frozenset()
     # Gateway-key mode (either set): clients must present one of these keys; providers get the gateway's own.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_keys_secret_arn: str | None = None
@@ -105,6 +113,8 @@ class Settings:
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),
+            bedrock_allowed_buckets=_names("BATCHBRIDGE_BEDROCK_ALLOWED_BUCKETS"),
+            bedrock_allowed_role_arns=_names("BATCHBRIDGE_BEDROCK_ALLOWED_ROLE_ARNS"),
             bedrock_bucket=os.environ.get("BATCHBRIDGE_BEDROCK_BUCKET", "").strip()
             or (None if storage == "embedded" else (os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or None)),
         )

@@ -206,7 +206,6 @@ class Gateway:
                 store=DynamoCompatStore(dynamodb, settings.table),
                 blobs=blobs,
                 queue=chunk_queue,
-                timeout=settings.upstream_timeout_seconds,
             )
 
         return cls(

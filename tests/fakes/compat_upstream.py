@@ -5,7 +5,9 @@
   derived from the input's SHA-256.
 * ``fake.inject(status, times=, headers=)`` answers the next requests with an OpenAI-style error (e.g. 429 with
   ``retry-after``, 500); ``fake.delay_seconds`` holds every answer that long.
-* ``fake.peak`` is the most requests it ever had in flight at once; ``fake.calls`` counts the requests answered.
+* ``fake.peak`` is the most requests it ever had in flight at once; ``fake.calls`` counts the requests answered;
+  ``fake.received`` counts the requests that arrived, by their text (a chat's last user message, an embedding's
+  input), answered or not.
 * ``fake.api_key``: when set, requests without ``Authorization: Bearer <it>`` answer 401.
 """
 
@@ -16,6 +18,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,7 @@ class FakeCompat:
     peak: int = 0
     calls: int = 0
     in_flight: int = 0
+    received: Counter[str] = field(default_factory=Counter)
     injections: list[Injection] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,8 +95,9 @@ def create_app() -> FastAPI:
             return response
         return None
 
-    async def in_flight(work: Any) -> Any:
+    async def in_flight(work: Any, text: str) -> Any:
         with fake.lock:
+            fake.received[text] += 1
             fake.in_flight += 1
             fake.peak = max(fake.peak, fake.in_flight)
         try:
@@ -138,7 +143,7 @@ def create_app() -> FastAPI:
                 headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"},
             )
 
-        result: JSONResponse = await in_flight(answer)
+        result: JSONResponse = await in_flight(answer, reply_to(body["messages"]).removeprefix("echo: "))
         return result
 
     @app.post("/v1/embeddings")
@@ -166,7 +171,7 @@ def create_app() -> FastAPI:
                 }
             )
 
-        result: JSONResponse = await in_flight(answer)
+        result: JSONResponse = await in_flight(answer, " ".join(str(text) for text in inputs))
         return result
 
     return app

@@ -52,6 +52,11 @@ CREDENTIALS_KEY = "credentials-key"
 BUCKET = "bucket"
 BUCKET_OBJECTS = "bucket/*"
 UPLOAD_PARTS = "bucket/uploads/*"
+FILES = "bucket/files/*"
+BATCH_FILES = "bucket/batches/*"
+COMPAT_OBJECTS = "bucket/compat/*"
+STAGING = "bucket/batchbridge/bedrock/*"
+BEDROCK_OUTPUT = "bucket/batchbridge/bedrock-output/*"
 
 # operation -> IAM action -> resources it is granted on. Nothing else may be granted.
 EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
@@ -62,18 +67,18 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "dynamodb:BatchGetItem": {TABLE},
         "s3:GetObject": {BUCKET_OBJECTS},
-        "s3:DeleteObject": {BUCKET_OBJECTS},
-        "s3:PutObject": {BUCKET_OBJECTS},
-        "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
-        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+        "s3:DeleteObject": {UPLOAD_PARTS, FILES, STAGING},
+        "s3:PutObject": {FILES, STAGING},
+        "s3:PutObjectTagging": {FILES, STAGING},  # expiry tags
+        "s3:AbortMultipartUpload": {FILES, STAGING},
     },
     "uploads_cancel": {"dynamodb:GetItem": {TABLE}, "dynamodb:PutItem": {TABLE}},
     "files_create": {
         "dynamodb:PutItem": {TABLE},
-        "s3:PutObject": {BUCKET_OBJECTS},
-        "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
-        "s3:DeleteObject": {BUCKET_OBJECTS},
-        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+        "s3:PutObject": {FILES, STAGING},
+        "s3:PutObjectTagging": {FILES, STAGING},  # expiry tags
+        "s3:DeleteObject": {FILES, STAGING},
+        "s3:AbortMultipartUpload": {FILES, STAGING},
     },
     "files_list": {
         "dynamodb:Query": {OWNER_INDEX},
@@ -85,7 +90,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "files_delete": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
-        "s3:DeleteObject": {BUCKET_OBJECTS},
+        "s3:DeleteObject": {FILES, BATCH_FILES, STAGING},
     },
     "files_content": {
         "dynamodb:GetItem": {TABLE},
@@ -98,8 +103,9 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # and an openai-compatible batch's first chunk
         "kms:Encrypt": {CREDENTIALS_KEY},
         "s3:GetObject": {BUCKET_OBJECTS},
-        "s3:PutObject": {BUCKET_OBJECTS},
-        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+        "s3:PutObject": {BATCH_FILES, COMPAT_OBJECTS},
+        "s3:PutObjectTagging": {BATCH_FILES, COMPAT_OBJECTS},  # working objects' expiry tags
+        "s3:AbortMultipartUpload": {BATCH_FILES, COMPAT_OBJECTS},
         "bedrock:CreateModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
         "bedrock:StopModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
@@ -138,10 +144,12 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:DeleteItem": {TABLE},  # drops a create's intent nothing turned up for
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:BatchGetItem": {TABLE},
+        "dynamodb:BatchWriteItem": {TABLE},  # removes an openai-compatible batch's answers once finalized
         "s3:GetObject": {BUCKET_OBJECTS},
-        "s3:PutObject": {BUCKET_OBJECTS},
-        "s3:PutObjectTagging": {BUCKET_OBJECTS},  # expiry tags
-        "s3:AbortMultipartUpload": {BUCKET_OBJECTS},
+        "s3:PutObject": {BATCH_FILES},
+        "s3:PutObjectTagging": {BATCH_FILES},  # expiry tags
+        "s3:AbortMultipartUpload": {BATCH_FILES},
+        "s3:DeleteObject": {BATCH_FILES, COMPAT_OBJECTS, BEDROCK_OUTPUT},  # a final batch's working copies
         "s3:ListBucket": {BUCKET},
         "kms:Decrypt": {CREDENTIALS_KEY},
         "sqs:SendMessage": {WORK_QUEUE},
@@ -514,8 +522,10 @@ def _resource_key(resource: Any) -> str:
         return "bucket"
     if resource == {"Fn::Sub": "${Bucket.Arn}/*"}:
         return BUCKET_OBJECTS
-    if resource == {"Fn::Sub": "${Bucket.Arn}/uploads/*"}:
-        return UPLOAD_PARTS
+    if isinstance(resource, dict) and str(resource.get("Fn::Sub", "")).startswith("${Bucket.Arn}/"):
+        key = "bucket/" + resource["Fn::Sub"].removeprefix("${Bucket.Arn}/")
+        if key in (UPLOAD_PARTS, FILES, BATCH_FILES, COMPAT_OBJECTS, STAGING, BEDROCK_OUTPUT):
+            return key
     if resource == {"Ref": "ApiKeysSecret"}:
         return API_KEYS_SECRET
     if resource == {"Ref": "ProviderKeysSecret"}:

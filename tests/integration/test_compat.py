@@ -164,13 +164,13 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(
     stored: list[int] = []
     real = DynamoCompatStore.put_result
 
-    def dies_after_40(self: DynamoCompatStore, batch_id: str, index: int, line: str, ok: bool) -> bool:
+    def dies_after_40(self: DynamoCompatStore, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:
         if len(stored) == 40 and not getattr(dies_after_40, "died", False):
             dies_after_40.died = True  # type: ignore[attr-defined]
             # the chunk's run dies half-way (to the queue, as a killed worker's message: it comes back)
             raise RuntimeError("worker killed")
         stored.append(index)
-        return real(self, batch_id, index, line, ok)
+        return real(self, batch_id, index, line, ok, expires_at)
 
     monkeypatch.setattr(DynamoCompatStore, "put_result", dies_after_40)
     batch = start(client, chat_lines(CHUNK_REQUESTS + 20))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import os
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from batchbridge import gateway as gateway_module
 from batchbridge.api.app import build_app
 from batchbridge.gateway import Gateway
+from tests.conftest import BUCKET
 from tests.integration.apigw import LambdaContext, body_of, drain_sqs_event, json_event, rest_event
 
 JSONL = (
@@ -171,57 +173,103 @@ IAM_ACTION = {
     "CreateMultipartUpload": "s3:PutObject",
     "UploadPart": "s3:PutObject",
     "CompleteMultipartUpload": "s3:PutObject",
+    "CopyObject": "s3:PutObject",
     "HeadObject": "s3:GetObject",
     "ListObjectsV2": "s3:ListBucket",
 }
+Call = tuple[str, "str | None"]  # (IAM action, the object key it acts on in the gateway's bucket)
 
 
-def granted_actions(operation: str) -> set[str]:
+def iam_calls(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
+    """What one AWS call needs granted: its action, on the key it names (S3 objects of the gateway's bucket)."""
+    action = IAM_ACTION.get(operation, f"{service}:{operation}")
+    key = params.get("Key") if service == "s3" and params.get("Bucket") == BUCKET else None
+    needed: list[Call] = [(action, key)]
+    if service == "s3" and "Tagging" in params and operation != "PutObjectTagging":
+        needed.append(("s3:PutObjectTagging", key))  # an object written with tags needs that action too
+    source = params.get("CopySource")
+    if isinstance(source, dict):
+        needed.append(("s3:GetObject", source.get("Key") if source.get("Bucket") == BUCKET else None))
+    return needed
+
+
+def granted(operation: str) -> dict[str, list[str]]:
+    """The template's grants of a function: IAM action -> what it is granted on (a key pattern for objects of the
+    gateway's bucket, ``*`` for any other resource)."""
     from pathlib import Path
 
     from samtranslator.yaml_helper import yaml_parse
 
     template = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
     function = template["Resources"][operation.title().replace("_", "") + "Function"]  # sweeper: SweeperFunction
-    actions: set[str] = set()
+    grants: dict[str, list[str]] = {}
     for policy in function["Properties"]["Policies"]:
         for statement in policy["Statement"]:
-            listed = statement["Action"]
-            actions.update([listed] if isinstance(listed, str) else listed)
-    return actions
+            actions, resources = statement["Action"], statement["Resource"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    sub = resource.get("Fn::Sub", "") if isinstance(resource, dict) else ""
+                    pattern = sub.removeprefix("${Bucket.Arn}/") if sub.startswith("${Bucket.Arn}/") else "*"
+                    grants.setdefault(action, []).append(pattern)
+    return grants
 
 
 def test_every_aws_call_a_handler_makes_is_granted_by_the_template(
     app: TestClient, monkeypatch: pytest.MonkeyPatch, fake_bedrock: tuple[Any, str]
 ) -> None:
-    """The code's real calls, not a hand-written list, checked against each function's policy."""
+    """The code's real calls, not a hand-written list, checked against each function's policy: every action, and
+    for objects of the gateway's bucket every key, is one the function is granted."""
     import boto3
 
     from batchbridge.handlers import finalizer, sweeper
 
-    calls: list[str] = []
+    calls: list[Call] = []
 
-    def record(event_name: str, **_: Any) -> None:
+    def record(event_name: str, params: dict[str, Any], **_: Any) -> None:
         _, service, operation = event_name.split(".")
-        calls.append(IAM_ACTION.get(operation, f"{service}:{operation}"))
+        calls.extend(iam_calls(service, operation, params))
+
+    from tests.fakes.compat_upstream import create_app as create_fake_compat
+    from tests.fakes.server import running_server
 
     monkeypatch.setenv("BATCHBRIDGE_BEDROCK_MIN_RECORDS", "1")
     # The fake Bedrock reads and writes S3 as Bedrock would: not the gateway's calls, so its own session.
     fake_bedrock[0].state.fake.s3_client_factory = lambda: boto3.session.Session().client("s3")
+    compat_queue = boto3.client("sqs").create_queue(
+        QueueName="batchbridge-walk.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_QUEUE_URL", compat_queue)
     # Every client made from here on (the handlers' gateway is built afresh) reports its calls.
     events = boto3._get_default_session().events
-    events.register("before-call", record)
+    events.register("before-parameter-build", record)
     try:
-        _walk_every_function(calls, finalizer.handler, sweeper.handler)
+        with running_server(create_fake_compat()) as compat_base:
+            monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"vllm": {"base_url": compat_base + "/v1"}}))
+            _walk_every_function(calls, finalizer.handler, sweeper.handler)
     finally:
-        events.unregister("before-call", record)
+        events.unregister("before-parameter-build", record)
 
 
-def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None:
+def test_a_call_outside_a_functions_grants_is_caught() -> None:
+    """The check above can fail: a delete under another prefix, or an action not granted, is refused."""
+    grants = granted("files_delete")
+    assert not _allowed(grants, ("s3:DeleteObject", "uploads/upload_x/part_y"))
+    assert not _allowed(grants, ("s3:PutObject", "files/file-x"))
+    assert _allowed(grants, ("s3:DeleteObject", "files/file-x"))
+
+
+def _allowed(grants: dict[str, list[str]], call: Call) -> bool:
+    action, key = call
+    patterns = grants.get(action, [])
+    return bool(patterns) and (key is None or any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns))
+
+
+def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> None:
     def check(operation: str) -> None:
         assert calls, operation
-        granted = granted_actions(operation)
-        assert set(calls) <= granted, (operation, set(calls) - granted)
+        grants = granted(operation)
+        refused = {call for call in calls if not _allowed(grants, call)}
+        assert not refused, (operation, refused)
 
     def run(operation: str, event: dict[str, Any]) -> dict[str, Any]:
         calls.clear()
@@ -341,6 +389,20 @@ def _walk_every_function(calls: list[str], finalizer: Any, sweeper: Any) -> None
     repeated = upload_event(JSONL)
     first = run("files_create", idempotent(repeated))
     assert run("files_create", idempotent(repeated))["id"] == first["id"]
+
+    # openai-compatible: the input copied and planned, a chunk run by the worker function, the results made files
+    # and the batch's working copies (answers, plan, input copy) removed by the finalizer
+    uploaded = run("files_create", upload_event(JSONL, provider="openai-compatible"))
+    compat_body = batch_body | {"input_file_id": uploaded["id"], "provider": "openai-compatible"}
+    batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, compat_body))
+    from batchbridge.handlers import compat_worker
+
+    background("compat_worker", compat_worker.handler, drain_sqs_event(os.environ["BATCHBRIDGE_COMPAT_QUEUE_URL"]))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "finalizing"
+    background("finalizer", finalizer, drain_sqs_event(queue_url))
+    batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
 
 
 def test_openai_compatible_batches_through_their_lambda_functions(

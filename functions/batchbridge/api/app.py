@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from batchbridge.api import errors
+from batchbridge.api.limits import BodyLimit
 from batchbridge.api.operations import OPERATIONS, PREFIXES
 
 # operation -> module holding its route function (same name as the operation)
@@ -17,13 +18,19 @@ _MODULES = {name: "batchbridge.api." + name.split("_")[0] for name in OPERATIONS
 
 
 def build_app(
-    operations: Iterable[str] | None = None, *, gateway: Any = None, inline_blocking: bool = False
+    operations: Iterable[str] | None = None,
+    *,
+    gateway: Any = None,
+    inline_blocking: bool = False,
+    body_timeout_seconds: float | None = None,
 ) -> FastAPI:
     """An app serving ``operations`` (all when None) under every prefix.
 
     Only the route modules named are imported, so a Lambda function loads what its operation needs.
     ``gateway`` overrides the one built from the environment on first use. ``inline_blocking``: one request at a
-    time (Lambda), so blocking work runs in the event loop's thread.
+    time (Lambda), so blocking work runs in the event loop's thread. Every request's body is capped
+    (``limits.BodyLimit``); ``body_timeout_seconds``: and must arrive within that long (`serve`: Lambda gets whole
+    bodies from API Gateway).
     """
     names = list(OPERATIONS) if operations is None else list(operations)
     app = FastAPI(
@@ -34,6 +41,7 @@ def build_app(
     app.state.gateway = gateway
     app.state.inline_blocking = inline_blocking
     errors.install(app)
+    app.add_middleware(BodyLimit, timeout_seconds=body_timeout_seconds)
     for name in names:
         method, path = OPERATIONS[name]
         endpoint = getattr(importlib.import_module(_MODULES[name]), name)

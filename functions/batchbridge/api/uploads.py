@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from batchbridge.api.idempotency import idempotency_key, once
-from batchbridge.api.limits import check_body_size
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
@@ -32,10 +31,9 @@ async def uploads_create(request: Request) -> JSONResponse:
 
 async def uploads_add_part(request: Request) -> JSONResponse:
     upload_id = request.path_params["upload_id"]
-    check_body_size(request, what="An upload part")
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    async with request.form(max_files=1, max_fields=100) as form:
+    async with request.form(max_files=1, max_fields=16) as form:
         fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str) and key != "data"]
         provider = provider_hint(gateway, merge_params(query_params(request), unflatten(fields)))
         data = form.get("data")

@@ -12,6 +12,7 @@ PROVIDER: Final = "openai-compatible"
 ENDPOINT_PATHS: Final = {"/v1/chat/completions": "chat/completions", "/v1/embeddings": "embeddings"}
 CHUNK_REQUESTS: Final = 100  # requests per queue message: one chunk runs well inside a worker's timeout
 WINDOW_SECONDS: Final = 24 * 3600  # the batch's completion window: unrun requests then expire
+DEFAULT_TIMEOUT_SECONDS: Final = 300.0  # one request to an endpoint (within the worker function's 900 s)
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,19 @@ class CompatEndpoint:
     api_key_env: str | None = None  # the variable holding its key (read when called); None: no key configured
     max_concurrency: int = 4  # requests of one batch in flight at once
     requests_per_minute: int | None = None  # requests of one batch started per minute
+    # How long one request may take: a generation can run for minutes (the worker is not bound by API Gateway's
+    # 29 s), so this is the endpoint's own, not BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS.
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+    @property
+    def start_gap_seconds(self) -> float:
+        """The spacing of request starts that ``requests_per_minute`` asks for (0: none)."""
+        return 60.0 / self.requests_per_minute if self.requests_per_minute else 0.0
 
 
 def parse_endpoints(raw: str, variable: str = "BATCHBRIDGE_COMPAT_ENDPOINTS") -> dict[str, CompatEndpoint]:
-    """``{"name": {"base_url", "api_key_env"?, "max_concurrency"?, "requests_per_minute"?}}``; anything else is a
-    ValueError naming the variable and what is wrong (the gateway refuses to start on it)."""
+    """``{"name": {"base_url", "api_key_env"?, "max_concurrency"?, "requests_per_minute"?, "timeout_seconds"?}}``;
+    anything else is a ValueError naming the variable and what is wrong (the gateway refuses to start on it)."""
     if not raw.strip():
         return {}
     try:
@@ -39,7 +48,7 @@ def parse_endpoints(raw: str, variable: str = "BATCHBRIDGE_COMPAT_ENDPOINTS") ->
         where = f"{variable}[{name!r}]"
         if not isinstance(spec, dict):
             raise ValueError(f"{where} must be an object with a base_url.")
-        unknown = set(spec) - {"base_url", "api_key_env", "max_concurrency", "requests_per_minute"}
+        unknown = set(spec) - {"base_url", "api_key_env", "max_concurrency", "requests_per_minute", "timeout_seconds"}
         if unknown:
             raise ValueError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.")
         base_url = spec.get("base_url")
@@ -50,12 +59,16 @@ def parse_endpoints(raw: str, variable: str = "BATCHBRIDGE_COMPAT_ENDPOINTS") ->
             raise ValueError(f"{where}.api_key_env must name an environment variable.")
         concurrency = _positive(spec.get("max_concurrency", 4), f"{where}.max_concurrency")
         rpm = spec.get("requests_per_minute")
+        timeout = spec.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+            raise ValueError(f"{where}.timeout_seconds must be a number of seconds, above 0 and at most 3600.")
         endpoints[name] = CompatEndpoint(
             name=name,
             base_url=base_url.rstrip("/"),
             api_key_env=key_env,
             max_concurrency=concurrency,
             requests_per_minute=None if rpm is None else _positive(rpm, f"{where}.requests_per_minute"),
+            timeout_seconds=float(timeout),
         )
     return endpoints
 
@@ -75,22 +88,34 @@ class Chunk:
     length: int
 
 
-def plan_chunks(lines: Iterable[tuple[int, int, str]], size: int = CHUNK_REQUESTS) -> tuple[list[Chunk], list[str]]:
-    """Chunks of ``size`` requests from ``(offset, length, custom_id)`` per line, and every custom_id in order."""
+def stall_seconds(endpoint: CompatEndpoint) -> float:
+    """How long a running batch's counts may stand still before its chunk chain counts as broken (a lost message,
+    a worker that died, a restarted `serve`): three of its longest requests, and room for its start spacing."""
+    return 3 * endpoint.timeout_seconds + 2 * endpoint.start_gap_seconds
+
+
+def chunk_sizes(total: int, chunks: int, size: int = CHUNK_REQUESTS) -> list[int]:
+    """The number of requests in each chunk ``plan_chunks`` makes of ``total`` requests."""
+    return [min(size, total - number * size) for number in range(chunks)]
+
+
+def plan_chunks(lines: Iterable[tuple[int, int, str]], size: int = CHUNK_REQUESTS) -> tuple[list[Chunk], int]:
+    """Chunks of ``size`` requests from ``(offset, length, custom_id)`` per line, and the number of requests."""
     chunks: list[Chunk] = []
-    custom_ids: list[str] = []
+    count = 0
     start_offset = end = 0
-    for index, (offset, length, custom_id) in enumerate(lines):
+    for index, (offset, length, _) in enumerate(lines):
         if index % size == 0:
             if index:
                 chunks.append(Chunk(len(chunks), index - size, size, start_offset, end - start_offset))
             start_offset = offset
         end = offset + length
-        custom_ids.append(custom_id)
-    if custom_ids:
-        count = len(custom_ids) - len(chunks) * size
-        chunks.append(Chunk(len(chunks), len(chunks) * size, count, start_offset, end - start_offset))
-    return chunks, custom_ids
+        count = index + 1
+    if count:
+        chunks.append(
+            Chunk(len(chunks), len(chunks) * size, count - len(chunks) * size, start_offset, end - start_offset)
+        )
+    return chunks, count
 
 
 def chunk_ref(batch_id: str, number: int) -> str:

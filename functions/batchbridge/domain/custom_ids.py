@@ -1,13 +1,19 @@
 """custom_ids a provider cannot take (Anthropic: ``^[a-zA-Z0-9_-]{1,64}$``) are swapped for ones it can.
 
-The map back (provider id -> the user's) is stored with the batch and applied to the results.
+The map back (provider id -> the user's) is stored with the batch and applied to the results: as JSON lines of
+``[provider id, user's id]``, written and read one pair at a time (a map of 100,000 custom_ids of 512 characters is
+tens of MB: never held twice, nor as one string).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+
+from batchbridge.domain import codec
+from batchbridge.domain.jsonl import iter_lines
 
 
 def provider_ids(originals: Iterable[str], pattern: re.Pattern[str]) -> tuple[list[str], dict[str, str]]:
@@ -33,3 +39,23 @@ def provider_ids(originals: Iterable[str], pattern: re.Pattern[str]) -> tuple[li
         sent.append(candidate)
         back[candidate] = original
     return sent, back
+
+
+def map_lines(back: Mapping[str, str]) -> Iterator[bytes]:
+    """The stored form of a map back: one JSON line per pair, in the map's order."""
+    for provider_id, original in back.items():
+        yield codec.dumps_line([provider_id, original])
+
+
+def read_map(chunks: Iterable[bytes]) -> dict[str, str]:
+    """A stored map back, read a line at a time (a map stored as one JSON object, as earlier versions did, too)."""
+    stream = iter(chunks)
+    first = next(stream, b"")
+    if first.lstrip().startswith(b"{"):  # the earlier form: the whole map as one object
+        legacy: dict[str, str] = codec.loads(b"".join([first, *stream]))
+        return legacy
+    back: dict[str, str] = {}
+    for line in iter_lines(itertools.chain([first], stream)):
+        provider_id, original = codec.loads(line)
+        back[str(provider_id)] = str(original)
+    return back

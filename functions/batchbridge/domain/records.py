@@ -43,6 +43,9 @@ class FileRecord:
     model: str | None = None  # the lines' model, when they all name the same one
     source_batch_id: str | None = None  # set on a batch's output and error files
     provider_region: str | None = None  # region of the provider's copy (Bedrock staging)
+    # where the provider's copy was staged in S3 (Bedrock), as written: never re-read from a URI
+    staged_bucket: str | None = None
+    staged_key: str | None = None
     created_ns: int = 0  # orders lists finer than created_at's seconds
 
     def to_openai(self) -> dict[str, Any]:

@@ -116,6 +116,9 @@ class AnthropicAdapter(GatewayHeldFiles):
     ) -> tuple[str, dict[str, Any]]:
         return result_to_output_line(raw, custom_id=custom_id, line_id=line_id, created=created)
 
+    def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
+        """The results stay at Anthropic under its own retention (29 days); the gateway keeps no copy of them."""
+
     # transport
     def _batch(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> ProviderBatch:
         headers = _headers(credentials) | {"content-type": "application/json"}

@@ -9,7 +9,6 @@ runs on the gateway's AWS identity, not on the client's key.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
@@ -17,9 +16,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Any, BinaryIO, Final, Literal
-from urllib.parse import urlparse
 
 from batchbridge.domain import codec
+from batchbridge.domain.custom_ids import map_lines, read_map
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
 from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
 from batchbridge.domain.ports import (
@@ -30,11 +29,22 @@ from batchbridge.domain.ports import (
     ProviderFile,
     UploadRequest,
 )
-from batchbridge.domain.records import FileRecord
+from batchbridge.domain.records import FileRecord, blob_expiry_days
+from batchbridge.domain.staging import (
+    BUCKET_NAME,
+    StagedObject,
+    check_prefix,
+    is_staged_input_of,
+    nested,
+    record_ids_of,
+    split_s3_uri,
+    staged_input,
+)
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
 
 logger = logging.getLogger(__name__)
-DEFAULT_PREFIX: Final = "batchbridge/bedrock"
+DEFAULT_PREFIX: Final = "batchbridge/bedrock"  # staged input in the gateway's bucket (its IAM grants this area)
+OUTPUT_PREFIX: Final = "batchbridge/bedrock-output"  # job output in the gateway's bucket
 DEFAULT_TIMEOUT_SECONDS: Final = 25.0
 TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
 SPOOL_BYTES: Final = 8 * 1024 * 1024
@@ -70,11 +80,20 @@ class BedrockAdapter:
         min_records: int,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         client: ClientFactory | None = None,
+        operator_only: bool = False,
+        allowed_buckets: frozenset[str] = frozenset(),
+        allowed_role_arns: frozenset[str] = frozenset(),
     ) -> None:
+        """``operator_only`` (gateway-key mode): the IAM role, the staging bucket and the output location are the
+        operator's to choose: a request may name only the gateway's own or those of ``allowed_buckets`` /
+        ``allowed_role_arns``."""
         self._bucket = bucket
         self._role_arn = role_arn
         self._min_records = min_records
         self._client: ClientFactory = client or partial(_boto3_client, timeout=timeout)
+        self._operator_only = operator_only
+        self._allowed_buckets = allowed_buckets
+        self._allowed_role_arns = allowed_role_arns
 
     # files: staged in S3 as Bedrock records
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -89,44 +108,71 @@ class BedrockAdapter:
                 param="storage_config",
                 code="missing_storage_config",
             )
+        self._check_bucket(bucket, "storage_config.s3.bucket")
         region = s3_config.get("region") or None
-        prefix = (s3_config.get("prefix") or DEFAULT_PREFIX).strip("/")
-        key = f"{prefix}/{request.file_id}/input.jsonl"
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as staged:
-            record_ids = convert(request.stream, staged)
-            staged.seek(0)
+        if region and self._operator_only and bucket not in self._allowed_buckets:
+            raise bad_request(
+                "storage_config.s3.region applies to an allowed bucket of the operator's only: the gateway's own "
+                "staging bucket is in the gateway's region.",
+                param="storage_config.s3.region",
+                code="region_not_allowed",
+            )
+        prefix = s3_config.get("prefix", "")
+        # In the gateway's own bucket a tenant's prefix stays inside the staging area (what its IAM grants).
+        prefix = nested(DEFAULT_PREFIX, prefix) if bucket == self._bucket else (prefix or DEFAULT_PREFIX)
+        staged = staged_input(bucket, prefix, request.file_id)
+        record_ids = record_ids_of(staged)
+        # Staged objects in the gateway's bucket live as long as their file (removed by its lifecycle rules).
+        tagging = _tagging(request.expires_after_seconds) if bucket == self._bucket else {}
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            ids = convert(request.stream, spool)
+            spool.seek(0)
             s3 = self._s3_call(bucket, lambda: self._client("s3", region))
-            self._s3_call(bucket, lambda: s3.upload_fileobj(staged, bucket, key, Config=_transfer_config()))
+            self._s3_call(
+                bucket,
+                lambda: s3.upload_fileobj(
+                    spool, staged.bucket, staged.key, ExtraArgs=tagging or None, Config=_transfer_config()
+                ),
+            )
         try:
             self._s3_call(
-                bucket, lambda: s3.put_object(Bucket=bucket, Key=_map_key(key), Body=json.dumps(record_ids).encode())
+                bucket,
+                lambda: s3.put_object(
+                    Bucket=record_ids.bucket, Key=record_ids.key, Body=b"".join(map_lines(ids)), **tagging
+                ),
             )
         except GatewayError:
-            self._s3_call(bucket, lambda: s3.delete_object(Bucket=bucket, Key=key))  # leave nothing half-staged
+            self._s3_call(bucket, lambda: s3.delete_object(Bucket=staged.bucket, Key=staged.key))  # nothing half-staged
             raise
         return ProviderFile(
-            id=f"s3://{bucket}/{key}",
+            id=staged.uri,
             bytes=request.size,
             created_at=0,
             filename=request.filename,
             purpose="batch",
             region=region,
+            staged_bucket=staged.bucket,
+            staged_key=staged.key,
         )
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
         raise not_found("file", provider_file_id)
 
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+    def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
         from botocore.exceptions import ClientError
 
-        bucket, key = _split(provider_file_id)
-        s3 = self._client("s3", None)
-        for staged in (key, _map_key(key)):
+        staged = _staged(file)
+        if staged is None:
+            # Not a location this file wrote (a record from before locations were checked): touch nothing.
+            logger.warning("file %s: staged location %r is not its own; left alone", file.id, file.provider_file_id)
+            return
+        s3 = self._client("s3", file.provider_region)
+        for target in (staged, record_ids_of(staged)):
             try:
-                s3.delete_object(Bucket=bucket, Key=staged)
+                s3.delete_object(Bucket=target.bucket, Key=target.key)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("NoSuchBucket", "NoSuchKey"):  # gone is deleted
-                    self._s3_call(bucket, partial(s3.delete_object, Bucket=bucket, Key=staged))
+                    self._s3_call(target.bucket, partial(s3.delete_object, Bucket=target.bucket, Key=target.key))
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
         raise not_found("file", provider_file_id)
@@ -159,20 +205,16 @@ class BedrockAdapter:
                 param="input_file_id",
                 code="too_few_records",
             )
-        role_arn = request.extras.get("role_arn") or self._role_arn
-        if not isinstance(role_arn, str) or not role_arn:
+        role_arn = self._role(request.extras.get("role_arn"))
+        staged = _staged(input_file)
+        if staged is None:
             raise bad_request(
-                "Bedrock needs a service role: extra_body {'role_arn': ...} or BATCHBRIDGE_BEDROCK_ROLE_ARN.",
-                param="role_arn",
+                f"File {input_file.id!r} has no staged copy this gateway can use; upload it again.",
+                param="input_file_id",
+                code="invalid_input_file",
             )
-        input_bucket, _ = _split(input_file.provider_file_id)
-        output_bucket = self._bucket or input_bucket  # the gateway's bucket, where the finalizer reads
-        output_uri = (
-            request.extras.get("output_s3_uri") or f"s3://{output_bucket}/{DEFAULT_PREFIX}-output/{request.batch_id}/"
-        )
-        if not isinstance(output_uri, str) or not output_uri.startswith("s3://"):
-            raise bad_request("output_s3_uri must be an s3:// URI.", param="output_s3_uri")
-        record_ids = self._record_ids(input_file)
+        output = self._output(request.extras.get("output_s3_uri"), staged.bucket, request.batch_id)
+        record_ids = self._record_ids(staged, input_file.provider_region)
         bedrock = self._client("bedrock", input_file.provider_region)
         token = _token(request.batch_id)
         created = self._bedrock_call(
@@ -181,8 +223,8 @@ class BedrockAdapter:
                 roleArn=role_arn,
                 clientRequestToken=token,  # a retried create cannot start a second job
                 modelId=model,
-                inputDataConfig={"s3InputDataConfig": {"s3Uri": input_file.provider_file_id, "s3InputFormat": "JSONL"}},
-                outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}},
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": staged.uri, "s3InputFormat": "JSONL"}},
+                outputDataConfig={"s3OutputDataConfig": {"s3Uri": output}},
                 timeoutDurationInHours=TIMEOUT_HOURS,
             )
         )
@@ -201,7 +243,8 @@ class BedrockAdapter:
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # The job's name carries our ID (and its clientRequestToken too).
         input_file = request.input_file
-        if input_file is None or input_file.provider_file_id is None:
+        staged = _staged(input_file) if input_file is not None else None
+        if input_file is None or staged is None:
             return None
         bedrock = self._client("bedrock", input_file.provider_region)
         name = _job_name(request.batch_id)
@@ -213,17 +256,60 @@ class BedrockAdapter:
         for summary in listed.get("invocationJobSummaries") or []:
             if summary.get("jobName") == name:
                 model = str(summary.get("modelId") or request.extras.get("model") or input_file.model or "")
-                return _job(summary).as_created(model, self._record_ids(input_file))
+                return _job(summary).as_created(model, self._record_ids(staged, input_file.provider_region))
         return None
 
-    def _record_ids(self, input_file: FileRecord) -> dict[str, str]:
+    def _record_ids(self, staged: StagedObject, region: str | None) -> dict[str, str]:
         """The staged file's record IDs -> the user's custom_ids, every record in input order."""
-        assert input_file.provider_file_id is not None
-        bucket, key = _split(input_file.provider_file_id)
-        s3 = self._client("s3", input_file.provider_region)
-        body = self._s3_call(bucket, lambda: s3.get_object(Bucket=bucket, Key=_map_key(key)))["Body"]
-        record_ids: dict[str, str] = json.loads(body.read())
-        return record_ids
+        mapped = record_ids_of(staged)
+        s3 = self._client("s3", region)
+        body = self._s3_call(mapped.bucket, lambda: s3.get_object(Bucket=mapped.bucket, Key=mapped.key))["Body"]
+        try:
+            return read_map(body.iter_chunks(64 * 1024))
+        finally:
+            body.close()
+
+    # operator-only settings (gateway-key mode)
+    def _check_bucket(self, bucket: str, param: str) -> None:
+        if self._operator_only and bucket != self._bucket and bucket not in self._allowed_buckets:
+            raise bad_request(
+                f"{param}: bucket {bucket!r} is not one this gateway may use (BATCHBRIDGE_BEDROCK_ALLOWED_BUCKETS).",
+                param=param,
+                code="bucket_not_allowed",
+            )
+
+    def _role(self, requested: Any) -> str:
+        if requested is not None and requested != "":
+            if not isinstance(requested, str):
+                raise bad_request("role_arn must be a string.", param="role_arn")
+            if self._operator_only and requested != self._role_arn and requested not in self._allowed_role_arns:
+                raise bad_request(
+                    "role_arn: that role is not one this gateway may pass to Bedrock "
+                    "(BATCHBRIDGE_BEDROCK_ALLOWED_ROLE_ARNS).",
+                    param="role_arn",
+                    code="role_not_allowed",
+                )
+            return requested
+        if not self._role_arn:
+            raise bad_request(
+                "Bedrock needs a service role: extra_body {'role_arn': ...} or BATCHBRIDGE_BEDROCK_ROLE_ARN.",
+                param="role_arn",
+            )
+        return self._role_arn
+
+    def _output(self, requested: Any, input_bucket: str, batch_id: str) -> str:
+        """Where the job writes its results: ``output_s3_uri`` (checked), else the gateway's bucket (where the
+        finalizer reads them). In the gateway's bucket every output lies under OUTPUT_PREFIX."""
+        if requested is None or requested == "":
+            bucket, prefix = self._bucket or input_bucket, batch_id
+        else:
+            if not isinstance(requested, str):
+                raise bad_request("output_s3_uri must be an s3:// URI.", param="output_s3_uri")
+            bucket, prefix = split_s3_uri(requested, "output_s3_uri")
+            self._check_bucket(bucket, "output_s3_uri")
+        if bucket == self._bucket or (requested is None or requested == ""):
+            prefix = nested(OUTPUT_PREFIX, prefix)
+        return f"s3://{bucket}/{prefix}/"
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         bedrock = self._client("bedrock", _region(provider_batch_id))
@@ -242,17 +328,56 @@ class BedrockAdapter:
         region = _region(provider_batch_id)
         bedrock = self._client("bedrock", region)
         job = self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id))
-        bucket, prefix = _split(job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"])
-        job_id = provider_batch_id.rsplit("/", 1)[-1]
-        folder = f"{prefix.rstrip('/')}/{job_id}/".lstrip("/")
+        output = self._job_output(job, provider_batch_id)
         s3 = self._client("s3", region)
         paginator = s3.get_paginator("list_objects_v2")
-        pages = self._s3_call(bucket, lambda: list(paginator.paginate(Bucket=bucket, Prefix=folder)))
+        pages = self._s3_call(output.bucket, lambda: list(paginator.paginate(Bucket=output.bucket, Prefix=output.key)))
         keys = [
-            item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"].endswith(".jsonl.out")
+            item["Key"]
+            for page in pages
+            for item in page.get("Contents", [])
+            # only what this job wrote, under its own folder
+            if item["Key"].startswith(output.key) and item["Key"].endswith(".jsonl.out")
         ]
         model_id = job["modelId"]
-        return _records(s3, bucket, sorted(keys), model_id)
+        return _records(s3, output.bucket, sorted(keys), model_id)
+
+    def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
+        """Remove what the job wrote, when the gateway chose where (its own bucket, or the default location): the
+        results are the batch's output files now. Output a request sent to a bucket of its own stays there."""
+        region = _region(provider_batch_id)
+        bedrock = self._client("bedrock", region)
+        job = self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id))
+        output = self._job_output(job, provider_batch_id)
+        default = f"{OUTPUT_PREFIX}/batch_{str(job.get('jobName', '')).removeprefix('batchbridge-')}/"
+        if output.bucket != self._bucket and not output.key.startswith(default):
+            return
+        s3 = self._client("s3", region)
+        paginator = s3.get_paginator("list_objects_v2")
+        pages = self._s3_call(output.bucket, lambda: list(paginator.paginate(Bucket=output.bucket, Prefix=output.key)))
+        for page in pages:
+            for item in page.get("Contents", []):
+                if item["Key"].startswith(output.key):
+                    self._s3_call(output.bucket, partial(s3.delete_object, Bucket=output.bucket, Key=item["Key"]))
+
+    def _job_output(self, job: dict[str, Any], provider_batch_id: str) -> StagedObject:
+        """The folder a job wrote its results into (``{output prefix}/{job id}/``), from the URI the gateway gave
+        it, checked again (a URI that does not pass is not read)."""
+        try:
+            bucket, prefix = split_s3_uri(str(job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"]), "s3Uri")
+        except (GatewayError, KeyError, TypeError):
+            raise GatewayError(
+                502,
+                "Bedrock reported an output location the gateway did not give.",
+                type="upstream_error",
+                code="provider_bad_response",
+            ) from None
+        job_id = provider_batch_id.rsplit("/", 1)[-1]
+        if not job_id.isalnum():
+            raise GatewayError(
+                502, "Bedrock reported a malformed job ARN.", type="upstream_error", code="provider_bad_response"
+            )
+        return StagedObject(bucket, f"{prefix}/{job_id}/".lstrip("/"))
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
@@ -297,11 +422,17 @@ class BedrockAdapter:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502)
+            code = str(error.get("Code") or "provider_error")
+            message = str(error.get("Message") or code)
+            logger.warning("Bedrock refused a call: %s %s: %s", status, code, message)  # the operator's view
+            if status == 403 or "AccessDenied" in code:
+                # AWS's text names the account, the gateway's role and the policy: the operator's business only.
+                message = "access denied to the gateway's AWS identity (its operator can see why in the gateway's logs)"
             raise GatewayError(
                 provider_status(status) if 400 <= status < 600 else 502,
-                f"Bedrock: {error.get('Message') or error.get('Code') or 'request failed'}",
+                f"Bedrock: {_redacted(message)}",
                 type="upstream_error",
-                code=str(error.get("Code") or "provider_error"),
+                code=code,
             ) from None
         except (ConnectTimeoutError, ReadTimeoutError):
             raise GatewayError(
@@ -352,12 +483,12 @@ def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
     return record_ids
 
 
-BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 def _storage(extras: dict[str, Any]) -> dict[str, str]:
-    """storage_config.s3 as strings, each checked: bucket and region names as S3 and AWS spell them."""
+    """storage_config.s3 as strings, each checked: bucket and region names as S3 and AWS spell them, a prefix
+    of S3-safe characters (``staging.check_prefix``)."""
     config = extras.get("storage_config") or {}
     s3 = config.get("s3") if isinstance(config, dict) else None
     if config and not isinstance(s3, dict):
@@ -375,16 +506,39 @@ def _storage(extras: dict[str, Any]) -> dict[str, str]:
         raise bad_request(f"{checked['bucket']!r} is not an S3 bucket name.", param="storage_config.s3.bucket")
     if checked.get("region") and not REGION_NAME.match(checked["region"]):
         raise bad_request(f"{checked['region']!r} is not an AWS region.", param="storage_config.s3.region")
+    if "prefix" in checked:
+        checked["prefix"] = check_prefix(checked["prefix"], "storage_config.s3.prefix")
     return checked
 
 
-def _split(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
+ARN: Final = re.compile(r"arn:aws[a-z-]*:[^\s\"',;]+")
+ACCOUNT_ID: Final = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 
 
-def _map_key(input_key: str) -> str:
-    return input_key.rsplit("/", 1)[0] + "/record_ids.json"
+def _redacted(message: str) -> str:
+    """An AWS error text without the ARNs and account IDs it may quote (roles, jobs, the account)."""
+    return ACCOUNT_ID.sub("<account>", ARN.sub("<arn>", message))
+
+
+def _staged(file: FileRecord) -> StagedObject | None:
+    """Where ``file``'s input was staged, if that is a place this file wrote (checked: never another's key)."""
+    if file.staged_bucket and file.staged_key:
+        staged = StagedObject(file.staged_bucket, file.staged_key)
+    elif file.provider_file_id:  # a record from before the location was kept as bucket and key
+        try:
+            staged = StagedObject(*split_s3_uri(file.provider_file_id, "input_file_id"))
+        except GatewayError:
+            return None
+    else:
+        return None
+    return staged if is_staged_input_of(staged, file.id) else None
+
+
+def _tagging(lifetime_seconds: int | None) -> dict[str, str]:
+    from batchbridge.store.blobs import EXPIRY_TAG
+
+    days = blob_expiry_days(lifetime_seconds)
+    return {} if days is None else {"Tagging": f"{EXPIRY_TAG}={days}"}
 
 
 def _region(job_arn: str) -> str | None:

@@ -29,6 +29,7 @@ from batchbridge.domain import codec, compat
 from batchbridge.domain.compat import Chunk, CompatEndpoint
 from batchbridge.domain.errors import bad_request, not_found
 from batchbridge.domain.jsonl import iter_lines_at
+from batchbridge.domain.lines import unrun_line
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
 from batchbridge.providers import http
 from batchbridge.providers.held_files import GatewayHeldFiles
@@ -38,6 +39,11 @@ logger = logging.getLogger(__name__)
 PROVIDER: Final = compat.PROVIDER
 ATTEMPTS: Final = 6  # per request: 429s and 5xx are waited out, well inside a worker's run
 MAX_RETRY_AFTER_SECONDS: Final = 60.0
+MAX_SENDS_UNANSWERED: Final = 2  # a request sent without an answer read is sent once more at most
+RESULTS_PAGE: Final = 100  # stored answers read per BatchGetItem
+UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (its error code)
+# Working copies (the batch's input, its plan) go after this long at the latest; the finalizer removes them sooner.
+WORKING_EXPIRY_DAYS: Final = 30
 STATE_CHECK_SECONDS: Final = 1.0  # how often a running chunk looks for a cancel
 ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
 
@@ -56,7 +62,7 @@ class CompatAdapter(GatewayHeldFiles):
     name = PROVIDER
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000
-    results_may_omit = True  # a cancelled or expired batch leaves requests unrun
+    results_may_omit = False  # ``results`` yields every request: those never run as unrun lines
     lines_need_model = True
 
     def __init__(
@@ -66,7 +72,6 @@ class CompatAdapter(GatewayHeldFiles):
         store: DynamoCompatStore,
         blobs: BlobStore,
         queue: WorkQueue,
-        timeout: float,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -74,7 +79,6 @@ class CompatAdapter(GatewayHeldFiles):
         self._store = store
         self._blobs = blobs
         self._queue = queue
-        self._timeout = timeout
         self._clock = clock
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
@@ -100,21 +104,27 @@ class CompatAdapter(GatewayHeldFiles):
                 code="unsupported_endpoint",
             )
         endpoint = self._endpoint(request.extras)
-        chunks, custom_ids = compat.plan_chunks(_planned(request.open_input()))
-        if not custom_ids:
+        # The batch runs on its own copy of the input (server-side, nothing passes through here): deleting the
+        # file while the batch runs must not break it, as deleting an OpenAI batch's input file does not.
+        input_key = _input_key(request.batch_id)
+        self._blobs.copy(input_file.blob_key, input_key, WORKING_EXPIRY_DAYS)
+        chunks, total = compat.plan_chunks(_planned(self._blobs.open(input_key)))
+        if not total:
             raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
         now = int(self._clock())
         plan: dict[str, Any] = {
-            "input": input_file.blob_key,
+            "input": input_key,
             "path": compat.ENDPOINT_PATHS[request.endpoint],
             "chunks": [asdict(chunk) for chunk in chunks],
         }
-        self._blobs.put(_plan_key(request.batch_id), io.BytesIO(json.dumps(plan).encode()), "application/json")
+        self._blobs.put(
+            _plan_key(request.batch_id), io.BytesIO(json.dumps(plan).encode()), "application/json", WORKING_EXPIRY_DAYS
+        )
         state = CompatState(
             batch_id=request.batch_id,
             status="in_progress",
             endpoint_name=endpoint.name,
-            total=len(custom_ids),
+            total=total,
             chunks=len(chunks),
             created_at=now,
             expires_at=now + compat.WINDOW_SECONDS,
@@ -123,37 +133,51 @@ class CompatAdapter(GatewayHeldFiles):
         self._queue.send("chunk", compat.chunk_ref(request.batch_id, 0))
         report = _report(state)
         report.model = input_file.model
-        report.custom_id_map = {custom_id: custom_id for custom_id in custom_ids}  # every request, for the unrun
         return report
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return _report(self._state(provider_batch_id))
+        return _report(self._watched(self._state(provider_batch_id)))
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         self._state(provider_batch_id)
         self._store.request_cancel(provider_batch_id)
+        state = self._state(provider_batch_id)
+        if not self._running(state):  # nobody runs a chunk that would see the cancel: it ends now
+            self._stopped(state)
         return self.get_batch(credentials, provider_batch_id)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         state = self._store.get(request.batch_id)  # we are the provider: its ID is ours
-        if state is None:
-            return None
-        report = _report(state)
-        if request.open_input is not None:
-            _, custom_ids = compat.plan_chunks(_planned(request.open_input()))
-            report.custom_id_map = {custom_id: custom_id for custom_id in custom_ids}
-        return report
+        return None if state is None else _report(state)
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        """Every request of the ended batch, in input order: its stored answer, or (never run: cancelled or
+        expired) an unrun marker. Streams the input's custom_ids beside the stored answers."""
         state = self._state(provider_batch_id)
-        for _, line in self._store.results(provider_batch_id, list(range(state.total))):
-            yield str(line["custom_id"]), line
+        unrun = "batch_cancelled" if state.status == "cancelled" else "batch_expired"
+        custom_ids = (custom_id for _, _, custom_id in _planned(self._blobs.open(_input_key(provider_batch_id))))
+        for start in range(0, state.total, RESULTS_PAGE):
+            indexes = list(range(start, min(start + RESULTS_PAGE, state.total)))
+            stored = dict(self._store.results(provider_batch_id, indexes))
+            for index, custom_id in zip(indexes, custom_ids, strict=False):
+                yield custom_id, stored.get(index) or {UNRUN: unrun}
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
     ) -> tuple[str, dict[str, Any]]:
+        if UNRUN in raw:
+            return "error", unrun_line(line_id, custom_id, str(raw[UNRUN]))
         line = {**raw, "id": line_id, "custom_id": custom_id}
         return compat.role_of(line), line
+
+    def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
+        """The batch is final and its answers are its output files: remove the stored answers and the working
+        copies (input, plan)."""
+        state = self._store.get(provider_batch_id)
+        if state is not None:
+            self._store.delete_results(provider_batch_id, state.total)
+        for key in (_input_key(provider_batch_id), _plan_key(provider_batch_id)):
+            self._blobs.delete(key)
 
     # the worker
     def run_chunk(self, batch_id: str, number: int) -> None:
@@ -166,10 +190,18 @@ class CompatAdapter(GatewayHeldFiles):
             logger.error("batch %s: endpoint %r is no longer configured", batch_id, work.state.endpoint_name)
             self._store.end(batch_id, "failed", int(self._clock()))
             return
+        self._store.start_chunk(batch_id, number, int(self._clock()))
+        try:
+            self._run(endpoint, work, batch_id, number)
+        finally:
+            self._store.finish_chunk(batch_id, number, int(self._clock()))
+        self._next(batch_id, number, work.chunks)
+
+    def _run(self, endpoint: CompatEndpoint, work: _ChunkWork, batch_id: str, number: int) -> None:
         indexes, answered, lines = work.indexes, work.answered, work.lines
         self._recount(batch_id, number, answered)  # a run before this one may have died between store and count
         slots = threading.BoundedSemaphore(endpoint.max_concurrency)
-        gap = 60.0 / endpoint.requests_per_minute if endpoint.requests_per_minute else 0.0
+        gap = endpoint.start_gap_seconds
         next_start = 0.0
         checked = self._clock()
         futures: list[Future[None]] = []
@@ -188,11 +220,12 @@ class CompatAdapter(GatewayHeldFiles):
                 if wait > 0:
                     time.sleep(wait)
                 next_start = max(next_start, time.monotonic()) + gap
-                futures.append(pool.submit(self._answer, endpoint, work.path, batch_id, number, index, raw, slots))
+                futures.append(
+                    pool.submit(self._answer, endpoint, work, batch_id, number, index, raw, slots)  # type: ignore[arg-type]
+                )
             for future in futures:
                 future.result()  # a failure fails the chunk: it is redelivered, and skips what was answered
         self._recount(batch_id, number, self._store.answered(batch_id, indexes))
-        self._next(batch_id, number, work.chunks)
 
     def dead_chunk(self, batch_id: str, number: int) -> None:
         """A chunk that kept failing (the dead-letter queue): its unanswered requests become error lines, and the
@@ -206,7 +239,9 @@ class CompatAdapter(GatewayHeldFiles):
                     str(codec.loads(raw)["custom_id"]),
                     "The gateway gave up on this request after repeated worker failures.",
                 )
-                self._store.put_result(batch_id, index, compat.encoded(line), ok=False)
+                self._store.put_result(
+                    batch_id, index, compat.encoded(line), ok=False, expires_at=work.state.expires_at
+                )
         self._recount(batch_id, number, self._store.answered(batch_id, work.indexes))
         self._next(batch_id, number, work.chunks)
 
@@ -241,7 +276,7 @@ class CompatAdapter(GatewayHeldFiles):
     def _answer(
         self,
         endpoint: CompatEndpoint,
-        path: str,
+        work: _ChunkWork,
         batch_id: str,
         number: int,
         index: int,
@@ -251,7 +286,7 @@ class CompatAdapter(GatewayHeldFiles):
         try:
             line = codec.loads(raw)
             custom_id = str(line["custom_id"])
-            out = self._call(endpoint, path, custom_id, line.get("body"))
+            out = self._call(endpoint, work.path, custom_id, line.get("body"))
             stored = compat.encoded(out)
             if len(stored) > RESULT_MAX_BYTES:
                 out = compat.failed_line(
@@ -259,8 +294,8 @@ class CompatAdapter(GatewayHeldFiles):
                 )
                 stored = compat.encoded(out)
             ok = compat.role_of(out) == "output"
-            if self._store.put_result(batch_id, index, stored, ok=ok):
-                self._store.count(batch_id, number, ok)
+            if self._store.put_result(batch_id, index, stored, ok=ok, expires_at=work.state.expires_at):
+                self._store.count(batch_id, number, ok, int(self._clock()))
         finally:
             slots.release()
 
@@ -270,15 +305,26 @@ class CompatAdapter(GatewayHeldFiles):
         key = os.environ.get(endpoint.api_key_env, "") if endpoint.api_key_env else ""
         if key:
             headers["authorization"] = f"Bearer {key}"
+        sent = 0  # sends that may have reached the endpoint: a generation it may charge for
         for attempt in range(ATTEMPTS):
             last = attempt == ATTEMPTS - 1
             try:
                 response = client.post(path, json=body, headers=headers)
-            except httpx.TransportError as exc:  # timeouts too: the request is answered again, or fails
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached it
                 if not last:
                     http.sleep(http.retry_delay(attempt, None) or 0.0)
                     continue
                 return compat.failed_line(custom_id, f"The endpoint could not be reached ({type(exc).__name__}).")
+            except httpx.TransportError as exc:
+                # Sent, and no answer read (a read timeout, a dropped connection): the endpoint may be generating
+                # it still. One more send at most, never a blind series of paid generations.
+                sent += 1
+                if sent < MAX_SENDS_UNANSWERED and not last:
+                    http.sleep(http.retry_delay(attempt, None) or 0.0)
+                    continue
+                return compat.failed_line(
+                    custom_id, f"The endpoint did not answer ({type(exc).__name__}) after {sent} sends."
+                )
             if response.status_code in http.RETRY_STATUSES and not last:
                 http.sleep(_retry_after(response) or http.retry_delay(attempt, None) or 0.0)
                 continue
@@ -327,6 +373,38 @@ class CompatAdapter(GatewayHeldFiles):
             state = self._store.get(batch_id) or state
         return state
 
+    def _running(self, state: CompatState) -> bool:
+        """Whether a worker runs one of the batch's chunks: one started and the counts moved since, recently."""
+        endpoint = self._endpoints.get(state.endpoint_name)
+        stall = compat.stall_seconds(endpoint) if endpoint is not None else 0.0
+        return state.running_chunk is not None and self._clock() - state.progressed_at < stall
+
+    def _watched(self, state: CompatState) -> CompatState:
+        """The batch's state, after mending a broken chunk chain (a lost message, a worker that died, a restarted
+        `serve`): the sweeper asks every minute, so a batch whose counts stood still for ``stall_seconds`` gets its
+        first unfinished chunk queued again (it skips what was answered), and a cancel nobody is left to see
+        ends the batch."""
+        endpoint = self._endpoints.get(state.endpoint_name)
+        if (
+            state.status in ENDED
+            or endpoint is None
+            or self._clock() - state.progressed_at < compat.stall_seconds(endpoint)
+        ):
+            return state
+        if not self._store.claim_restart(state.batch_id, state.progressed_at, int(self._clock())):
+            return state  # another sweep or poll got there first
+        if state.status == "cancelling" or self._clock() >= state.expires_at:
+            self._stopped(state)
+            return self._store.get(state.batch_id) or state
+        sizes = compat.chunk_sizes(state.total, state.chunks)
+        unfinished = [number for number, size in enumerate(sizes) if state.answered.get(number, 0) < size]
+        if unfinished:
+            logger.warning("batch %s: no progress for a while; chunk %d queued again", state.batch_id, unfinished[0])
+            self._queue.send("chunk", compat.chunk_ref(state.batch_id, unfinished[0]))
+        else:  # every request answered, but the chain died before ending the batch
+            self._store.end(state.batch_id, "completed", int(self._clock()))
+        return self._store.get(state.batch_id) or state
+
     def _stopped(self, state: CompatState) -> bool:
         """Whether the batch must run no further request; ends it (cancelled or expired) when so."""
         if state.status in ENDED:
@@ -347,13 +425,17 @@ class CompatAdapter(GatewayHeldFiles):
         with self._clients_lock:
             client = self._clients.get(endpoint.name)
             if client is None:
-                client = http.make_client(endpoint.base_url + "/", self._timeout, self._transport)
+                client = http.make_client(endpoint.base_url + "/", endpoint.timeout_seconds, self._transport)
                 self._clients[endpoint.name] = client
             return client
 
 
 def _plan_key(batch_id: str) -> str:
     return f"compat/{batch_id}/plan.json"
+
+
+def _input_key(batch_id: str) -> str:
+    return f"compat/{batch_id}/input.jsonl"
 
 
 def _retry_after(response: httpx.Response) -> float | None:

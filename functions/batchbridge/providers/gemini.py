@@ -31,6 +31,7 @@ from batchbridge.domain.ports import (
     ProviderFile,
     UploadRequest,
 )
+from batchbridge.domain.records import FileRecord
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
 from batchbridge.providers.http import call, make_client, open_stream
 
@@ -110,7 +111,10 @@ class GeminiAdapter:
             expires_at=_unix(body.get("expirationTime")),
         )
 
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+    def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
+        provider_file_id = file.provider_file_id
+        if provider_file_id is None:
+            return
         try:
             self._send("DELETE", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
         except GatewayError as exc:
@@ -234,6 +238,9 @@ class GeminiAdapter:
             _int(stats.get(name)) for name in ("successfulRequestCount", "failedRequestCount")
         )
         return self._result_lines(credentials, _resource(responses_file, "files"), model, expected, state)
+
+    def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
+        """The responses file stays at Gemini under its own retention; the gateway keeps no copy of it."""
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int

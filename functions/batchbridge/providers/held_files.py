@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from batchbridge.domain.errors import not_found
 from batchbridge.domain.ports import Credentials, ProviderFile
+from batchbridge.domain.records import FileRecord
 
 
 class GatewayHeldFiles:
@@ -14,7 +15,7 @@ class GatewayHeldFiles:
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
         raise not_found("file", provider_file_id)
 
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
+    def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
         return None
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:

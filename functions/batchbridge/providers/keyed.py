@@ -6,10 +6,11 @@ client holding a gateway key can never make the gateway act with a key of its ch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from batchbridge.domain.errors import bad_request
+from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError, bad_request
 from batchbridge.domain.ports import (
     BatchRequest,
     Credentials,
@@ -18,6 +19,10 @@ from batchbridge.domain.ports import (
     ProviderFile,
     UploadRequest,
 )
+from batchbridge.domain.records import FileRecord
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Bedrock runs on the gateway's AWS identity; OpenAI-compatible endpoints take the key their configuration names.
 KEYLESS = frozenset({"bedrock", "openai-compatible"})
@@ -40,6 +45,23 @@ class GatewayKeyed:
         # what takes no credentials (a self-run provider's chunk worker) is the adapter's own
         return getattr(self._adapter, name)
 
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """``call()``; the provider refusing the gateway's own credentials (401, 403) is the operator's to fix, and
+        its text (which may quote the gateway's key) is not the tenant's to read: a 502 ``provider_auth_failed``."""
+        try:
+            return call()
+        except GatewayError as exc:
+            if exc.status not in (401, 403):
+                raise
+            logger.error("provider %s refused the gateway's credentials: %s", self.name, exc.message)
+            raise GatewayError(
+                502,
+                f"{PROVIDER_NAMES.get(self.name, self.name)} refused this gateway's own credentials; the gateway's "
+                "operator has been told (the gateway's logs say why).",
+                type="upstream_error",
+                code="provider_auth_failed",
+            ) from None
+
     def _credentials(self) -> Credentials:
         if self.name in KEYLESS:
             return Credentials(api_key="")
@@ -55,31 +77,34 @@ class GatewayKeyed:
         return Credentials(api_key=key)
 
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
-        return self._adapter.upload_file(self._credentials(), request)
+        return self._guarded(lambda: self._adapter.upload_file(self._credentials(), request))
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
-        return self._adapter.get_file(self._credentials(), provider_file_id)
+        return self._guarded(lambda: self._adapter.get_file(self._credentials(), provider_file_id))
 
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
-        self._adapter.delete_file(self._credentials(), provider_file_id)
+    def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
+        self._guarded(lambda: self._adapter.delete_file(self._credentials(), file))
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
-        return self._adapter.open_file_content(self._credentials(), provider_file_id)
+        return self._guarded(lambda: self._adapter.open_file_content(self._credentials(), provider_file_id))
 
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
-        return self._adapter.create_batch(self._credentials(), request)
+        return self._guarded(lambda: self._adapter.create_batch(self._credentials(), request))
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return self._adapter.get_batch(self._credentials(), provider_batch_id)
+        return self._guarded(lambda: self._adapter.get_batch(self._credentials(), provider_batch_id))
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return self._adapter.cancel_batch(self._credentials(), provider_batch_id)
+        return self._guarded(lambda: self._adapter.cancel_batch(self._credentials(), provider_batch_id))
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
-        return self._adapter.find_batch(self._credentials(), request, created_at)
+        return self._guarded(lambda: self._adapter.find_batch(self._credentials(), request, created_at))
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
-        return self._adapter.results(self._credentials(), provider_batch_id)
+        return self._guarded(lambda: self._adapter.results(self._credentials(), provider_batch_id))
+
+    def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
+        self._guarded(lambda: self._adapter.release_results(self._credentials(), provider_batch_id))
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int

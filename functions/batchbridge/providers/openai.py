@@ -17,7 +17,7 @@ from batchbridge.domain.ports import (
     ProviderFile,
     UploadRequest,
 )
-from batchbridge.domain.records import BATCH_TIMESTAMPS
+from batchbridge.domain.records import BATCH_TIMESTAMPS, FileRecord
 from batchbridge.providers.http import call, make_client, open_stream, upstream_error
 
 PROVIDER: Final = "openai"
@@ -63,8 +63,9 @@ class OpenAIAdapter:
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
         return self._parsed(_file, "GET", f"files/{provider_file_id}", credentials)
 
-    def delete_file(self, credentials: Credentials, provider_file_id: str) -> None:
-        self._send("DELETE", f"files/{provider_file_id}", credentials)
+    def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
+        if file.provider_file_id is not None:
+            self._send("DELETE", f"files/{file.provider_file_id}", credentials)
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
         request = self._client.build_request("GET", f"files/{provider_file_id}/content", headers=_auth(credentials))
@@ -122,6 +123,9 @@ class OpenAIAdapter:
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
     ) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
+
+    def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
+        """Nothing is kept for OpenAI's results: its output files are registered as ours, deleted with them."""
 
     # transport
     def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:

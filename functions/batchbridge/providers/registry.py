@@ -29,6 +29,9 @@ def _bedrock(settings: Settings) -> ProviderAdapter:
         role_arn=settings.bedrock_role_arn,
         min_records=settings.bedrock_min_records,
         timeout=settings.upstream_timeout_seconds,
+        operator_only=settings.gateway_keys_mode,
+        allowed_buckets=settings.bedrock_allowed_buckets,
+        allowed_role_arns=settings.bedrock_allowed_role_arns,
     )
 
 

@@ -70,6 +70,15 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=key)
 
+    def copy(self, source: str, target: str, expire_days: int | None = None) -> None:
+        self._client.copy_object(
+            Bucket=self._bucket,
+            Key=target,
+            CopySource={"Bucket": self._bucket, "Key": source},
+            TaggingDirective="REPLACE",
+            Tagging="" if expire_days is None else f"{EXPIRY_TAG}={expire_days}",
+        )
+
     def set_expiry(self, key: str, expire_days: int | None) -> None:
         if expire_days is not None:
             tags = [{"Key": EXPIRY_TAG, "Value": str(expire_days)}]

@@ -1,22 +1,29 @@
-"""The state of batches the gateway runs itself, in the records table: one ``COMPAT#{batch}`` item (status and
-per-chunk counters) and one ``COMPATRESULT#{batch}#{index}`` item per answered request.
+"""The state of batches the gateway runs itself, in the records table: one ``COMPAT#{batch}`` item (status, per-chunk
+counters, which chunk runs and when the counts last moved) and one ``COMPATRESULT#{batch}#{index}`` item per
+answered request.
 
 A result is written only if none is stored yet (a redelivered chunk's request is stored once), then counted with
 an atomic ADD on its chunk's counter; a chunk's worker recounts its chunk from the stored results when it starts
 and when it ends (SET), so a count a crash skipped between the two writes is made good. (One transaction would
 do both at once, but moto — the embedded store of `serve` — copies its whole table per transaction.)
+
+Answers are the tenant's data: the finalizer deletes them once they are the batch's output files
+(``delete_results``), and every item carries the table's TTL attribute (``expiration``) as a safety net.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from batchbridge.store.dynamo import BATCH_GET_KEYS, batch_get, written
+from batchbridge.store.dynamo import BATCH_GET_KEYS, batch_delete, batch_get, written
 
 RESULT_MAX_BYTES: Final = 350 * 1024  # DynamoDB items hold 400 KB
+# Past the batch's 24 h window, a self-run batch's items go after this long at the latest (the finalizer removes
+# its answers much sooner): room for a finalizer that keeps failing to finish.
+RETENTION_SECONDS: Final = 7 * 24 * 3600
 
 
 @dataclass
@@ -32,9 +39,17 @@ class CompatState:
     failed: int = 0
     ended_at: int | None = None
     cancel_requested: bool = False
+    progressed_at: int = 0  # when a chunk last started, answered a request, or was sent again
+    running_chunk: int | None = None  # the chunk a worker is running (set at its start, removed at its end)
+    answered: dict[int, int] = field(default_factory=dict)  # chunk -> requests answered in it
+
+
+def _counter(item: dict[str, Any], prefix: str) -> dict[int, int]:
+    return {int(name[len(prefix) :]): int(value["N"]) for name, value in item.items() if name.startswith(prefix)}
 
 
 def _state(item: dict[str, Any]) -> CompatState:
+    completed, failed = _counter(item, "completed_"), _counter(item, "failed_")
     return CompatState(
         batch_id=item["batch_id"]["S"],
         status=item["status"]["S"],
@@ -43,10 +58,13 @@ def _state(item: dict[str, Any]) -> CompatState:
         chunks=int(item["chunks"]["N"]),
         created_at=int(item["created_at"]["N"]),
         expires_at=int(item["expires_at"]["N"]),
-        completed=sum(int(value["N"]) for name, value in item.items() if name.startswith("completed_")),
-        failed=sum(int(value["N"]) for name, value in item.items() if name.startswith("failed_")),
+        completed=sum(completed.values()),
+        failed=sum(failed.values()),
         ended_at=int(item["ended_at"]["N"]) if "ended_at" in item else None,
         cancel_requested="cancel_requested" in item,
+        progressed_at=int(item["progressed_at"]["N"]) if "progressed_at" in item else int(item["created_at"]["N"]),
+        running_chunk=int(item["running_chunk"]["N"]) if "running_chunk" in item else None,
+        answered={n: completed.get(n, 0) + failed.get(n, 0) for n in set(completed) | set(failed)},
     )
 
 
@@ -59,7 +77,7 @@ class DynamoCompatStore:
         self._client.put_item(
             TableName=self._table,
             Item={
-                "pk": {"S": f"COMPAT#{state.batch_id}"},
+                "pk": {"S": _state_pk(state.batch_id)},
                 "kind": {"S": "compat"},
                 "batch_id": {"S": state.batch_id},
                 "status": {"S": state.status},
@@ -68,13 +86,15 @@ class DynamoCompatStore:
                 "chunks": {"N": str(state.chunks)},
                 "created_at": {"N": str(state.created_at)},
                 "expires_at": {"N": str(state.expires_at)},
+                "progressed_at": {"N": str(state.created_at)},
+                "expiration": {"N": str(state.expires_at + RETENTION_SECONDS)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
 
     def get(self, batch_id: str) -> CompatState | None:
         item = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"COMPAT#{batch_id}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": _state_pk(batch_id)}}, ConsistentRead=True
         ).get("Item")
         return None if item is None else _state(item)
 
@@ -83,7 +103,7 @@ class DynamoCompatStore:
         written(
             self._client.update_item,
             TableName=self._table,
-            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET cancel_requested = :yes, #status = :cancelling",
             ConditionExpression="#status = :running",
             ExpressionAttributeNames={"#status": "status"},
@@ -99,16 +119,48 @@ class DynamoCompatStore:
         written(
             self._client.update_item,
             TableName=self._table,
-            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET #status = :status, ended_at = :at",
             ConditionExpression="attribute_not_exists(ended_at)",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
         )
 
-    def put_result(self, batch_id: str, index: int, line: str, ok: bool) -> bool:
+    def start_chunk(self, batch_id: str, chunk: int, at: int) -> None:
+        """A worker starts running ``chunk``."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": _state_pk(batch_id)}},
+            UpdateExpression="SET running_chunk = :chunk, progressed_at = :at",
+            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": str(at)}},
+        )
+
+    def finish_chunk(self, batch_id: str, chunk: int, at: int) -> None:
+        """The worker of ``chunk`` is done with it (if another chunk's worker took over since, that one stays)."""
+        written(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": _state_pk(batch_id)}},
+            UpdateExpression="SET progressed_at = :at REMOVE running_chunk",
+            ConditionExpression="running_chunk = :chunk",
+            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": str(at)}},
+        )
+
+    def claim_restart(self, batch_id: str, seen_progress: int, at: int) -> bool:
+        """Mark a stalled batch as restarted now, if its progress is still what was seen (so one of several
+        sweepers restarts it); False when something moved meanwhile."""
+        return written(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": _state_pk(batch_id)}},
+            UpdateExpression="SET progressed_at = :at REMOVE running_chunk",
+            ConditionExpression="progressed_at = :seen",
+            ExpressionAttributeValues={":seen": {"N": str(seen_progress)}, ":at": {"N": str(at)}},
+        )
+
+    def put_result(self, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:
         """Store request ``index``'s output line (its JSON, at most RESULT_MAX_BYTES) unless one is stored; False if
-        it was."""
+        it was. ``expires_at``: the batch's; the item goes RETENTION_SECONDS after it at the latest."""
         return written(
             self._client.put_item,
             TableName=self._table,
@@ -117,25 +169,26 @@ class DynamoCompatStore:
                 "kind": {"S": "compat_result"},
                 "ok": {"BOOL": ok},
                 "line": {"S": line},
+                "expiration": {"N": str(expires_at + RETENTION_SECONDS)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def count(self, batch_id: str, chunk: int, ok: bool) -> None:
-        """One more answered request in ``chunk`` (atomic)."""
+    def count(self, batch_id: str, chunk: int, ok: bool, at: int) -> None:
+        """One more answered request in ``chunk`` (atomic); the batch has progressed."""
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
-            UpdateExpression="ADD #counter :one",
+            Key={"pk": {"S": _state_pk(batch_id)}},
+            UpdateExpression="ADD #counter :one SET progressed_at = :at",
             ExpressionAttributeNames={"#counter": f"{'completed' if ok else 'failed'}_{chunk}"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":at": {"N": str(at)}},
         )
 
     def set_counts(self, batch_id: str, chunk: int, completed: int, failed: int) -> None:
         """``chunk``'s counters, recounted from its stored results."""
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"COMPAT#{batch_id}"}},
+            Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET #completed = :completed, #failed = :failed",
             ExpressionAttributeNames={"#completed": f"completed_{chunk}", "#failed": f"failed_{chunk}"},
             ExpressionAttributeValues={":completed": {"N": str(completed)}, ":failed": {"N": str(failed)}},
@@ -158,6 +211,14 @@ class DynamoCompatStore:
                 raw = found.get(_result_pk(batch_id, index))
                 if raw is not None:
                     yield index, json.loads(raw)
+
+    def delete_results(self, batch_id: str, total: int) -> None:
+        """Remove every stored answer of the batch (its requests are ``0 .. total - 1``)."""
+        batch_delete(self._client, self._table, (_result_pk(batch_id, index) for index in range(total)))
+
+
+def _state_pk(batch_id: str) -> str:
+    return f"COMPAT#{batch_id}"
 
 
 def _result_pk(batch_id: str, index: int) -> str:

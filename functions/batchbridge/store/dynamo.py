@@ -41,3 +41,26 @@ def batch_get(client: Any, table: str, pks: Iterable[str], projection: str | Non
             response = client.batch_get_item(RequestItems={table: request})
             yield from response.get("Responses", {}).get(table, [])
             keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+
+
+BATCH_WRITE_ITEMS: Final = 25  # BatchWriteItem's limit per call
+
+
+def batch_delete(client: Any, table: str, pks: Iterable[str]) -> None:
+    """Delete the items ``pks`` (those absent are no error), BATCH_WRITE_ITEMS at a time, requests DynamoDB left
+    unprocessed sent again."""
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        requests = pending[:]
+        pending.clear()
+        while requests:
+            response = client.batch_write_item(RequestItems={table: requests})
+            requests = response.get("UnprocessedItems", {}).get(table, [])
+
+    for pk in pks:
+        pending.append({"DeleteRequest": {"Key": {"pk": {"S": pk}}}})
+        if len(pending) == BATCH_WRITE_ITEMS:
+            flush()
+    if pending:
+        flush()

@@ -57,7 +57,8 @@ def ensure_table(client: Any, name: str) -> None:
 
 def lifecycle_rules() -> list[dict[str, Any]]:
     """The bucket's lifecycle rules, as template.yaml declares them (a test keeps both the same): leftovers of
-    multipart uploads and Upload parts go after a day; an object tagged to expire after N days, after N days."""
+    multipart uploads and Upload parts go after a day, what Bedrock jobs wrote after 30 days (the finalizer removes it
+    sooner); an object tagged to expire after N days, after N days."""
     rules: list[dict[str, Any]] = [
         {
             "ID": "AbortIncompleteMultipartUploads",
@@ -66,6 +67,12 @@ def lifecycle_rules() -> list[dict[str, Any]]:
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         },
         {"ID": "ExpireUploadParts", "Status": "Enabled", "Filter": {"Prefix": "uploads/"}, "Expiration": {"Days": 1}},
+        {
+            "ID": "ExpireBedrockOutput",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "batchbridge/bedrock-output/"},
+            "Expiration": {"Days": BLOB_EXPIRY_MAX_DAYS},
+        },
     ]
     for days in range(1, BLOB_EXPIRY_MAX_DAYS + 1):
         rules.append(

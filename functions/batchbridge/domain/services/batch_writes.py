@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Final
 
 from batchbridge.domain import ids
+from batchbridge.domain.custom_ids import map_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
 from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
@@ -20,6 +20,10 @@ from batchbridge.domain.streams import reader
 logger = logging.getLogger(__name__)
 # An intent younger than this may still have its create in flight (API Gateway gives a request 29 s).
 RECONCILE_AFTER_SECONDS: Final = 60
+SPOOL_BYTES: Final = 8 * 1024 * 1024  # working files beyond this spill to disk while they are written
+# Working objects of a batch (its custom_id map) are removed by the finalizer; one a batch that never finalizes
+# leaves goes after this many days (the bucket's rule for the tag).
+WORKING_EXPIRY_DAYS: Final = 30
 
 
 def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[], Iterator[bytes]] | None:
@@ -37,7 +41,12 @@ def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: 
     )
     if report.custom_id_map:
         record.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"
-        blobs.put(record.custom_id_map_key, io.BytesIO(json.dumps(report.custom_id_map).encode()), "application/json")
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            for line in map_lines(report.custom_id_map):
+                spool.write(line)
+            spool.seek(0)
+            # a working object: the finalizer removes it; the expiry tag removes one a failed batch leaves
+            blobs.put(record.custom_id_map_key, spool, "application/jsonl", WORKING_EXPIRY_DAYS)  # type: ignore[arg-type]
     return fold(record, report, now_ns)
 
 

@@ -197,6 +197,8 @@ class FileService:
             provider=provider,
             provider_file_id=upstream.id if upstream is not None else None,
             provider_region=upstream.region if upstream is not None else None,
+            staged_bucket=upstream.staged_bucket if upstream is not None else None,
+            staged_key=upstream.staged_key if upstream is not None else None,
             filename=filename,
             bytes=size,
             purpose=purpose,
@@ -220,7 +222,7 @@ class FileService:
             # Nothing half-written: without our record the provider's copy would be unreachable.
             if upstream is not None:
                 with contextlib.suppress(Exception):
-                    adapter.delete_file(caller.credentials, upstream.id)
+                    adapter.delete_file(caller.credentials, record)
             self._forget_blob(blob_key)
             raise
         return record
@@ -252,7 +254,7 @@ class FileService:
         if record.provider_file_id is not None:
             adapter = self.providers.get(record.provider)
             try:
-                adapter.delete_file(caller.credentials, record.provider_file_id)
+                adapter.delete_file(caller.credentials, record)
             except GatewayError as exc:
                 if exc.status != 404:  # already gone upstream: still ours to delete
                     raise

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import json
 import logging
 import tempfile
 from collections.abc import Callable
@@ -13,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from batchbridge.domain import codec, compat, ids, webhooks
+from batchbridge.domain.custom_ids import read_map
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.lines import unreadable_result_line, unrun_line
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
@@ -51,25 +52,6 @@ RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still doe
 def result_line_id(batch_id: str, custom_id: str) -> str:
     """Derived, so a second finalizer run writes the same lines."""
     return "batch_req_" + hashlib.sha256(f"{batch_id}:{custom_id}".encode()).hexdigest()[:32]
-
-
-def unrun_line(line_id: str, custom_id: str, code: str) -> dict[str, Any]:
-    what = "was cancelled" if code == "batch_cancelled" else "ended"
-    return {
-        "id": line_id,
-        "custom_id": custom_id,
-        "response": None,
-        "error": {"code": code, "message": f"The batch {what} before this request ran."},
-    }
-
-
-def unreadable_result_line(line_id: str, custom_id: str, problem: str) -> dict[str, Any]:
-    return {
-        "id": line_id,
-        "custom_id": custom_id,
-        "response": None,
-        "error": {"code": "provider_bad_result", "message": f"The provider's result could not be read: {problem}"},
-    }
 
 
 @dataclass
@@ -138,6 +120,8 @@ class BatchJobs:
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated:  # not overtaken by another writer
+                if saved.is_terminal and results is not None:
+                    self._release(adapter, credentials, saved)
                 return saved
             reread = self.records.get_batch(batch_id)
             if reread is None or reread.is_terminal:
@@ -157,9 +141,9 @@ class BatchJobs:
         assert batch.provider_batch_id is not None
         custom_ids: dict[str, str] = {}
         if batch.custom_id_map_key:
-            custom_ids = json.loads(b"".join(self.blobs.open(batch.custom_id_map_key)))
+            custom_ids = read_map(self.blobs.open(batch.custom_id_map_key))
         counts = {"output": 0, "error": 0}
-        seen: set[str] = set()
+        seen: set[bytes] = set()  # digests of the provider custom_ids met: 16 bytes each, whatever their length
         fields: dict[str, Any] = {}
         with contextlib.ExitStack() as stack:
             spools = {
@@ -172,10 +156,11 @@ class BatchJobs:
                 if provider_custom_id is None:
                     logger.warning("batch %s: result line %d names no request and has no place", batch.id, position)
                     continue
-                if provider_custom_id in seen:
+                digest = _digest(provider_custom_id)
+                if digest in seen:
                     logger.warning("batch %s: duplicate result for %s ignored", batch.id, provider_custom_id)
                     continue
-                seen.add(provider_custom_id)
+                seen.add(digest)
                 custom_id = custom_ids.get(provider_custom_id, provider_custom_id)
                 line_id = result_line_id(batch.id, custom_id)
                 try:
@@ -187,7 +172,7 @@ class BatchJobs:
             if adapter.results_may_omit:
                 code = "batch_cancelled" if batch.provider_outcome == "cancelled" else "batch_expired"
                 for provider_custom_id, custom_id in custom_ids.items():
-                    if provider_custom_id not in seen:  # the provider never ran it
+                    if _digest(provider_custom_id) not in seen:  # the provider never ran it
                         line_id = result_line_id(batch.id, custom_id)
                         missing = unrun_line(line_id, custom_id, code)
                         spools["error"].write(codec.dumps_line(missing))
@@ -237,6 +222,18 @@ class BatchJobs:
             "failed": counts["error"],
         }
         return fields
+
+    def _release(self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord) -> None:
+        """The batch is final and its results are our files: its working copies go (the custom_id map, and what the
+        provider side kept for it). Best effort: what a failure leaves carries an expiry of its own."""
+        assert batch.provider_batch_id is not None
+        try:
+            if batch.custom_id_map_key:
+                self.blobs.delete(batch.custom_id_map_key)
+            if adapter.results_mode == "lines":
+                adapter.release_results(credentials, batch.provider_batch_id)
+        except Exception:
+            logger.warning("batch %s: its working copies could not all be removed", batch.id, exc_info=True)
 
     def reconcile(self, batch_id: str) -> BatchRecord | None:
         """Settle an intent whose create got no stored answer.
@@ -380,6 +377,10 @@ class BatchJobs:
             settled.notify_pending = False
             if save(self.records, record, settled) == settled:
                 return
+
+
+def _digest(custom_id: str) -> bytes:
+    return hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
 
 
 def _at(items: list[str], position: int) -> str | None:

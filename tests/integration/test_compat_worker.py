@@ -1,0 +1,263 @@
+"""The openai-compatible worker: its own upstream timeout, no blind re-sends of a generation, a broken chunk chain or a
+restarted `serve` picked up again by the sweeper, a cancel that nobody runs a chunk for ending at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from batchbridge.api.app import build_app
+from batchbridge.config import Settings
+from batchbridge.domain.compat import CHUNK_REQUESTS
+from batchbridge.gateway import Gateway
+from batchbridge.store.queue import LocalWorkQueue
+from tests.fakes.compat_upstream import create_app as create_fake_compat
+from tests.fakes.server import running_server
+from tests.integration.test_compat import chat_lines, lines_of
+from tests.integration.test_serve import free_port
+
+PROVIDER = {"provider": "openai-compatible"}
+
+
+class LossyQueue(LocalWorkQueue):
+    """The in-process queue, losing the messages ``lose`` says (as a lost SQS message or a restart would)."""
+
+    def __init__(self, lose: Any) -> None:
+        super().__init__(retry_delay_seconds=0.05)
+        self.lose = lose
+        self.lost: list[tuple[str, str]] = []
+
+    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
+        if self.lose(kind, batch_id):
+            self.lost.append((kind, batch_id))
+            return
+        super().send(kind, batch_id, delay_seconds)
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[Any, str]]:
+    app = create_fake_compat()
+    with running_server(app) as base:
+        yield app.state.fake, base + "/v1"
+
+
+@pytest.fixture
+def make(
+    gateway_env: dict[str, str], endpoint: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, work_queue: LocalWorkQueue
+) -> Iterator[Any]:
+    """Starts a gateway whose openai-compatible endpoint times requests out after ``timeout`` seconds, its chunks on
+    ``chunks`` (started, unless told not to); yields (client, gateway)."""
+    servers: list[Any] = []
+    queues: list[LocalWorkQueue] = []
+
+    def start(
+        *, timeout: float = 30.0, chunks: LocalWorkQueue | None = None, run_chunks: bool = True, **env: str
+    ) -> tuple[OpenAI, Gateway]:
+        endpoints = {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": timeout}}
+        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps(endpoints))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        chunk_queue = chunks or LocalWorkQueue(retry_delay_seconds=0.05)
+        queues.append(chunk_queue)
+        gateway = Gateway.from_settings(Settings.from_env(), queue=work_queue, chunk_queue=chunk_queue)
+        work_queue.start(gateway.jobs.run)
+        if run_chunks:
+            chunk_queue.start(gateway.jobs.run)
+        server = running_server(build_app(gateway=gateway))
+        servers.append(server)
+        base = server.__enter__()
+        http_client = httpx.Client(event_hooks={"request": [lambda _: work_queue.drain()]}, timeout=30)
+        return OpenAI(base_url=base + "/openai", api_key="sk-user", max_retries=0, http_client=http_client), gateway
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+    for queue in queues:
+        queue.stop()
+
+
+def start_batch(client: OpenAI, content: bytes) -> Any:
+    uploaded = client.files.create(file=("b.jsonl", content), purpose="batch", extra_body=PROVIDER)
+    return client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=PROVIDER
+    )
+
+
+def wait_for(client: OpenAI, batch_id: str, statuses: tuple[str, ...], gateway: Gateway | None = None) -> Any:
+    """Poll until the batch is in one of ``statuses`` (sweeping between polls when given a gateway)."""
+    deadline = time.monotonic() + 60
+    while True:
+        if gateway is not None:
+            gateway.jobs.sweep()
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in statuses:
+            return batch
+        assert time.monotonic() < deadline, f"batch {batch_id} stayed {batch.status}"
+        time.sleep(0.2)
+
+
+def test_a_generation_longer_than_the_api_budget_completes(make: Any, endpoint: tuple[Any, str]) -> None:
+    """The worker is not bound by API Gateway's clock: with the gateway's upstream timeout at 1 s (the API's budget),
+    an endpoint taking 2 s per answer still answers every request, once."""
+    fake = endpoint[0]
+    fake.delay_seconds = 2.0
+    client, _ = make(BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS="1")
+    done = wait_for(client, start_batch(client, chat_lines(3)).id, ("completed", "failed"))
+    assert done.status == "completed" and done.request_counts.completed == 3
+    assert fake.received == {f"Question {n}": 1 for n in range(3)}
+
+
+def test_a_post_that_timed_out_reading_is_sent_at_most_twice(make: Any, endpoint: tuple[Any, str]) -> None:
+    fake = endpoint[0]
+    fake.delay_seconds = 3.0
+    client, _ = make(timeout=0.5)
+    done = wait_for(client, start_batch(client, chat_lines(2)).id, ("completed", "failed"))
+    assert done.status == "completed" and done.request_counts.failed == 2
+    errors = lines_of(client, done.error_file_id)
+    assert {line["error"]["code"] for line in errors} == {"request_failed"}
+    assert all("2 sends" in line["error"]["message"] for line in errors)
+    time.sleep(3)  # whatever was still on its way has arrived
+    assert fake.received == {"Question 0": 2, "Question 1": 2}
+
+
+def test_a_lost_chunk_message_is_sent_again_by_the_sweeper(make: Any, endpoint: tuple[Any, str]) -> None:
+    """The message of the batch's second chunk is lost: the counts stop moving, and a sweep queues that chunk
+    again; every request is answered exactly once."""
+    lossy = LossyQueue(lambda kind, ref: kind == "chunk" and ref.endswith("#1") and not lossy.lost)
+    client, gateway = make(timeout=0.3, chunks=lossy)  # stalled after 3 x 0.3 s without progress
+    batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 30))
+    done = wait_for(client, batch.id, ("completed", "failed"), gateway)
+    assert lossy.lost == [("chunk", f"{batch.id}#1")]
+    assert done.status == "completed" and done.request_counts.completed == CHUNK_REQUESTS + 30
+    output = lines_of(client, done.output_file_id)
+    assert sorted(line["custom_id"] for line in output) == sorted(f"req-{n}" for n in range(CHUNK_REQUESTS + 30))
+    fake = endpoint[0]
+    assert fake.received == {f"Question {n}": 1 for n in range(CHUNK_REQUESTS + 30)}
+
+
+def test_a_cancel_with_no_chunk_running_ends_the_batch_within_a_sweep(make: Any, endpoint: tuple[Any, str]) -> None:
+    client, gateway = make(run_chunks=False)  # its first chunk is queued, and nobody runs it
+    batch = start_batch(client, chat_lines(5))
+    assert client.batches.cancel(batch.id).status == "cancelling"
+    gateway.jobs.sweep()
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "cancelled"
+    errors = lines_of(client, done.error_file_id)
+    assert sorted(line["custom_id"] for line in errors) == [f"req-{n}" for n in range(5)]
+    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+    assert endpoint[0].received == {}
+
+
+def test_deleting_the_input_file_does_not_break_a_running_batch(make: Any, endpoint: tuple[Any, str]) -> None:
+    fake = endpoint[0]
+    fake.delay_seconds = 0.01
+    client, _ = make()
+    batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 10))
+    client.files.delete(batch.input_file_id)
+    done = wait_for(client, batch.id, ("completed", "failed"))
+    assert done.status == "completed" and done.request_counts.completed == CHUNK_REQUESTS + 10
+
+
+# --------------------------------------------------------------------------------------------------
+# a restart of `batchbridge serve` mid-run, its state in an AWS emulation that outlives it
+# --------------------------------------------------------------------------------------------------
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not come up"
+        time.sleep(0.2)
+
+
+def test_a_restart_mid_run_ends_completed_with_every_request_answered_once(
+    endpoint: tuple[Any, str], tmp_path: Path
+) -> None:
+    fake = endpoint[0]
+    fake.delay_seconds = 0.05
+    log = tmp_path / "processes.log"
+    moto_port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
+    moto = _start([sys.executable, "-m", "moto.server", "-p", str(moto_port)], env, log)
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        _ready(f"http://127.0.0.1:{moto_port}", moto, log)
+        env |= {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "BATCHBRIDGE_STORAGE": "aws",
+            "BATCHBRIDGE_OWNER_SECRET": "restart-test-owner-secret-0123456789",
+            "BATCHBRIDGE_SWEEP_SECONDS": "1",
+            "BATCHBRIDGE_COMPAT_ENDPOINTS": json.dumps(
+                {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": 0.5}}
+            ),
+        }
+
+        def serve() -> OpenAI:
+            port = free_port()
+            process = _start([sys.executable, "-m", "batchbridge.cli", "serve", "--port", str(port)], env, log)
+            servers.append(process)
+            _ready(f"http://127.0.0.1:{port}/docs", process, log)
+            return OpenAI(base_url=f"http://127.0.0.1:{port}/openai", api_key="sk-restart", max_retries=0)
+
+        first = serve()
+        total = 2 * CHUNK_REQUESTS + 20
+        batch = start_batch(first, chat_lines(total))
+        deadline = time.monotonic() + 60
+        while fake.calls < 40:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        servers[0].send_signal(signal.SIGKILL)  # mid-chunk: its in-process queue and in-flight requests are gone
+        servers[0].wait()
+        answered_before = fake.calls
+        assert answered_before < total
+
+        second = serve()
+        deadline = time.monotonic() + 90
+        while (done := second.batches.retrieve(batch.id)).status not in ("completed", "failed", "cancelled"):
+            assert time.monotonic() < deadline, f"the batch stayed {done.status} after the restart"
+            time.sleep(0.5)
+        assert done.status == "completed" and done.request_counts is not None
+        assert (done.request_counts.total, done.request_counts.completed) == (total, total)
+        output = [json.loads(line) for line in second.files.content(done.output_file_id).read().splitlines()]
+        assert sorted(line["custom_id"] for line in output) == sorted(f"req-{n}" for n in range(total))
+        # only what the killed process had in flight was sent twice
+        resent = [text for text, count in fake.received.items() if count > 1]
+        assert len(resent) <= 2 and sum(fake.received.values()) <= total + 2
+    finally:
+        for process in servers:
+            _stop(process)
+        _stop(moto)
