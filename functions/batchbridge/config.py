@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from batchbridge.domain.compat import CompatEndpoint, parse_endpoints
 
@@ -22,6 +23,33 @@ def _float(name: str, default: float, *, allow_zero: bool = False) -> float:
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'zero or more' if allow_zero else 'positive'}, got {raw!r}")
     return value
+
+
+def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[str, str | None]:
+    """Gateway keys as written in BATCHBRIDGE_API_KEYS or its secret (see ``KeySource.gateway_keys``): key -> its
+    named tenant (None: its own). A key given to two tenants is a ValueError naming ``source`` (``strict``), else
+    no key at all (a secret read at runtime: neither tenant may use it)."""
+    raw = raw.strip()
+    parsed: Any = None
+    if raw.startswith(("[", "{")):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+    keys: dict[str, str | None] = {}
+    if isinstance(parsed, dict):
+        shared: set[str] = set()
+        for tenant, listed in parsed.items():
+            for key in listed if isinstance(listed, list) else [listed]:
+                if isinstance(key, str) and key.strip():
+                    if keys.get(key.strip(), tenant) != tenant:
+                        if strict:
+                            raise ValueError(f"{source} gives one key to two tenants")
+                        shared.add(key.strip())
+                    keys[key.strip()] = str(tenant)
+        return {key: tenant for key, tenant in keys.items() if key not in shared}
+    listed = parsed if isinstance(parsed, list) else raw.replace("\n", ",").split(",")
+    return {key.strip(): None for key in listed if isinstance(key, str) and key.strip()}
 
 
 def _names(name: str) -> frozenset[str]:
@@ -54,13 +82,15 @@ class Settings:
     bedrock_allowed_buckets: frozenset[str] = frozenset()
     bedrock_allowed_role_arns: frozenset[str] = frozenset()
     # Gateway-key mode (either set): clients must present one of these keys; providers get the gateway's own.
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # key -> its named tenant (None: the key is its own tenant)
+    api_keys: dict[str, str | None] = field(default_factory=dict, repr=False)
     api_keys_secret_arn: str | None = None
     provider_keys: dict[str, str] = field(default_factory=dict, repr=False)  # provider -> key, from the env
     provider_keys_secret_arn: str | None = None
     # provider openai-compatible: endpoint name -> its settings; chunks of its batches go to this queue (SQS)
     compat_endpoints: dict[str, CompatEndpoint] = field(default_factory=dict)
     compat_queue_url: str | None = None
+    compat_stall_seconds: float = 120.0  # a running self-run batch silent this long has lost its worker
 
     @property
     def gateway_keys_mode(self) -> bool:
@@ -96,7 +126,7 @@ class Settings:
             bedrock_role_arn=os.environ.get("BATCHBRIDGE_BEDROCK_ROLE_ARN", "").strip() or None,
             bedrock_min_records=int(_float("BATCHBRIDGE_BEDROCK_MIN_RECORDS", 100, allow_zero=True)),
             # Bedrock reads the account's S3, never the embedded store: no default bucket there.
-            api_keys=tuple(key.strip() for key in os.environ.get("BATCHBRIDGE_API_KEYS", "").split(",") if key.strip()),
+            api_keys=parse_gateway_keys(os.environ.get("BATCHBRIDGE_API_KEYS", ""), "BATCHBRIDGE_API_KEYS"),
             api_keys_secret_arn=os.environ.get("BATCHBRIDGE_API_KEYS_SECRET_ARN", "").strip() or None,
             provider_keys={
                 provider: os.environ[variable].strip()
@@ -110,6 +140,7 @@ class Settings:
             provider_keys_secret_arn=os.environ.get("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", "").strip() or None,
             compat_endpoints=parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", "")),
             compat_queue_url=os.environ.get("BATCHBRIDGE_COMPAT_QUEUE_URL", "").strip() or None,
+            compat_stall_seconds=_float("BATCHBRIDGE_COMPAT_STALL_SECONDS", 120.0),
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchbridge.config import Settings
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.owner import owner_of
+from batchbridge.domain.owner import owner_of, tenant_owner
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
@@ -130,9 +130,12 @@ class Gateway:
         if self.key_source is not None:
             # Gateway-key mode: the key must be one of ours (compared in constant time); providers get the
             # gateway's own keys, so nothing of the client's goes upstream.
-            accepted = False
-            for gateway_key in self.key_source.gateway_keys():
-                accepted |= hmac.compare_digest(key.encode(), gateway_key.encode())
+            accepted, tenant = False, None
+            for gateway_key, named in self.key_source.gateway_keys().items():
+                match = hmac.compare_digest(key.encode(), gateway_key.encode())
+                accepted |= match
+                if match:
+                    tenant = named
             if not accepted:
                 raise GatewayError(
                     401,
@@ -140,7 +143,9 @@ class Gateway:
                     type="authentication_error",
                     code="invalid_api_key",
                 )
-            return Caller(owner=owner_of(key, self.owner_secret), credentials=Credentials(api_key=""))
+            # A named tenant owns its records whichever of its keys is used: its keys can be rotated.
+            owner = tenant_owner(tenant, self.owner_secret) if tenant is not None else owner_of(key, self.owner_secret)
+            return Caller(owner=owner, credentials=Credentials(api_key=""))
         credentials = Credentials(
             api_key=key,
             organization=_ascii_header(headers, "openai-organization"),
@@ -206,6 +211,7 @@ class Gateway:
                 store=DynamoCompatStore(dynamodb, settings.table),
                 blobs=blobs,
                 queue=chunk_queue,
+                stall_seconds=settings.compat_stall_seconds,
             )
 
         return cls(

@@ -162,7 +162,7 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
         "kms:Decrypt": {CREDENTIALS_KEY},
-        "sqs:SendMessage": {WORK_QUEUE},
+        "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # and a chunk whose chain broke
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
     },
 }

@@ -62,10 +62,16 @@ def make(
     queues: list[LocalWorkQueue] = []
 
     def start(
-        *, timeout: float = 30.0, chunks: LocalWorkQueue | None = None, run_chunks: bool = True, **env: str
+        *,
+        timeout: float = 30.0,
+        chunks: LocalWorkQueue | None = None,
+        run_chunks: bool = True,
+        stall: float = 120.0,
+        **env: str,
     ) -> tuple[OpenAI, Gateway]:
         endpoints = {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": timeout}}
         monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps(endpoints))
+        monkeypatch.setenv("BATCHBRIDGE_COMPAT_STALL_SECONDS", str(stall))
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         chunk_queue = chunks or LocalWorkQueue(retry_delay_seconds=0.05)
@@ -135,7 +141,7 @@ def test_a_lost_chunk_message_is_sent_again_by_the_sweeper(make: Any, endpoint: 
     """The message of the batch's second chunk is lost: the counts stop moving, and a sweep queues that chunk
     again; every request is answered exactly once."""
     lossy = LossyQueue(lambda kind, ref: kind == "chunk" and ref.endswith("#1") and not lossy.lost)
-    client, gateway = make(timeout=0.3, chunks=lossy)  # stalled after 3 x 0.3 s without progress
+    client, gateway = make(chunks=lossy, stall=0.5)  # half a second without progress: the chain is broken
     batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 30))
     done = wait_for(client, batch.id, ("completed", "failed"), gateway)
     assert lossy.lost == [("chunk", f"{batch.id}#1")]
@@ -221,8 +227,9 @@ def test_a_restart_mid_run_ends_completed_with_every_request_answered_once(
             "BATCHBRIDGE_STORAGE": "aws",
             "BATCHBRIDGE_OWNER_SECRET": "restart-test-owner-secret-0123456789",
             "BATCHBRIDGE_SWEEP_SECONDS": "1",
+            "BATCHBRIDGE_COMPAT_STALL_SECONDS": "2",
             "BATCHBRIDGE_COMPAT_ENDPOINTS": json.dumps(
-                {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": 0.5}}
+                {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": 5}}
             ),
         }
 

@@ -6,6 +6,7 @@ import fnmatch
 import importlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -239,6 +240,7 @@ def test_every_aws_call_a_handler_makes_is_granted_by_the_template(
         QueueName="batchbridge-walk.fifo", Attributes={"FifoQueue": "true"}
     )["QueueUrl"]
     monkeypatch.setenv("BATCHBRIDGE_COMPAT_QUEUE_URL", compat_queue)
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_STALL_SECONDS", "0.2")
     # Every client made from here on (the handlers' gateway is built afresh) reports its calls.
     events = boto3._get_default_session().events
     events.register("before-parameter-build", record)
@@ -397,7 +399,11 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
     batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, compat_body))
     from batchbridge.handlers import compat_worker
 
-    background("compat_worker", compat_worker.handler, drain_sqs_event(os.environ["BATCHBRIDGE_COMPAT_QUEUE_URL"]))
+    time.sleep(0.3)  # its first chunk not run for a while (BATCHBRIDGE_COMPAT_STALL_SECONDS): the sweep queues it again
+    background("sweeper", sweeper, {"source": "aws.scheduler"})
+    chunks = drain_sqs_event(os.environ["BATCHBRIDGE_COMPAT_QUEUE_URL"])
+    assert len(chunks["Records"]) == 2
+    background("compat_worker", compat_worker.handler, chunks)
     batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
     assert batch["status"] == "finalizing"
     background("finalizer", finalizer, drain_sqs_event(queue_url))

@@ -71,3 +71,45 @@ def test_a_malformed_key_is_a_400(client_for: Callable[[str], OpenAI]) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client_for("sk-user-one").files.create(file=("in.jsonl", JSONL), purpose="batch", **with_key("x" * 300))
     assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "invalid_idempotency_key"
+
+
+def test_a_key_reused_for_another_request_is_a_422(
+    client_for: Callable[[str], OpenAI], fake_openai: tuple[Any, str]
+) -> None:
+    fake = fake_openai[0].state.fake
+    client = client_for("sk-user-one")
+    first = client.files.create(file=("in.jsonl", JSONL), purpose="batch", **with_key("f"))
+
+    def reused(call: Callable[[], Any]) -> None:
+        with pytest.raises(openai.UnprocessableEntityError) as caught:
+            call()
+        assert isinstance(caught.value.body, dict)
+        assert (caught.value.body["code"], caught.value.body["param"]) == ("idempotency_key_reused", "Idempotency-Key")
+
+    other_bytes = JSONL.replace(b'"Hi"', b'"Hello"')
+    reused(lambda: client.files.create(file=("in.jsonl", other_bytes), purpose="batch", **with_key("f")))
+    reused(lambda: client.files.create(file=("other.jsonl", JSONL), purpose="batch", **with_key("f")))
+    reused(lambda: client.files.create(file=("in.jsonl", JSONL), purpose="user_data", **with_key("f")))
+    assert client.files.create(file=("in.jsonl", JSONL), purpose="batch", **with_key("f")).id == first.id
+    assert len(fake._files) == 1
+
+    def create_batch(window_metadata: dict[str, str] | None) -> Any:
+        return client.batches.create(
+            input_file_id=first.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata=window_metadata,
+            **with_key("b"),
+        )
+
+    batch = create_batch({"run": "1"})
+    reused(lambda: create_batch({"run": "2"}))
+    assert create_batch({"run": "1"}).id == batch.id and len(fake.batch_ids("sk-user-one")) == 1
+
+    upload = client.uploads.create(bytes=3, filename="x", mime_type="text/plain", purpose="user_data", **with_key("u"))
+    reused(
+        lambda: client.uploads.create(
+            bytes=4, filename="x", mime_type="text/plain", purpose="user_data", **with_key("u")
+        )
+    )
+    assert upload.id

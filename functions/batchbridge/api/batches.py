@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from batchbridge.api.idempotency import idempotency_key, once
+from batchbridge.api.idempotency import fingerprint, idempotency_key, once
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 
 
@@ -22,7 +22,17 @@ async def batches_create(request: Request) -> JSONResponse:
         return gateway.batches.create(caller, provider, params).to_openai()
 
     return JSONResponse(
-        await blocking(request, once, gateway, caller, "batches_create", key, create, request.scope.get("aws.context"))
+        await blocking(
+            request,
+            once,
+            gateway,
+            caller,
+            "batches_create",
+            key,
+            create,
+            request.scope.get("aws.context"),
+            fingerprint(params) if key else "",
+        )
     )
 
 

@@ -47,6 +47,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _storage_error(_: Request, exc: Exception) -> JSONResponse:
     # The gateway's own DynamoDB or S3 failed (provider calls map their errors themselves): the request may be
     # tried again, and nothing stored is half-written (intents and versioned writes see to that).
+    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ValidationException":
+        # DynamoDB refused what the request would store (an item over 400 KB, say): asking again cannot help.
+        logger.warning("storage refused a request's values: %s", exc)
+        return error_response(
+            GatewayError(
+                400,
+                "The request holds more than the gateway can store with it; send smaller parameters.",
+                code="request_unstorable",
+            )
+        )
     logger.exception("storage call failed")
     return error_response(
         GatewayError(

@@ -1,13 +1,16 @@
 """Idempotent creates: a POST carrying an ``Idempotency-Key`` header replays its first result (Powertools
 Idempotency, persisted in the gateway's DynamoDB table), so a client retrying after a lost answer never creates
 twice. Keyed by owner, operation and key: two tenants' keys never meet. Failures are not kept, so a create that
-failed can be retried with the same key."""
+failed can be retried with the same key. A replay must be the same request: the key with other parameters (or
+another file) is a 422, as Stripe-style idempotency answers it, never the first request's result."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.services.files import Caller
@@ -32,6 +35,17 @@ def idempotency_key(headers: Mapping[str, str]) -> str | None:
     return key
 
 
+def fingerprint(params: dict[str, Any], stream: BinaryIO | None = None) -> str:
+    """What makes two requests the same: their parameters, and the bytes of the file they carry (read, then
+    rewound)."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":"), default=str).encode())
+    if stream is not None:
+        for chunk in iter(lambda: stream.read(1024 * 1024), b""):
+            digest.update(chunk)
+        stream.seek(0)
+    return digest.hexdigest()
+
+
 def once(
     gateway: Gateway,
     caller: Caller,
@@ -39,17 +53,24 @@ def once(
     key: str | None,
     create: Callable[[], dict[str, Any]],
     lambda_context: Any = None,
+    request_fingerprint: str = "",
 ) -> dict[str, Any]:
-    """``create()``'s OpenAI object, or, for a key seen before, the object its first success returned.
+    """``create()``'s OpenAI object, or, for a key seen before with the same ``request_fingerprint``, the object its
+    first success returned (another fingerprint: a 422).
 
     ``lambda_context`` (in Lambda): an in-progress record then expires with the invocation, so a function that
     timed out does not block its key's retries for the whole replay window."""
     if key is None:
         return create()
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
 
-    config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=REPLAY_SECONDS)
+    config = IdempotencyConfig(
+        event_key_jmespath="id", payload_validation_jmespath="request", expires_after_seconds=REPLAY_SECONDS
+    )
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
 
@@ -62,7 +83,19 @@ def once(
     try:
         with warnings.catch_warnings():  # outside Lambda there is no remaining time to tell it
             warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
-            result: dict[str, Any] = run(request={"id": f"{operation}:{caller.owner}:{key}"})
+            result: dict[str, Any] = run(
+                request={"id": f"{operation}:{caller.owner}:{key}", "request": request_fingerprint}
+            )
+    except IdempotencyValidationError:
+        error = GatewayError(
+            422,
+            "This Idempotency-Key was used with a different request; a retry must send the same parameters (and "
+            "file). Use a new key for a new request.",
+            param="Idempotency-Key",
+            code="idempotency_key_reused",
+        )
+        error.retryable = False
+        raise error from None
     except IdempotencyAlreadyInProgressError:
         raise GatewayError(
             409,

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from batchbridge.api.idempotency import idempotency_key, once
+from batchbridge.api.idempotency import fingerprint, idempotency_key, once
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
@@ -25,7 +25,17 @@ async def uploads_create(request: Request) -> JSONResponse:
         return gateway.uploads.create(caller, provider, params).to_openai(gateway.uploads.now())
 
     return JSONResponse(
-        await blocking(request, once, gateway, caller, "uploads_create", key, create, request.scope.get("aws.context"))
+        await blocking(
+            request,
+            once,
+            gateway,
+            caller,
+            "uploads_create",
+            key,
+            create,
+            request.scope.get("aws.context"),
+            fingerprint(params) if key else "",
+        )
     )
 
 

@@ -88,12 +88,6 @@ class Chunk:
     length: int
 
 
-def stall_seconds(endpoint: CompatEndpoint) -> float:
-    """How long a running batch's counts may stand still before its chunk chain counts as broken (a lost message,
-    a worker that died, a restarted `serve`): three of its longest requests, and room for its start spacing."""
-    return 3 * endpoint.timeout_seconds + 2 * endpoint.start_gap_seconds
-
-
 def chunk_sizes(total: int, chunks: int, size: int = CHUNK_REQUESTS) -> list[int]:
     """The number of requests in each chunk ``plan_chunks`` makes of ``total`` requests."""
     return [min(size, total - number * size) for number in range(chunks)]
@@ -118,13 +112,14 @@ def plan_chunks(lines: Iterable[tuple[int, int, str]], size: int = CHUNK_REQUEST
     return chunks, count
 
 
-def chunk_ref(batch_id: str, number: int) -> str:
-    """What a chunk's queue message names: the batch and the chunk's number."""
-    return f"{batch_id}#{number}"
+def chunk_ref(batch_id: str, number: int, generation: int | None = None) -> str:
+    """What a chunk's queue message names: the batch and the chunk's number, and for a chunk sent again after its
+    chain broke a generation (a FIFO queue drops a message it saw in the last five minutes: a resend must differ)."""
+    return f"{batch_id}#{number}" if generation is None else f"{batch_id}#{number}#{generation}"
 
 
 def parse_chunk_ref(ref: str) -> tuple[str, int]:
-    batch_id, _, number = ref.rpartition("#")
+    batch_id, number, *_ = ref.split("#")
     return batch_id, int(number)
 
 

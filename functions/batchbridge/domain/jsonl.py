@@ -8,11 +8,12 @@ from typing import Any, BinaryIO, Final
 
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.validation import BATCH_ENDPOINTS
+from batchbridge.domain.validation import BATCH_ENDPOINTS, MAX_MODEL_CHARS
 
 CHAT_ENDPOINT: Final = "/v1/chat/completions"
 MAX_REQUESTS: Final = 50_000
 MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+MAX_CUSTOM_ID_CHARS: Final = 512  # where the gateway reads the lines itself (an OpenAI upload is OpenAI's to judge)
 UTF8_BOM: Final = b"\xef\xbb\xbf"
 
 
@@ -32,11 +33,16 @@ def _line_error(number: int, message: str, code: str) -> GatewayError:
 
 
 def check_batch_input(
-    stream: BinaryIO, max_requests: int = MAX_REQUESTS, *, require_model: bool = True
+    stream: BinaryIO,
+    max_requests: int = MAX_REQUESTS,
+    *,
+    require_model: bool = True,
+    max_custom_id_chars: int | None = MAX_CUSTOM_ID_CHARS,
 ) -> BatchInputSummary:
     """Validate every line of an OpenAI batch input file; raise a 400 naming the first bad line.
 
-    Reads the stream once, line by line; memory holds one line plus the set of custom_ids.
+    Reads the stream once, line by line; memory holds one line plus the set of custom_ids. ``max_custom_id_chars``:
+    None where the provider judges custom_ids itself (OpenAI).
     """
     first_lines: dict[str, int] = {}
     url: str | None = None
@@ -74,6 +80,12 @@ def check_batch_input(
         custom_id = line.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise _line_error(number, "'custom_id' must be a non-empty string.", "invalid_custom_id")
+        if max_custom_id_chars is not None and len(custom_id) > max_custom_id_chars:
+            raise _line_error(
+                number,
+                f"'custom_id' is {len(custom_id)} characters long; at most {max_custom_id_chars} are accepted.",
+                "invalid_custom_id",
+            )
         if custom_id in first_lines:
             raise _line_error(
                 number,
@@ -106,6 +118,8 @@ def check_batch_input(
             pass  # the provider takes the model per batch (Gemini): the batch may name it
         elif not isinstance(model, str) or not model:
             raise _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
+        elif len(model) > MAX_MODEL_CHARS:
+            raise _line_error(number, f"'body.model' is longer than {MAX_MODEL_CHARS} characters.", "invalid_model")
         else:
             models.add(model)
         if len(first_lines) > max_requests:

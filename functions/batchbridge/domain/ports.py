@@ -183,6 +183,7 @@ class ProviderAdapter(Protocol):
     # expired): its custom_id map then lists every request, and the missing ones become error lines
     results_may_omit: bool
     lines_need_model: bool  # whether each batch input line must name its model (body.model)
+    custom_id_max_chars: int | None  # longest custom_id the gateway takes (None: the provider judges them)
 
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         """The provider's copy of an uploaded file; None when the gateway's own copy is all there is."""
@@ -228,6 +229,9 @@ class ChunkRunner(Protocol):
 
     def run_chunk(self, batch_id: str, number: int) -> None: ...
     def dead_chunk(self, batch_id: str, number: int) -> None: ...
+    def mend(self, batch_id: str) -> None:
+        """(the sweeper) Carry on a batch whose chunk chain broke: a lost message, a worker that died."""
+        ...
 
 
 class ProviderRegistry(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from batchbridge.domain.errors import GatewayError, bad_request
@@ -166,3 +167,36 @@ def metadata(value: Any) -> dict[str, str] | None:
                 code="invalid_value",
             )
     return dict(value)
+
+
+MAX_CONTENT_TYPE_CHARS: Final = 255
+MAX_MODEL_CHARS: Final = 2048  # a Bedrock model ARN's limit
+# What the gateway keeps of a request's own parameters (an Upload's, for the file it becomes): an item of its table
+# holds 400 KB in all.
+MAX_STORED_PARAMS_BYTES: Final = 64 * 1024
+
+
+def bounded(value: str, name: str, max_chars: int) -> str:
+    """A string parameter the gateway keeps, at most ``max_chars`` characters (a 400 naming it otherwise)."""
+    if len(value) > max_chars:
+        raise bad_request(
+            f"Invalid '{name}': {len(value)} characters, at most {max_chars} are accepted.",
+            param=name,
+            code="string_above_max_length",
+        )
+    return value
+
+
+def stored_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters the gateway keeps with a record, checked to fit it: over MAX_STORED_PARAMS_BYTES of JSON is a 400
+    naming the largest parameter."""
+    sizes = {name: len(json.dumps(value, separators=(",", ":"))) for name, value in params.items()}
+    if sum(sizes.values()) > MAX_STORED_PARAMS_BYTES:
+        largest = max(sizes, key=lambda name: sizes[name])
+        raise bad_request(
+            f"The request's parameters are {sum(sizes.values())} bytes of JSON, more than the "
+            f"{MAX_STORED_PARAMS_BYTES} this gateway keeps with it; '{largest}' alone is {sizes[largest]}.",
+            param=largest,
+            code="parameters_too_large",
+        )
+    return params

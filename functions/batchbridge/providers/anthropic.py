@@ -18,7 +18,7 @@ import httpx
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
+from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
 from batchbridge.providers.held_files import GatewayHeldFiles
@@ -37,6 +37,7 @@ class AnthropicAdapter(GatewayHeldFiles):
     max_batch_requests = MAX_REQUESTS
     results_may_omit = False  # every request has a result line (canceled and expired ones too)
     lines_need_model = True
+    custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client_args = (base_url.rstrip("/") + "/", timeout, transport)
@@ -189,6 +190,12 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
         if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str) or not item["custom_id"]:
             raise bad_request(f"{where}: needs a non-empty string 'custom_id'.", param=f"{where}.custom_id")
         custom_id = item["custom_id"]
+        if len(custom_id) > MAX_CUSTOM_ID_CHARS:
+            raise bad_request(
+                f"{where}: custom_id is {len(custom_id)} characters long; at most {MAX_CUSTOM_ID_CHARS} are accepted.",
+                param=f"{where}.custom_id",
+                code="invalid_custom_id",
+            )
         if custom_id in seen:
             raise bad_request(
                 f"{where}: duplicate custom_id {custom_id!r}.", param=f"{where}.custom_id", code="duplicate_custom_id"

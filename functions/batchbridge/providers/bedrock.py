@@ -20,7 +20,7 @@ from typing import IO, Any, BinaryIO, Final, Literal
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import map_lines, read_map
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
+from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -71,6 +71,7 @@ class BedrockAdapter:
     max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
     results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
     lines_need_model = True
+    custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
 
     def __init__(
         self,

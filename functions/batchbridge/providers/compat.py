@@ -1,13 +1,17 @@
 """Provider ``openai-compatible``: durable batches the gateway runs itself against any endpoint speaking OpenAI's
 ``/chat/completions`` and ``/embeddings`` (vLLM, Ollama, Groq, Together, …), which have no batch API of their own.
 
-``files.create`` keeps the JSONL in our bucket only. ``batches.create`` plans the file into chunks (byte ranges of
-CHUNK_REQUESTS lines) and queues the first; a worker runs one chunk at a time per batch (each chunk queues the
-next; deployed, a FIFO queue with a message group per batch makes sure of it) — so the batch's
+``files.create`` keeps the JSONL in our bucket only. ``batches.create`` copies it for the batch (server-side),
+plans the copy into chunks (byte ranges of CHUNK_REQUESTS lines) and queues the first; a worker runs one chunk at a
+time per batch (each chunk queues the next; deployed, a FIFO queue with a message group per batch makes sure of
+it) — so the batch's
 ``max_concurrency`` holds across workers — with that many requests in flight and the ``requests_per_minute``
 spacing, honouring 429 Retry-After; each answer is stored and counted once (compat_state), then the next chunk is
-queued. Cancel and the 24 h window stop the chain; the finalizer turns the stored answers into the output and
-error files and accounts for every request never run. A chunk redelivered after a crash skips what was answered.
+queued. Cancel and the 24 h window stop the chain (the batch ends once the requests in flight are answered, so
+nothing is answered after it ended); the finalizer turns the stored answers into the output and error files,
+accounts for every request never run, and then removes the stored answers and the working copies. A chunk
+redelivered after a crash skips what was answered; a chain that broke (its worker's beat stopped) is mended by the
+sweeper (``mend``). A request is sent again only when it surely never arrived, or once when its answer was lost.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
@@ -28,7 +33,7 @@ import httpx
 from batchbridge.domain import codec, compat
 from batchbridge.domain.compat import Chunk, CompatEndpoint
 from batchbridge.domain.errors import bad_request, not_found
-from batchbridge.domain.jsonl import iter_lines_at
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines_at
 from batchbridge.domain.lines import unrun_line
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
 from batchbridge.providers import http
@@ -45,6 +50,7 @@ UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (i
 # Working copies (the batch's input, its plan) go after this long at the latest; the finalizer removes them sooner.
 WORKING_EXPIRY_DAYS: Final = 30
 STATE_CHECK_SECONDS: Final = 1.0  # how often a running chunk looks for a cancel
+DEFAULT_STALL_SECONDS: Final = 120.0  # BATCHBRIDGE_COMPAT_STALL_SECONDS
 ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
 
 
@@ -64,6 +70,7 @@ class CompatAdapter(GatewayHeldFiles):
     max_batch_requests = 50_000
     results_may_omit = False  # ``results`` yields every request: those never run as unrun lines
     lines_need_model = True
+    custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
 
     def __init__(
         self,
@@ -74,8 +81,12 @@ class CompatAdapter(GatewayHeldFiles):
         queue: WorkQueue,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
+        stall_seconds: float = DEFAULT_STALL_SECONDS,
     ) -> None:
+        """``stall_seconds``: how long a running batch may go without its worker's beat or any answer before its
+        chunk chain counts as broken and its first unfinished chunk is queued again."""
         self._endpoints = endpoints
+        self._stall_seconds = stall_seconds
         self._store = store
         self._blobs = blobs
         self._queue = queue
@@ -136,14 +147,13 @@ class CompatAdapter(GatewayHeldFiles):
         return report
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return _report(self._watched(self._state(provider_batch_id)))
+        return _report(self._state(provider_batch_id))
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         self._state(provider_batch_id)
         self._store.request_cancel(provider_batch_id)
-        state = self._state(provider_batch_id)
-        if not self._running(state):  # nobody runs a chunk that would see the cancel: it ends now
-            self._stopped(state)
+        # No chunk running to see the cancel: it ends now (the write fails if a chunk has just started: it will).
+        self._store.end(provider_batch_id, "cancelled", int(self._clock()), unless_running=True)
         return self.get_batch(credentials, provider_batch_id)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
@@ -155,7 +165,8 @@ class CompatAdapter(GatewayHeldFiles):
         expired) an unrun marker. Streams the input's custom_ids beside the stored answers."""
         state = self._state(provider_batch_id)
         unrun = "batch_cancelled" if state.status == "cancelled" else "batch_expired"
-        custom_ids = (custom_id for _, _, custom_id in _planned(self._blobs.open(_input_key(provider_batch_id))))
+        input_key = str(self._plan(provider_batch_id)["input"])
+        custom_ids = (custom_id for _, _, custom_id in _planned(self._blobs.open(input_key)))
         for start in range(0, state.total, RESULTS_PAGE):
             indexes = list(range(start, min(start + RESULTS_PAGE, state.total)))
             stored = dict(self._store.results(provider_batch_id, indexes))
@@ -176,32 +187,40 @@ class CompatAdapter(GatewayHeldFiles):
         state = self._store.get(provider_batch_id)
         if state is not None:
             self._store.delete_results(provider_batch_id, state.total)
-        for key in (_input_key(provider_batch_id), _plan_key(provider_batch_id)):
-            self._blobs.delete(key)
+        copy = _input_key(provider_batch_id)  # (a batch planned before copies were made reads the file itself)
+        if self._plan(provider_batch_id)["input"] == copy:
+            self._blobs.delete(copy)
+        self._blobs.delete(_plan_key(provider_batch_id))
 
     # the worker
     def run_chunk(self, batch_id: str, number: int) -> None:
         """Answer chunk ``number``'s requests not yet answered, then queue the next chunk (or end the batch)."""
         work = self._chunk(batch_id, number)
-        if work is None or self._stopped(work.state):
+        if work is None:
             return
         endpoint = self._endpoints.get(work.state.endpoint_name)
         if endpoint is None:
             logger.error("batch %s: endpoint %r is no longer configured", batch_id, work.state.endpoint_name)
             self._store.end(batch_id, "failed", int(self._clock()))
             return
-        self._store.start_chunk(batch_id, number, int(self._clock()))
+        if self._must_stop(work.state) or not self._store.start_chunk(batch_id, number, self._clock()):
+            self._stopped(self._store.get(batch_id) or work.state)  # cancelled or expired: nothing runs it now
+            return
         try:
             self._run(endpoint, work, batch_id, number)
         finally:
-            self._store.finish_chunk(batch_id, number, int(self._clock()))
+            self._store.finish_chunk(batch_id, number, self._clock())
         self._next(batch_id, number, work.chunks)
 
     def _run(self, endpoint: CompatEndpoint, work: _ChunkWork, batch_id: str, number: int) -> None:
+        """Send the chunk's unanswered requests, ``max_concurrency`` at a time and spaced as ``requests_per_minute``
+        asks, until done or the batch must stop; then wait for those in flight. The batch ends (cancelled, expired)
+        only after, so nothing is answered once it has ended. Beats every ``stall_seconds / 4`` meanwhile: a batch
+        whose beat stops has lost its worker (the sweeper then queues the chunk again)."""
         indexes, answered, lines = work.indexes, work.answered, work.lines
         self._recount(batch_id, number, answered)  # a run before this one may have died between store and count
         slots = threading.BoundedSemaphore(endpoint.max_concurrency)
-        gap = endpoint.start_gap_seconds
+        beat = _Beat(lambda: self._store.beat(batch_id, self._clock()), self._stall_seconds / 4)
         next_start = 0.0
         checked = self._clock()
         futures: list[Future[None]] = []
@@ -209,20 +228,22 @@ class CompatAdapter(GatewayHeldFiles):
             for index, (_, _, raw) in zip(indexes, lines, strict=False):
                 if index in answered:
                     continue
-                slots.acquire()
+                while not slots.acquire(timeout=STATE_CHECK_SECONDS):
+                    beat()
                 if self._clock() - checked >= STATE_CHECK_SECONDS:
                     checked = self._clock()
                     current = self._store.get(batch_id)
-                    if current is None or self._stopped(current):
+                    if current is None or self._must_stop(current):
                         slots.release()
                         break
-                wait = next_start - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                next_start = max(next_start, time.monotonic()) + gap
-                futures.append(
-                    pool.submit(self._answer, endpoint, work, batch_id, number, index, raw, slots)  # type: ignore[arg-type]
-                )
+                while (wait := next_start - time.monotonic()) > 0:
+                    time.sleep(min(wait, STATE_CHECK_SECONDS))
+                    beat()
+                next_start = max(next_start, time.monotonic()) + endpoint.start_gap_seconds
+                futures.append(pool.submit(self._answer, endpoint, work, batch_id, number, index, raw, slots))
+                beat()
+            while wait_futures(futures, timeout=STATE_CHECK_SECONDS).not_done:
+                beat()
             for future in futures:
                 future.result()  # a failure fails the chunk: it is redelivered, and skips what was answered
         self._recount(batch_id, number, self._store.answered(batch_id, indexes))
@@ -295,7 +316,7 @@ class CompatAdapter(GatewayHeldFiles):
                 stored = compat.encoded(out)
             ok = compat.role_of(out) == "output"
             if self._store.put_result(batch_id, index, stored, ok=ok, expires_at=work.state.expires_at):
-                self._store.count(batch_id, number, ok, int(self._clock()))
+                self._store.count(batch_id, number, ok, self._clock())
         finally:
             slots.release()
 
@@ -369,51 +390,46 @@ class CompatAdapter(GatewayHeldFiles):
         if state is None:
             raise not_found("batch", batch_id)
         if state.status not in ENDED and self._clock() >= state.expires_at:
-            self._store.end(batch_id, "expired", state.expires_at)
+            # a running chunk ends it itself once its requests in flight are answered
+            self._store.end(batch_id, "expired", state.expires_at, unless_running=True)
             state = self._store.get(batch_id) or state
         return state
 
-    def _running(self, state: CompatState) -> bool:
-        """Whether a worker runs one of the batch's chunks: one started and the counts moved since, recently."""
-        endpoint = self._endpoints.get(state.endpoint_name)
-        stall = compat.stall_seconds(endpoint) if endpoint is not None else 0.0
-        return state.running_chunk is not None and self._clock() - state.progressed_at < stall
-
-    def _watched(self, state: CompatState) -> CompatState:
-        """The batch's state, after mending a broken chunk chain (a lost message, a worker that died, a restarted
-        `serve`): the sweeper asks every minute, so a batch whose counts stood still for ``stall_seconds`` gets its
-        first unfinished chunk queued again (it skips what was answered), and a cancel nobody is left to see
-        ends the batch."""
-        endpoint = self._endpoints.get(state.endpoint_name)
-        if (
-            state.status in ENDED
-            or endpoint is None
-            or self._clock() - state.progressed_at < compat.stall_seconds(endpoint)
-        ):
-            return state
-        if not self._store.claim_restart(state.batch_id, state.progressed_at, int(self._clock())):
-            return state  # another sweep or poll got there first
-        if state.status == "cancelling" or self._clock() >= state.expires_at:
+    def mend(self, batch_id: str) -> None:
+        """Carry on a batch whose chunk chain broke (a lost message, a worker that died, a restarted `serve`); the
+        sweeper asks every minute. A batch that neither progressed nor beat for ``stall_seconds`` gets its first
+        unfinished chunk queued again (it skips what was answered), and a cancel or an expiry nobody is left to see
+        ends it."""
+        state = self._store.get(batch_id)
+        if state is None or state.status in ENDED or self._clock() - state.progressed_at < self._stall_seconds:
+            return
+        if not self._store.claim_restart(state.batch_id, state.progressed_at, self._clock()):
+            return  # another sweep got there first
+        if self._must_stop(state):
             self._stopped(state)
-            return self._store.get(state.batch_id) or state
+            return
         sizes = compat.chunk_sizes(state.total, state.chunks)
         unfinished = [number for number, size in enumerate(sizes) if state.answered.get(number, 0) < size]
         if unfinished:
             logger.warning("batch %s: no progress for a while; chunk %d queued again", state.batch_id, unfinished[0])
-            self._queue.send("chunk", compat.chunk_ref(state.batch_id, unfinished[0]))
+            self._queue.send("chunk", compat.chunk_ref(state.batch_id, unfinished[0], generation=int(self._clock())))
         else:  # every request answered, but the chain died before ending the batch
             self._store.end(state.batch_id, "completed", int(self._clock()))
-        return self._store.get(state.batch_id) or state
+
+    def _must_stop(self, state: CompatState) -> bool:
+        """Whether the batch must run no further request (ended, cancelled, past its window)."""
+        return state.status in ENDED or state.cancel_requested or self._clock() >= state.expires_at
 
     def _stopped(self, state: CompatState) -> bool:
-        """Whether the batch must run no further request; ends it (cancelled or expired) when so."""
+        """Whether the batch must run no further request; ends it (cancelled or expired) when so. Called where no
+        chunk of it runs: once ended, nothing more of it is answered."""
         if state.status in ENDED:
             return True
         if state.cancel_requested:
-            self._store.end(state.batch_id, "cancelled", int(self._clock()))
+            self._store.end(state.batch_id, "cancelled", int(self._clock()), unless_running=True)
             return True
         if self._clock() >= state.expires_at:
-            self._store.end(state.batch_id, "expired", state.expires_at)
+            self._store.end(state.batch_id, "expired", state.expires_at, unless_running=True)
             return True
         return False
 
@@ -428,6 +444,20 @@ class CompatAdapter(GatewayHeldFiles):
                 client = http.make_client(endpoint.base_url + "/", endpoint.timeout_seconds, self._transport)
                 self._clients[endpoint.name] = client
             return client
+
+
+class _Beat:
+    """Calls ``beat`` at most every ``interval`` seconds, however often it is asked to."""
+
+    def __init__(self, beat: Callable[[], None], interval: float) -> None:
+        self._beat = beat
+        self._interval = interval
+        self._last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self._last >= self._interval:
+            self._last = time.monotonic()
+            self._beat()
 
 
 def _plan_key(batch_id: str) -> str:

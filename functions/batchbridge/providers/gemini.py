@@ -22,7 +22,7 @@ import httpx
 
 from batchbridge.domain import codec
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import CHAT_ENDPOINT, chat_requests, iter_lines
+from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -73,6 +73,7 @@ class GeminiAdapter:
     max_batch_requests = 50_000  # Gemini states none; the OpenAI surface we offer holds 50,000
     results_may_omit = True  # cancelled and expired batches have no responses file
     lines_need_model = False  # the model goes in the batch URL; a line may leave it out
+    custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         root, self._version = split_base_url(base_url)

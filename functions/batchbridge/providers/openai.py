@@ -37,6 +37,7 @@ class OpenAIAdapter:
     max_batch_requests = 50_000
     results_may_omit = False
     lines_need_model = True
+    custom_id_max_chars: int | None = None  # OpenAI judges its own batch files
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client_args = (base_url.rstrip("/") + "/", timeout, transport)

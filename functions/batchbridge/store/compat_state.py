@@ -39,7 +39,7 @@ class CompatState:
     failed: int = 0
     ended_at: int | None = None
     cancel_requested: bool = False
-    progressed_at: int = 0  # when a chunk last started, answered a request, or was sent again
+    progressed_at: float = 0.0  # when a chunk last started, answered a request or beat, or was sent again
     running_chunk: int | None = None  # the chunk a worker is running (set at its start, removed at its end)
     answered: dict[int, int] = field(default_factory=dict)  # chunk -> requests answered in it
 
@@ -62,7 +62,7 @@ def _state(item: dict[str, Any]) -> CompatState:
         failed=sum(failed.values()),
         ended_at=int(item["ended_at"]["N"]) if "ended_at" in item else None,
         cancel_requested="cancel_requested" in item,
-        progressed_at=int(item["progressed_at"]["N"]) if "progressed_at" in item else int(item["created_at"]["N"]),
+        progressed_at=float(item["progressed_at"]["N"] if "progressed_at" in item else item["created_at"]["N"]),
         running_chunk=int(item["running_chunk"]["N"]) if "running_chunk" in item else None,
         answered={n: completed.get(n, 0) + failed.get(n, 0) for n in set(completed) | set(failed)},
     )
@@ -114,28 +114,50 @@ class DynamoCompatStore:
             },
         )
 
-    def end(self, batch_id: str, status: str, at: int) -> None:
-        """Record how the batch ended, once (a later end does not overwrite the first)."""
-        written(
+    def end(self, batch_id: str, status: str, at: int, *, unless_running: bool = False) -> bool:
+        """Record how the batch ended, once (a later end does not overwrite the first). ``unless_running``: only
+        while no worker runs a chunk of it (that one ends it once its requests in flight are answered). Whether it
+        was written."""
+        condition = "attribute_not_exists(ended_at)"
+        if unless_running:
+            condition += " AND attribute_not_exists(running_chunk)"
+        return written(
             self._client.update_item,
             TableName=self._table,
             Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET #status = :status, ended_at = :at",
-            ConditionExpression="attribute_not_exists(ended_at)",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
         )
 
-    def start_chunk(self, batch_id: str, chunk: int, at: int) -> None:
-        """A worker starts running ``chunk``."""
-        self._client.update_item(
+    def start_chunk(self, batch_id: str, chunk: int, at: float) -> bool:
+        """A worker starts running ``chunk``, if the batch runs on (neither ended nor asked to cancel): whether it
+        may. One write: a cancel that came first stops it, a cancel that comes after sees it running."""
+        return written(
+            self._client.update_item,
             TableName=self._table,
             Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET running_chunk = :chunk, progressed_at = :at",
-            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": str(at)}},
+            ConditionExpression="#status = :running AND attribute_not_exists(cancel_requested)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":chunk": {"N": str(chunk)},
+                ":at": {"N": _seconds(at)},
+                ":running": {"S": "in_progress"},
+            },
         )
 
-    def finish_chunk(self, batch_id: str, chunk: int, at: int) -> None:
+    def beat(self, batch_id: str, at: float) -> None:
+        """The worker of a running chunk is alive (between answers, which say so themselves)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": _state_pk(batch_id)}},
+            UpdateExpression="SET progressed_at = :at",
+            ExpressionAttributeValues={":at": {"N": _seconds(at)}},
+        )
+
+    def finish_chunk(self, batch_id: str, chunk: int, at: float) -> None:
         """The worker of ``chunk`` is done with it (if another chunk's worker took over since, that one stays)."""
         written(
             self._client.update_item,
@@ -143,10 +165,10 @@ class DynamoCompatStore:
             Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET progressed_at = :at REMOVE running_chunk",
             ConditionExpression="running_chunk = :chunk",
-            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": str(at)}},
+            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": _seconds(at)}},
         )
 
-    def claim_restart(self, batch_id: str, seen_progress: int, at: int) -> bool:
+    def claim_restart(self, batch_id: str, seen_progress: float, at: float) -> bool:
         """Mark a stalled batch as restarted now, if its progress is still what was seen (so one of several
         sweepers restarts it); False when something moved meanwhile."""
         return written(
@@ -155,7 +177,7 @@ class DynamoCompatStore:
             Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="SET progressed_at = :at REMOVE running_chunk",
             ConditionExpression="progressed_at = :seen",
-            ExpressionAttributeValues={":seen": {"N": str(seen_progress)}, ":at": {"N": str(at)}},
+            ExpressionAttributeValues={":seen": {"N": _seconds(seen_progress)}, ":at": {"N": _seconds(at)}},
         )
 
     def put_result(self, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:
@@ -174,14 +196,14 @@ class DynamoCompatStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def count(self, batch_id: str, chunk: int, ok: bool, at: int) -> None:
+    def count(self, batch_id: str, chunk: int, ok: bool, at: float) -> None:
         """One more answered request in ``chunk`` (atomic); the batch has progressed."""
         self._client.update_item(
             TableName=self._table,
             Key={"pk": {"S": _state_pk(batch_id)}},
             UpdateExpression="ADD #counter :one SET progressed_at = :at",
             ExpressionAttributeNames={"#counter": f"{'completed' if ok else 'failed'}_{chunk}"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":at": {"N": str(at)}},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":at": {"N": _seconds(at)}},
         )
 
     def set_counts(self, batch_id: str, chunk: int, completed: int, failed: int) -> None:
@@ -215,6 +237,11 @@ class DynamoCompatStore:
     def delete_results(self, batch_id: str, total: int) -> None:
         """Remove every stored answer of the batch (its requests are ``0 .. total - 1``)."""
         batch_delete(self._client, self._table, (_result_pk(batch_id, index) for index in range(total)))
+
+
+def _seconds(at: float) -> str:
+    """A time as stored (milliseconds kept): read back and written again, it is the same number."""
+    return repr(round(at, 3))
 
 
 def _state_pk(batch_id: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from batchbridge.config import Settings
+from batchbridge.config import Settings, parse_gateway_keys
 
 KEY_CACHE_SECONDS: Final = 300
 
@@ -23,22 +23,16 @@ class KeySource:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def gateway_keys(self) -> frozenset[str]:
-        """The keys clients may present: BATCHBRIDGE_API_KEYS, and the secret's (a JSON list of strings, or
-        comma/newline separated)."""
-        keys = set(self._settings.api_keys)
+    def gateway_keys(self) -> dict[str, str | None]:
+        """The keys clients may present, each with the named tenant it belongs to (None: the key is its own
+        tenant): BATCHBRIDGE_API_KEYS, and the secret's. Either holds a list of keys (comma/newline separated, or a
+        JSON list of strings) or a JSON object of tenant name to its key or list of keys; anything but a non-empty
+        string is no key."""
+        keys = dict(self._settings.api_keys)
         if self._settings.api_keys_secret_arn:
-            raw = _secret(self._settings.api_keys_secret_arn).strip()
-            try:
-                parsed = json.loads(raw) if raw.startswith("[") else None
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, list):
-                keys.update(str(key).strip() for key in parsed)
-            else:
-                keys.update(key.strip() for key in raw.replace("\n", ",").split(","))
-        keys.discard("")
-        return frozenset(keys)
+            secret = _secret(self._settings.api_keys_secret_arn)
+            keys.update(parse_gateway_keys(secret, "the API keys secret", strict=False))
+        return keys
 
     def provider_key(self, provider: str) -> str | None:
         """The gateway's key for ``provider``: its environment variable, else the provider keys secret (a JSON

@@ -90,6 +90,8 @@ class BatchService:
         sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early
         created_ns = self.clock()
         model = params.get("model") if isinstance(params.get("model"), str) and params.get("model") else None
+        if model is not None:
+            validation.bounded(model, "model", validation.MAX_MODEL_CHARS)
         intent = BatchRecord(
             id=batch_id,
             owner=caller.owner,
@@ -165,7 +167,20 @@ class BatchService:
         if record.status == "cancelling" or record.provider_batch_id is None:
             return record
         adapter = self.providers.get(record.provider)
-        report = adapter.cancel_batch(caller.credentials, record.provider_batch_id)
+        try:
+            report = adapter.cancel_batch(caller.credentials, record.provider_batch_id)
+        except GatewayError as exc:
+            if exc.status not in (400, 409):
+                raise
+            # The provider would not cancel it (again): another cancel got there first, racing this one. Every
+            # cancel answers alike: the batch as that cancel left it.
+            current = find_batch(self.records, caller, batch_id, provider)
+            if current.status in ("cancelling", "cancelled"):
+                return current
+            report = adapter.get_batch(caller.credentials, record.provider_batch_id)
+            seen = fold(record, report, self.clock())
+            if seen.status not in ("cancelling", "cancelled") and seen.provider_outcome != "cancelled":
+                raise
         now_ns = self.clock()
         for _ in range(CANCEL_WRITE_ATTEMPTS):
             # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).

@@ -57,6 +57,14 @@ def find_file(
     return record
 
 
+def own_blob_keys(record: FileRecord) -> tuple[str, ...]:
+    """The keys the gateway writes a file's bytes under: an upload's, or a batch's output or error file's."""
+    keys: tuple[str, ...] = (f"files/{record.id}",)
+    if record.source_batch_id is not None:
+        keys += tuple(f"batches/{record.source_batch_id}/{role}.jsonl" for role in ("output", "error"))
+    return keys
+
+
 def is_expired(record: FileRecord, now: int) -> bool:
     return record.expires_at is not None and record.expires_at <= now
 
@@ -83,6 +91,7 @@ class FileService:
         """A file from the client's (seekable) upload: checked, sent to the provider, kept in our bucket (once its
         lifetime is known: one tagged PUT), then recorded."""
         purpose, _, _ = self._check_params(provider, size, params)
+        validation.bounded(content_type, "file", validation.MAX_CONTENT_TYPE_CHARS)  # the file part's Content-Type
         summary = self.check_input(provider, purpose, stream)
         stream.seek(0)
         file_id = ids.new_file_id()
@@ -145,7 +154,10 @@ class FileService:
             return None
         adapter = self.providers.get(provider)
         return check_batch_input(
-            stream, max_requests=adapter.max_batch_requests, require_model=adapter.lines_need_model
+            stream,
+            max_requests=adapter.max_batch_requests,
+            require_model=adapter.lines_need_model,
+            max_custom_id_chars=adapter.custom_id_max_chars,
         )
 
     def _check_params(
@@ -260,7 +272,10 @@ class FileService:
                     raise
         self.records.delete_file(record, self.clock() // 1_000_000_000)
         if record.blob_key:
-            self._forget_blob(record.blob_key)
+            if record.blob_key in own_blob_keys(record):
+                self._forget_blob(record.blob_key)
+            else:  # not a key the gateway writes for this file: whatever a record says, nothing else is deleted
+                logger.warning("file %s: blob %r is not its own; left alone", record.id, record.blob_key)
         return record
 
     def content_url(self, caller: Caller, file_id: str, provider: str | None) -> str | None:

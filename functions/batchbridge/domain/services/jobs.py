@@ -301,6 +301,9 @@ class BatchJobs:
                     if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
                         self.queue.send("finalize", record.id)
                 else:
+                    if record.provider == compat.PROVIDER and record.provider_batch_id is not None:
+                        # the gateway runs these itself: the sweep is also what notices a broken chunk chain
+                        cast(ChunkRunner, self.providers.get(record.provider)).mend(record.provider_batch_id)
                     schedule(self.queue, record, self.refresh(record))
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)

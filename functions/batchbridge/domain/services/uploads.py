@@ -45,7 +45,9 @@ class UploadService:
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> UploadRecord:
         filename = validation.filename(validation.required_string(params, "filename"))
         purpose = validation.one_of(validation.required_string(params, "purpose"), validation.FILE_PURPOSES, "purpose")
-        mime_type = validation.required_string(params, "mime_type")
+        mime_type = validation.bounded(
+            validation.required_string(params, "mime_type"), "mime_type", validation.MAX_CONTENT_TYPE_CHARS
+        )
         size = params.get("bytes")
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise bad_request("'bytes' must be a positive integer: the size of the whole file.", param="bytes")
@@ -67,7 +69,9 @@ class UploadService:
             mime_type=mime_type,
             created_at=now,
             expires_at=now + UPLOAD_TTL_SECONDS,
-            params={k: v for k, v in params.items() if k not in ("filename", "bytes", "mime_type")},
+            params=validation.stored_params(
+                {k: v for k, v in params.items() if k not in ("filename", "bytes", "mime_type")}
+            ),
         )
         self.records.put_upload(record)
         return record
