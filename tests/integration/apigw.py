@@ -18,9 +18,10 @@ class LambdaContext:
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
     log_group_name: str = "/aws/lambda/batchbridge-test"
     log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+    remaining_millis: int = 29_000  # an API function's; the openai-compatible worker has 900 s
 
     def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+        return self.remaining_millis
 
 
 def rest_event(

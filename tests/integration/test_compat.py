@@ -215,10 +215,10 @@ def test_a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_goes_on(
 
     real = CompatAdapter.run_chunk
 
-    def first_chunk_poisoned(self: CompatAdapter, batch_id: str, number: int) -> None:
+    def first_chunk_poisoned(self: CompatAdapter, batch_id: str, number: int, deadline: float | None = None) -> None:
         if number == 0:
             raise RuntimeError("poison")
-        real(self, batch_id, number)
+        real(self, batch_id, number, deadline)
 
     monkeypatch.setattr(CompatAdapter, "run_chunk", first_chunk_poisoned)
     done = finish(client, start(client, chat_lines(CHUNK_REQUESTS + 5)).id)

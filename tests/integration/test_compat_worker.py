@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from openai import OpenAI
 from batchbridge.api.app import build_app
 from batchbridge.config import Settings
 from batchbridge.domain.compat import CHUNK_REQUESTS
+from batchbridge.domain.errors import GatewayError
 from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
 from tests.fakes.compat_upstream import create_app as create_fake_compat
@@ -31,14 +33,17 @@ PROVIDER = {"provider": "openai-compatible"}
 
 
 class LossyQueue(LocalWorkQueue):
-    """The in-process queue, losing the messages ``lose`` says (as a lost SQS message or a restart would)."""
+    """The in-process queue, losing the messages ``lose`` says (as a lost SQS message or a restart would); ``sent``
+    lists every message it was given."""
 
-    def __init__(self, lose: Any) -> None:
+    def __init__(self, lose: Any = lambda kind, ref: False) -> None:
         super().__init__(retry_delay_seconds=0.05)
         self.lose = lose
         self.lost: list[tuple[str, str]] = []
+        self.sent: list[tuple[str, str]] = []
 
     def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
+        self.sent.append((kind, batch_id))
         if self.lose(kind, batch_id):
             self.lost.append((kind, batch_id))
             return
@@ -173,6 +178,137 @@ def test_deleting_the_input_file_does_not_break_a_running_batch(make: Any, endpo
     client.files.delete(batch.input_file_id)
     done = wait_for(client, batch.id, ("completed", "failed"))
     assert done.status == "completed" and done.request_counts.completed == CHUNK_REQUESTS + 10
+
+
+def test_a_run_stops_sending_before_its_deadline_and_queues_the_rest(make: Any, endpoint: tuple[Any, str]) -> None:
+    """A worker function has 15 minutes: a request that might not be answered (two sends of its timeout) before
+    the run's end is left to the next run of the chunk, queued again; nothing is sent twice."""
+    fake = endpoint[0]
+    fake.delay_seconds = 0.05
+    chunks = LossyQueue()
+    client, gateway = make(timeout=1.0, chunks=chunks, run_chunks=False)
+    batch = start_batch(client, chat_lines(CHUNK_REQUESTS))
+    runner = gateway.providers.get("openai-compatible")
+    # 2 sends x 1 s + the 30 s margin: half a second to send in
+    runner.run_chunk(batch.id, 0, deadline=time.monotonic() + 32.5)  # type: ignore[attr-defined]
+    sent_first = sum(fake.received.values())
+    assert 0 < sent_first < CHUNK_REQUESTS
+    assert [ref.count("#") for kind, ref in chunks.sent if kind == "chunk"] == [1, 2]  # chunk 0, then again
+    chunks.start(gateway.jobs.run)
+    done = wait_for(client, batch.id, ("completed", "failed"))
+    assert done.status == "completed" and done.request_counts.completed == CHUNK_REQUESTS
+    assert fake.received == {f"Question {n}": 1 for n in range(CHUNK_REQUESTS)}
+
+
+def test_two_runs_of_a_chunk_queue_the_next_once(make: Any, endpoint: tuple[Any, str]) -> None:
+    """A chunk run twice (a resend meeting the original) moves the chain on once: chains never fork."""
+    chunks = LossyQueue()
+    client, gateway = make(chunks=chunks, run_chunks=False)
+    batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 5))
+    runner = gateway.providers.get("openai-compatible")
+    runner.run_chunk(batch.id, 0)  # type: ignore[attr-defined]
+    runner.run_chunk(batch.id, 0)  # type: ignore[attr-defined]
+    assert [ref for kind, ref in chunks.sent if kind == "chunk"] == [f"{batch.id}#0", f"{batch.id}#1"]
+    assert sum(endpoint[0].received.values()) == CHUNK_REQUESTS
+
+
+def test_two_finalizers_at_once_write_the_same_files(
+    make: Any, monkeypatch: pytest.MonkeyPatch, work_queue: LocalWorkQueue
+) -> None:
+    """One finalizer reads the results while another finalizes the batch and removes its stored answers: the
+    first writes nothing (what it read after that is short), and the output stays whole."""
+    client, gateway = make()
+    run_job = work_queue._run
+    assert run_job is not None
+    work_queue._run = lambda kind, ref: None if kind == "finalize" else run_job(kind, ref)  # the two below only
+    batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 50))
+    wait_for(client, batch.id, ("finalizing",))
+    adapter = gateway.providers.get("openai-compatible")
+    real_results = adapter.results
+    paused, go_on = threading.Event(), threading.Event()
+
+    def slow_results(credentials: Any, provider_batch_id: str) -> Iterator[Any]:
+        for position, item in enumerate(real_results(credentials, provider_batch_id)):
+            if position == 1 and threading.current_thread().name == "slow-finalizer":
+                paused.set()
+                go_on.wait(30)
+            yield item
+
+    monkeypatch.setattr(adapter, "results", slow_results)
+    outcome: list[Any] = []
+
+    def slow_finalize() -> None:
+        try:
+            outcome.append(gateway.jobs.finalize(batch.id))
+        except GatewayError as exc:  # the answers it still had to read are gone: a failed run, retried later
+            outcome.append(exc)
+
+    slow = threading.Thread(target=slow_finalize, name="slow-finalizer")
+    slow.start()
+    assert paused.wait(30)
+    final = gateway.jobs.finalize(batch.id)  # the other run: finalizes, removes the stored answers
+    assert final is not None and final.status == "completed" and not final.release_pending
+    go_on.set()
+    slow.join(30)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], GatewayError) or outcome[0].status == "completed"
+    done = client.batches.retrieve(batch.id)
+    output = lines_of(client, done.output_file_id)
+    assert len(output) == CHUNK_REQUESTS + 50 and done.error_file_id is None
+    assert all(line["response"]["status_code"] == 200 for line in output)
+    assert gateway.jobs.finalize(batch.id) == gateway.records.get_batch(batch.id)  # a retry: nothing to do
+
+
+def test_a_release_that_failed_is_done_by_the_sweeper(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from batchbridge.domain.services import jobs
+    from tests.conftest import TABLE
+
+    client, gateway = make()
+    adapter = gateway.providers.get("openai-compatible")
+    real_release = adapter.release_results
+    failures = [1]
+
+    def flaky(credentials: Any, provider_batch_id: str) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise RuntimeError("storage hiccup")
+        real_release(credentials, provider_batch_id)
+
+    monkeypatch.setattr(adapter, "release_results", flaky)
+    batch = start_batch(client, chat_lines(3))
+    done = wait_for(client, batch.id, ("completed",))
+    assert gateway.records.get_batch(batch.id).release_pending  # type: ignore[union-attr]
+
+    def answers() -> int:
+        scan = boto3.client("dynamodb").scan(TableName=TABLE)
+        return sum(item["pk"]["S"].startswith(f"COMPATRESULT#{batch.id}#") for item in scan["Items"])
+
+    assert answers() == 3
+    monkeypatch.setattr(jobs, "FINALIZE_RESEND_SECONDS", 0)
+    gateway.jobs.sweep()
+    wait_for(client, batch.id, ("completed",))  # lets the queued release run
+    assert answers() == 0 and not gateway.records.get_batch(batch.id).release_pending  # type: ignore[union-attr]
+    assert len(lines_of(client, done.output_file_id)) == 3
+
+
+def test_a_batch_from_before_progress_was_kept_is_mended(make: Any) -> None:
+    import boto3
+
+    from tests.conftest import TABLE
+
+    lossy = LossyQueue(lambda kind, ref: kind == "chunk")  # its first chunk is lost
+    client, gateway = make(chunks=lossy, stall=0.2)
+    batch = start_batch(client, chat_lines(3))
+    boto3.client("dynamodb").update_item(  # as items were written before: no progress, no queued chunk
+        TableName=TABLE,
+        Key={"pk": {"S": f"COMPAT#{batch.id}"}},
+        UpdateExpression="REMOVE progressed_at, queued_chunk",
+    )
+    lossy.lose = lambda kind, ref: False
+    done = wait_for(client, batch.id, ("completed",), gateway)
+    assert done.request_counts.completed == 3
 
 
 # --------------------------------------------------------------------------------------------------

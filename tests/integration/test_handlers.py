@@ -282,7 +282,7 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
 
     def background(name: str, handler: Any, event: dict[str, Any]) -> None:
         calls.clear()
-        response = handler(event, LambdaContext())
+        response = handler(event, LambdaContext(remaining_millis=900_000))
         assert response != {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event.get("Records", [])]}
         check(name)
 
@@ -457,7 +457,7 @@ def test_openai_compatible_batches_through_their_lambda_functions(
         ran = create_batch()
         event = drain_sqs_event(compat_queue)
         assert [json.loads(r["body"]) for r in event["Records"]] == [{"kind": "chunk", "batch_id": f"{ran}#0"}]
-        assert compat_worker.handler(event, LambdaContext()) == {"batchItemFailures": []}
+        assert compat_worker.handler(event, LambdaContext(remaining_millis=900_000)) == {"batchItemFailures": []}
         done = finished(ran)
         assert done["status"] == "completed" and done["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
 

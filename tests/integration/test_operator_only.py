@@ -121,6 +121,13 @@ def test_roles_and_output_locations_outside_the_allowlist_are_refused(
     job = fake.job_json(job_id)
     assert job["roleArn"] == OPERATOR_ROLE
     assert job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"] == f"s3://{OPERATOR_BUCKET}/results/"
+    for _ in range(10):
+        batch = client.batches.retrieve(batch.id)
+        if batch.status == "completed":
+            break
+    assert batch.status == "completed" and batch.request_counts is not None and batch.request_counts.completed == 2
+    written = boto3.client("s3").list_objects_v2(Bucket=OPERATOR_BUCKET, Prefix="results/")
+    assert written.get("KeyCount", 0) > 0  # a location the operator allowed: what Bedrock wrote there stays
     assert create(client, uploaded.id, role_arn=BEDROCK_ROLE).id != batch.id  # the gateway's own role
 
 

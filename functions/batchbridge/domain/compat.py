@@ -13,6 +13,7 @@ ENDPOINT_PATHS: Final = {"/v1/chat/completions": "chat/completions", "/v1/embedd
 CHUNK_REQUESTS: Final = 100  # requests per queue message: one chunk runs well inside a worker's timeout
 WINDOW_SECONDS: Final = 24 * 3600  # the batch's completion window: unrun requests then expire
 DEFAULT_TIMEOUT_SECONDS: Final = 300.0  # one request to an endpoint (within the worker function's 900 s)
+MAX_TIMEOUT_SECONDS: Final = 420.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,11 @@ def parse_endpoints(raw: str, variable: str = "BATCHBRIDGE_COMPAT_ENDPOINTS") ->
         concurrency = _positive(spec.get("max_concurrency", 4), f"{where}.max_concurrency")
         rpm = spec.get("requests_per_minute")
         timeout = spec.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
-            raise ValueError(f"{where}.timeout_seconds must be a number of seconds, above 0 and at most 3600.")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"{where}.timeout_seconds must be a number of seconds, above 0 and at most {MAX_TIMEOUT_SECONDS:g} "
+                "(a request's two sends fit in one run of the worker function, 15 minutes)."
+            )
         endpoints[name] = CompatEndpoint(
             name=name,
             base_url=base_url.rstrip("/"),

@@ -227,7 +227,11 @@ class ProviderAdapter(Protocol):
 class ChunkRunner(Protocol):
     """A provider whose batches the gateway runs itself, a queued chunk of requests at a time."""
 
-    def run_chunk(self, batch_id: str, number: int) -> None: ...
+    def run_chunk(self, batch_id: str, number: int, deadline: float | None = None) -> None:
+        """Run a queued chunk; ``deadline`` (``time.monotonic()``): when the run must be over (a Lambda function's
+        end), the rest of the chunk queued again by then."""
+        ...
+
     def dead_chunk(self, batch_id: str, number: int) -> None: ...
     def mend(self, batch_id: str) -> None:
         """(the sweeper) Carry on a batch whose chunk chain broke: a lost message, a worker that died."""

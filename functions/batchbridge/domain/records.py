@@ -87,6 +87,7 @@ class BatchRecord:
     refreshed_ns: int = 0  # when the provider was last asked
     sealed_credentials: str | None = None  # the client's provider credentials, sealed by the Vault
     notify_pending: bool = False  # final, but its webhook not yet delivered (or given up on)
+    release_pending: bool = False  # final, but its working copies (custom_id map, stored answers, …) not yet removed
     output_expires_after_seconds: int | None = None  # for output files the gateway writes itself
     custom_id_map_key: str | None = None  # blob of {provider custom_id: user's}, where a provider needed others
     # Written before the provider is asked, cleared once its answer is stored: while set, every read treats the

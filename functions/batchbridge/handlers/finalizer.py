@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -25,11 +26,14 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batc
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def run_job(record: SQSRecord) -> None:
+def run_job(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     message = json.loads(record.body)
     kind, batch_id = str(message["kind"]), str(message["batch_id"])
     logger.append_keys(batch_id=batch_id, job=kind)
-    default_gateway().jobs.run(kind, batch_id)
+    deadline = None
+    if lambda_context is not None:  # a job that can stop early (a chunk) stops before the function is ended
+        deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
+    default_gateway().jobs.run(kind, batch_id, deadline)
     metrics.add_metric(name=f"{kind.capitalize()}Jobs", unit=MetricUnit.Count, value=1)
 
 

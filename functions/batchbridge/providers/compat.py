@@ -17,6 +17,7 @@ sweeper (``mend``). A request is sent again only when it surely never arrived, o
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import httpx
 
 from batchbridge.domain import codec, compat
 from batchbridge.domain.compat import Chunk, CompatEndpoint
-from batchbridge.domain.errors import bad_request, not_found
+from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines_at
 from batchbridge.domain.lines import unrun_line
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
@@ -45,6 +46,7 @@ PROVIDER: Final = compat.PROVIDER
 ATTEMPTS: Final = 6  # per request: 429s and 5xx are waited out, well inside a worker's run
 MAX_RETRY_AFTER_SECONDS: Final = 60.0
 MAX_SENDS_UNANSWERED: Final = 2  # a request sent without an answer read is sent once more at most
+DEADLINE_MARGIN_SECONDS: Final = 30.0  # kept at a run's end for recounting and queueing the rest
 RESULTS_PAGE: Final = 100  # stored answers read per BatchGetItem
 UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (its error code)
 # Working copies (the batch's input, its plan) go after this long at the latest; the finalizer removes them sooner.
@@ -165,13 +167,27 @@ class CompatAdapter(GatewayHeldFiles):
         expired) an unrun marker. Streams the input's custom_ids beside the stored answers."""
         state = self._state(provider_batch_id)
         unrun = "batch_cancelled" if state.status == "cancelled" else "batch_expired"
-        input_key = str(self._plan(provider_batch_id)["input"])
-        custom_ids = (custom_id for _, _, custom_id in _planned(self._blobs.open(input_key)))
+        custom_ids = self._custom_ids(provider_batch_id)
         for start in range(0, state.total, RESULTS_PAGE):
             indexes = list(range(start, min(start + RESULTS_PAGE, state.total)))
             stored = dict(self._store.results(provider_batch_id, indexes))
-            for index, custom_id in zip(indexes, custom_ids, strict=False):
-                yield custom_id, stored.get(index) or {UNRUN: unrun}
+            for index in indexes:
+                custom_id = next(custom_ids, None)
+                answer = stored.get(index)
+                yield (str(answer["custom_id"]) if answer else custom_id), answer or {UNRUN: unrun}
+
+    def _custom_ids(self, batch_id: str) -> Iterator[str | None]:
+        """The batch's custom_ids in input order, read from its copy of the input. A batch planned before copies
+        were made reads the file itself; if that was deleted, None for each (the finalizer then places a line by
+        its position, in the custom_id map such a batch stored)."""
+        input_key = str(self._plan(batch_id)["input"])
+        try:
+            chunks = self._blobs.open(input_key)
+        except GatewayError as exc:
+            if exc.status != 404 or input_key == _input_key(batch_id):
+                raise
+            return itertools.repeat(None)
+        return (custom_id for _, _, custom_id in _planned(chunks))
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
@@ -193,8 +209,11 @@ class CompatAdapter(GatewayHeldFiles):
         self._blobs.delete(_plan_key(provider_batch_id))
 
     # the worker
-    def run_chunk(self, batch_id: str, number: int) -> None:
-        """Answer chunk ``number``'s requests not yet answered, then queue the next chunk (or end the batch)."""
+    def run_chunk(self, batch_id: str, number: int, deadline: float | None = None) -> None:
+        """Answer chunk ``number``'s requests not yet answered, then queue the next chunk (or end the batch).
+
+        ``deadline`` (``time.monotonic()``; a Lambda function's end): no request is sent that might not be answered
+        before it; the chunk is then queued again, to go on where this run stopped."""
         work = self._chunk(batch_id, number)
         if work is None:
             return
@@ -207,22 +226,31 @@ class CompatAdapter(GatewayHeldFiles):
             self._stopped(self._store.get(batch_id) or work.state)  # cancelled or expired: nothing runs it now
             return
         try:
-            self._run(endpoint, work, batch_id, number)
+            finished = self._run(endpoint, work, batch_id, number, deadline)
         finally:
             self._store.finish_chunk(batch_id, number, self._clock())
-        self._next(batch_id, number, work.chunks)
+        if finished:
+            self._next(batch_id, number, work.chunks)
+        else:
+            current = self._store.get(batch_id)
+            if current is not None and not self._stopped(current):
+                self._queue.send("chunk", compat.chunk_ref(batch_id, number, generation=int(self._clock())))
 
-    def _run(self, endpoint: CompatEndpoint, work: _ChunkWork, batch_id: str, number: int) -> None:
+    def _run(
+        self, endpoint: CompatEndpoint, work: _ChunkWork, batch_id: str, number: int, deadline: float | None
+    ) -> bool:
         """Send the chunk's unanswered requests, ``max_concurrency`` at a time and spaced as ``requests_per_minute``
         asks, until done or the batch must stop; then wait for those in flight. The batch ends (cancelled, expired)
         only after, so nothing is answered once it has ended. Beats every ``stall_seconds / 4`` meanwhile: a batch
-        whose beat stops has lost its worker (the sweeper then queues the chunk again)."""
+        whose beat stops has lost its worker (the sweeper then queues the chunk again). False when it stopped for
+        ``deadline``: the rest of the chunk is for another run."""
         indexes, answered, lines = work.indexes, work.answered, work.lines
         self._recount(batch_id, number, answered)  # a run before this one may have died between store and count
         slots = threading.BoundedSemaphore(endpoint.max_concurrency)
         beat = _Beat(lambda: self._store.beat(batch_id, self._clock()), self._stall_seconds / 4)
         next_start = 0.0
         checked = self._clock()
+        in_time = True
         futures: list[Future[None]] = []
         with ThreadPoolExecutor(max_workers=endpoint.max_concurrency, thread_name_prefix="compat") as pool:
             for index, (_, _, raw) in zip(indexes, lines, strict=False):
@@ -230,6 +258,13 @@ class CompatAdapter(GatewayHeldFiles):
                     continue
                 while not slots.acquire(timeout=STATE_CHECK_SECONDS):
                     beat()
+                # a request gets two sends of its timeout: one that might outlast the run is left for the next
+                if deadline is not None and deadline - time.monotonic() < (
+                    MAX_SENDS_UNANSWERED * endpoint.timeout_seconds + DEADLINE_MARGIN_SECONDS
+                ):
+                    slots.release()
+                    in_time = False
+                    break
                 if self._clock() - checked >= STATE_CHECK_SECONDS:
                     checked = self._clock()
                     current = self._store.get(batch_id)
@@ -247,6 +282,7 @@ class CompatAdapter(GatewayHeldFiles):
             for future in futures:
                 future.result()  # a failure fails the chunk: it is redelivered, and skips what was answered
         self._recount(batch_id, number, self._store.answered(batch_id, indexes))
+        return in_time
 
     def dead_chunk(self, batch_id: str, number: int) -> None:
         """A chunk that kept failing (the dead-letter queue): its unanswered requests become error lines, and the
@@ -286,7 +322,8 @@ class CompatAdapter(GatewayHeldFiles):
         if current is None or self._stopped(current):
             return
         if number + 1 < len(chunks):
-            self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
+            if self._store.advance(batch_id, number, number + 1):  # a second run of this chunk queues nothing
+                self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
         else:
             self._store.end(batch_id, "completed", int(self._clock()))
 
@@ -403,13 +440,14 @@ class CompatAdapter(GatewayHeldFiles):
         state = self._store.get(batch_id)
         if state is None or state.status in ENDED or self._clock() - state.progressed_at < self._stall_seconds:
             return
-        if not self._store.claim_restart(state.batch_id, state.progressed_at, self._clock()):
+        sizes = compat.chunk_sizes(state.total, state.chunks)
+        unfinished = [number for number, size in enumerate(sizes) if state.answered.get(number, 0) < size]
+        restart = unfinished[0] if unfinished else state.chunks
+        if not self._store.claim_restart(state.batch_id, state.progressed_at, self._clock(), restart):
             return  # another sweep got there first
         if self._must_stop(state):
             self._stopped(state)
             return
-        sizes = compat.chunk_sizes(state.total, state.chunks)
-        unfinished = [number for number, size in enumerate(sizes) if state.answered.get(number, 0) < size]
         if unfinished:
             logger.warning("batch %s: no progress for a while; chunk %d queued again", state.batch_id, unfinished[0])
             self._queue.send("chunk", compat.chunk_ref(state.batch_id, unfinished[0], generation=int(self._clock())))

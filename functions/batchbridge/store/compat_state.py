@@ -87,6 +87,7 @@ class DynamoCompatStore:
                 "created_at": {"N": str(state.created_at)},
                 "expires_at": {"N": str(state.expires_at)},
                 "progressed_at": {"N": str(state.created_at)},
+                "queued_chunk": {"N": "0"},
                 "expiration": {"N": str(state.expires_at + RETENTION_SECONDS)},
             },
             ConditionExpression="attribute_not_exists(pk)",
@@ -168,16 +169,33 @@ class DynamoCompatStore:
             ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": _seconds(at)}},
         )
 
-    def claim_restart(self, batch_id: str, seen_progress: float, at: float) -> bool:
-        """Mark a stalled batch as restarted now, if its progress is still what was seen (so one of several
-        sweepers restarts it); False when something moved meanwhile."""
+    def claim_restart(self, batch_id: str, seen_progress: float, at: float, chunk: int) -> bool:
+        """Mark a stalled batch as restarted now from ``chunk``, if its progress is still what was seen (so one of
+        several sweepers restarts it); False when something moved meanwhile."""
         return written(
             self._client.update_item,
             TableName=self._table,
             Key={"pk": {"S": _state_pk(batch_id)}},
-            UpdateExpression="SET progressed_at = :at REMOVE running_chunk",
-            ConditionExpression="progressed_at = :seen",
-            ExpressionAttributeValues={":seen": {"N": _seconds(seen_progress)}, ":at": {"N": _seconds(at)}},
+            UpdateExpression="SET progressed_at = :at, queued_chunk = :chunk REMOVE running_chunk",
+            # (an item from before progress was kept has none: it is as old as the batch)
+            ConditionExpression="progressed_at = :seen OR attribute_not_exists(progressed_at)",
+            ExpressionAttributeValues={
+                ":seen": {"N": _seconds(seen_progress)},
+                ":at": {"N": _seconds(at)},
+                ":chunk": {"N": str(chunk)},
+            },
+        )
+
+    def advance(self, batch_id: str, done: int, following: int) -> bool:
+        """The chain moves from chunk ``done`` to ``following``, once: of two runs of one chunk (a resend), only
+        the first to finish queues the next, so chains never fork."""
+        return written(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": _state_pk(batch_id)}},
+            UpdateExpression="SET queued_chunk = :following",
+            ConditionExpression="queued_chunk = :done OR attribute_not_exists(queued_chunk)",
+            ExpressionAttributeValues={":done": {"N": str(done)}, ":following": {"N": str(following)}},
         )
 
     def put_result(self, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:

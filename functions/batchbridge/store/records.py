@@ -54,7 +54,7 @@ def _plain_item(pk: str, kind: str, record: Any, version: int | None = None) -> 
 def _batch_item(record: BatchRecord) -> dict[str, Any]:
     item = _item(f"BATCH#{record.id}", "batch", record)
     item["version"] = {"N": str(record.version)}
-    if not record.is_terminal or record.notify_pending:
+    if not record.is_terminal or record.notify_pending or record.release_pending:
         item["active"] = {"S": "1"}
     if record.creating:  # an intent: out of the owner index, so no list shows it (the sweeper's index keeps it)
         del item["owner_kind"]

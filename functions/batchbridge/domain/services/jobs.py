@@ -73,17 +73,23 @@ class BatchJobs:
     webhook: WebhookConfig | None = None
     sender: WebhookSender | None = None
 
-    def run(self, kind: str, batch_id: str) -> None:
+    def run(self, kind: str, batch_id: str, deadline: float | None = None) -> None:
+        """Run one background job; ``deadline`` (``time.monotonic()``): when the process running it ends."""
         if kind == "finalize":
             self.finalize(batch_id)
         elif kind == "notify":
             self.notify(batch_id)
         elif kind == "reconcile":
             self.reconcile(batch_id)
+        elif kind == "release":
+            self.release(batch_id)
         elif kind in ("chunk", "chunk_dead"):  # batch_id is a chunk's reference here
             batch, number = compat.parse_chunk_ref(batch_id)
             runner = cast(ChunkRunner, self.providers.get(compat.PROVIDER))
-            (runner.run_chunk if kind == "chunk" else runner.dead_chunk)(batch, number)
+            if kind == "chunk":
+                runner.run_chunk(batch, number, deadline)
+            else:
+                runner.dead_chunk(batch, number)
         else:
             logger.warning("ignoring unknown job %r for %s", kind, batch_id)
 
@@ -109,7 +115,10 @@ class BatchJobs:
                 register_result_files(self.records, self.blobs, adapter, credentials, ended, report)
                 results = {"output_file_id": ended.output_file_id, "error_file_id": ended.error_file_id}
             else:
-                results = self._convert_results(adapter, credentials, ended, report, now)
+                converted = self._convert_results(adapter, credentials, ended, report, now)
+                if converted is None:  # another run finalized it meanwhile (and may have removed the results)
+                    return self.records.get_batch(batch_id)
+                results = converted
         for _ in range(FINALIZE_ATTEMPTS):
             updated = fold(record, report, now_ns)
             if results is not None and updated.provider_outcome is not None:
@@ -117,11 +126,13 @@ class BatchJobs:
                     setattr(updated, name, value)
                 outcome = updated.provider_outcome
                 move(updated, outcome, report.timestamps.get(f"{outcome}_at", now))
+                # its working copies go now (and, should that fail, from the sweeper's hands later)
+                updated.release_pending = adapter.results_mode == "lines" or bool(updated.custom_id_map_key)
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated:  # not overtaken by another writer
-                if saved.is_terminal and results is not None:
-                    self._release(adapter, credentials, saved)
+                if saved.release_pending:
+                    return self.release(batch_id) or saved
                 return saved
             reread = self.records.get_batch(batch_id)
             if reread is None or reread.is_terminal:
@@ -131,12 +142,15 @@ class BatchJobs:
 
     def _convert_results(
         self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, report: ProviderBatch, now: int
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Stream the provider's result lines into our OpenAI output and error files (bounded memory).
 
         Returns the batch fields they set. File IDs, blob keys and line IDs derive from the batch, so a
         second run writes the same files. A result line the adapter cannot read becomes an error line;
-        fewer lines than the provider counted is a failure to retry, never a short file.
+        fewer lines than the provider counted is a failure to retry, never a short file. None when another run
+        finalized the batch while this one read its results: this one writes nothing (the other may have removed
+        the results after its final write, so what this run read may be short; what it read before that
+        final write is whole, and the same).
         """
         assert batch.provider_batch_id is not None
         custom_ids: dict[str, str] = {}
@@ -186,6 +200,9 @@ class BatchJobs:
                     type="upstream_error",
                     code="provider_incomplete_results",
                 )
+            current = self.records.get_batch(batch.id)
+            if current is None or current.is_terminal:
+                return None
             written: list[tuple[str, int]] = []
             for role, spool in spools.items():  # every blob first, then the records that point at them
                 if counts[role]:
@@ -223,17 +240,35 @@ class BatchJobs:
         }
         return fields
 
-    def _release(self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord) -> None:
-        """The batch is final and its results are our files: its working copies go (the custom_id map, and what the
-        provider side kept for it). Best effort: what a failure leaves carries an expiry of its own."""
-        assert batch.provider_batch_id is not None
+    def release(self, batch_id: str) -> BatchRecord | None:
+        """Remove a final batch's working copies, now that its results are our files: its custom_id map, and what
+        the provider side kept for it (stored answers, raw output in our bucket). A failure leaves the batch
+        ``release_pending`` (and in the sweeper's index), and the sweeper sends this job again."""
+        record = self.records.get_batch(batch_id)
+        if record is None or not record.is_terminal or not record.release_pending:
+            return record
+        assert record.provider_batch_id is not None
         try:
-            if batch.custom_id_map_key:
-                self.blobs.delete(batch.custom_id_map_key)
+            if record.custom_id_map_key:
+                self.blobs.delete(record.custom_id_map_key)
+            adapter = self.providers.get(record.provider)
             if adapter.results_mode == "lines":
-                adapter.release_results(credentials, batch.provider_batch_id)
+                credentials = self.vault.open(record.sealed_credentials or "", record.id)
+                adapter.release_results(credentials, record.provider_batch_id)
         except Exception:
-            logger.warning("batch %s: its working copies could not all be removed", batch.id, exc_info=True)
+            logger.warning("batch %s: its working copies could not all be removed yet", batch_id, exc_info=True)
+            return record
+        for _ in range(FINALIZE_ATTEMPTS):
+            settled = copy.deepcopy(record)
+            settled.release_pending = False
+            saved = save(self.records, record, settled)
+            if saved == settled:
+                return saved
+            reread = self.records.get_batch(batch_id)
+            if reread is None or not reread.release_pending:
+                return reread
+            record = reread
+        return record
 
     def reconcile(self, batch_id: str) -> BatchRecord | None:
         """Settle an intent whose create got no stored answer.
@@ -296,6 +331,8 @@ class BatchJobs:
                 elif record.is_terminal:
                     if self._notify_overdue(record, now):
                         self.queue.send("notify", record.id)
+                    if record.release_pending and now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
+                        self.queue.send("release", record.id)
                 elif record.provider_outcome is not None:
                     # ended, not yet finalized: its job was lost or keeps failing; try again now and then
                     if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
