@@ -73,8 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _h11_with_head_timeout() -> type:
     """uvicorn's h11 protocol, where a client has ``timeout_keep_alive`` seconds to complete a request's head, from
-    the moment it connects or its last answer was sent: uvicorn's own timer stops at the first byte a client
-    sends, so one that trickles its head would hold its connection for ever."""
+    the moment it connects or its last answer was sent (uvicorn's own timer stops at the first byte a client
+    sends, so one that trickles its head would hold its connection for ever), and a connection whose request was
+    answered before its body was read is closed that long after its answer."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -93,8 +94,16 @@ def _h11_with_head_timeout() -> type:
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_head_timer()
+            if self.transport.is_closing():
+                return
+            if self.conn.their_state is not h11.IDLE:
+                # Answered before its body was all read (a 401, a 413): the connection is not used again, and a
+                # client trickling the rest of it would hold it for ever (each byte stops uvicorn's timer). Closed
+                # after the head timeout whatever arrives: long enough to read the answer (closing at once, with
+                # its body unread, would reset the connection before the client read it).
+                self.loop.call_later(self.timeout_keep_alive, self.transport.close)
+                return
+            self._arm_head_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._head_timer is not None:

@@ -27,15 +27,18 @@ def _float(name: str, default: float, *, allow_zero: bool = False) -> float:
 
 def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[str, str | None]:
     """Gateway keys as written in BATCHBRIDGE_API_KEYS or its secret (see ``KeySource.gateway_keys``): key -> its
-    named tenant (None: its own). A key given to two tenants is a ValueError naming ``source`` (``strict``), else
-    no key at all (a secret read at runtime: neither tenant may use it)."""
+    named tenant (None: its own). ``strict`` (a setting read at start): a key given to two tenants, malformed
+    JSON, or a value holding no key is a ValueError naming ``source``; otherwise (a secret read at runtime) such
+    keys are none (nobody gets in by them)."""
     raw = raw.strip()
     parsed: Any = None
     if raw.startswith(("[", "{")):
         try:
             parsed = json.loads(raw)
         except ValueError:
-            parsed = None
+            if strict:
+                raise ValueError(f"{source} looks like JSON but does not parse: no keys are taken from it") from None
+            return {}  # never split as a comma list: its pieces would become keys
     keys: dict[str, str | None] = {}
     if isinstance(parsed, dict):
         shared: set[str] = set()
@@ -47,9 +50,14 @@ def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[st
                             raise ValueError(f"{source} gives one key to two tenants")
                         shared.add(key.strip())
                     keys[key.strip()] = str(tenant)
-        return {key: tenant for key, tenant in keys.items() if key not in shared}
-    listed = parsed if isinstance(parsed, list) else raw.replace("\n", ",").split(",")
-    return {key.strip(): None for key in listed if isinstance(key, str) and key.strip()}
+        keys = {key: tenant for key, tenant in keys.items() if key not in shared}
+    else:
+        listed = parsed if isinstance(parsed, list) else raw.replace("\n", ",").split(",")
+        keys = {key.strip(): None for key in listed if isinstance(key, str) and key.strip()}
+    if raw and not keys and strict:
+        # a setting that names no key must not quietly turn gateway-key mode off
+        raise ValueError(f"{source} is set but holds no key (a key is a non-empty string)")
+    return keys
 
 
 def _names(name: str) -> frozenset[str]:

@@ -57,6 +57,8 @@ BATCH_FILES = "bucket/batches/*"
 COMPAT_OBJECTS = "bucket/compat/*"
 STAGING = "bucket/batchbridge/bedrock/*"
 BEDROCK_OUTPUT = "bucket/batchbridge/bedrock-output/*"
+OUTPUT_FILES = "bucket/batches/*/output.jsonl"
+ERROR_FILES = "bucket/batches/*/error.jsonl"
 
 # operation -> IAM action -> resources it is granted on. Nothing else may be granted.
 EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
@@ -90,7 +92,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "files_delete": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
-        "s3:DeleteObject": {FILES, BATCH_FILES, STAGING},
+        "s3:DeleteObject": {FILES, OUTPUT_FILES, ERROR_FILES, STAGING},
     },
     "files_content": {
         "dynamodb:GetItem": {TABLE},
@@ -524,7 +526,16 @@ def _resource_key(resource: Any) -> str:
         return BUCKET_OBJECTS
     if isinstance(resource, dict) and str(resource.get("Fn::Sub", "")).startswith("${Bucket.Arn}/"):
         key = "bucket/" + resource["Fn::Sub"].removeprefix("${Bucket.Arn}/")
-        if key in (UPLOAD_PARTS, FILES, BATCH_FILES, COMPAT_OBJECTS, STAGING, BEDROCK_OUTPUT):
+        if key in (
+            UPLOAD_PARTS,
+            FILES,
+            BATCH_FILES,
+            COMPAT_OBJECTS,
+            STAGING,
+            BEDROCK_OUTPUT,
+            OUTPUT_FILES,
+            ERROR_FILES,
+        ):
             return key
     if resource == {"Ref": "ApiKeysSecret"}:
         return API_KEYS_SECRET

@@ -275,3 +275,14 @@ def test_the_24h_window_expires_what_is_left(
     assert sorted(line["custom_id"] for line in output + errors) == sorted(
         f"req-{n}" for n in range(2 * CHUNK_REQUESTS)
     )
+
+
+def test_an_endpoint_refusing_its_key_says_nothing_of_it(client: OpenAI, endpoint: tuple[Any, str]) -> None:
+    fake = endpoint[0]
+    fake.api_key = "sk-something-else"  # the configured key was revoked: every request is a 401
+    done = finish(client, start(client, chat_lines(2), endpoint="keyed").id)
+    assert done.status == "completed" and done.request_counts is not None and done.request_counts.failed == 2
+    errors = lines_of(client, done.error_file_id)
+    assert [line["response"]["status_code"] for line in errors] == [401, 401]
+    assert {line["response"]["body"]["error"]["code"] for line in errors} == {"provider_auth_failed"}
+    assert "Incorrect API key" not in json.dumps(errors) and "sk-endpoint-key" not in json.dumps(errors)

@@ -165,3 +165,23 @@ def test_a_provider_refusing_the_gateways_own_key_says_nothing_of_it(
             file=("in.jsonl", (LINE % "gpt-4o-mini").encode()), purpose="batch"
         )
     assert "Incorrect API key" in own.value.message
+
+
+@pytest.mark.parametrize(
+    "keys",
+    ['{"team-a": ["k1"],}', '["k1", "k2",]', "[null]", '{"team-a": []}', '[""]', "{}"],
+)
+def test_gateway_keys_that_name_no_key_refuse_to_start(keys: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Malformed or empty, they never become comma-separated pieces, nor turn gateway-key mode off."""
+    monkeypatch.setenv("BATCHBRIDGE_API_KEYS", keys)
+    with pytest.raises(ValueError, match="BATCHBRIDGE_API_KEYS"):
+        Settings.from_env()
+
+
+def test_a_malformed_key_secret_lets_nobody_in(serve_with: Any) -> None:
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name="bb-broken-keys", SecretString='{"team-a": ["gw-a"],}')["ARN"]
+    client_for = serve_with({"BATCHBRIDGE_API_KEYS_SECRET_ARN": arn})
+    for key in ("}", '{"team-a": ["gw-a"', '"gw-a"]', "gw-a", "anything"):
+        with pytest.raises(openai.AuthenticationError):
+            client_for(key).files.list()

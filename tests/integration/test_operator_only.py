@@ -147,3 +147,29 @@ def test_bedrock_access_denied_names_no_account_or_role(client: OpenAI, fake_bed
     assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "provider_auth_failed"
     text = json.dumps(caught.value.body)
     assert "123456789012" not in text and "batchbridge-bedrock" not in text and "assumed-role" not in text
+
+
+def test_a_failed_jobs_message_names_no_account_or_role(client: OpenAI, fake_bedrock: tuple[Any, str]) -> None:
+    fake = fake_bedrock[0].state.fake
+    batch = create(client, upload(client).id)
+    (job_id,) = fake.job_ids()
+    fake.fail(job_id, "Access denied: role arn:aws:iam::123456789012:role/batchbridge-bedrock cannot read s3://x")
+    for _ in range(5):
+        batch = client.batches.retrieve(batch.id)
+        if batch.status == "failed":
+            break
+    assert batch.status == "failed" and batch.errors is not None and batch.errors.data is not None
+    message = batch.errors.data[0].message or ""
+    assert "access denied" in message and "123456789012" not in message and "batchbridge-bedrock" not in message
+
+
+def test_a_file_staged_outside_the_allowlist_is_not_used(client: OpenAI, gateway_env: dict[str, str]) -> None:
+    """A file staged (before the allowlist, or before it changed) in a bucket the operator does not allow: a
+    batch over it is refused."""
+    uploaded = upload(client, bucket=OPERATOR_BUCKET)
+    gateway = Gateway.from_settings(Settings.from_env(), queue=LocalWorkQueue())  # its records, as the app's
+    record = gateway.records.get_file(uploaded.id)
+    assert record is not None and record.staged_bucket == OPERATOR_BUCKET
+    record.staged_bucket = OTHER_BUCKET
+    gateway.records.put_file(record)
+    refused(lambda: create(client, uploaded.id), "input_file_id", "bucket_not_allowed")

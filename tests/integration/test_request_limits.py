@@ -3,6 +3,7 @@ chunked body declares no length), the process never holds the excess, and slow c
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -175,4 +176,39 @@ def test_slow_clients_are_dropped_and_others_served(server: tuple[str, int]) -> 
             assert json.loads(response.read())["error"]["code"] == "request_timeout"
     finally:
         for sock in trickling_heads + trickling_bodies:
+            sock.close()
+
+
+def test_a_connection_answered_before_its_body_is_read_is_closed(server: tuple[str, int]) -> None:
+    """No key: answered 401 before the body is read. A client that goes on trickling that body (each byte would
+    stop a keep-alive timer) must not hold the connection: it is closed once answered."""
+    base, _ = server
+    port = int(base.rsplit(":", 1)[1])
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+    try:
+        for sock in socks:
+            sock.sendall(
+                b"POST /openai/v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 900000\r\n\r\n{"
+            )
+        for sock in socks:
+            sock.settimeout(30)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            assert response.status == 401
+            response.read()
+        held = set(socks)
+        deadline = time.monotonic() + 8  # beyond both timeouts: what is held now would be held for good
+        while held and time.monotonic() < deadline:
+            for sock in list(held):  # the rest of its body, a byte every half second
+                if select.select([sock], [], [], 0)[0] and sock.recv(1024) == b"":
+                    held.discard(sock)
+                    continue
+                with contextlib.suppress(OSError):
+                    sock.sendall(b" ")
+            time.sleep(0.5)
+        assert not held, f"{len(held)} of {len(socks)} connections answered early are still held open"
+        assert httpx.get(base + "/openai/v1/files", headers=AUTH, timeout=10).status_code == 200
+    finally:
+        for sock in socks:
             sock.close()

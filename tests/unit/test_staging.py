@@ -20,7 +20,21 @@ FILE = "file-" + "a" * 32
 
 @pytest.mark.parametrize(
     "prefix",
-    ["files/x?", "files/x#", "../x", "a/../b", "..", "%2e%2e/x", "/abs", "a b", "tab\tx", "ü", "a\nb", "x" * 257],
+    [
+        "files/x?",
+        "files/x#",
+        "../x",
+        "a/../b",
+        "..",
+        "%2e%2e/x",
+        "/abs",
+        "a b",
+        "tab\tx",
+        "ü",
+        "a\nb",
+        "team\n",
+        "x" * 257,
+    ],
 )
 def test_prefixes_s3_or_a_uri_parser_could_read_otherwise_are_refused(prefix: str) -> None:
     with pytest.raises(GatewayError) as caught:
@@ -37,7 +51,15 @@ def test_safe_prefixes_are_kept(prefix: str, kept: str) -> None:
 def test_s3_uris_are_split_without_urlparse() -> None:
     assert split_s3_uri("s3://my-bucket/out/put/", "output_s3_uri") == ("my-bucket", "out/put")
     assert split_s3_uri("s3://my-bucket", "output_s3_uri") == ("my-bucket", "")
-    for bad in ("s3://my-bucket/out?x", "s3://my-bucket/a#b", "https://my-bucket/x", "s3://Bad_Bucket/x", "s3:///x"):
+    for bad in (
+        "s3://my-bucket/out?x",
+        "s3://my-bucket/a#b",
+        "https://my-bucket/x",
+        "s3://Bad_Bucket/x",
+        "s3:///x",
+        "s3://my-bucket/out\n",
+        "s3://my-bucket\n/out",
+    ):
         with pytest.raises(GatewayError) as caught:
             split_s3_uri(bad, "output_s3_uri")
         assert caught.value.param == "output_s3_uri"

@@ -20,8 +20,8 @@ JSON_BODY_BYTES: Final = 1024 * 1024  # batches.create, uploads.create/complete,
 PART_SIZE_HINT: Final = "4 * 1024 * 1024"
 # Routes that take a file in a multipart body: the Lambda limit; every other route: JSON_BODY_BYTES.
 FILE_ROUTES: Final = (
-    (re.compile(r"^/openai(/v1)?/files/?$"), "A files.create request"),
-    (re.compile(r"^/openai(/v1)?/uploads/[^/]+/parts/?$"), "An upload part request"),
+    (re.compile(r"^/openai(/v1)?/files/?\Z"), "A files.create request"),
+    (re.compile(r"^/openai(/v1)?/uploads/[^/]+/parts/?\Z"), "An upload part request"),
 )
 
 Scope = dict[str, Any]

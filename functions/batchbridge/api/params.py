@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from batchbridge.domain.errors import bad_request
 
-_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)\Z")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 
 

@@ -7,10 +7,10 @@ import re
 import secrets
 from typing import Final
 
-FILE_ID: Final = re.compile(r"^file-[0-9a-f]{32}$")
-BATCH_ID: Final = re.compile(r"^batch_[0-9a-f]{32}$")
-UPLOAD_ID: Final = re.compile(r"^upload_[0-9a-f]{32}$")
-PART_ID: Final = re.compile(r"^part_[0-9a-f]{32}$")
+FILE_ID: Final = re.compile(r"^file-[0-9a-f]{32}\Z")
+BATCH_ID: Final = re.compile(r"^batch_[0-9a-f]{32}\Z")
+UPLOAD_ID: Final = re.compile(r"^upload_[0-9a-f]{32}\Z")
+PART_ID: Final = re.compile(r"^part_[0-9a-f]{32}\Z")
 
 
 def new_file_id() -> str:

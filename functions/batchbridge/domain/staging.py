@@ -16,8 +16,8 @@ from typing import Final
 from batchbridge.domain.errors import bad_request
 
 MAX_PREFIX_BYTES: Final = 256
-SAFE_PREFIX: Final = re.compile(r"^[A-Za-z0-9._/-]*$")
-BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+SAFE_PREFIX: Final = re.compile(r"^[A-Za-z0-9._/-]*\Z")
+BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 INPUT_NAME: Final = "input.jsonl"
 RECORD_IDS_NAME: Final = "record_ids.json"
 

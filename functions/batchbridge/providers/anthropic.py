@@ -26,7 +26,7 @@ from batchbridge.providers.http import call, make_client, open_stream, upstream_
 
 PROVIDER: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
-CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 MAX_REQUESTS: Final = 100_000
 T = TypeVar("T")
 

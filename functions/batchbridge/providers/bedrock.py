@@ -214,6 +214,7 @@ class BedrockAdapter:
                 param="input_file_id",
                 code="invalid_input_file",
             )
+        self._check_bucket(staged.bucket, "input_file_id")  # (a file staged before the allowlist, somewhere else)
         output = self._output(request.extras.get("output_s3_uri"), staged.bucket, request.batch_id)
         record_ids = self._record_ids(staged, input_file.provider_region)
         bedrock = self._client("bedrock", input_file.provider_region)
@@ -341,7 +342,7 @@ class BedrockAdapter:
             if item["Key"].startswith(output.key) and item["Key"].endswith(".jsonl.out")
         ]
         model_id = job["modelId"]
-        return _records(s3, output.bucket, sorted(keys), model_id)
+        return _records(s3, output.bucket, sorted(keys), model_id, self._s3_call)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """Remove what the job wrote, when the gateway chose where (its own bucket, or the default location): the
@@ -390,16 +391,16 @@ class BedrockAdapter:
         return role, line
 
     # errors
-    @staticmethod
-    def _s3_call(bucket: str, call: Callable[[], Any]) -> Any:
+    def _s3_call(self, bucket: str, call: Callable[[], Any]) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
         try:
             return call()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Error")
+            named = "its own staging bucket" if bucket == self._bucket else f"S3 bucket {bucket!r}"
             raise bad_request(
-                f"The gateway cannot use S3 bucket {bucket!r} for Bedrock staging ({code}): check that it exists, "
+                f"The gateway cannot use {named} for Bedrock staging ({code}): check that it exists, "
                 "and that the gateway may read and write it.",
                 param="storage_config",
                 code="storage_unusable",
@@ -428,10 +429,10 @@ class BedrockAdapter:
             logger.warning("Bedrock refused a call: %s %s: %s", status, code, message)  # the operator's view
             if status == 403 or "AccessDenied" in code:
                 # AWS's text names the account, the gateway's role and the policy: the operator's business only.
-                message = "access denied to the gateway's AWS identity (its operator can see why in the gateway's logs)"
+                message = ACCESS_DENIED
             raise GatewayError(
                 provider_status(status) if 400 <= status < 600 else 502,
-                f"Bedrock: {_redacted(message)}",
+                f"Bedrock: {_shown(message)}",
                 type="upstream_error",
                 code=code,
             ) from None
@@ -484,7 +485,7 @@ def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
     return record_ids
 
 
-REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z")
 
 
 def _storage(extras: dict[str, Any]) -> dict[str, str]:
@@ -519,6 +520,19 @@ ACCOUNT_ID: Final = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 def _redacted(message: str) -> str:
     """An AWS error text without the ARNs and account IDs it may quote (roles, jobs, the account)."""
     return ACCOUNT_ID.sub("<account>", ARN.sub("<arn>", message))
+
+
+ACCESS_DENIED: Final = "access denied to the gateway's AWS identity (its operator can see why in the gateway's logs)"
+
+
+def _shown(message: str) -> str:
+    """An AWS text as a tenant sees it: about access, only that it was denied; otherwise without ARNs and account
+    IDs. The original goes to the operator's logs."""
+    if message != _redacted(message) or re.search(r"access ?denied|not authori[sz]ed", message, re.IGNORECASE):
+        logger.warning("Bedrock said: %s", message)
+    if re.search(r"access ?denied|not authori[sz]ed", message, re.IGNORECASE):
+        return ACCESS_DENIED
+    return _redacted(message)
 
 
 def _staged(file: FileRecord) -> StagedObject | None:
@@ -587,7 +601,7 @@ def _job(job: dict[str, Any]) -> ProviderBatch:
         }
     errors = None
     if status == "Failed" and job.get("message"):
-        errors = {"object": "list", "data": [{"code": "bedrock_job_failed", "message": str(job["message"])}]}
+        errors = {"object": "list", "data": [{"code": "bedrock_job_failed", "message": _shown(str(job["message"]))}]}
     return ProviderBatch(
         id=str(job["jobArn"]),
         raw_status=status,
@@ -601,9 +615,11 @@ def _job(job: dict[str, Any]) -> ProviderBatch:
 OUT_LINE_BYTES: Final = 64 * 1024 * 1024  # .out lines repeat the modelInput beside the output
 
 
-def _records(s3: Any, bucket: str, keys: list[str], model_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _records(
+    s3: Any, bucket: str, keys: list[str], model_id: str, s3_call: Callable[[str, Callable[[], Any]], Any]
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in keys:
-        body = BedrockAdapter._s3_call(bucket, partial(s3.get_object, Bucket=bucket, Key=key))["Body"]
+        body = s3_call(bucket, partial(s3.get_object, Bucket=bucket, Key=key))["Body"]
         try:
             for raw in iter_lines(body.iter_chunks(64 * 1024), max_line_bytes=OUT_LINE_BYTES):
                 try:

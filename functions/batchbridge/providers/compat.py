@@ -390,6 +390,18 @@ class CompatAdapter(GatewayHeldFiles):
                 answer: Any = response.json()
             except ValueError:
                 answer = {"error": {"message": response.text[:2000], "type": "upstream_error"}}
+            if response.status_code in (401, 403):
+                # the key is the operator's (api_key_env), and the endpoint's text may quote it: not the tenant's
+                logger.warning("endpoint %s refused its key (HTTP %d): %s", endpoint.name, response.status_code, answer)
+                answer = {
+                    "error": {
+                        "message": "The endpoint refused the gateway's credentials for it "
+                        f"(HTTP {response.status_code}); the gateway's operator can see why in its logs.",
+                        "type": "upstream_error",
+                        "param": None,
+                        "code": "provider_auth_failed",
+                    }
+                }
             return compat.output_line(
                 line_id="",
                 custom_id=custom_id,

@@ -43,10 +43,10 @@ CHUNK_BYTES: Final = 8 * 1024 * 1024  # the google-genai SDK's chunk; a multiple
 SPOOL_BYTES: Final = 8 * 1024 * 1024
 RESULT_LINE_BYTES: Final = 64 * 1024 * 1024
 BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished within 48 h
-MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}$")
+MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}\Z")
 FIND_PAGE: Final = 100
-VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*$")
+VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*\Z")
 UNREADABLE: Final = "batchbridge_unreadable"
 HTTP_TYPES: Final = {
     400: "invalid_request_error",
@@ -546,7 +546,7 @@ def _int(value: Any) -> int:
     return 0
 
 
-RFC3339: Final = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
+RFC3339: Final = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z")
 
 
 def _unix(value: Any) -> int | None:

@@ -48,7 +48,8 @@ class GatewayKeyed:
 
     def _guarded(self, call: Callable[[], T]) -> T:
         """``call()``; the provider refusing the gateway's own credentials (401, 403) is the operator's to fix, and
-        its text (which may quote the gateway's key) is not the tenant's to read: a 502 ``provider_auth_failed``."""
+        its text (which may quote the gateway's key) is not the tenant's to read: a 502 ``provider_auth_failed``.
+        (A download read later, lazily, raises as it is: only background jobs read those.)"""
         try:
             return call()
         except GatewayError as exc:

@@ -22,7 +22,7 @@ from batchbridge.domain.streams import reader
 logger = logging.getLogger(__name__)
 MAX_PART_BYTES: Final = 64 * 1024 * 1024  # OpenAI's part limit (behind Lambda, the request limit comes first)
 MAX_UPLOAD_BYTES: Final = 8 * 1024 * 1024 * 1024  # OpenAI's limit for a whole Upload
-MD5_HEX: Final = re.compile(r"^[0-9a-fA-F]{32}$")
+MD5_HEX: Final = re.compile(r"^[0-9a-fA-F]{32}\Z")
 # An upload up to this size is joined in memory and handled as a direct files.create; a larger one is assembled
 # in the bucket and streamed from there (memory stays flat whatever the size).
 HELD_UPLOAD_BYTES: Final = 8 * 1024 * 1024
