@@ -299,7 +299,7 @@ def test_a_batch_from_before_progress_was_kept_is_mended(make: Any) -> None:
     from tests.conftest import TABLE
 
     lossy = LossyQueue(lambda kind, ref: kind == "chunk")  # its first chunk is lost
-    client, gateway = make(chunks=lossy, stall=0.2)
+    client, gateway = make(chunks=lossy, stall=0.5)
     batch = start_batch(client, chat_lines(3))
     boto3.client("dynamodb").update_item(  # as items were written before: no progress, no queued chunk
         TableName=TABLE,

@@ -111,3 +111,11 @@ def test_after_the_batch_and_its_files_nothing_of_it_is_kept(client: OpenAI, pro
     for delete in deletions:
         assert delete().deleted
     assert stored_copies(marker) == []
+    # what is kept without the content goes too: a deleted file's record (a cursor for a while), the upload's
+    dynamodb = boto3.client("dynamodb")
+    tombstone = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"FILE#{uploaded.id}"}})["Item"]
+    assert int(tombstone["expiration"]["N"]) <= int(tombstone["deleted_at"]["N"]) + 30 * 86_400  # a week, or its own
+    for page in dynamodb.get_paginator("scan").paginate(TableName=TABLE):
+        for item in page["Items"]:
+            if item["kind"]["S"] in ("upload", "upload_part"):
+                assert "expiration" in item, item["pk"]

@@ -40,7 +40,7 @@ class CompatState:
     ended_at: int | None = None
     cancel_requested: bool = False
     progressed_at: float = 0.0  # when a chunk last started, answered a request or beat, or was sent again
-    running_chunk: int | None = None  # the chunk a worker is running (set at its start, removed at its end)
+    running_chunk: int | None = None  # the chunk a worker is running (set at its start, NONE again at its end)
     answered: dict[int, int] = field(default_factory=dict)  # chunk -> requests answered in it
 
 
@@ -63,7 +63,7 @@ def _state(item: dict[str, Any]) -> CompatState:
         ended_at=int(item["ended_at"]["N"]) if "ended_at" in item else None,
         cancel_requested="cancel_requested" in item,
         progressed_at=float(item["progressed_at"]["N"] if "progressed_at" in item else item["created_at"]["N"]),
-        running_chunk=int(item["running_chunk"]["N"]) if "running_chunk" in item else None,
+        running_chunk=_chunk_or_none(item.get("running_chunk")),
         answered={n: completed.get(n, 0) + failed.get(n, 0) for n in set(completed) | set(failed)},
     )
 
@@ -88,7 +88,11 @@ class DynamoCompatStore:
                 "expires_at": {"N": str(state.expires_at)},
                 "progressed_at": {"N": str(state.created_at)},
                 "queued_chunk": {"N": "0"},
+                "running_chunk": {"N": NONE},
                 "expiration": {"N": str(state.expires_at + RETENTION_SECONDS)},
+                # the counters from the start: counting changes values, not the item's shape (which a reader
+                # of the embedded store's in-process DynamoDB could meet half-changed)
+                **{f"{kind}_{chunk}": {"N": "0"} for chunk in range(state.chunks) for kind in ("completed", "failed")},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -121,7 +125,7 @@ class DynamoCompatStore:
         was written."""
         condition = "attribute_not_exists(ended_at)"
         if unless_running:
-            condition += " AND attribute_not_exists(running_chunk)"
+            condition += " AND (attribute_not_exists(running_chunk) OR running_chunk = :none)"
         return written(
             self._client.update_item,
             TableName=self._table,
@@ -129,7 +133,8 @@ class DynamoCompatStore:
             UpdateExpression="SET #status = :status, ended_at = :at",
             ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}},
+            ExpressionAttributeValues={":status": {"S": status}, ":at": {"N": str(at)}}
+            | ({":none": {"N": NONE}} if unless_running else {}),
         )
 
     def start_chunk(self, batch_id: str, chunk: int, at: float) -> bool:
@@ -164,9 +169,9 @@ class DynamoCompatStore:
             self._client.update_item,
             TableName=self._table,
             Key={"pk": {"S": _state_pk(batch_id)}},
-            UpdateExpression="SET progressed_at = :at REMOVE running_chunk",
+            UpdateExpression="SET progressed_at = :at, running_chunk = :none",
             ConditionExpression="running_chunk = :chunk",
-            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": _seconds(at)}},
+            ExpressionAttributeValues={":chunk": {"N": str(chunk)}, ":at": {"N": _seconds(at)}, ":none": {"N": NONE}},
         )
 
     def claim_restart(self, batch_id: str, seen_progress: float, at: float, chunk: int) -> bool:
@@ -176,13 +181,14 @@ class DynamoCompatStore:
             self._client.update_item,
             TableName=self._table,
             Key={"pk": {"S": _state_pk(batch_id)}},
-            UpdateExpression="SET progressed_at = :at, queued_chunk = :chunk REMOVE running_chunk",
+            UpdateExpression="SET progressed_at = :at, queued_chunk = :chunk, running_chunk = :none",
             # (an item from before progress was kept has none: it is as old as the batch)
             ConditionExpression="progressed_at = :seen OR attribute_not_exists(progressed_at)",
             ExpressionAttributeValues={
                 ":seen": {"N": _seconds(seen_progress)},
                 ":at": {"N": _seconds(at)},
                 ":chunk": {"N": str(chunk)},
+                ":none": {"N": NONE},
             },
         )
 
@@ -255,6 +261,15 @@ class DynamoCompatStore:
     def delete_results(self, batch_id: str, total: int) -> None:
         """Remove every stored answer of the batch (its requests are ``0 .. total - 1``)."""
         batch_delete(self._client, self._table, (_result_pk(batch_id, index) for index in range(total)))
+
+
+NONE: Final = "-1"  # running_chunk when no chunk runs
+
+
+def _chunk_or_none(value: dict[str, str] | None) -> int | None:
+    if value is None or value["N"] == NONE:
+        return None
+    return int(value["N"])
 
 
 def _seconds(at: float) -> str:

@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
 from batchbridge.domain.ports import Delivery, Page
-from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
+from batchbridge.domain.records import UPLOAD_TTL_SECONDS, BatchRecord, FileRecord, UploadPartRecord, UploadRecord
 from batchbridge.store.dynamo import batch_get, written
 
 OWNER_INDEX: Final = "by_owner"
 ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final carry ``active``
+UPLOAD_RECORD_GRACE_SECONDS: Final = 86_400
+TOMBSTONE_SECONDS: Final = 7 * 86_400
 R = TypeVar("R", FileRecord, BatchRecord)
 
 
@@ -39,8 +41,10 @@ def _file_item(record: FileRecord) -> dict[str, Any]:
     return item
 
 
-def _plain_item(pk: str, kind: str, record: Any, version: int | None = None) -> dict[str, Any]:
-    """An item read by key only (no list index)."""
+def _plain_item(
+    pk: str, kind: str, record: Any, version: int | None = None, expiration: int | None = None
+) -> dict[str, Any]:
+    """An item read by key only (no list index); ``expiration``: when DynamoDB may remove it (the table's TTL)."""
     item = {
         "pk": {"S": pk},
         "kind": {"S": kind},
@@ -48,7 +52,15 @@ def _plain_item(pk: str, kind: str, record: Any, version: int | None = None) -> 
     }
     if version is not None:
         item["version"] = {"N": str(version)}
+    if expiration is not None:
+        item["expiration"] = {"N": str(expiration)}
     return item
+
+
+def _upload_item(record: UploadRecord) -> dict[str, Any]:
+    # an Upload ends an hour after it began (completed, cancelled or expired): its record goes a day after that
+    expiration = record.expires_at + UPLOAD_RECORD_GRACE_SECONDS
+    return _plain_item(f"UPLOAD#{record.id}", "upload", record, record.version, expiration)
 
 
 def _batch_item(record: BatchRecord) -> dict[str, Any]:
@@ -85,12 +97,17 @@ class DynamoRecordStore:
         return FileRecord(**json.loads(item["record"]["S"]))
 
     def delete_file(self, record: FileRecord, deleted_at: int) -> None:
-        # A tombstone, out of the owner index: gone for every read, but still a valid list cursor.
+        # A tombstone, out of the owner index: gone for every read, but still a valid list cursor (for a week,
+        # or till the file's own expiry: an auto-pager holds a cursor for minutes).
         self._client.update_item(
             TableName=self._table,
             Key={"pk": {"S": f"FILE#{record.id}"}},
-            UpdateExpression="SET deleted_at = :now REMOVE owner_kind, sort_key",
-            ExpressionAttributeValues={":now": {"N": str(deleted_at)}},
+            UpdateExpression="SET deleted_at = :now, expiration = if_not_exists(expiration, :later) "
+            "REMOVE owner_kind, sort_key",
+            ExpressionAttributeValues={
+                ":now": {"N": str(deleted_at)},
+                ":later": {"N": str(deleted_at + TOMBSTONE_SECONDS)},
+            },
         )
 
     def list_files(
@@ -170,21 +187,21 @@ class DynamoRecordStore:
 
     # uploads: one item each, and one per part (parts may arrive in parallel: no shared item to contend on)
     def put_upload(self, record: UploadRecord) -> None:
-        self._client.put_item(
-            TableName=self._table, Item=_plain_item(f"UPLOAD#{record.id}", "upload", record, record.version)
-        )
+        self._client.put_item(TableName=self._table, Item=_upload_item(record))
 
     def get_upload(self, upload_id: str) -> UploadRecord | None:
         item = self._get(f"UPLOAD#{upload_id}")
         return None if item is None else UploadRecord(**json.loads(item["record"]["S"]))
 
     def update_upload(self, record: UploadRecord) -> bool:
-        return self._put_next_version(
-            _plain_item(f"UPLOAD#{record.id}", "upload", record, record.version), record.version
-        )
+        return self._put_next_version(_upload_item(record), record.version)
 
     def put_upload_part(self, part: UploadPartRecord) -> None:
-        self._client.put_item(TableName=self._table, Item=_plain_item(f"UPLOADPART#{part.id}", "upload_part", part))
+        # a part is of use while its upload is (an hour), its record a day past that at the latest
+        expiration = part.created_at + UPLOAD_TTL_SECONDS + UPLOAD_RECORD_GRACE_SECONDS
+        self._client.put_item(
+            TableName=self._table, Item=_plain_item(f"UPLOADPART#{part.id}", "upload_part", part, None, expiration)
+        )
 
     def get_upload_parts(self, part_ids: list[str]) -> dict[str, UploadPartRecord]:
         items = batch_get(self._client, self._table, (f"UPLOADPART#{part_id}" for part_id in part_ids))
