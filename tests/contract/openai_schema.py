@@ -1,11 +1,9 @@
-"""Validate JSON instances against the OpenAI Files/Batch OpenAPI 3.1 schemas (shared spec).
+"""Validate JSON instances against the OpenAI Files/Batch OpenAPI 3.1 schemas.
 
 ``assert_valid("Batch", obj)`` validates ``obj`` against ``#/components/schemas/Batch`` of
-``shared/specs/openai-files-batches.openapi.json`` with ``jsonschema.Draft202012Validator``; ``$ref``s
-resolve inside the spec document through a ``referencing`` registry.
-
-Spec location: env ``BATCHBRIDGE_OPENAPI_SPEC`` if set, else ``<repo>/../shared/specs/...`` (the shared
-directory sits beside the repository checkout, locally and in CI).
+``tests/contract/spec/openai-files-batches.openapi.json`` (OpenAI's own, MIT: see the README beside it) with
+``jsonschema.Draft202012Validator``; ``$ref``s resolve inside the spec document through a ``referencing``
+registry.
 
 Null handling (deliberate, documented relaxation). The spec types most optional fields without ``null``
 (e.g. ``Batch.failed_at: integer``, ``Batch.errors: object``, ``OpenAIFile.expires_at: integer``), yet
@@ -24,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,7 +32,6 @@ from referencing.jsonschema import DRAFT202012
 
 __all__ = [
     "KNOWN_NULLABLE_REQUIRED",
-    "SPEC_ENV",
     "SUPPLEMENTARY_SCHEMAS",
     "assert_valid",
     "errors_for",
@@ -44,7 +40,6 @@ __all__ = [
     "spec_path",
 ]
 
-SPEC_ENV = "BATCHBRIDGE_OPENAPI_SPEC"
 _SPEC_URI = "urn:batchbridge:openai-files-batches.openapi.json"
 
 # (schema, property) pairs that the spec marks required and non-nullable but that the API sends as null.
@@ -127,10 +122,8 @@ SUPPLEMENTARY_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 def spec_path() -> Path:
-    override = os.environ.get(SPEC_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "specs" / "openai-files-batches.openapi.json"
+    """The spec, in the repository beside this module (test data: nothing outside the clone is read)."""
+    return Path(__file__).resolve().parent / "spec" / "openai-files-batches.openapi.json"
 
 
 @lru_cache(maxsize=1)
@@ -138,7 +131,7 @@ def load_spec() -> dict[str, Any]:
     """The spec document as published (plus the supplementary schemas), unmodified otherwise."""
     path = spec_path()
     if not path.is_file():
-        raise FileNotFoundError(f"OpenAPI spec not found at {path} (set {SPEC_ENV} to override)")
+        raise FileNotFoundError(f"OpenAPI spec not found at {path}")
     doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in SUPPLEMENTARY_SCHEMAS.items():

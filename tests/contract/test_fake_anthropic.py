@@ -1,7 +1,7 @@
 """Contract tests: the fake Anthropic upstream (tests/fakes/anthropic_upstream.py) driven by the official SDK.
 
-If the fake drifts from what the real SDK sends/parses, or from the wire reference (section 2 of
-/work/shared/docs/provider-wire-reference.md), these fail.
+If the fake drifts from what the real SDK sends/parses, or from Anthropic's Message Batches API reference, these
+fail.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Contract test: drive the fake Bedrock control plane (tests/fakes/bedrock_upstream.py) with boto3's ``bedrock``
-client, against S3 faked by moto, so the fake stays honest to the wire (provider-wire-reference.md section 3)."""
+client, against S3 faked by moto, so the fake stays honest to the wire (Bedrock's API reference)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """In-memory fake of the Anthropic Message Batches API (upstream #2), for the gateway's tests.
 
-Wire facts follow /work/shared/docs/provider-wire-reference.md section 2. ``tests/contract/test_fake_anthropic.py``
+Wire facts follow Anthropic's Message Batches API reference. ``tests/contract/test_fake_anthropic.py``
 drives this fake with the official ``anthropic`` SDK so it stays honest.
 
 Usage::

@@ -1,8 +1,8 @@
 """In-memory fake of the Amazon Bedrock control plane's batch inference API (model invocation jobs), for the
 gateway's tests.
 
-Wire facts follow /work/shared/docs/provider-wire-reference.md section 3. ``tests/contract/test_fake_bedrock.py``
-drives this fake with boto3's ``bedrock`` client so it stays honest.
+Wire facts follow the Bedrock API reference (botocore's bedrock service model) and AWS's batch inference guide.
+``tests/contract/test_fake_bedrock.py`` drives this fake with boto3's ``bedrock`` client so it stays honest.
 
 The fake reads job input from and writes job output to S3 with ``boto3.client("s3")`` (overridable through
 ``fake.s3_client_factory``); in the tests that is moto's in-process mock, so run the fake inside

@@ -1,8 +1,8 @@
 """In-memory fake of the Google Gemini API (generativelanguage v1beta): Files API with resumable uploads and the
 Batch API with long-running operations, for the gateway's tests.
 
-Wire facts follow /work/shared/docs/provider-wire-reference.md section 4. ``tests/contract/test_fake_gemini.py``
-drives this fake with the official ``google-genai`` SDK so it stays honest.
+Wire facts follow the Gemini API's Batch and Files reference (generativelanguage v1beta).
+``tests/contract/test_fake_gemini.py`` drives this fake with the official ``google-genai`` SDK so it stays honest.
 
 Usage::
 

@@ -1,7 +1,7 @@
 """In-memory fake of the OpenAI Files + Batch API (upstream #1), for the gateway's tests.
 
-Wire facts follow /work/shared/docs/provider-wire-reference.md section 1 and the OpenAPI schemas in
-/work/shared/specs/openai-files-batches.openapi.json. ``tests/contract/test_fake_openai.py`` drives this
+Wire facts follow OpenAI's API reference and the OpenAPI schemas in
+tests/contract/spec/openai-files-batches.openapi.json. ``tests/contract/test_fake_openai.py`` drives this
 fake with the official ``openai`` SDK so it stays honest.
 
 Usage::

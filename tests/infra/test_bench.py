@@ -35,6 +35,7 @@ def test_each_conversion_runs_on_a_small_file(direction: str, tmp_path: Path) ->
     assert result["out_bytes"] > result["bytes"] // 2  # every line converted, none dropped on the way
 
 
+@pytest.mark.heavy
 def test_every_cold_start_answers_its_seeded_event_with_real_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,6 +96,7 @@ def lines_of(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in client.files.content(file_id).read().splitlines()]
 
 
+@pytest.mark.heavy
 def test_a_thousand_requests_each_answered_exactly_once_under_the_cap(
     client: OpenAI, endpoint: tuple[Any, str]
 ) -> None:

@@ -343,6 +343,7 @@ def _ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.heavy
 def test_a_restart_mid_run_ends_completed_with_every_request_answered_once(
     endpoint: tuple[Any, str], tmp_path: Path
 ) -> None:

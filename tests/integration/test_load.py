@@ -87,6 +87,7 @@ def listed(base: str, key: str, path: str, purpose: str | None = None) -> list[s
             after = page["data"][-1]["id"]
 
 
+@pytest.mark.heavy
 def test_eight_workers_by_two_hundred_calls(served: str) -> None:
     started = time.perf_counter()
     with ThreadPoolExecutor(WORKERS) as pool:

@@ -167,6 +167,7 @@ def outside_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
         moto.wait(timeout=15)
 
 
+@pytest.mark.heavy
 def test_long_custom_ids_through_create_and_finalize_stay_within_memory(
     outside_aws: None, compat_endpoint: str
 ) -> None:

@@ -85,6 +85,7 @@ def client(served: tuple[str, Gateway]) -> Iterator[OpenAI]:
         yield sdk
 
 
+@pytest.mark.heavy
 def test_a_25_mb_file_in_4_mib_parts_then_a_batch_then_a_byte_exact_round_trip(
     client: OpenAI, fake_openai: tuple[Any, str]
 ) -> None:

@@ -59,7 +59,7 @@ _ENDED_COMPLETED: Final = Observation("ended", "completed")
 _ENDED_EXPIRED: Final = Observation("ended", "expired")
 _ENDED_CANCELLED: Final = Observation("ended", "cancelled")
 
-# Raw provider state -> observation (../shared/docs/architecture.md, "Status mapping").
+# Raw provider state -> observation (the README's "Lifecycle").
 PROVIDER_STATES: Final[dict[str, dict[str, Observation]]] = {
     "openai": {
         "validating": Observation("validating"),
