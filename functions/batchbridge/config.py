@@ -43,13 +43,15 @@ def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[st
     if isinstance(parsed, dict):
         shared: set[str] = set()
         for tenant, listed in parsed.items():
-            for key in listed if isinstance(listed, list) else [listed]:
-                if isinstance(key, str) and key.strip():
-                    if keys.get(key.strip(), tenant) != tenant:
-                        if strict:
-                            raise ValueError(f"{source} gives one key to two tenants")
-                        shared.add(key.strip())
-                    keys[key.strip()] = str(tenant)
+            for entry in listed if isinstance(listed, list) else [listed]:
+                key = entry.strip() if isinstance(entry, str) else ""
+                if not key:
+                    continue
+                if keys.get(key, tenant) != tenant:
+                    if strict:
+                        raise ValueError(f"{source} gives one key to two tenants")
+                    shared.add(key)
+                keys[key] = str(tenant)
         keys = {key: tenant for key, tenant in keys.items() if key not in shared}
     else:
         listed = parsed if isinstance(parsed, list) else raw.replace("\n", ",").split(",")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from batchbridge.api.idempotency import fingerprint, idempotency_key, once
+from batchbridge.api.idempotency import created_once, idempotency_key
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 
 
@@ -21,19 +21,7 @@ async def batches_create(request: Request) -> JSONResponse:
     def create() -> dict[str, Any]:
         return gateway.batches.create(caller, provider, params).to_openai()
 
-    return JSONResponse(
-        await blocking(
-            request,
-            once,
-            gateway,
-            caller,
-            "batches_create",
-            key,
-            create,
-            request.scope.get("aws.context"),
-            fingerprint(params) if key else "",
-        )
-    )
+    return JSONResponse(await created_once(request, gateway, caller, "batches_create", key, create, params))
 
 
 async def batches_list(request: Request) -> JSONResponse:

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from batchbridge.api.idempotency import fingerprint, idempotency_key, once
+from batchbridge.api.idempotency import created_once, idempotency_key
 from batchbridge.api.limits import MAX_REQUEST_BODY_BYTES, too_large
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, provider_hint, query_params
@@ -54,21 +54,8 @@ async def files_create(request: Request) -> JSONResponse:
                 params=params,
             ).to_openai()
 
-        request_fingerprint = ""
-        if key is not None:
-            described = params | {"filename": file.filename, "content_type": file.content_type}
-            request_fingerprint = await blocking(request, fingerprint, described, file.file)
-        body = await blocking(
-            request,
-            once,
-            gateway,
-            caller,
-            "files_create",
-            key,
-            create,
-            request.scope.get("aws.context"),
-            request_fingerprint,
-        )
+        described = params | {"filename": file.filename, "content_type": file.content_type}
+        body = await created_once(request, gateway, caller, "files_create", key, create, described, file.file)
     return JSONResponse(body)
 
 

@@ -12,6 +12,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, Final
 
+from fastapi import Request
+
+from batchbridge.api.request import blocking
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.services.files import Caller
 from batchbridge.gateway import Gateway
@@ -44,6 +47,23 @@ def fingerprint(params: dict[str, Any], stream: BinaryIO | None = None) -> str:
             digest.update(chunk)
         stream.seek(0)
     return digest.hexdigest()
+
+
+async def created_once(
+    request: Request,
+    gateway: Gateway,
+    caller: Caller,
+    operation: str,
+    key: str | None,
+    create: Callable[[], dict[str, Any]],
+    params: dict[str, Any],
+    stream: BinaryIO | None = None,
+) -> dict[str, Any]:
+    """A route's create, once per Idempotency-Key (``once``), the request told apart by its ``params`` and the file
+    ``stream`` it carries; blocking work off the event loop as every route runs it."""
+    request_fingerprint = await blocking(request, fingerprint, params, stream) if key is not None else ""
+    lambda_context = request.scope.get("aws.context")
+    return await blocking(request, once, gateway, caller, operation, key, create, lambda_context, request_fingerprint)
 
 
 def once(

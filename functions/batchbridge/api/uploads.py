@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from batchbridge.api.idempotency import fingerprint, idempotency_key, once
+from batchbridge.api.idempotency import created_once, idempotency_key
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
@@ -24,19 +24,7 @@ async def uploads_create(request: Request) -> JSONResponse:
     def create() -> dict[str, Any]:
         return gateway.uploads.create(caller, provider, params).to_openai(gateway.uploads.now())
 
-    return JSONResponse(
-        await blocking(
-            request,
-            once,
-            gateway,
-            caller,
-            "uploads_create",
-            key,
-            create,
-            request.scope.get("aws.context"),
-            fingerprint(params) if key else "",
-        )
-    )
+    return JSONResponse(await created_once(request, gateway, caller, "uploads_create", key, create, params))
 
 
 async def uploads_add_part(request: Request) -> JSONResponse:

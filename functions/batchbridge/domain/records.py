@@ -117,6 +117,9 @@ class BatchRecord:
 
 
 BLOB_EXPIRY_MAX_DAYS: Final = 30  # OpenAI's longest expires_after; the bucket has one lifecycle rule per day
+# A batch's working copies (custom_id map, a self-run batch's plan and input copy) are removed once it is final;
+# what a batch that never finalizes leaves goes after this many days (the bucket's rule for the tag).
+WORKING_EXPIRY_DAYS: Final = BLOB_EXPIRY_MAX_DAYS
 
 
 def blob_expiry_days(lifetime_seconds: int | None) -> int | None:

@@ -41,6 +41,7 @@ from batchbridge.domain.staging import (
     staged_input,
 )
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
+from batchbridge.store.blobs import tagging as expiry_tagging  # (loaded already: the gateway's blob store)
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"  # staged input in the gateway's bucket (its IAM grants this area)
@@ -124,7 +125,7 @@ class BedrockAdapter:
         staged = staged_input(bucket, prefix, request.file_id)
         record_ids = record_ids_of(staged)
         # Staged objects in the gateway's bucket live as long as their file (removed by its lifecycle rules).
-        tagging = _tagging(request.expires_after_seconds) if bucket == self._bucket else {}
+        tagging = expiry_tagging(blob_expiry_days(request.expires_after_seconds)) if bucket == self._bucket else {}
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             ids = convert(request.stream, spool)
             spool.seek(0)
@@ -525,14 +526,16 @@ def _redacted(message: str) -> str:
 ACCESS_DENIED: Final = "access denied to the gateway's AWS identity (its operator can see why in the gateway's logs)"
 
 
+ABOUT_ACCESS: Final = re.compile(r"access ?denied|not authori[sz]ed", re.IGNORECASE)
+
+
 def _shown(message: str) -> str:
     """An AWS text as a tenant sees it: about access, only that it was denied; otherwise without ARNs and account
     IDs. The original goes to the operator's logs."""
-    if message != _redacted(message) or re.search(r"access ?denied|not authori[sz]ed", message, re.IGNORECASE):
+    shown = ACCESS_DENIED if ABOUT_ACCESS.search(message) else _redacted(message)
+    if shown != message:
         logger.warning("Bedrock said: %s", message)
-    if re.search(r"access ?denied|not authori[sz]ed", message, re.IGNORECASE):
-        return ACCESS_DENIED
-    return _redacted(message)
+    return shown
 
 
 def _staged(file: FileRecord) -> StagedObject | None:
@@ -547,13 +550,6 @@ def _staged(file: FileRecord) -> StagedObject | None:
     else:
         return None
     return staged if is_staged_input_of(staged, file.id) else None
-
-
-def _tagging(lifetime_seconds: int | None) -> dict[str, str]:
-    from batchbridge.store.blobs import EXPIRY_TAG
-
-    days = blob_expiry_days(lifetime_seconds)
-    return {} if days is None else {"Tagging": f"{EXPIRY_TAG}={days}"}
 
 
 def _region(job_arn: str) -> str | None:

@@ -37,6 +37,7 @@ from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines_at
 from batchbridge.domain.lines import unrun_line
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
+from batchbridge.domain.records import WORKING_EXPIRY_DAYS
 from batchbridge.providers import http
 from batchbridge.providers.held_files import GatewayHeldFiles
 from batchbridge.store.compat_state import RESULT_MAX_BYTES, CompatState, DynamoCompatStore
@@ -49,8 +50,6 @@ MAX_SENDS_UNANSWERED: Final = 2  # a request sent without an answer read is sent
 DEADLINE_MARGIN_SECONDS: Final = 30.0  # kept at a run's end for recounting and queueing the rest
 RESULTS_PAGE: Final = 100  # stored answers read per BatchGetItem
 UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (its error code)
-# Working copies (the batch's input, its plan) go after this long at the latest; the finalizer removes them sooner.
-WORKING_EXPIRY_DAYS: Final = 30
 STATE_CHECK_SECONDS: Final = 1.0  # how often a running chunk looks for a cancel
 DEFAULT_STALL_SECONDS: Final = 120.0  # BATCHBRIDGE_COMPAT_STALL_SECONDS
 ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
@@ -234,7 +233,7 @@ class CompatAdapter(GatewayHeldFiles):
         else:
             current = self._store.get(batch_id)
             if current is not None and not self._stopped(current):
-                self._queue.send("chunk", compat.chunk_ref(batch_id, number, generation=int(self._clock())))
+                self._send_again(batch_id, number)
 
     def _run(
         self, endpoint: CompatEndpoint, work: _ChunkWork, batch_id: str, number: int, deadline: float | None
@@ -462,9 +461,14 @@ class CompatAdapter(GatewayHeldFiles):
             return
         if unfinished:
             logger.warning("batch %s: no progress for a while; chunk %d queued again", state.batch_id, unfinished[0])
-            self._queue.send("chunk", compat.chunk_ref(state.batch_id, unfinished[0], generation=int(self._clock())))
+            self._send_again(state.batch_id, unfinished[0])
         else:  # every request answered, but the chain died before ending the batch
             self._store.end(state.batch_id, "completed", int(self._clock()))
+
+    def _send_again(self, batch_id: str, number: int) -> None:
+        """Queue a chunk that was queued before (its run stopped early, or its chain broke): a new generation, so a
+        FIFO queue does not drop it as the same message."""
+        self._queue.send("chunk", compat.chunk_ref(batch_id, number, generation=int(self._clock())))
 
     def _must_stop(self, state: CompatState) -> bool:
         """Whether the batch must run no further request (ended, cancelled, past its window)."""

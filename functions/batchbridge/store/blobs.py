@@ -43,7 +43,7 @@ class S3BlobStore:
         return self._made
 
     def put(self, key: str, stream: BinaryIO, content_type: str, expire_days: int | None = None) -> None:
-        extra = {"ContentType": content_type} | _tagging(expire_days)
+        extra = {"ContentType": content_type} | tagging(expire_days)
         size = _remaining(stream)
         if size is not None and size < TRANSFER.multipart_threshold:
             # Small and seekable (every request body): one PUT, without a transfer manager and its threads.
@@ -75,8 +75,8 @@ class S3BlobStore:
             Bucket=self._bucket,
             Key=target,
             CopySource={"Bucket": self._bucket, "Key": source},
-            TaggingDirective="REPLACE",
-            Tagging="" if expire_days is None else f"{EXPIRY_TAG}={expire_days}",
+            TaggingDirective="REPLACE",  # the copy's own expiry, not its source's
+            **tagging(expire_days),
         )
 
     def set_expiry(self, key: str, expire_days: int | None) -> None:
@@ -110,7 +110,7 @@ class S3MultipartWriter:
         self._bucket = bucket
         self._key = key
         self._content_type = content_type
-        self._tagging = _tagging(expire_days)
+        self._tagging = tagging(expire_days)
         self._pending: list[bytes] = []  # joined once per part: no growing buffer, no slice copies
         self._pending_bytes = 0
         self._upload_id: str | None = None
@@ -158,7 +158,7 @@ class S3MultipartWriter:
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
 
 
-def _tagging(expire_days: int | None) -> dict[str, str]:
+def tagging(expire_days: int | None) -> dict[str, str]:
     """The tag a bucket lifecycle rule removes the object by (schema.lifecycle_rules: one rule per day count)."""
     return {} if expire_days is None else {"Tagging": f"{EXPIRY_TAG}={expire_days}"}
 

@@ -13,17 +13,14 @@ from batchbridge.domain.custom_ids import map_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
 from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
-from batchbridge.domain.records import BatchRecord, FileRecord, blob_expiry_days
+from batchbridge.domain.records import WORKING_EXPIRY_DAYS, BatchRecord, FileRecord, blob_expiry_days
 from batchbridge.domain.refresh import apply_report
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
 # An intent younger than this may still have its create in flight (API Gateway gives a request 29 s).
 RECONCILE_AFTER_SECONDS: Final = 60
-SPOOL_BYTES: Final = 8 * 1024 * 1024  # working files beyond this spill to disk while they are written
-# Working objects of a batch (its custom_id map) are removed by the finalizer; one a batch that never finalizes
-# leaves goes after this many days (the bucket's rule for the tag).
-WORKING_EXPIRY_DAYS: Final = 30
+SPOOL_BYTES: Final = 8 * 1024 * 1024  # files beyond this spill to disk while they are written
 
 
 def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[], Iterator[bytes]] | None:

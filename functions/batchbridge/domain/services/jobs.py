@@ -33,6 +33,7 @@ from batchbridge.domain.records import BatchRecord, FileRecord, blob_expiry_days
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
     RECONCILE_AFTER_SECONDS,
+    SPOOL_BYTES,
     adopt,
     fold,
     input_opener,
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
 FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
-SPOOL_BYTES = 8 * 1024 * 1024  # result files beyond this spill to disk while they are written
 RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still does not show after this is dropped
 
 
@@ -258,17 +258,7 @@ class BatchJobs:
         except Exception:
             logger.warning("batch %s: its working copies could not all be removed yet", batch_id, exc_info=True)
             return record
-        for _ in range(FINALIZE_ATTEMPTS):
-            settled = copy.deepcopy(record)
-            settled.release_pending = False
-            saved = save(self.records, record, settled)
-            if saved == settled:
-                return saved
-            reread = self.records.get_batch(batch_id)
-            if reread is None or not reread.release_pending:
-                return reread
-            record = reread
-        return record
+        return self._settle(batch_id, "release_pending")
 
     def reconcile(self, batch_id: str) -> BatchRecord | None:
         """Settle an intent whose create got no stored answer.
@@ -370,12 +360,12 @@ class BatchJobs:
         if record is None or not record.is_terminal or not record.notify_pending:
             return None
         if self.webhook is None or self.sender is None:
-            self._settle_notify(batch_id)  # webhooks are off: nothing is owed
+            self._settle(batch_id, "notify_pending")  # webhooks are off: nothing is owed
             return None
         event_id = webhooks.event_id(record.id, record.status)
         previous = self.records.get_delivery(event_id)
         if previous is not None and previous.status in ("delivered", "failed"):
-            self._settle_notify(batch_id)
+            self._settle(batch_id, "notify_pending")
             return previous
         attempt = (previous.attempts if previous is not None else 0) + 1
         created_at = record.timestamps.get(f"{record.status}_at", self.clock() // 1_000_000_000)
@@ -405,18 +395,22 @@ class BatchJobs:
         else:
             if outcome == "failed":
                 logger.warning("webhook for %s failed after %d attempts: %s", record.id, attempt, error)
-            self._settle_notify(batch_id)
+            self._settle(batch_id, "notify_pending")
         return delivery
 
-    def _settle_notify(self, batch_id: str) -> None:
+    def _settle(self, batch_id: str, pending: str) -> BatchRecord | None:
+        """Clear a final batch's ``pending`` flag (``notify_pending``, ``release_pending``): what it waited for is
+        done. Written on the version read, read again when another writer won."""
+        record = self.records.get_batch(batch_id)
         for _ in range(FINALIZE_ATTEMPTS):
-            record = self.records.get_batch(batch_id)
-            if record is None or not record.notify_pending:
-                return
+            if record is None or not getattr(record, pending):
+                return record
             settled = copy.deepcopy(record)
-            settled.notify_pending = False
+            setattr(settled, pending, False)
             if save(self.records, record, settled) == settled:
-                return
+                return settled
+            record = self.records.get_batch(batch_id)
+        return record
 
 
 def _digest(custom_id: str) -> bytes:
