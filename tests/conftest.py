@@ -18,6 +18,7 @@ from batchbridge.store.schema import ensure_bucket, ensure_table
 from batchbridge.store.vault import ensure_key
 from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
 from tests.fakes.bedrock_upstream import create_app as create_fake_bedrock
+from tests.fakes.compat_upstream import create_app as create_fake_compat
 from tests.fakes.gemini_upstream import create_app as create_fake_gemini
 from tests.fakes.openai_upstream import create_app as create_fake_openai
 from tests.fakes.server import running_server
@@ -58,6 +59,14 @@ def fake_gemini() -> Iterator[tuple[Any, str]]:
     app = create_fake_gemini()
     with running_server(app) as base:
         yield app, base
+
+
+@pytest.fixture
+def fake_compat() -> Iterator[tuple[Any, str]]:
+    """A fake OpenAI-compatible endpoint (as vLLM or Ollama serve): (its state, its base URL ending in /v1)."""
+    app = create_fake_compat()
+    with running_server(app) as base:
+        yield app.state.fake, base + "/v1"
 
 
 @pytest.fixture

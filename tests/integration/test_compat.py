@@ -18,28 +18,19 @@ from batchbridge.domain.compat import CHUNK_REQUESTS
 from batchbridge.gateway import Gateway
 from batchbridge.store.compat_state import DynamoCompatStore
 from tests.contract.openai_schema import assert_valid
-from tests.fakes.compat_upstream import create_app as create_fake_compat
 from tests.fakes.compat_upstream import embedding_of
-from tests.fakes.server import running_server
 
 PROVIDER = "openai-compatible"
 CAP = 3
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[Any, str]]:
-    app = create_fake_compat()
-    with running_server(app) as base:
-        yield app.state.fake, base + "/v1"
-
-
-@pytest.fixture
 def gateway_env(
-    gateway_env: dict[str, str], endpoint: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+    gateway_env: dict[str, str], fake_compat: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     endpoints = {
-        "local": {"base_url": endpoint[1], "max_concurrency": CAP},
-        "keyed": {"base_url": endpoint[1], "api_key_env": "LOCAL_LLM_KEY", "max_concurrency": 1},
+        "local": {"base_url": fake_compat[1], "max_concurrency": CAP},
+        "keyed": {"base_url": fake_compat[1], "api_key_env": "LOCAL_LLM_KEY", "max_concurrency": 1},
     }
     monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps(endpoints))
     monkeypatch.setenv("LOCAL_LLM_KEY", "sk-endpoint-key")
@@ -98,9 +89,9 @@ def lines_of(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
 
 @pytest.mark.heavy
 def test_a_thousand_requests_each_answered_exactly_once_under_the_cap(
-    client: OpenAI, endpoint: tuple[Any, str]
+    client: OpenAI, fake_compat: tuple[Any, str]
 ) -> None:
-    fake = endpoint[0]
+    fake = fake_compat[0]
     fake.delay_seconds = 0.002  # answers overlap: the cap is what holds them back
     batch = start(client, chat_lines(1000))
     assert batch.status == "in_progress" and batch.request_counts is not None and batch.request_counts.total == 1000
@@ -120,8 +111,8 @@ def test_a_thousand_requests_each_answered_exactly_once_under_the_cap(
     )
 
 
-def test_embeddings_and_the_endpoints_own_key(client: OpenAI, endpoint: tuple[Any, str]) -> None:
-    fake = endpoint[0]
+def test_embeddings_and_the_endpoints_own_key(client: OpenAI, fake_compat: tuple[Any, str]) -> None:
+    fake = fake_compat[0]
     fake.api_key = "sk-endpoint-key"  # only the configured key works; the client's never reaches the endpoint
     content = "\n".join(
         json.dumps(
@@ -145,9 +136,9 @@ def test_embeddings_and_the_endpoints_own_key(client: OpenAI, endpoint: tuple[An
 
 
 def test_rate_limits_are_waited_out_and_lasting_errors_land_in_the_error_file(
-    client: OpenAI, endpoint: tuple[Any, str], no_retry_waits: list[float]
+    client: OpenAI, fake_compat: tuple[Any, str], no_retry_waits: list[float]
 ) -> None:
-    fake = endpoint[0]
+    fake = fake_compat[0]
     fake.inject(429, headers={"retry-after": "7"})
     fake.inject(500, times=6)  # the first request's six attempts: 429, then 500s; the second one retried once
     done = finish(client, start(client, chat_lines(5), endpoint="keyed").id)  # one at a time: deterministic
@@ -189,8 +180,8 @@ def running(fake: Any, calls: int) -> None:
         time.sleep(0.01)
 
 
-def test_cancel_in_the_middle_stops_the_rest(client: OpenAI, endpoint: tuple[Any, str], gateway_url: str) -> None:
-    fake = endpoint[0]
+def test_cancel_in_the_middle_stops_the_rest(client: OpenAI, fake_compat: tuple[Any, str], gateway_url: str) -> None:
+    fake = fake_compat[0]
     fake.delay_seconds = 0.02
     batch = start(client, chat_lines(3 * CHUNK_REQUESTS))
     running(fake, calls=20)
@@ -252,9 +243,9 @@ def test_configuration_and_request_errors_are_clear(client: OpenAI, monkeypatch:
 
 
 def test_the_24h_window_expires_what_is_left(
-    client: OpenAI, gateway: Gateway, endpoint: tuple[Any, str], gateway_url: str
+    client: OpenAI, gateway: Gateway, fake_compat: tuple[Any, str], gateway_url: str
 ) -> None:
-    fake = endpoint[0]
+    fake = fake_compat[0]
     fake.delay_seconds = 0.02
     batch = start(client, chat_lines(2 * CHUNK_REQUESTS))
     running(fake, calls=10)
@@ -278,8 +269,8 @@ def test_the_24h_window_expires_what_is_left(
     )
 
 
-def test_an_endpoint_refusing_its_key_says_nothing_of_it(client: OpenAI, endpoint: tuple[Any, str]) -> None:
-    fake = endpoint[0]
+def test_an_endpoint_refusing_its_key_says_nothing_of_it(client: OpenAI, fake_compat: tuple[Any, str]) -> None:
+    fake = fake_compat[0]
     fake.api_key = "sk-something-else"  # the configured key was revoked: every request is a 401
     done = finish(client, start(client, chat_lines(2), endpoint="keyed").id)
     assert done.status == "completed" and done.request_counts is not None and done.request_counts.failed == 2

@@ -3,11 +3,9 @@ restarted `serve` picked up again by the sweeper, a cancel that nobody runs a ch
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,10 +22,9 @@ from batchbridge.domain.compat import CHUNK_REQUESTS
 from batchbridge.domain.errors import GatewayError
 from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
-from tests.fakes.compat_upstream import create_app as create_fake_compat
 from tests.fakes.server import running_server
+from tests.integration.processes import Process, clean_env, moto_server, serving
 from tests.integration.test_compat import chat_lines, lines_of
-from tests.integration.test_serve import free_port
 
 PROVIDER = {"provider": "openai-compatible"}
 
@@ -51,15 +48,11 @@ class LossyQueue(LocalWorkQueue):
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[Any, str]]:
-    app = create_fake_compat()
-    with running_server(app) as base:
-        yield app.state.fake, base + "/v1"
-
-
-@pytest.fixture
 def make(
-    gateway_env: dict[str, str], endpoint: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, work_queue: LocalWorkQueue
+    gateway_env: dict[str, str],
+    fake_compat: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+    work_queue: LocalWorkQueue,
 ) -> Iterator[Any]:
     """Starts a gateway whose openai-compatible endpoint times requests out after ``timeout`` seconds, its chunks on
     ``chunks`` (started, unless told not to); yields (client, gateway)."""
@@ -74,7 +67,7 @@ def make(
         stall: float = 120.0,
         **env: str,
     ) -> tuple[OpenAI, Gateway]:
-        endpoints = {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": timeout}}
+        endpoints = {"local": {"base_url": fake_compat[1], "max_concurrency": 2, "timeout_seconds": timeout}}
         monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps(endpoints))
         monkeypatch.setenv("BATCHBRIDGE_COMPAT_STALL_SECONDS", str(stall))
         for name, value in env.items():
@@ -118,10 +111,10 @@ def wait_for(client: OpenAI, batch_id: str, statuses: tuple[str, ...], gateway: 
         time.sleep(0.2)
 
 
-def test_a_generation_longer_than_the_api_budget_completes(make: Any, endpoint: tuple[Any, str]) -> None:
+def test_a_generation_longer_than_the_api_budget_completes(make: Any, fake_compat: tuple[Any, str]) -> None:
     """The worker is not bound by API Gateway's clock: with the gateway's upstream timeout at 1 s (the API's budget),
     an endpoint taking 2 s per answer still answers every request, once."""
-    fake = endpoint[0]
+    fake = fake_compat[0]
     fake.delay_seconds = 2.0
     client, _ = make(BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS="1")
     done = wait_for(client, start_batch(client, chat_lines(3)).id, ("completed", "failed"))
@@ -129,8 +122,8 @@ def test_a_generation_longer_than_the_api_budget_completes(make: Any, endpoint: 
     assert fake.received == {f"Question {n}": 1 for n in range(3)}
 
 
-def test_a_post_that_timed_out_reading_is_sent_at_most_twice(make: Any, endpoint: tuple[Any, str]) -> None:
-    fake = endpoint[0]
+def test_a_post_that_timed_out_reading_is_sent_at_most_twice(make: Any, fake_compat: tuple[Any, str]) -> None:
+    fake = fake_compat[0]
     fake.delay_seconds = 3.0
     client, _ = make(timeout=0.5)
     done = wait_for(client, start_batch(client, chat_lines(2)).id, ("completed", "failed"))
@@ -142,7 +135,7 @@ def test_a_post_that_timed_out_reading_is_sent_at_most_twice(make: Any, endpoint
     assert fake.received == {"Question 0": 2, "Question 1": 2}
 
 
-def test_a_lost_chunk_message_is_sent_again_by_the_sweeper(make: Any, endpoint: tuple[Any, str]) -> None:
+def test_a_lost_chunk_message_is_sent_again_by_the_sweeper(make: Any, fake_compat: tuple[Any, str]) -> None:
     """The message of the batch's second chunk is lost: the counts stop moving, and a sweep queues that chunk
     again; every request is answered exactly once."""
     lossy = LossyQueue(lambda kind, ref: kind == "chunk" and ref.endswith("#1") and not lossy.lost)
@@ -153,11 +146,11 @@ def test_a_lost_chunk_message_is_sent_again_by_the_sweeper(make: Any, endpoint: 
     assert done.status == "completed" and done.request_counts.completed == CHUNK_REQUESTS + 30
     output = lines_of(client, done.output_file_id)
     assert sorted(line["custom_id"] for line in output) == sorted(f"req-{n}" for n in range(CHUNK_REQUESTS + 30))
-    fake = endpoint[0]
+    fake = fake_compat[0]
     assert fake.received == {f"Question {n}": 1 for n in range(CHUNK_REQUESTS + 30)}
 
 
-def test_a_cancel_with_no_chunk_running_ends_the_batch_within_a_sweep(make: Any, endpoint: tuple[Any, str]) -> None:
+def test_a_cancel_with_no_chunk_running_ends_the_batch_within_a_sweep(make: Any, fake_compat: tuple[Any, str]) -> None:
     client, gateway = make(run_chunks=False)  # its first chunk is queued, and nobody runs it
     batch = start_batch(client, chat_lines(5))
     assert client.batches.cancel(batch.id).status == "cancelling"
@@ -167,11 +160,11 @@ def test_a_cancel_with_no_chunk_running_ends_the_batch_within_a_sweep(make: Any,
     errors = lines_of(client, done.error_file_id)
     assert sorted(line["custom_id"] for line in errors) == [f"req-{n}" for n in range(5)]
     assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
-    assert endpoint[0].received == {}
+    assert fake_compat[0].received == {}
 
 
-def test_deleting_the_input_file_does_not_break_a_running_batch(make: Any, endpoint: tuple[Any, str]) -> None:
-    fake = endpoint[0]
+def test_deleting_the_input_file_does_not_break_a_running_batch(make: Any, fake_compat: tuple[Any, str]) -> None:
+    fake = fake_compat[0]
     fake.delay_seconds = 0.01
     client, _ = make()
     batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 10))
@@ -180,10 +173,10 @@ def test_deleting_the_input_file_does_not_break_a_running_batch(make: Any, endpo
     assert done.status == "completed" and done.request_counts.completed == CHUNK_REQUESTS + 10
 
 
-def test_a_run_stops_sending_before_its_deadline_and_queues_the_rest(make: Any, endpoint: tuple[Any, str]) -> None:
+def test_a_run_stops_sending_before_its_deadline_and_queues_the_rest(make: Any, fake_compat: tuple[Any, str]) -> None:
     """A worker function has 15 minutes: a request that might not be answered (two sends of its timeout) before
     the run's end is left to the next run of the chunk, queued again; nothing is sent twice."""
-    fake = endpoint[0]
+    fake = fake_compat[0]
     fake.delay_seconds = 0.05
     chunks = LossyQueue()
     client, gateway = make(timeout=1.0, chunks=chunks, run_chunks=False)
@@ -200,7 +193,7 @@ def test_a_run_stops_sending_before_its_deadline_and_queues_the_rest(make: Any, 
     assert fake.received == {f"Question {n}": 1 for n in range(CHUNK_REQUESTS)}
 
 
-def test_two_runs_of_a_chunk_queue_the_next_once(make: Any, endpoint: tuple[Any, str]) -> None:
+def test_two_runs_of_a_chunk_queue_the_next_once(make: Any, fake_compat: tuple[Any, str]) -> None:
     """A chunk run twice (a resend meeting the original) moves the chain on once: chains never fork."""
     chunks = LossyQueue()
     client, gateway = make(chunks=chunks, run_chunks=False)
@@ -209,7 +202,7 @@ def test_two_runs_of_a_chunk_queue_the_next_once(make: Any, endpoint: tuple[Any,
     runner.run_chunk(batch.id, 0)  # type: ignore[attr-defined]
     runner.run_chunk(batch.id, 0)  # type: ignore[attr-defined]
     assert [ref for kind, ref in chunks.sent if kind == "chunk"] == [f"{batch.id}#0", f"{batch.id}#1"]
-    assert sum(endpoint[0].received.values()) == CHUNK_REQUESTS
+    assert sum(fake_compat[0].received.values()) == CHUNK_REQUESTS
 
 
 def test_two_finalizers_at_once_write_the_same_files(
@@ -316,80 +309,46 @@ def test_a_batch_from_before_progress_was_kept_is_mended(make: Any) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not come up"
-        time.sleep(0.2)
-
-
 @pytest.mark.heavy
 def test_a_restart_mid_run_ends_completed_with_every_request_answered_once(
-    endpoint: tuple[Any, str], tmp_path: Path
+    fake_compat: tuple[Any, str], tmp_path: Path
 ) -> None:
-    fake = endpoint[0]
+    fake = fake_compat[0]
     fake.delay_seconds = 0.05
     log = tmp_path / "processes.log"
-    moto_port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
-    moto = _start([sys.executable, "-m", "moto.server", "-p", str(moto_port)], env, log)
-    servers: list[subprocess.Popen[bytes]] = []
-    try:
-        _ready(f"http://127.0.0.1:{moto_port}", moto, log)
-        env |= {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "BATCHBRIDGE_STORAGE": "aws",
-            "BATCHBRIDGE_OWNER_SECRET": "restart-test-owner-secret-0123456789",
-            "BATCHBRIDGE_SWEEP_SECONDS": "1",
-            "BATCHBRIDGE_COMPAT_STALL_SECONDS": "2",
-            "BATCHBRIDGE_COMPAT_ENDPOINTS": json.dumps(
-                {"local": {"base_url": endpoint[1], "max_concurrency": 2, "timeout_seconds": 5}}
+    with contextlib.ExitStack() as stack:
+        aws = stack.enter_context(moto_server(log))
+        env = clean_env(
+            AWS_ENDPOINT_URL=aws,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            BATCHBRIDGE_STORAGE="aws",
+            BATCHBRIDGE_OWNER_SECRET="restart-test-owner-secret-0123456789",
+            BATCHBRIDGE_SWEEP_SECONDS="1",
+            BATCHBRIDGE_COMPAT_STALL_SECONDS="2",
+            BATCHBRIDGE_COMPAT_ENDPOINTS=json.dumps(
+                {"local": {"base_url": fake_compat[1], "max_concurrency": 2, "timeout_seconds": 5}}
             ),
-        }
+        )
 
-        def serve() -> OpenAI:
-            port = free_port()
-            process = _start([sys.executable, "-m", "batchbridge.cli", "serve", "--port", str(port)], env, log)
-            servers.append(process)
-            _ready(f"http://127.0.0.1:{port}/docs", process, log)
-            return OpenAI(base_url=f"http://127.0.0.1:{port}/openai", api_key="sk-restart", max_retries=0)
+        def serve() -> tuple[OpenAI, Process]:
+            base, process = stack.enter_context(serving(env, log))
+            return OpenAI(base_url=base + "/openai", api_key="sk-restart", max_retries=0), process
 
-        first = serve()
+        first, first_process = serve()
         total = 2 * CHUNK_REQUESTS + 20
         batch = start_batch(first, chat_lines(total))
         deadline = time.monotonic() + 60
         while fake.calls < 40:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        servers[0].send_signal(signal.SIGKILL)  # mid-chunk: its in-process queue and in-flight requests are gone
-        servers[0].wait()
+        first_process.send_signal(signal.SIGKILL)  # mid-chunk: its in-process queue and in-flight requests are gone
+        first_process.wait()
         answered_before = fake.calls
         assert answered_before < total
 
-        second = serve()
+        second, _ = serve()
         deadline = time.monotonic() + 90
         while (done := second.batches.retrieve(batch.id)).status not in ("completed", "failed", "cancelled"):
             assert time.monotonic() < deadline, f"the batch stayed {done.status} after the restart"
@@ -401,7 +360,3 @@ def test_a_restart_mid_run_ends_completed_with_every_request_answered_once(
         # only what the killed process had in flight was sent twice
         resent = [text for text, count in fake.received.items() if count > 1]
         assert len(resent) <= 2 and sum(fake.received.values()) <= total + 2
-    finally:
-        for process in servers:
-            _stop(process)
-        _stop(moto)

@@ -11,27 +11,19 @@ import httpx
 import pytest
 
 from batchbridge.store.queue import LocalWorkQueue
-from tests.fakes.compat_upstream import create_app as create_fake_compat
-from tests.fakes.server import running_server
+from tests.integration.chat import MODELS, chat_line
 
-MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
-    "gemini": "gemini-2.5-flash",
-    "openai-compatible": "llama3",
-}
 AUTH = {"Authorization": "Bearer sk-cancels"}
 
 
 @pytest.fixture
-def gateway_env(gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def gateway_env(
+    gateway_env: dict[str, str], fake_compat: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     monkeypatch.setenv("BATCHBRIDGE_BEDROCK_MIN_RECORDS", "1")
-    app = create_fake_compat()
-    app.state.fake.delay_seconds = 5.0  # the batch is still running when the cancels come
-    with running_server(app) as base:
-        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"local": {"base_url": base + "/v1"}}))
-        yield gateway_env
+    fake_compat[0].delay_seconds = 5.0  # the batch is still running when the cancels come
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"local": {"base_url": fake_compat[1]}}))
+    return gateway_env
 
 
 FAKES = {"openai": "fake_openai", "anthropic": "fake_anthropic", "bedrock": "fake_bedrock", "gemini": "fake_gemini"}
@@ -41,17 +33,11 @@ FAKES = {"openai": "fake_openai", "anthropic": "fake_anthropic", "bedrock": "fak
 def test_concurrent_cancels_answer_alike(
     gateway_url: str, work_queue: LocalWorkQueue, provider: str, request: pytest.FixtureRequest
 ) -> None:
-    line = {
-        "custom_id": "a",
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": MODELS[provider], "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5},
-    }
     base = gateway_url + "/openai/v1"
     with httpx.Client(headers=AUTH, timeout=30) as http:
         uploaded = http.post(
             base + "/files",
-            files={"file": ("a.jsonl", json.dumps(line).encode())},
+            files={"file": ("a.jsonl", chat_line("a", MODELS[provider]))},
             data={"purpose": "batch", "provider": provider},
         ).json()
         work_queue.drain()

@@ -15,24 +15,16 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import BUCKET, TABLE
-from tests.fakes.compat_upstream import create_app as create_fake_compat
-from tests.fakes.server import running_server
-
-MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
-    "gemini": "gemini-2.5-flash",
-    "openai-compatible": "llama3",
-}
+from tests.integration.chat import MODELS, chat_line
 
 
 @pytest.fixture
-def gateway_env(gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def gateway_env(
+    gateway_env: dict[str, str], fake_compat: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     monkeypatch.setenv("BATCHBRIDGE_BEDROCK_MIN_RECORDS", "1")
-    with running_server(create_fake_compat()) as base:
-        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"local": {"base_url": base + "/v1"}}))
-        yield gateway_env
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"local": {"base_url": fake_compat[1]}}))
+    return gateway_env
 
 
 @pytest.fixture
@@ -55,17 +47,7 @@ def stored_copies(marker: str) -> list[str]:
 
 
 def lines(marker: str, model: str, count: int = 3) -> bytes:
-    return "\n".join(
-        json.dumps(
-            {
-                "custom_id": f"{marker}-id-{n}",
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": model, "messages": [{"role": "user", "content": f"{marker} prompt {n}"}]},
-            }
-        )
-        for n in range(count)
-    ).encode()
+    return b"\n".join(chat_line(f"{marker}-id-{n}", model, f"{marker} prompt {n}") for n in range(count))
 
 
 def upload_in_parts(client: OpenAI, content: bytes, provider: str) -> Any:

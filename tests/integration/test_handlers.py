@@ -216,7 +216,7 @@ def granted(operation: str) -> dict[str, list[str]]:
 
 
 def test_every_aws_call_a_handler_makes_is_granted_by_the_template(
-    app: TestClient, monkeypatch: pytest.MonkeyPatch, fake_bedrock: tuple[Any, str]
+    app: TestClient, monkeypatch: pytest.MonkeyPatch, fake_bedrock: tuple[Any, str], fake_compat: tuple[Any, str]
 ) -> None:
     """The code's real calls, not a hand-written list, checked against each function's policy: every action, and
     for objects of the gateway's bucket every key, is one the function is granted."""
@@ -230,9 +230,6 @@ def test_every_aws_call_a_handler_makes_is_granted_by_the_template(
         _, service, operation = event_name.split(".")
         calls.extend(iam_calls(service, operation, params))
 
-    from tests.fakes.compat_upstream import create_app as create_fake_compat
-    from tests.fakes.server import running_server
-
     monkeypatch.setenv("BATCHBRIDGE_BEDROCK_MIN_RECORDS", "1")
     # The fake Bedrock reads and writes S3 as Bedrock would: not the gateway's calls, so its own session.
     fake_bedrock[0].state.fake.s3_client_factory = lambda: boto3.session.Session().client("s3")
@@ -245,9 +242,8 @@ def test_every_aws_call_a_handler_makes_is_granted_by_the_template(
     events = boto3._get_default_session().events
     events.register("before-parameter-build", record)
     try:
-        with running_server(create_fake_compat()) as compat_base:
-            monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"vllm": {"base_url": compat_base + "/v1"}}))
-            _walk_every_function(calls, finalizer.handler, sweeper.handler)
+        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"vllm": {"base_url": fake_compat[1]}}))
+        _walk_every_function(calls, finalizer.handler, sweeper.handler)
     finally:
         events.unregister("before-parameter-build", record)
 

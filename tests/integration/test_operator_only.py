@@ -19,8 +19,9 @@ from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
 from tests.conftest import BEDROCK_ROLE
 from tests.fakes.server import running_server
+from tests.integration.chat import MODELS, chat_jsonl
 
-MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+MODEL = MODELS["bedrock"]
 OPERATOR_BUCKET = "operator-staging"
 OTHER_BUCKET = "someone-elses-bucket"
 OPERATOR_ROLE = "arn:aws:iam::123456789012:role/operator-bedrock"
@@ -29,17 +30,7 @@ KEY = "gw-key-tenant"
 
 
 def jsonl(count: int) -> bytes:
-    return "\n".join(
-        json.dumps(
-            {
-                "custom_id": f"r{i}",
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": MODEL, "messages": [{"role": "user", "content": f"Q{i}"}], "max_tokens": 5},
-            }
-        )
-        for i in range(count)
-    ).encode()
+    return chat_jsonl(count, MODEL, id_prefix="r")
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_serve import free_port
+from tests.integration.processes import clean_env, serving
 
 AUTH = {"Authorization": "Bearer sk-limits"}
 MB = 1024 * 1024
@@ -28,36 +25,9 @@ MB = 1024 * 1024
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """`batchbridge serve` (embedded store) with short head and body timeouts: (its base URL, its pid)."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
-    log = (tmp_path / "serve.log").open("wb")
-    command = [sys.executable, "-m", "batchbridge.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--head-timeout", "2", "--body-timeout", "3", "--max-connections", "64"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(base + "/openai/v1/files", headers=AUTH, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "batchbridge serve did not start in time"
-            time.sleep(0.2)
+    args = ("--head-timeout", "2", "--body-timeout", "3", "--max-connections", "64")
+    with serving(clean_env(), tmp_path / "serve.log", *args) as (base, process):
         yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def memory_kb(pid: int, field: str) -> int:

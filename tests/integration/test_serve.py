@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +17,7 @@ from openai import OpenAI
 
 from tests.fakes.compat_upstream import create_app as create_fake_compat
 from tests.fakes.server import running_server
+from tests.integration.processes import clean_env, serving
 
 JSONL = (
     '{"custom_id": "req-1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
@@ -30,13 +27,6 @@ JSONL = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(fake_openai: tuple[Any, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     yield from _serve(fake_openai, tmp_path, getattr(request, "param", {}))
@@ -44,41 +34,9 @@ def served(fake_openai: tuple[Any, str], tmp_path: Path, request: pytest.Fixture
 
 def _serve(fake_openai: tuple[Any, str], tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
     """Run `batchbridge serve` as its own process on a free loopback port; stop it afterwards."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
-    env["BATCHBRIDGE_OPENAI_BASE_URL"] = fake_openai[1]
-    env.update(extra_env)
-    log = (tmp_path / "serve.log").open("wb")  # a file, not a pipe: a full pipe would block the server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "batchbridge.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                output = (tmp_path / "serve.log").read_text()
-                raise AssertionError(f"batchbridge serve exited early:\n{output}")
-            try:
-                if httpx.get(base + "/docs", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("batchbridge serve did not start in time")
-            time.sleep(0.2)
+    env = clean_env(BATCHBRIDGE_OPENAI_BASE_URL=fake_openai[1], **extra_env)
+    with serving(env, tmp_path / "serve.log") as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.mark.parametrize("served", [{"BATCHBRIDGE_REFRESH_SECONDS": "0"}], indirect=True)

@@ -16,24 +16,15 @@ from openai import OpenAI
 from batchbridge.domain.records import FileRecord
 from batchbridge.gateway import Gateway
 from tests.conftest import BUCKET
+from tests.integration.chat import MODELS, chat_jsonl
 
-MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+MODEL = MODELS["bedrock"]
 KEY_A = "sk-tenant-a-staging"
 KEY_B = "sk-tenant-b-staging"
 
 
 def jsonl(count: int, model: str = MODEL) -> bytes:
-    return "\n".join(
-        json.dumps(
-            {
-                "custom_id": f"req-{i}",
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": model, "messages": [{"role": "user", "content": f"Q{i}"}], "max_tokens": 10},
-            }
-        )
-        for i in range(count)
-    ).encode()
+    return chat_jsonl(count, model)
 
 
 @pytest.fixture

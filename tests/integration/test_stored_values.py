@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,29 +23,14 @@ from batchbridge.store.aws import client as aws_client
 from batchbridge.store.queue import LocalWorkQueue
 from batchbridge.store.schema import ensure_bucket, ensure_table
 from batchbridge.store.vault import ensure_key
-from tests.fakes.compat_upstream import create_app as create_fake_compat
-from tests.fakes.server import running_server
-from tests.integration.test_serve import free_port
-
-MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
-    "gemini": "gemini-2.5-flash",
-    "openai-compatible": "llama3",
-}
-
-
-def line(custom_id: str, model: str) -> bytes:
-    body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}
-    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}).encode()
+from tests.integration.chat import MODELS, chat_line
+from tests.integration.processes import moto_server
 
 
 @pytest.fixture
-def compat_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with running_server(create_fake_compat()) as base:
-        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"local": {"base_url": base + "/v1"}}))
-        yield base
+def compat_endpoint(fake_compat: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", json.dumps({"local": {"base_url": fake_compat[1]}}))
+    return fake_compat[1]
 
 
 @pytest.fixture
@@ -60,19 +41,19 @@ def client(compat_endpoint: str, gateway_url: str, drained_http: httpx.Client) -
 @pytest.mark.parametrize("provider", ["anthropic", "bedrock", "gemini", "openai-compatible"])
 def test_a_custom_id_over_512_characters_is_a_400_naming_its_line(client: OpenAI, provider: str) -> None:
     model = MODELS[provider]
-    content = line("ok", model) + b"\n" + line("x" * 513, model)
+    content = chat_line("ok", model) + b"\n" + chat_line("x" * 513, model)
     with pytest.raises(openai.BadRequestError) as caught:
         client.files.create(file=("a.jsonl", content), purpose="batch", extra_body={"provider": provider})
     assert "line 2" in caught.value.message and "513 characters" in caught.value.message
     assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "invalid_custom_id"
     accepted = client.files.create(
-        file=("a.jsonl", line("x" * 512, model)), purpose="batch", extra_body={"provider": provider}
+        file=("a.jsonl", chat_line("x" * 512, model)), purpose="batch", extra_body={"provider": provider}
     )
     assert [f.id for f in client.files.list()] == [accepted.id]
 
 
 def test_an_openai_upload_is_openais_to_judge(client: OpenAI) -> None:
-    uploaded = client.files.create(file=("a.jsonl", line("x" * 513, MODELS["openai"])), purpose="batch")
+    uploaded = client.files.create(file=("a.jsonl", chat_line("x" * 513, MODELS["openai"])), purpose="batch")
     assert uploaded.id.startswith("file-")
 
 
@@ -103,8 +84,10 @@ def test_values_too_large_to_keep_are_400s(client: OpenAI) -> None:
         client.uploads.create(bytes=10, filename="a.jsonl", mime_type="t/" + "x" * 300, purpose="batch")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "mime_type"
     with pytest.raises(openai.BadRequestError, match="line 1"):
-        client.files.create(file=("a.jsonl", line("a", "m" * 3000)), purpose="batch", extra_body={"provider": "gemini"})
-    uploaded = client.files.create(file=("a.jsonl", line("a", MODELS["openai"])), purpose="batch")
+        client.files.create(
+            file=("a.jsonl", chat_line("a", "m" * 3000)), purpose="batch", extra_body={"provider": "gemini"}
+        )
+    uploaded = client.files.create(file=("a.jsonl", chat_line("a", MODELS["openai"])), purpose="batch")
     with pytest.raises(openai.BadRequestError) as caught:
         client.batches.create(
             input_file_id=uploaded.id,
@@ -131,23 +114,11 @@ def test_what_the_table_refuses_to_store_is_a_400_not_a_503(
 @pytest.fixture
 def outside_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """AWS emulated by a moto server of its own process (what the gateway allocates is then the gateway's alone)."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("BATCHBRIDGE_", "AWS_"))}
-    log = (tmp_path / "moto.log").open("wb")
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)], env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "moto did not start"
-                time.sleep(0.2)
+    with moto_server(tmp_path / "moto.log") as aws:
         for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         for name, value in {
+            "AWS_ENDPOINT_URL": aws,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -162,9 +133,6 @@ def outside_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
         ensure_bucket(aws_client("s3"), "values-bucket")
         ensure_key(aws_client("kms"), "alias/values")
         yield
-    finally:
-        moto.terminate()
-        moto.wait(timeout=15)
 
 
 @pytest.mark.heavy
@@ -176,7 +144,7 @@ def test_long_custom_ids_through_create_and_finalize_stay_within_memory(
     within a small bound, whatever the number and length of the ids (they are streamed, never held as a map)."""
     queue = LocalWorkQueue()
     gateway = Gateway.from_settings(Settings.from_env(), queue=queue)  # jobs queued, not run: run here below
-    lines = b"\n".join(line(f"{n:05d}" + "x" * 507, MODELS["openai-compatible"]) for n in range(10_000))
+    lines = b"\n".join(chat_line(f"{n:05d}" + "x" * 507, MODELS["openai-compatible"]) for n in range(10_000))
     caller = gateway.caller({"authorization": "Bearer sk-values"})
     file = gateway.files.create(
         caller,
