@@ -16,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from batchbridge.api.app import build_app
+    from batchbridge.banner import aws_credentials_found, banner
     from batchbridge.config import Settings
     from batchbridge.gateway import Gateway
     from batchbridge.store.queue import LocalWorkQueue
@@ -42,13 +43,16 @@ def _serve(args: argparse.Namespace) -> int:
         jobs.start(gateway.jobs.run)
         chunks.start(gateway.jobs.run)
         sweeper.start(gateway.jobs.sweep)
-        where = f"embedded store at {embedded.endpoint_url}" if embedded else "AWS (boto3's environment)"
-        print(
-            f"batchbridge: serving http://{args.host}:{args.port}/openai (docs: /docs) on {where}; "
-            f"OpenAI upstream {settings.openai_base_url}; sweeping every {settings.sweep_seconds:g} s",
-            file=sys.stderr,
-            flush=True,
+        where = (
+            f"embedded store at {embedded.endpoint_url} (its data lives as long as this process)"
+            if embedded
+            else f"AWS (boto3's environment): table {settings.table}, bucket {settings.bucket}"
         )
+        host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, bracketed in a URL
+        lines = banner(
+            settings, url=f"http://{host}:{args.port}", storage=where, aws_credentials=aws_credentials_found()
+        )
+        print("\n".join(lines), file=sys.stderr, flush=True)
         uvicorn.run(
             build_app(gateway=gateway, body_timeout_seconds=args.body_timeout),
             host=args.host,

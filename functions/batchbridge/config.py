@@ -101,6 +101,12 @@ class Settings:
     compat_endpoints: dict[str, CompatEndpoint] = field(default_factory=dict)
     compat_queue_url: str | None = None
     compat_stall_seconds: float = 120.0  # a running self-run batch silent this long has lost its worker
+    # Secrets Manager secrets read at runtime (the deployment keeps no secret value in a function's environment):
+    # the owner HMAC key, the webhook signing secret, and a JSON object of openai-compatible keys by the name an
+    # endpoint's api_key_env gives. A plain value (BATCHBRIDGE_OWNER_SECRET, …) wins over its secret.
+    owner_secret_arn: str | None = None
+    webhook_secret_arn: str | None = None
+    compat_keys_secret_arn: str | None = None
 
     @property
     def gateway_keys_mode(self) -> bool:
@@ -151,6 +157,9 @@ class Settings:
             compat_endpoints=parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", "")),
             compat_queue_url=os.environ.get("BATCHBRIDGE_COMPAT_QUEUE_URL", "").strip() or None,
             compat_stall_seconds=_float("BATCHBRIDGE_COMPAT_STALL_SECONDS", 120.0),
+            owner_secret_arn=os.environ.get("BATCHBRIDGE_OWNER_SECRET_ARN", "").strip() or None,
+            webhook_secret_arn=os.environ.get("BATCHBRIDGE_WEBHOOK_SECRET_ARN", "").strip() or None,
+            compat_keys_secret_arn=os.environ.get("BATCHBRIDGE_COMPAT_KEYS_SECRET_ARN", "").strip() or None,
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),

@@ -69,7 +69,9 @@ class Gateway:
     def __post_init__(self) -> None:
         if self.settings.webhook_url:
             if not self.settings.webhook_secret:
-                raise RuntimeError("BATCHBRIDGE_WEBHOOK_URL is set, so BATCHBRIDGE_WEBHOOK_SECRET (whsec_...) must be.")
+                raise RuntimeError(
+                    "BATCHBRIDGE_WEBHOOK_URL is set, so BATCHBRIDGE_WEBHOOK_SECRET (whsec_...) or its _ARN must be."
+                )
             from batchbridge.domain import webhooks
 
             webhooks.secret_key(self.settings.webhook_secret)  # fail at start on a malformed secret
@@ -91,7 +93,7 @@ class Gateway:
     def uploads(self) -> UploadService:
         from batchbridge.domain.services.uploads import UploadService
 
-        return UploadService(self.records, self.blobs, self.files, now_ns)
+        return UploadService(self.records, self.blobs, self.files, now_ns, self.vault, self.queue)
 
     @cached_property
     def jobs(self) -> BatchJobs:
@@ -170,6 +172,7 @@ class Gateway:
         from batchbridge.providers.registry import FACTORIES, Registry
         from batchbridge.store import aws as aws_clients
         from batchbridge.store.blobs import S3BlobStore
+        from batchbridge.store.keys import compat_key, with_secrets
         from batchbridge.store.queue import SqsWorkQueue
         from batchbridge.store.records import DynamoRecordStore
         from batchbridge.store.vault import KmsVault, NoVault
@@ -178,6 +181,7 @@ class Gateway:
             # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
             return aws.client(service) if aws is not None else aws_clients.client(service)
 
+        settings = with_secrets(settings)
         dynamodb = client("dynamodb")
         key_source = KeySource(settings) if settings.gateway_keys_mode else None
         if queue is None:
@@ -191,8 +195,8 @@ class Gateway:
             secret = secrets.token_bytes(32)
         else:
             raise RuntimeError(
-                "BATCHBRIDGE_OWNER_SECRET must be set with BATCHBRIDGE_STORAGE=aws: it keys the owner hashes "
-                "of stored records, so it has to stay the same across restarts."
+                "BATCHBRIDGE_OWNER_SECRET (or BATCHBRIDGE_OWNER_SECRET_ARN) must be set with BATCHBRIDGE_STORAGE=aws: "
+                "it keys the owner hashes of stored records, so it has to stay the same across restarts."
             )
         blobs = S3BlobStore(lambda: client("s3"), settings.bucket)
         # Chunks of self-run batches: their own SQS queue in the deployment (a worker with its own concurrency),
@@ -212,6 +216,7 @@ class Gateway:
                 blobs=blobs,
                 queue=chunk_queue,
                 stall_seconds=settings.compat_stall_seconds,
+                key_of=lambda variable: compat_key(settings, variable),
             )
 
         return cls(

@@ -12,6 +12,8 @@ Usage (from the repository root):
 
     .venv/bin/python infra/events/generate.py          # (re)write the events
     .venv/bin/python infra/events/generate.py --check  # exit 1 if a file is missing or stale
+    # the same events carrying a real gateway key (the authorizer and the functions check it), elsewhere:
+    .venv/bin/python infra/events/generate.py --api-key "$KEY" --out .aws-sam/events
 
 Everything is deterministic (fixed ids, request ids, timestamps), so regenerating changes nothing
 unless this script or OPERATIONS changed.
@@ -155,7 +157,7 @@ def _operations() -> dict[str, tuple[str, str]]:
     return dict(OPERATIONS)
 
 
-def build_event(op: str, method: str, route: str) -> dict[str, Any]:
+def build_event(op: str, method: str, route: str, api_key: str = API_KEY) -> dict[str, Any]:
     """The API Gateway REST proxy event for one operation."""
     resource = PREFIX + route
     path_parameters = {name: value for name, value in PATH_PARAMETERS.items() if "{" + name + "}" in route}
@@ -165,7 +167,7 @@ def build_event(op: str, method: str, route: str) -> dict[str, Any]:
 
     headers = {
         "Accept": "application/json",
-        "Authorization": f"Bearer {API_KEY}",
+        "Authorization": f"Bearer {api_key}",
         "Host": HOST,
         "User-Agent": USER_AGENT,
         "X-Amzn-Trace-Id": "Root=1-67748580-" + _hex32("trace " + op)[:24],
@@ -231,8 +233,8 @@ def build_event(op: str, method: str, route: str) -> dict[str, Any]:
     }
 
 
-def build_events() -> dict[str, dict[str, Any]]:
-    return {op: build_event(op, method, route) for op, (method, route) in _operations().items()}
+def build_events(api_key: str = API_KEY) -> dict[str, dict[str, Any]]:
+    return {op: build_event(op, method, route, api_key) for op, (method, route) in _operations().items()}
 
 
 def render(event: dict[str, Any]) -> str:
@@ -242,11 +244,17 @@ def render(event: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if an event file is missing or stale")
+    parser.add_argument("--api-key", default=API_KEY, help="the gateway key the events carry (needs --out)")
+    parser.add_argument("--out", type=Path, help="write the events here instead of infra/events/")
     args = parser.parse_args(argv)
+    if args.api_key != API_KEY and (args.out is None or args.out.resolve() == EVENTS_DIR):
+        parser.error("--api-key writes elsewhere (--out DIR): the events in infra/events/ carry no real key")
+    out = args.out or EVENTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
 
     stale = []
-    for op, event in build_events().items():
-        target = EVENTS_DIR / f"{op}.json"
+    for op, event in build_events(args.api_key).items():
+        target = out / f"{op}.json"
         text = render(event)
         if target.exists() and target.read_text() == text:
             continue
@@ -254,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             stale.append(target.name)
         else:
             target.write_text(text)
-            print(f"wrote {target.relative_to(ROOT)}")
+            print(f"wrote {target}")
     if stale:
         print("stale or missing: " + ", ".join(stale), file=sys.stderr)
         return 1

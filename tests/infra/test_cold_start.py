@@ -23,6 +23,10 @@ NEVER_AT_IMPORT = (
     "batchbridge.providers.openai",
     "batchbridge.cli",
     "batchbridge.store.embedded",
+    # the OpenAPI document and the docs pages: `serve`'s alone
+    "batchbridge.api.openapi_doc",
+    "batchbridge.api.openapi_requests",
+    "batchbridge.api.docs",
 )
 
 

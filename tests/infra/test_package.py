@@ -96,3 +96,14 @@ def test_every_handler_imports_from_the_package_alone_and_from_its_bytecode(buil
     assert report["outside"] == []  # nothing from the development environment
     assert report["from_source"] == []  # every module of the package came with its bytecode
     assert report["modules"] > 500  # fastapi, pydantic, boto3, the gateway: really imported
+
+
+def test_the_package_carries_its_data_files(built: Path) -> None:
+    """What the modules read beside themselves: OpenAI's schemas for the OpenAPI document (with their license), the
+    docs pages' assets (with theirs)."""
+    api = built / "batchbridge" / "api"
+    source = ROOT / "functions" / "batchbridge" / "api"
+    wanted = ["openai_components.json", "openai_components.LICENSE"]
+    wanted += [str(path.relative_to(source)) for path in (source / "static").rglob("*") if path.is_file()]
+    assert [name for name in wanted if not (api / name).is_file()] == []
+    assert any(name.endswith("swagger-ui-bundle.js") for name in wanted)

@@ -2,7 +2,8 @@
 
 The SAM template is translated to plain CloudFormation with aws-sam-translator (no AWS calls), then
 the generated REST API, functions, roles and state resources are checked against the operations
-table; cfn-lint must report nothing; the `sam local invoke` events must hit their routes.
+table; cfn-lint must report nothing; the `sam local invoke` events must hit their routes. What the deployment adds
+around them (authorizer, logs, alarms, queues' limits, secrets) is checked in test_deployment.py.
 """
 
 import base64
@@ -22,8 +23,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from batchbridge.api.operations import OPERATIONS, PREFIXES
@@ -68,11 +67,13 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
         "dynamodb:BatchGetItem": {TABLE},
-        "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:GetObject": {UPLOAD_PARTS, FILES},
         "s3:DeleteObject": {UPLOAD_PARTS, FILES, STAGING},
         "s3:PutObject": {FILES, STAGING},
         "s3:PutObjectTagging": {FILES, STAGING},  # expiry tags
         "s3:AbortMultipartUpload": {FILES, STAGING},
+        "sqs:SendMessage": {WORK_QUEUE},  # a large upload's complete_upload job
+        "kms:Encrypt": {CREDENTIALS_KEY},  # ... with the client's credentials sealed for it
     },
     "uploads_cancel": {"dynamodb:GetItem": {TABLE}, "dynamodb:PutItem": {TABLE}},
     "files_create": {
@@ -96,7 +97,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
     "files_content": {
         "dynamodb:GetItem": {TABLE},
-        "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:GetObject": {FILES, OUTPUT_FILES, ERROR_FILES},  # a file's own blobs (files.own_blob_keys)
         "s3:ListBucket": {BUCKET},
     },
     "batches_create": {
@@ -104,7 +105,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # and an openai-compatible batch's first chunk
         "kms:Encrypt": {CREDENTIALS_KEY},
-        "s3:GetObject": {BUCKET_OBJECTS},
+        "s3:GetObject": {FILES, STAGING, COMPAT_OBJECTS},  # the input, Bedrock's record ids, a compat input copy
         "s3:PutObject": {BATCH_FILES, COMPAT_OBJECTS},
         "s3:PutObjectTagging": {BATCH_FILES, COMPAT_OBJECTS},  # working objects' expiry tags
         "s3:AbortMultipartUpload": {BATCH_FILES, COMPAT_OBJECTS},
@@ -147,25 +148,23 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:BatchGetItem": {TABLE},
         "dynamodb:BatchWriteItem": {TABLE},  # removes an openai-compatible batch's answers once finalized
-        "s3:GetObject": {BUCKET_OBJECTS},
-        "s3:PutObject": {BATCH_FILES},
-        "s3:PutObjectTagging": {BATCH_FILES},  # expiry tags
-        "s3:AbortMultipartUpload": {BATCH_FILES},
-        "s3:DeleteObject": {BATCH_FILES, COMPAT_OBJECTS, BEDROCK_OUTPUT},  # a final batch's working copies
+        # and a large upload's completion (complete_upload): its parts read and removed, its file written, staged
+        "s3:GetObject": {BATCH_FILES, COMPAT_OBJECTS, STAGING, BEDROCK_OUTPUT, UPLOAD_PARTS, FILES},
+        "s3:PutObject": {BATCH_FILES, FILES, STAGING},
+        "s3:PutObjectTagging": {BATCH_FILES, FILES, STAGING},  # expiry tags
+        "s3:AbortMultipartUpload": {BATCH_FILES, FILES, STAGING},
+        # a final batch's working copies; a completed upload's parts, what a failed completion left
+        "s3:DeleteObject": {BATCH_FILES, COMPAT_OBJECTS, BEDROCK_OUTPUT, UPLOAD_PARTS, FILES, STAGING},
         "s3:ListBucket": {BUCKET},
         "kms:Decrypt": {CREDENTIALS_KEY},
-        "sqs:SendMessage": {WORK_QUEUE},
+        "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # a refresh mends an openai-compatible batch's chain
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
         "bedrock:ListModelInvocationJobs": {"*"},  # reconcile finds a job by name; a list has no resource
     },
-    "SweeperFunction": {
+    "SweeperFunction": {  # queues jobs only: no provider, no key
         "dynamodb:Query": {ACTIVE_INDEX},
         "dynamodb:GetItem": {TABLE},
-        "dynamodb:PutItem": {TABLE},
-        "dynamodb:UpdateItem": {TABLE},
-        "kms:Decrypt": {CREDENTIALS_KEY},
-        "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # and a chunk whose chain broke
-        "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
+        "sqs:SendMessage": {WORK_QUEUE},
     },
 }
 
@@ -175,24 +174,49 @@ for _op in ("files_create", "batches_create", "uploads_create"):
     for _action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
         EXPECTED_PERMISSIONS[_op][f"dynamodb:{_action}"] = {TABLE}
 
-# Gateway-key mode, always deployed: every API function reads both key secrets, background jobs the provider keys.
+# Gateway-key mode, always deployed: every API function reads the gateway's keys; only those that call a provider
+# read its provider keys; every function that builds the gateway reads the owner HMAC key (the authorizer does not).
 API_KEYS_SECRET = "api-keys-secret"
 PROVIDER_KEYS_SECRET = "provider-keys-secret"
-for _permissions in EXPECTED_PERMISSIONS.values():
-    _permissions["secretsmanager:GetSecretValue"] = {API_KEYS_SECRET, PROVIDER_KEYS_SECRET}
-for _permissions in BACKGROUND_FUNCTIONS.values():
-    _permissions["secretsmanager:GetSecretValue"] = {PROVIDER_KEYS_SECRET}
-# The openai-compatible worker and its dead letters: endpoints take the keys their configuration names (no secret).
+OWNER_SECRET = "owner-secret"
+COMPAT_KEYS_SECRET = "compat-keys-secret"
+WEBHOOK_SECRET = "webhook-secret"  # only when webhooks are on (Fn::If)
+CALLS_PROVIDERS = {
+    "files_create",  # the file goes to its provider
+    "files_delete",  # and is deleted there
+    "files_content",  # a provider's result file is read from it
+    "batches_create",
+    "batches_list",  # refreshes stale batches
+    "batches_retrieve",
+    "batches_cancel",
+    "uploads_complete",  # the assembled file goes to its provider
+}
+for _op, _permissions in EXPECTED_PERMISSIONS.items():
+    _secrets = {API_KEYS_SECRET, OWNER_SECRET} | ({PROVIDER_KEYS_SECRET} if _op in CALLS_PROVIDERS else set())
+    _permissions["secretsmanager:GetSecretValue"] = _secrets
+BACKGROUND_FUNCTIONS["FinalizerFunction"]["secretsmanager:GetSecretValue"] = {
+    PROVIDER_KEYS_SECRET,
+    OWNER_SECRET,
+    WEBHOOK_SECRET,
+}
+BACKGROUND_FUNCTIONS["SweeperFunction"]["secretsmanager:GetSecretValue"] = {OWNER_SECRET}
+# The openai-compatible worker and its dead letters; only the worker calls the endpoints, with their keys' secret.
 _COMPAT_WORKER = {
     "dynamodb:GetItem": {TABLE},
     "dynamodb:PutItem": {TABLE},
     "dynamodb:UpdateItem": {TABLE},
     "dynamodb:BatchGetItem": {TABLE},
-    "s3:GetObject": {BUCKET_OBJECTS},
+    "s3:GetObject": {COMPAT_OBJECTS},  # the batch's plan and input copy
     "sqs:SendMessage": {COMPAT_QUEUE},
 }
-BACKGROUND_FUNCTIONS["CompatWorkerFunction"] = dict(_COMPAT_WORKER)
-BACKGROUND_FUNCTIONS["CompatDeadLettersFunction"] = dict(_COMPAT_WORKER)
+BACKGROUND_FUNCTIONS["CompatWorkerFunction"] = _COMPAT_WORKER | {
+    "secretsmanager:GetSecretValue": {OWNER_SECRET, COMPAT_KEYS_SECRET}
+}
+BACKGROUND_FUNCTIONS["CompatDeadLettersFunction"] = _COMPAT_WORKER | {"secretsmanager:GetSecretValue": {OWNER_SECRET}}
+# The authorizer reads the gateway's keys, nothing else.
+AUTHORIZER_PERMISSIONS = {"secretsmanager:GetSecretValue": {API_KEYS_SECRET}}
+XRAY_WRITE = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"  # Tracing: Active
+SQS_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 
 
 def logical_id(op: str) -> str:
@@ -207,16 +231,6 @@ def route_regex(template_path: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-class _OfflineManagedPolicies(ManagedPolicyLoader):
-    """The template names no managed policies by name, so the IAM lookup is never needed."""
-
-    def __init__(self) -> None:
-        pass
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 # --------------------------------------------------------------------------------------------------
 # fixtures
 # --------------------------------------------------------------------------------------------------
@@ -229,16 +243,20 @@ def source() -> dict[str, Any]:
     return parsed
 
 
+def _load_script(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def translated(source: dict[str, Any]) -> dict[str, Any]:
-    """The plain CloudFormation SAM produces, translated offline."""
-    template = copy.deepcopy(source)
-    # What `sam package` does: the translator only accepts S3 code locations.
-    assert template["Globals"]["Function"]["CodeUri"] == "functions/"
-    template["Globals"]["Function"]["CodeUri"] = "s3://batchbridge-test-artifacts/functions.zip"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator resolves AWS::Partition
-        output: dict[str, Any] = transform(template, {}, _OfflineManagedPolicies())
+    """The plain CloudFormation SAM produces, translated offline (as infra/lint_translated.py does for CI)."""
+    assert source["Globals"]["Function"]["CodeUri"] == "functions/"  # replaced by an S3 location, as `sam package` does
+    lint = _load_script("batchbridge_lint_translated", ROOT / "infra" / "lint_translated.py")
+    output: dict[str, Any] = lint.translate(copy.deepcopy(source))
     return output
 
 
@@ -271,11 +289,7 @@ def _events() -> Iterator[tuple[str, Path]]:
 
 
 def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("batchbridge_event_generator", EVENTS_DIR / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_script("batchbridge_event_generator", EVENTS_DIR / "generate.py")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,7 +342,7 @@ def test_function_environment(source: dict[str, Any], resources: dict[str, Any])
         "BATCHBRIDGE_OPENAI_BASE_URL": {"Ref": "OpenAIBaseUrl"},
         "BATCHBRIDGE_ANTHROPIC_BASE_URL": {"Ref": "AnthropicBaseUrl"},
         "BATCHBRIDGE_GEMINI_BASE_URL": {"Ref": "GeminiBaseUrl"},
-        "BATCHBRIDGE_OWNER_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${OwnerSecret}:SecretString}}"},
+        "BATCHBRIDGE_OWNER_SECRET_ARN": {"Ref": "OwnerSecret"},  # an ARN, read at runtime: never the value
         "POWERTOOLS_SERVICE_NAME": "batchbridge",
         "POWERTOOLS_METRICS_NAMESPACE": "batchbridge",
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -541,6 +555,12 @@ def _resource_key(resource: Any) -> str:
         return API_KEYS_SECRET
     if resource == {"Ref": "ProviderKeysSecret"}:
         return PROVIDER_KEYS_SECRET
+    if resource == {"Ref": "OwnerSecret"}:
+        return OWNER_SECRET
+    if resource == {"Ref": "CompatKeysSecret"}:
+        return COMPAT_KEYS_SECRET
+    if resource == {"Fn::If": ["HasWebhook", {"Ref": "WebhookSigningSecret"}, {"Ref": "AWS::NoValue"}]}:
+        return WEBHOOK_SECRET
     if resource == "*":  # list actions only (the expectations name each one)
         return "*"
     raise AssertionError(f"policy names an unexpected resource: {resource!r}")
@@ -561,10 +581,15 @@ def test_least_privilege(op: str, source: dict[str, Any], resources: dict[str, A
 
 @pytest.mark.parametrize("name", list(BACKGROUND_FUNCTIONS))
 def test_background_least_privilege(name: str, source: dict[str, Any], resources: dict[str, Any]) -> None:
-    expected_managed = [BASIC_EXECUTION_ROLE]
+    expected_managed = [BASIC_EXECUTION_ROLE, XRAY_WRITE]
     if name in ("FinalizerFunction", "CompatWorkerFunction", "CompatDeadLettersFunction"):  # SQS event sources
-        expected_managed.append("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+        expected_managed.append(SQS_EXECUTION_ROLE)
     assert granted_permissions(name, source, resources, managed=expected_managed) == BACKGROUND_FUNCTIONS[name]
+
+
+def test_authorizer_least_privilege(source: dict[str, Any], resources: dict[str, Any]) -> None:
+    granted = granted_permissions("AuthorizerFunction", source, resources)
+    assert granted == AUTHORIZER_PERMISSIONS
 
 
 def granted_permissions(
@@ -576,13 +601,16 @@ def granted_permissions(
 
     role = resources[f"{name}Role"]
     assert role["Type"] == "AWS::IAM::Role"
-    assert role["Properties"]["ManagedPolicyArns"] == (managed or [BASIC_EXECUTION_ROLE])
+    assert role["Properties"]["ManagedPolicyArns"] == (managed or [BASIC_EXECUTION_ROLE, XRAY_WRITE])
 
     granted: dict[str, set[str]] = {}
     for policy in role["Properties"]["Policies"]:
         for statement in _as_list(policy["PolicyDocument"]["Statement"]):
             assert statement["Effect"] == "Allow", statement
-            assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
+            if "Condition" in statement:  # the one condition: the Bedrock role passed to Bedrock alone
+                assert statement["Action"] == ["iam:PassRole"], statement
+                assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, action
                 granted.setdefault(action, set()).update(_resource_key(r) for r in _as_list(statement["Resource"]))
@@ -594,6 +622,7 @@ def test_no_other_iam_roles(resources: dict[str, Any]) -> None:
     # the scheduler's own role, to invoke the sweeper
     background = {f"{name}Role" for name in BACKGROUND_FUNCTIONS} | {"SweeperFunctionSweepRole"}
     background |= {"BedrockServiceRole"}  # the role Bedrock's jobs run as
+    background |= {"AuthorizerFunctionRole", "ApiGatewayLoggingRole"}  # the API's authorizer, its access logs
     assert roles == {f"{logical_id(op)}Role" for op in OPERATIONS} | background
 
 
@@ -716,6 +745,13 @@ def test_bedrock_role_and_bucket_policy(resources: dict[str, Any]) -> None:
     role = resources["BedrockServiceRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "bedrock.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    # only Bedrock acting for this account's own jobs (no confused deputy)
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:model-invocation-job/*"}
+        },
+    }
     granted = {
         (action, _resource_key_bedrock(statement["Resource"]))
         for policy in role["Policies"]
@@ -754,4 +790,7 @@ def test_chunks_queue_is_fifo_so_a_batch_runs_one_chunk_at_a_time(resources: dic
     }
     worker = resources["CompatWorkerFunction"]["Properties"]
     assert worker["Timeout"] * 6 <= resources["CompatQueue"]["Properties"]["VisibilityTimeout"]
-    assert "ReservedConcurrentExecutions" in worker
+    # chunks of different batches at once: capped at the event source, not by reserved concurrency
+    assert "ReservedConcurrentExecutions" not in worker
+    mapping = resources["CompatWorkerFunctionChunks"]["Properties"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CompatWorkerConcurrency"}}

@@ -90,23 +90,44 @@ def test_missing_purpose(http: httpx.Client) -> None:
     ],
 )
 def test_bad_batch_file_names_the_line(http: httpx.Client, content: str, line_number: int, code: str) -> None:
-    error = error_of(upload(http, content), 400)
+    # The gateway checks the lines it converts for a provider (here Anthropic), at upload.
+    error = error_of(upload(http, content, provider="anthropic"), 400)
     assert error["code"] == code
     assert f"line {line_number}:" in error["message"]
     assert http.get("/files").json()["data"] == []  # nothing half-stored
 
 
+def test_openai_judges_its_own_batch_files(http: httpx.Client) -> None:
+    """A file for OpenAI reaches it as sent: OpenAI takes it, and reports its bad lines on the batch."""
+    content = line("a") + "\n{not json}\n" + line("a") + "\n"
+    response = upload(http, content)
+    assert response.status_code == 200, response.text
+    file_id = response.json()["id"]
+    assert http.get(f"/files/{file_id}/content").content == content.encode()  # byte for byte
+    batch = http.post(
+        "/batches", json={"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    ).json()
+    for _ in range(5):
+        batch = http.get(f"/batches/{batch['id']}").json()
+        if batch["status"] == "failed":
+            break
+    assert batch["status"] == "failed", batch
+    assert [(error["code"], error["line"]) for error in batch["errors"]["data"]][:1] == [("invalid_json_line", 2)]
+
+
 def test_not_utf8(http: httpx.Client) -> None:
     content = (line("a") + "\n").encode() + b'{"custom_id": "\xff"}\n'
     response = http.post(
-        "/files", files={"file": ("in.jsonl", content, "application/jsonl")}, data={"purpose": "batch"}
+        "/files",
+        files={"file": ("in.jsonl", content, "application/jsonl")},
+        data={"purpose": "batch", "provider": "anthropic"},
     )
     error = error_of(response, 400)
     assert error["code"] == "invalid_encoding" and "line 2:" in error["message"]
 
 
 def test_empty_batch_file(http: httpx.Client) -> None:
-    assert error_of(upload(http, "\n\n"), 400)["code"] == "empty_file"
+    assert error_of(upload(http, "\n\n", provider="anthropic"), 400)["code"] == "empty_file"
 
 
 def test_bad_expires_after(http: httpx.Client) -> None:
@@ -154,7 +175,7 @@ def test_provider_not_built_into_a_deployment(gateway: Gateway) -> None:
 
 
 def test_batch_with_other_url_than_its_file(http: httpx.Client) -> None:
-    file_id = upload(http, line()).json()["id"]
+    file_id = upload(http, line(), provider="anthropic").json()["id"]
     response = http.post(
         "/batches", json={"input_file_id": file_id, "endpoint": "/v1/embeddings", "completion_window": "24h"}
     )
@@ -310,7 +331,8 @@ def test_upstream_unreachable_is_502(gateway_env: dict[str, str], monkeypatch: p
             data={"purpose": "batch"},
         )
     error = error_of(response, 502)
-    assert "openai" in error["message"] and error["code"] == "provider_unreachable"
+    assert error["code"] == "provider_unreachable"
+    assert "The openai provider could not be reached at http://127.0.0.1:9/v1/files" in error["message"]
 
 
 def test_content_whose_bytes_are_gone_is_404(http: httpx.Client) -> None:

@@ -149,8 +149,11 @@ def test_batch_handlers_drive_the_lifecycle(app: TestClient, gateway_env: dict[s
     second = json.loads(invoke("batches_create", json_event("POST", "/openai/v1/batches", None, body))[1])
     from batchbridge.handlers import sweeper
 
-    for _ in range(3):
+    kinds: list[str] = []
+    for _ in range(3):  # each sweep queues the batch's refresh, which the work queue's function runs
         assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 1
+        kinds += run_finalizer(queue_url)
+    assert kinds == ["refresh"] * 3
     assert run_finalizer(queue_url) == ["finalize"]
     # final, with its notify job queued: still in the sweeper's index until notify has run
     assert sweeper.handler({"source": "aws.scheduler"}, LambdaContext())["swept"] == 1
@@ -317,7 +320,8 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
     batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, batch_body))
     batch_param = {"batch_id": batch["id"]}
     run("batches_list", rest_event("GET", "/openai/v1/batches", query={"limit": "5"}))  # refreshes: in_progress
-    background("sweeper", sweeper, {"source": "aws.scheduler"})  # finalizing
+    background("sweeper", sweeper, {"source": "aws.scheduler"})  # its refresh queued ...
+    background("finalizer", finalizer, drain_sqs_event(queue_url))  # ... and run: finalizing
     for _ in range(2):
         batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", batch_param))
     assert batch["status"] == "finalizing"
@@ -397,6 +401,7 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
 
     time.sleep(0.3)  # its first chunk not run for a while (BATCHBRIDGE_COMPAT_STALL_SECONDS): the sweep queues it again
     background("sweeper", sweeper, {"source": "aws.scheduler"})
+    background("finalizer", finalizer, drain_sqs_event(queue_url))  # the batch's refresh mends its chain
     chunks = drain_sqs_event(os.environ["BATCHBRIDGE_COMPAT_QUEUE_URL"])
     assert len(chunks["Records"]) == 2
     background("compat_worker", compat_worker.handler, chunks)

@@ -226,7 +226,10 @@ def test_the_sweeper_resends_a_lost_finalize_only_when_overdue(gateway: Gateway,
     _, batch_id = ended_batch(gateway, fake_openai[0].state.fake, ["gpt-4o-mini"])
     queue = RecordingQueue()
     jobs = dataclasses.replace(gateway.jobs, queue=queue)
-    jobs.sweep()  # sees the provider ended it: finalize sent at once
+    jobs.sweep()  # queues the batch's refresh, a job of its own
+    assert queue.sent == [("refresh", batch_id, 0)]
+    queue.sent.clear()
+    jobs.run("refresh", batch_id)  # sees the provider ended it: finalize sent at once
     assert queue.sent == [("finalize", batch_id, 0)]
     queue.sent.clear()  # ... and lost
     jobs.sweep()

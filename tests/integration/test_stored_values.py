@@ -76,10 +76,11 @@ def test_values_too_large_to_keep_are_400s(client: OpenAI) -> None:
             filename="a.jsonl",
             mime_type="text/jsonl",
             purpose="batch",
-            extra_body={"note": "n" * 500_000},  # a 500 KB extra: more than an item of the table holds
+            # a 500 KB extra: more than an item of the table holds
+            extra_body={"storage_config": {"s3": {"prefix": "n" * 500_000}}},
         )
     assert isinstance(caught.value.body, dict)
-    assert (caught.value.body["param"], caught.value.body["code"]) == ("note", "parameters_too_large")
+    assert (caught.value.body["param"], caught.value.body["code"]) == ("storage_config", "parameters_too_large")
     with pytest.raises(openai.BadRequestError) as caught:
         client.uploads.create(bytes=10, filename="a.jsonl", mime_type="t/" + "x" * 300, purpose="batch")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "mime_type"

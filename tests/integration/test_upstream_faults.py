@@ -68,7 +68,7 @@ def test_failed_batch_errors_pass_through_valid(client: OpenAI, fake_openai: tup
     raw = httpx.get(f"{gateway_url}/openai/v1/batches/{batch.id}", headers={"Authorization": f"Bearer {KEY}"}).json()
     assert raw["status"] == "failed" and raw["failed_at"] == 1_764_000_000
     assert raw["errors"] == {"object": "list", "data": [{"code": "model_mismatch", "message": "bad", "line": 1}]}
-    assert_valid("Batch", raw, strict_nulls=True)
+    assert_valid("Batch", raw)
 
 
 @pytest.mark.parametrize("body", [{"unexpected": True}, {"id": "batch_x", "status": "exploded"}])
@@ -110,7 +110,10 @@ def test_final_conflicts_tell_the_sdk_not_to_retry(
         (
             "POST",
             "/files",
-            {"files": {"file": ("a.jsonl", b'{"custom_id": ' + b"9" * 5000 + b"}\n")}, "data": {"purpose": "batch"}},
+            {
+                "files": {"file": ("a.jsonl", b'{"custom_id": ' + b"9" * 5000 + b"}\n")},
+                "data": {"purpose": "batch", "provider": "anthropic"},  # lines the gateway checks
+            },
             400,
         ),
         (

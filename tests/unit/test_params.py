@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from openai._qs import Querystring
 
-from batchbridge.api.params import unflatten
+from batchbridge.api.params import json_objects, unflatten
 from batchbridge.domain.errors import GatewayError
 
 EXTRAS: dict[str, Any] = {
@@ -67,3 +67,18 @@ def test_bounded_size_and_depth() -> None:
     with pytest.raises(GatewayError):
         unflatten([("a[0]", "x"), ("a[1]", "y"), ("a[1]", "z")])
     assert unflatten([("a[\u00b2]", "x")]) == {"a": {"\u00b2": "x"}}  # not a digit to int()
+
+
+def test_json_text_of_an_object_in_a_form_field_is_decoded_at_any_depth() -> None:
+    sent = unflatten(
+        [("storage_config[s3]", '{"bucket": "b", "region": "us-west-2"}'), ("expires_after", '{"seconds": 3600}')]
+    )
+    decoded = json_objects(sent | {"purpose": "{not one of the names}"}, ("expires_after", "storage_config"))
+    assert decoded == {
+        "storage_config": {"s3": {"bucket": "b", "region": "us-west-2"}},
+        "expires_after": {"seconds": 3600},
+        "purpose": "{not one of the names}",
+    }
+    with pytest.raises(GatewayError) as caught:
+        json_objects({"storage_config": "{oops"}, ("storage_config",))
+    assert caught.value.status == 400 and caught.value.param == "storage_config"

@@ -8,10 +8,10 @@ from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.owner import owner_of
 from batchbridge.domain.records import BatchRecord, FileRecord
-from tests.contract.openai_schema import assert_valid
+from tests.contract.openai_schema import assert_valid, load_spec
 
 
-def test_file_view_omits_what_openai_types_without_null() -> None:
+def test_file_view_carries_every_field_null_where_openai_sends_null() -> None:
     record = FileRecord(
         id=ids.new_file_id(),
         owner="o",
@@ -22,8 +22,9 @@ def test_file_view_omits_what_openai_types_without_null() -> None:
         created_at=1_700_000_000,
     )
     view = record.to_openai()
-    assert "expires_at" not in view and view["status"] == "processed"
-    assert_valid("OpenAIFile", view, strict_nulls=True)
+    assert set(view) == set(load_spec()["components"]["schemas"]["OpenAIFile"]["properties"])
+    assert view["expires_at"] is None and view["status_details"] is None and view["status"] == "processed"
+    assert_valid("OpenAIFile", view)
     record.expires_at = 1_700_003_600
     assert record.to_openai()["expires_at"] == 1_700_003_600
 
@@ -41,9 +42,11 @@ def test_batch_view() -> None:
         timestamps={"in_progress_at": 1_700_000_010, "expires_at": 1_700_086_400},
     )
     view = record.to_openai()
-    assert view["in_progress_at"] == 1_700_000_010 and "completed_at" not in view and "output_file_id" not in view
+    assert set(view) == set(load_spec()["components"]["schemas"]["Batch"]["properties"])
+    assert view["in_progress_at"] == 1_700_000_010 and view["completed_at"] is None and view["output_file_id"] is None
+    assert view["errors"] is None and view["error_file_id"] is None and view["model"] is None
     assert view["metadata"] is None and view["request_counts"] == {"total": 0, "completed": 0, "failed": 0}
-    assert_valid("Batch", view, strict_nulls=True)
+    assert_valid("Batch", view)
 
 
 def test_ids() -> None:

@@ -8,15 +8,22 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from batchbridge.api.idempotency import created_once, idempotency_key
-from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
+from batchbridge.api.request import (
+    blocking,
+    gateway_of,
+    json_params,
+    list_body,
+    provider_hint,
+    query_params,
+)
 
 
 async def batches_create(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     key = idempotency_key(request.headers)
-    params = await json_params(request)
-    provider = created_on(gateway, params)
+    params = await json_params(request, "batches_create")
+    provider = provider_hint(gateway, params)  # none named: the input file's
 
     def create() -> dict[str, Any]:
         return gateway.batches.create(caller, provider, params).to_openai()
@@ -30,11 +37,7 @@ async def batches_list(request: Request) -> JSONResponse:
     params = query_params(request)
     provider = provider_hint(gateway, params)
     page = await blocking(request, gateway.batches.list, caller, provider, params)
-    data = [record.to_openai() for record in page.items]
-    body: dict[str, Any] = {"object": "list", "data": data, "has_more": page.has_more}
-    if data:
-        body["first_id"], body["last_id"] = data[0]["id"], data[-1]["id"]
-    return JSONResponse(body)
+    return JSONResponse(list_body([record.to_openai() for record in page.items], page.has_more))
 
 
 async def batches_retrieve(request: Request) -> JSONResponse:
@@ -50,6 +53,6 @@ async def batches_cancel(request: Request) -> JSONResponse:
     batch_id = request.path_params["batch_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = provider_hint(gateway, await json_params(request))
+    provider = provider_hint(gateway, await json_params(request, "batches_cancel"))
     record = await blocking(request, gateway.batches.cancel, caller, batch_id, provider)
     return JSONResponse(record.to_openai())

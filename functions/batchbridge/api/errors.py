@@ -31,7 +31,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Invalid request."
     if exc.status_code == 404:
-        message = "Unknown route. The gateway serves /openai/v1/files and /openai/v1/batches."
+        message = (
+            "Unknown route. The gateway serves /openai/v1/files, /openai/v1/batches and /openai/v1/uploads (also "
+            "under /openai), as OpenAI's Files, Batch and Uploads APIs."
+        )
     code = {404: "unknown_route", 405: "method_not_allowed"}.get(exc.status_code)
     return error_response(GatewayError(exc.status_code, message, code=code))
 

@@ -6,14 +6,16 @@ import io
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
+from batchbridge.api.arguments import check_known
 from batchbridge.api.idempotency import created_once, idempotency_key
 from batchbridge.api.limits import MAX_REQUEST_BODY_BYTES, too_large
-from batchbridge.api.params import merge_params, unflatten
-from batchbridge.api.request import blocking, created_on, gateway_of, provider_hint, query_params
+from batchbridge.api.params import json_objects, merge_params, unflatten
+from batchbridge.api.request import blocking, created_on, gateway_of, list_body, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
+from batchbridge.domain.services.files import DOWNLOAD_URL_SECONDS
 from batchbridge.domain.streams import without_fileno
 
 MAX_FORM_FIELDS = 100  # purpose, provider and the SDK's bracket keys of nested extras: a dozen at most in practice
@@ -26,7 +28,9 @@ async def files_create(request: Request) -> JSONResponse:
     # Field order varies by client (the Node SDK sends the file first): read the whole form.
     async with request.form(max_files=1, max_fields=MAX_FORM_FIELDS) as form:
         fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
-        params = merge_params(query_params(request), unflatten(fields))
+        sent = json_objects(unflatten(fields), ("expires_after", "storage_config"))
+        check_known("files_create", {key.split("[", 1)[0] for key in form})  # bracket keys: their top name
+        params = merge_params(query_params(request), sent)
         upload = form.get("file")
         if isinstance(upload, str) and upload:
             # A file part sent without a filename arrives as a plain field (small: 1 MiB at most).
@@ -59,6 +63,17 @@ async def files_create(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+def _redirect(url: str) -> Response:
+    """A 302 to the content, whose body says what to do for clients that do not follow redirects by themselves
+    (curl without -L)."""
+    return PlainTextResponse(
+        f"This file is larger than one response of the gateway can carry: follow the redirect to download it "
+        f"(the Location header; with curl, add -L). The link is valid for {DOWNLOAD_URL_SECONDS} seconds.\n",
+        status_code=302,
+        headers={"Location": url},
+    )
+
+
 def _size(upload: UploadFile) -> int:
     upload.file.seek(0, 2)
     size = upload.file.tell()
@@ -72,16 +87,7 @@ async def files_list(request: Request) -> JSONResponse:
     params = query_params(request)
     provider = provider_hint(gateway, params)
     page = await blocking(request, gateway.files.list, caller, provider, params)
-    data = [record.to_openai() for record in page.items]
-    # OpenAI's schema requires first_id and last_id as strings, even for an empty page.
-    body: dict[str, Any] = {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else "",
-        "last_id": data[-1]["id"] if data else "",
-        "has_more": page.has_more,
-    }
-    return JSONResponse(body)
+    return JSONResponse(list_body([record.to_openai() for record in page.items], page.has_more))
 
 
 async def files_retrieve(request: Request) -> JSONResponse:
@@ -111,7 +117,7 @@ async def files_content(request: Request) -> Response:
     if url is not None:
         # Over what a Lambda response can carry: the client fetches it from S3 (the SDKs follow redirects and
         # drop Authorization across origins).
-        return RedirectResponse(url, status_code=302)
+        return _redirect(url)
     record, chunks = await blocking(request, gateway.files.content, caller, file_id, provider)
     return StreamingResponse(
         chunks,

@@ -7,6 +7,7 @@ Every route reads its parameters through ``merge_params``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any, Final
@@ -100,3 +101,21 @@ def merge_params(*sources: dict[str, Any]) -> dict[str, Any]:
     for source in sources:
         merged.update(source)
     return merged
+
+
+def json_objects(params: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``params`` with the form values under ``names`` that hold an object's JSON text decoded, at any bracket
+    depth: OpenAPI clients (the /docs page's Swagger UI among them) send an object field of a multipart form as
+    one JSON part (``storage_config[s3]={"bucket": …}``) where the OpenAI SDK sends bracket keys."""
+
+    def decoded(value: Any, name: str) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                raise bad_request(f"'{name}' holds text that is not a JSON object.", param=name) from None
+        if isinstance(value, dict):
+            return {key: decoded(item, name) for key, item in value.items()}
+        return value
+
+    return params | {name: decoded(params[name], name) for name in names if name in params}

@@ -8,17 +8,20 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from batchbridge.api.arguments import check_known
+from batchbridge.api.errors import error_response
 from batchbridge.api.idempotency import created_once, idempotency_key
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
+from batchbridge.domain.services.uploads import UploadBusy
 
 
 async def uploads_create(request: Request) -> JSONResponse:
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
     key = idempotency_key(request.headers)
-    params = await json_params(request)
+    params = await json_params(request, "uploads_create")
     provider = created_on(gateway, params)
 
     def create() -> dict[str, Any]:
@@ -33,8 +36,17 @@ async def uploads_add_part(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     async with request.form(max_files=1, max_fields=16) as form:
         fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str) and key != "data"]
-        provider = provider_hint(gateway, merge_params(query_params(request), unflatten(fields)))
+        sent = unflatten(fields)
+        check_known("uploads_add_part", {key.split("[", 1)[0] for key in form})  # bracket keys: their top name
+        provider = provider_hint(gateway, merge_params(query_params(request), sent))
         data = form.get("data")
+        if isinstance(data, str):
+            raise bad_request(
+                "'data' arrived as a text field; it must be a file field of the multipart/form-data body (sent "
+                "with a filename, as the SDKs' uploads.parts.create(data=...) does) holding the part's bytes.",
+                param="data",
+                code="invalid_type",
+            )
         if not isinstance(data, UploadFile):
             raise bad_request(
                 "Missing required parameter: 'data' (a multipart/form-data file field with the part's bytes).",
@@ -53,9 +65,15 @@ async def uploads_complete(request: Request) -> JSONResponse:
     upload_id = request.path_params["upload_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    params = await json_params(request)
+    params = await json_params(request, "uploads_complete")
     provider = provider_hint(gateway, params)
-    record, file = await blocking(request, gateway.uploads.complete, caller, upload_id, provider, params)
+    try:
+        record, file = await blocking(request, gateway.uploads.complete, caller, upload_id, provider, params)
+    except UploadBusy as busy:  # another request's claim: the SDKs retry after Retry-After (60 s at most)
+        response = error_response(busy)
+        response.headers["Retry-After"] = str(busy.retry_after_seconds)
+        return response
+    # A large upload is completed with its file "uploaded": usable once files.retrieve shows it "processed".
     return JSONResponse(record.to_openai(gateway.uploads.now(), file.to_openai()))
 
 
@@ -63,6 +81,6 @@ async def uploads_cancel(request: Request) -> JSONResponse:
     upload_id = request.path_params["upload_id"]
     gateway = gateway_of(request)
     caller = gateway.caller(request.headers)
-    provider = provider_hint(gateway, await json_params(request))
+    provider = provider_hint(gateway, await json_params(request, "uploads_cancel"))
     record = await blocking(request, gateway.uploads.cancel, caller, upload_id, provider)
     return JSONResponse(record.to_openai(gateway.uploads.now()))

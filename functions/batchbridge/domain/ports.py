@@ -21,6 +21,11 @@ class Page(Generic[T]):
 class RecordStore(Protocol):
     def put_file(self, record: FileRecord) -> None: ...
     def put_file_if_absent(self, record: FileRecord) -> bool: ...
+    def update_file(self, record: FileRecord) -> bool:
+        """Write ``record`` if the stored version is ``record.version - 1`` and the file is not deleted; False if
+        another writer won."""
+        ...
+
     def get_file(self, file_id: str, *, include_deleted: bool = False) -> FileRecord | None: ...
     def delete_file(self, record: FileRecord, deleted_at: int) -> None: ...
     def put_batch(self, record: BatchRecord) -> None: ...
@@ -184,6 +189,9 @@ class ProviderAdapter(Protocol):
     results_may_omit: bool
     lines_need_model: bool  # whether each batch input line must name its model (body.model)
     custom_id_max_chars: int | None  # longest custom_id the gateway takes (None: the provider judges them)
+    # The provider reads OpenAI batch files itself and reports bad lines on the batch (errors.data, with line
+    # numbers), as OpenAI does: its files reach it as sent, unchecked by the gateway.
+    judges_lines: bool
 
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         """The provider's copy of an uploaded file; None when the gateway's own copy is all there is."""

@@ -1,8 +1,9 @@
-"""The gateway's own records of files and batches, and their OpenAI views."""
+"""The gateway's own records of files and batches, and their OpenAI views (every field OpenAI's object has, ``null``
+where OpenAI sends ``null``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from batchbridge.domain.lifecycle import TERMINAL as TERMINAL_BATCH_STATUSES
@@ -19,9 +20,7 @@ BATCH_TIMESTAMPS: Final = (
 )
 
 
-def _without_none(values: dict[str, Any]) -> dict[str, Any]:
-    # OpenAI's schemas type these fields without null: absent is the valid way to say "none".
-    return {key: value for key, value in values.items() if value is not None}
+PROCESSING_UNFINISHED: Final = "Processing did not finish in time; upload the file again."
 
 
 @dataclass
@@ -47,6 +46,19 @@ class FileRecord:
     staged_bucket: str | None = None
     staged_key: str | None = None
     created_ns: int = 0  # orders lists finer than created_at's seconds
+    # OpenAI's File.status: "uploaded" (accepted, not yet usable: a large Upload being assembled by its job),
+    # "processed" (usable) or "error" (status_details says why; nothing of it is kept but the record).
+    status_details: str | None = None
+    processing_until: int | None = None  # while "uploaded": its lease; past it the file reads "error"
+    processing_claimed: bool = False  # a complete_upload job is at work on it (one run at a time)
+    version: int = 0  # while "uploaded": each write is conditional on the one read
+
+    def seen_at(self, now: int) -> FileRecord:
+        """The file as a reader sees it at ``now``: one whose processing lease ran out unfinished is in error (its
+        job, should it run later, leaves it so)."""
+        if self.status == "uploaded" and self.processing_until is not None and now >= self.processing_until:
+            return replace(self, status="error", status_details=PROCESSING_UNFINISHED)
+        return self
 
     def to_openai(self) -> dict[str, Any]:
         return {
@@ -54,10 +66,11 @@ class FileRecord:
             "object": "file",
             "bytes": self.bytes,
             "created_at": self.created_at,
-            **_without_none({"expires_at": self.expires_at}),
+            "expires_at": self.expires_at,
             "filename": self.filename,
             "purpose": self.purpose,
             "status": self.status,
+            "status_details": self.status_details,
         }
 
 
@@ -103,15 +116,17 @@ class BatchRecord:
             "id": self.id,
             "object": "batch",
             "endpoint": self.endpoint,
-            **_without_none({"model": self.model, "errors": self.errors}),
+            "model": self.model,
+            "errors": self.errors,
             "input_file_id": self.input_file_id,
             "completion_window": self.completion_window,
             "status": self.status,
-            **_without_none({"output_file_id": self.output_file_id, "error_file_id": self.error_file_id}),
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
             "created_at": self.created_at,
-            **{name: self.timestamps[name] for name in BATCH_TIMESTAMPS if name in self.timestamps},
+            **{name: self.timestamps.get(name) for name in BATCH_TIMESTAMPS},
             "request_counts": dict(self.request_counts),
-            **_without_none({"usage": self.usage}),
+            "usage": self.usage,
             "metadata": self.metadata,
         }
 
@@ -130,6 +145,21 @@ def blob_expiry_days(lifetime_seconds: int | None) -> int | None:
     return min(BLOB_EXPIRY_MAX_DAYS, max(1, -(-lifetime_seconds // 86_400)))
 
 
+# How long a batch's output and error files live when the batch set no output_expires_after (OpenAI keeps its own
+# for 30 days): every result file has an expires_at, whichever provider ran the batch.
+DEFAULT_OUTPUT_LIFETIME_SECONDS: Final = BLOB_EXPIRY_MAX_DAYS * 86_400
+
+
+def output_lifetime_seconds(batch: BatchRecord) -> int:
+    return batch.output_expires_after_seconds or DEFAULT_OUTPUT_LIFETIME_SECONDS
+
+
+def output_filename(batch: BatchRecord, role: str) -> str:
+    """A result file's name, as OpenAI names its own (``batch_…_output.jsonl``), from the gateway's batch id: the
+    provider's own id never shows."""
+    return f"{batch.id}_{role}.jsonl"
+
+
 UPLOAD_TTL_SECONDS: Final = 3600  # an Upload expires an hour after it was created (OpenAI's rule)
 
 
@@ -146,13 +176,20 @@ class UploadRecord:
     mime_type: str
     created_at: int
     expires_at: int
-    status: str = "pending"  # pending | completing (ours, while assembling) | completed | cancelled
+    status: str = "pending"  # pending | completing (ours, while assembling: a lease) | completed | cancelled
     params: dict[str, Any] = field(default_factory=dict)  # the create's extras, for the file it becomes
     file_id: str | None = None
     version: int = 0
+    # The completing claim's lease: past it (its function killed), another complete may take the upload over.
+    # None on claims written before leases: they held for the upload's hour.
+    completing_until: int | None = None
+    part_ids: list[str] | None = None  # as the completing claim named them: a retry naming the same gets its answer
+    md5: str | None = None  # the claim's, for the complete_upload job to check
+    sealed_credentials: str | None = None  # the caller's, sealed by the Vault, for the complete_upload job
 
     def status_at(self, now: int) -> str:
-        """The status a client sees: an unfinished upload past its hour has expired."""
+        """The status a client sees: an unfinished upload past its hour has expired; "completing" is ours, never
+        shown (OpenAI has no such status): pending until done."""
         if self.status in ("pending", "completing") and now >= self.expires_at:
             return "expired"
         return "pending" if self.status == "completing" else self.status
@@ -167,7 +204,7 @@ class UploadRecord:
             "filename": self.filename,
             "purpose": self.purpose,
             "status": self.status_at(now),
-            **_without_none({"file": file}),
+            "file": file,
         }
 
 

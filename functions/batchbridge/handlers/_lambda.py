@@ -14,6 +14,7 @@ from mangum import Mangum
 
 from batchbridge.api.app import build_app
 from batchbridge.handlers import imported, resume
+from batchbridge.handlers._metrics import count_status_changes
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -23,6 +24,7 @@ def lambda_handler(operation: str) -> Handler:
     logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
     metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
     asgi = Mangum(build_app([operation], inline_blocking=True), lifespan="off")
+    count_status_changes()
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @metrics.log_metrics

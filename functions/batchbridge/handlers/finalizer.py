@@ -1,4 +1,5 @@
-"""Lambda entry point of the background jobs: SQS messages ``{"kind": "finalize"|"notify", "batch_id"}``.
+"""Lambda entry point of the background jobs: SQS messages ``{"kind", "batch_id"}`` (finalize, notify, refresh,
+reconcile, release, complete_upload — whose "batch_id" is the upload's ID —; see BatchJobs.run).
 
 A message whose job fails is reported back (partial batch failure), so SQS redelivers just that
 one; after the queue's maxReceiveCount it moves to the dead-letter queue.
@@ -20,10 +21,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchbridge.gateway import default_gateway
 from batchbridge.handlers import started
+from batchbridge.handlers._metrics import count_status_changes
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
 processor = BatchProcessor(event_type=EventType.SQS)
+count_status_changes()
 
 
 def run_job(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
@@ -34,7 +37,8 @@ def run_job(record: SQSRecord, lambda_context: LambdaContext | None = None) -> N
     if lambda_context is not None:  # a job that can stop early (a chunk) stops before the function is ended
         deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
     default_gateway().jobs.run(kind, batch_id, deadline)
-    metrics.add_metric(name=f"{kind.capitalize()}Jobs", unit=MetricUnit.Count, value=1)
+    name = "".join(part.capitalize() for part in kind.split("_"))  # complete_upload -> CompleteUploadJobs
+    metrics.add_metric(name=f"{name}Jobs", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

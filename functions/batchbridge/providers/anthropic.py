@@ -38,6 +38,7 @@ class AnthropicAdapter(GatewayHeldFiles):
     results_may_omit = False  # every request has a result line (canceled and expired ones too)
     lines_need_model = True
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
+    judges_lines = False
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client_args = (base_url.rstrip("/") + "/", timeout, transport)

@@ -73,6 +73,7 @@ class BedrockAdapter:
     results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
     lines_need_model = True
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
+    judges_lines = False
 
     def __init__(
         self,
@@ -442,9 +443,10 @@ class BedrockAdapter:
                 504, "The bedrock provider did not answer in time.", type="upstream_error", code="provider_timeout"
             ) from None
         except BotoCoreError as exc:
+            tried = getattr(exc, "kwargs", {}).get("endpoint_url")  # set on connection failures
             raise GatewayError(
                 502,
-                f"The bedrock provider could not be reached ({type(exc).__name__}).",
+                f"The bedrock provider could not be reached{f' at {tried}' if tried else ''} ({type(exc).__name__}).",
                 type="upstream_error",
                 code="provider_unreachable",
             ) from None

@@ -72,6 +72,7 @@ class CompatAdapter(GatewayHeldFiles):
     results_may_omit = False  # ``results`` yields every request: those never run as unrun lines
     lines_need_model = True
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
+    judges_lines = False
 
     def __init__(
         self,
@@ -83,10 +84,13 @@ class CompatAdapter(GatewayHeldFiles):
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         stall_seconds: float = DEFAULT_STALL_SECONDS,
+        key_of: Callable[[str], str | None] = lambda variable: os.environ.get(variable) or None,
     ) -> None:
         """``stall_seconds``: how long a running batch may go without its worker's beat or any answer before its
-        chunk chain counts as broken and its first unfinished chunk is queued again."""
+        chunk chain counts as broken and its first unfinished chunk is queued again. ``key_of``: an endpoint's key
+        by the name its api_key_env gives."""
         self._endpoints = endpoints
+        self._key_of = key_of
         self._stall_seconds = stall_seconds
         self._store = store
         self._blobs = blobs
@@ -359,7 +363,7 @@ class CompatAdapter(GatewayHeldFiles):
     def _call(self, endpoint: CompatEndpoint, path: str, custom_id: str, body: Any) -> dict[str, Any]:
         client = self._client(endpoint)
         headers = {"content-type": "application/json"}
-        key = os.environ.get(endpoint.api_key_env, "") if endpoint.api_key_env else ""
+        key = self._key_of(endpoint.api_key_env) if endpoint.api_key_env else None
         if key:
             headers["authorization"] = f"Bearer {key}"
         sent = 0  # sends that may have reached the endpoint: a generation it may charge for

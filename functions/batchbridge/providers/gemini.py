@@ -74,6 +74,7 @@ class GeminiAdapter:
     results_may_omit = True  # cancelled and expired batches have no responses file
     lines_need_model = False  # the model goes in the batch URL; a line may leave it out
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
+    judges_lines = False
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         root, self._version = split_base_url(base_url)

@@ -70,7 +70,7 @@ def call(provider: str, send: Callable[[], T], *, retry: bool = False) -> T:
             if last:
                 raise GatewayError(
                     502,
-                    f"The {provider} provider could not be reached ({type(exc).__name__}).",
+                    f"The {provider} provider could not be reached{_tried(exc)} ({type(exc).__name__}).",
                     type="upstream_error",
                     code="provider_unreachable",
                 ) from None
@@ -84,6 +84,15 @@ def call(provider: str, send: Callable[[], T], *, retry: bool = False) -> T:
                 continue
         return result
     raise AssertionError("unreachable")
+
+
+def _tried(exc: httpx.TransportError) -> str:
+    """Where the call went (no query, no credentials): an operator sees at once a base URL that is wrong."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised before a request was built
+        return ""
+    return f" at {url.copy_with(query=None, fragment=None, userinfo=b'')}"
 
 
 def upstream_error(provider: str, response: httpx.Response) -> GatewayError:

@@ -41,6 +41,7 @@ class GatewayKeyed:
         self.results_may_omit: bool = adapter.results_may_omit
         self.lines_need_model: bool = adapter.lines_need_model
         self.custom_id_max_chars: int | None = adapter.custom_id_max_chars
+        self.judges_lines: bool = adapter.judges_lines
 
     def __getattr__(self, name: str) -> Any:
         # what takes no credentials (a self-run provider's chunk worker) is the adapter's own

@@ -38,6 +38,7 @@ class OpenAIAdapter:
     results_may_omit = False
     lines_need_model = True
     custom_id_max_chars: int | None = None  # OpenAI judges its own batch files
+    judges_lines = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self._client_args = (base_url.rstrip("/") + "/", timeout, transport)

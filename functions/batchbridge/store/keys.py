@@ -4,7 +4,9 @@ secret is picked up without a redeploy)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from typing import Any, Final
 
 from batchbridge.config import Settings, parse_gateway_keys
@@ -48,3 +50,39 @@ class KeySource:
             value = keys.get(provider) if isinstance(keys, dict) else None
             return str(value) if value else None
         return None
+
+
+def with_secrets(settings: Settings) -> Settings:
+    """``settings`` with the owner key and the webhook secret read from their secrets, where only an ARN is given
+    (once per process: the owner key must not change under stored records, and a webhook secret rotates with a
+    deploy). A secret that cannot be read stops the start, naming the setting."""
+    owner, webhook = settings.owner_secret, settings.webhook_secret
+    if owner is None and settings.owner_secret_arn:
+        owner = _required(settings.owner_secret_arn, "BATCHBRIDGE_OWNER_SECRET_ARN")
+    if webhook is None and settings.webhook_secret_arn:
+        webhook = _required(settings.webhook_secret_arn, "BATCHBRIDGE_WEBHOOK_SECRET_ARN").strip()
+    return dataclasses.replace(settings, owner_secret=owner, webhook_secret=webhook)
+
+
+def _required(arn: str, setting: str) -> str:
+    try:
+        value = _secret(arn)
+    except Exception as exc:
+        raise RuntimeError(f"{setting}: the secret could not be read ({type(exc).__name__})") from exc
+    if not value:
+        raise RuntimeError(f"{setting}: the secret is empty")
+    return value
+
+
+def compat_key(settings: Settings, variable: str) -> str | None:
+    """An openai-compatible endpoint's key, named by its api_key_env: that environment variable (`serve`), else
+    that name in the compat keys secret (a JSON object; the deployment), read when called and cached."""
+    value = os.environ.get(variable, "").strip()
+    if value or not settings.compat_keys_secret_arn:
+        return value or None
+    try:
+        keys = json.loads(_secret(settings.compat_keys_secret_arn))
+    except ValueError:
+        raise RuntimeError("BATCHBRIDGE_COMPAT_KEYS_SECRET_ARN must hold a JSON object") from None
+    found = keys.get(variable) if isinstance(keys, dict) else None
+    return str(found) if found else None

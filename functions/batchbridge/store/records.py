@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
@@ -13,6 +14,13 @@ from batchbridge.store.dynamo import batch_get, written
 
 OWNER_INDEX: Final = "by_owner"
 ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final carry ``active``
+# ``active`` is one of this many shards (the batch's), so no single partition key takes every write of the index.
+# Items written as "1" before sharding are shard 1's.
+ACTIVE_SHARDS: Final = 16
+
+
+def active_shard(batch_id: str) -> str:
+    return str(zlib.crc32(batch_id.encode()) % ACTIVE_SHARDS)
 UPLOAD_RECORD_GRACE_SECONDS: Final = 86_400
 TOMBSTONE_SECONDS: Final = 7 * 86_400
 R = TypeVar("R", FileRecord, BatchRecord)
@@ -36,6 +44,7 @@ def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any
 
 def _file_item(record: FileRecord) -> dict[str, Any]:
     item = _item(f"FILE#{record.id}", "file", record)
+    item["version"] = {"N": str(record.version)}  # the condition of update_file (a file being processed)
     if record.expires_at is not None:  # the table's TTL attribute: DynamoDB removes the record after it
         item["expiration"] = {"N": str(record.expires_at)}
     return item
@@ -67,7 +76,7 @@ def _batch_item(record: BatchRecord) -> dict[str, Any]:
     item = _item(f"BATCH#{record.id}", "batch", record)
     item["version"] = {"N": str(record.version)}
     if not record.is_terminal or record.notify_pending or record.release_pending:
-        item["active"] = {"S": "1"}
+        item["active"] = {"S": active_shard(record.id)}
     if record.creating:  # an intent: out of the owner index, so no list shows it (the sweeper's index keeps it)
         del item["owner_kind"]
     return item
@@ -88,6 +97,17 @@ class DynamoRecordStore:
             TableName=self._table,
             Item=_file_item(record),
             ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def update_file(self, record: FileRecord) -> bool:
+        """Write ``record`` if the stored version is ``record.version - 1`` and the file is not deleted (a
+        tombstone keeps its version: a write on the version read would bring it back)."""
+        return written(
+            self._client.put_item,
+            TableName=self._table,
+            Item=_file_item(record),
+            ConditionExpression="version = :previous AND attribute_not_exists(deleted_at)",
+            ExpressionAttributeValues={":previous": {"N": str(record.version - 1)}},
         )
 
     def get_file(self, file_id: str, *, include_deleted: bool = False) -> FileRecord | None:
@@ -156,19 +176,20 @@ class DynamoRecordStore:
         return self._list(BatchRecord, f"{owner}#batch", order=order, after=after, limit=limit, keep=keep)
 
     def list_active_batches(self) -> Iterator[BatchRecord]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": ACTIVE_INDEX,
-            "KeyConditionExpression": "active = :active",
-            "ExpressionAttributeValues": {":active": {"S": "1"}},
-        }
-        while True:
-            response = self._client.query(**request)
-            for item in response.get("Items", []):
-                yield BatchRecord(**json.loads(item["record"]["S"]))
-            if "LastEvaluatedKey" not in response:
-                return
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for shard in range(ACTIVE_SHARDS):
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": ACTIVE_INDEX,
+                "KeyConditionExpression": "active = :active",
+                "ExpressionAttributeValues": {":active": {"S": str(shard)}},
+            }
+            while True:
+                response = self._client.query(**request)
+                for item in response.get("Items", []):
+                    yield BatchRecord(**json.loads(item["record"]["S"]))
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # webhook deliveries
     def put_delivery(self, delivery: Delivery) -> None:

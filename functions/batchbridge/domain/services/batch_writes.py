@@ -8,12 +8,19 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from batchbridge.domain import ids
+from batchbridge.domain import ids, status_events
 from batchbridge.domain.custom_ids import map_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
 from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
-from batchbridge.domain.records import WORKING_EXPIRY_DAYS, BatchRecord, FileRecord, blob_expiry_days
+from batchbridge.domain.records import (
+    WORKING_EXPIRY_DAYS,
+    BatchRecord,
+    FileRecord,
+    blob_expiry_days,
+    output_filename,
+    output_lifetime_seconds,
+)
 from batchbridge.domain.refresh import apply_report
 from batchbridge.domain.streams import reader
 
@@ -73,6 +80,8 @@ def save(records: RecordStore, before: BatchRecord, after: BatchRecord) -> Batch
         return before
     after.version = before.version + 1
     if records.update_batch(after):
+        if after.status != before.status or before.creating != after.creating:
+            status_events.announce(after)  # every status change is a save
         return after
     winner = records.get_batch(before.id)
     return winner if winner is not None else before
@@ -114,7 +123,9 @@ def register_result_files(
                     yield chunk
 
             content = counted(adapter.open_file_content(credentials, provider_file_id))
-            lifetime = upstream.expires_at - upstream.created_at if upstream.expires_at is not None else None
+            # The provider's expiry; where it sets none, our copy's (every result file has one)
+            expires_at = upstream.expires_at or upstream.created_at + output_lifetime_seconds(batch)
+            lifetime = expires_at - upstream.created_at
             blobs.put(blob_key, reader(content), "application/jsonl", blob_expiry_days(lifetime))
             records.put_file_if_absent(
                 FileRecord(
@@ -122,11 +133,11 @@ def register_result_files(
                     owner=batch.owner,
                     provider=batch.provider,
                     provider_file_id=upstream.id,
-                    filename=upstream.filename,
+                    filename=output_filename(batch, role),
                     bytes=copied[0],
                     purpose="batch_output",
                     created_at=upstream.created_at,
-                    expires_at=upstream.expires_at,
+                    expires_at=expires_at,
                     source_batch_id=batch.id,
                     blob_key=blob_key,
                     content_type="application/jsonl",

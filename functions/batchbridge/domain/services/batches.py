@@ -19,10 +19,11 @@ from batchbridge.domain.ports import (
     Vault,
     WorkQueue,
 )
+from batchbridge.domain.providers import DEFAULT_PROVIDER
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS, adopt, fold, input_opener, save, schedule
-from batchbridge.domain.services.files import Caller, find_file
+from batchbridge.domain.services.files import Caller, find_file, require_processed
 
 logger = logging.getLogger(__name__)
 LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
@@ -52,24 +53,8 @@ class BatchService:
     queue: WorkQueue
     fresh_ns: int  # a record refreshed this recently is served without asking the provider
 
-    def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> BatchRecord:
-        adapter = self.providers.get(provider)
-        input_file_id = params.get("input_file_id")
-        inline = params.get("requests") is not None
-        if input_file_id is None or input_file_id == "":
-            if not inline:
-                raise bad_request(
-                    "Missing required parameter: 'input_file_id' (or, with provider 'anthropic', inline 'requests').",
-                    param="input_file_id",
-                    code="missing_required_parameter",
-                )
-            input_file_id = None
-        elif inline:
-            raise bad_request(
-                "Give either 'input_file_id' or inline 'requests', not both.", param="requests", code="invalid_value"
-            )
-        else:
-            input_file_id = validation.required_string(params, "input_file_id")
+    def create(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> BatchRecord:
+        """A batch on ``provider``; None: on its input file's provider (the default one for inline requests)."""
         endpoint = validation.one_of(
             validation.required_string(params, "endpoint"), validation.BATCH_ENDPOINTS, "endpoint"
         )
@@ -80,12 +65,12 @@ class BatchService:
         )
         metadata = validation.metadata(params.get("metadata"))
         output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
-        input_file = None
-        if input_file_id is not None:
-            input_file = find_file(
-                self.records, caller, input_file_id, None, now=self.clock() // 1_000_000_000, param="input_file_id"
-            )
+        input_file = self._input_file(caller, params)
+        if input_file is not None:
+            provider = provider or input_file.provider
             self._check_input_file(input_file, provider, endpoint)
+        provider = provider or DEFAULT_PROVIDER
+        adapter = self.providers.get(provider)
         batch_id = ids.new_batch_id()
         sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early
         created_ns = self.clock()
@@ -148,6 +133,36 @@ class BatchService:
             raise
         schedule(self.queue, None, saved)
         return saved
+
+    def _input_file(self, caller: Caller, params: dict[str, Any]) -> FileRecord | None:
+        """The batch's input file; None for inline requests. With inline requests, an ``input_file_id`` that names
+        no file of the caller is ignored (clients send placeholders, e.g. Bifrost's "dummy-file-id"); one that
+        names a file is a 400: which of the two should run is unclear."""
+        input_file_id = params.get("input_file_id")
+        inline = params.get("requests") is not None
+        if not inline:
+            if input_file_id is None or input_file_id == "":
+                raise bad_request(
+                    "Missing required parameter: 'input_file_id' (or, with provider 'anthropic', inline 'requests').",
+                    param="input_file_id",
+                    code="missing_required_parameter",
+                )
+            return self._find_input(caller, validation.required_string(params, "input_file_id"))
+        if input_file_id is None or input_file_id == "":
+            return None
+        try:
+            self._find_input(caller, validation.required_string(params, "input_file_id"))
+        except GatewayError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        raise bad_request(
+            "Give either 'input_file_id' or inline 'requests', not both.", param="requests", code="invalid_value"
+        )
+
+    def _find_input(self, caller: Caller, file_id: str) -> FileRecord:
+        now = self.clock() // 1_000_000_000
+        return find_file(self.records, caller, file_id, None, now=now, param="input_file_id")
 
     def _reconcile_later(self, intent: BatchRecord) -> None:
         # Best effort: the sweeper finds intents left behind too.
@@ -240,6 +255,7 @@ class BatchService:
 
     @staticmethod
     def _check_input_file(input_file: FileRecord, provider: str, endpoint: str) -> None:
+        require_processed(input_file, param="input_file_id")  # a large Upload's file still being assembled
         if input_file.purpose != "batch":
             raise bad_request(
                 f"File {input_file.id!r} has purpose {input_file.purpose!r}; a batch input file needs purpose 'batch'.",

@@ -54,7 +54,23 @@ def find_file(
         or is_expired(record, now)
     ):
         raise not_found("file", file_id, param=param)
-    return record
+    return record.seen_at(now)
+
+
+def require_processed(record: FileRecord, *, param: str | None = None) -> None:
+    """A 400 for a file not usable (yet): still being processed (a large Upload's), or failed."""
+    if record.status == "uploaded":
+        raise bad_request(
+            f"File {record.id!r} is still being processed; retry when its status is 'processed'.",
+            param=param,
+            code="file_not_ready",
+        )
+    if record.status == "error":
+        raise bad_request(
+            f"File {record.id!r} could not be processed: {record.status_details or 'no reason was recorded'}",
+            param=param,
+            code="file_processing_failed",
+        )
 
 
 def own_blob_keys(record: FileRecord) -> tuple[str, ...]:
@@ -87,14 +103,17 @@ class FileService:
         filename: str,
         content_type: str,
         params: dict[str, Any],
+        file_id: str | None = None,
+        store: Callable[[FileRecord], None] | None = None,
     ) -> FileRecord:
         """A file from the client's (seekable) upload: checked, sent to the provider, kept in our bucket (once its
-        lifetime is known: one tagged PUT), then recorded."""
+        lifetime is known: one tagged PUT), then recorded (``store``: how; put_file by default). ``file_id``: the
+        ID it gets (a new one by default)."""
         purpose, _, _ = self._check_params(provider, size, params)
         validation.bounded(content_type, "file", validation.MAX_CONTENT_TYPE_CHARS)  # the file part's Content-Type
         summary = self.check_input(provider, purpose, stream)
         stream.seek(0)
-        file_id = ids.new_file_id()
+        file_id = file_id or ids.new_file_id()
         blob_key = f"files/{file_id}"
 
         def reopen() -> BinaryIO:
@@ -116,6 +135,7 @@ class FileService:
             content_type,
             params,
             summary,
+            store=store,
         )
 
     def create_from_blob(
@@ -130,9 +150,11 @@ class FileService:
         content_type: str,
         params: dict[str, Any],
         summary: BatchInputSummary | None,
+        store: Callable[[FileRecord], None] | None = None,
     ) -> FileRecord:
         """A file whose bytes are already in our bucket (an assembled upload, checked while assembled): sent to
-        the provider streamed from the bucket, then recorded. The blob is removed if that fails."""
+        the provider streamed from the bucket, then recorded (``store``: how; put_file by default). The blob is
+        removed if that fails."""
         self._check_params(provider, size, params)
 
         def reopen() -> BinaryIO:
@@ -145,14 +167,25 @@ class FileService:
                 self.blobs.set_expiry(blob_key, expire_days)
 
         return self._register(
-            keep, caller, provider, file_id, blob_key, reopen, size, filename, content_type, params, summary
+            keep,
+            caller,
+            provider,
+            file_id,
+            blob_key,
+            reopen,
+            size,
+            filename,
+            content_type,
+            params,
+            summary,
+            store=store,
         )
 
     def check_input(self, provider: str, purpose: str, stream: BinaryIO) -> BatchInputSummary | None:
         """The batch-input check a file of ``purpose`` gets at ``provider`` (None for other purposes)."""
-        if purpose != "batch":
-            return None
         adapter = self.providers.get(provider)
+        if purpose != "batch" or adapter.judges_lines:
+            return None
         return check_batch_input(
             stream,
             max_requests=adapter.max_batch_requests,
@@ -181,6 +214,8 @@ class FileService:
         content_type: str,
         params: dict[str, Any],
         summary: BatchInputSummary | None,
+        *,
+        store: Callable[[FileRecord], None] | None = None,
     ) -> FileRecord:
         purpose, expires_after, adapter = self._check_params(provider, size, params)
         created_ns = self.clock()
@@ -229,7 +264,7 @@ class FileService:
             # Our bytes live as long as the record (the provider's default lifetime when the client gave none:
             # OpenAI's batch files), removed by the bucket's rule for their tag.
             keep(blob_expiry_days(record.expires_at - created_at if record.expires_at is not None else None))
-            self.records.put_file(record)
+            (store or self.records.put_file)(record)
         except BaseException:
             # Nothing half-written: without our record the provider's copy would be unreachable.
             if upstream is not None:
@@ -259,7 +294,9 @@ class FileService:
                 and not is_expired(record, now)
             )
 
-        return self.records.list_files(caller.owner, order=order, after=after, limit=limit, keep=keep)
+        page = self.records.list_files(caller.owner, order=order, after=after, limit=limit, keep=keep)
+        page.items = [record.seen_at(now) for record in page.items]
+        return page
 
     def delete(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
         record = find_file(self.records, caller, file_id, provider, now=self._now())
@@ -281,12 +318,14 @@ class FileService:
     def content_url(self, caller: Caller, file_id: str, provider: str | None) -> str | None:
         """A short-lived download URL for content we hold that is over ``inline_max_bytes``; None: serve inline."""
         record = find_file(self.records, caller, file_id, provider, now=self._now())
+        require_processed(record)
         if record.blob_key is None or record.bytes <= self.inline_max_bytes:
             return None
         return self.blobs.download_url(record.blob_key, filename=record.filename, expires_seconds=DOWNLOAD_URL_SECONDS)
 
     def content(self, caller: Caller, file_id: str, provider: str | None) -> tuple[FileRecord, Iterator[bytes]]:
         record = find_file(self.records, caller, file_id, provider, now=self._now())
+        require_processed(record)
         if record.blob_key:
             return record, self.blobs.open(record.blob_key)
         if record.provider_file_id is None:

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -29,7 +30,13 @@ from batchbridge.domain.ports import (
     WebhookSender,
     WorkQueue,
 )
-from batchbridge.domain.records import BatchRecord, FileRecord, blob_expiry_days
+from batchbridge.domain.records import (
+    BatchRecord,
+    FileRecord,
+    blob_expiry_days,
+    output_filename,
+    output_lifetime_seconds,
+)
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
     RECONCILE_AFTER_SECONDS,
@@ -43,6 +50,7 @@ from batchbridge.domain.services.batch_writes import (
 )
 
 logger = logging.getLogger(__name__)
+SWEEP_MARGIN_SECONDS = 10.0  # a sweep stops queueing this long before its function's end
 FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
 FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
@@ -83,6 +91,15 @@ class BatchJobs:
             self.reconcile(batch_id)
         elif kind == "release":
             self.release(batch_id)
+        elif kind == "refresh":
+            self.refresh_job(batch_id)
+        elif kind == "complete_upload":  # batch_id is an upload's ID here: its file made (a large upload's)
+            from batchbridge.domain.services.uploads import UploadService  # imported by the one job that needs it
+
+            uploads = UploadService.for_jobs(
+                self.records, self.blobs, self.providers, self.vault, self.queue, self.clock
+            )
+            uploads.process(batch_id)
         elif kind in ("chunk", "chunk_dead"):  # batch_id is a chunk's reference here
             batch, number = compat.parse_chunk_ref(batch_id)
             runner = cast(ChunkRunner, self.providers.get(compat.PROVIDER))
@@ -212,9 +229,9 @@ class BatchJobs:
                         f"batches/{batch.id}/{role}.jsonl",
                         spool,  # type: ignore[arg-type]
                         "application/jsonl",
-                        blob_expiry_days(batch.output_expires_after_seconds),
+                        blob_expiry_days(output_lifetime_seconds(batch)),
                     )
-        expires_after = batch.output_expires_after_seconds
+        lifetime = output_lifetime_seconds(batch)
         for role, size in written:
             file_id = ids.derived_file_id(batch.id, role)
             self.records.put_file(
@@ -222,11 +239,11 @@ class BatchJobs:
                     id=file_id,
                     owner=batch.owner,
                     provider=batch.provider,
-                    filename=f"{batch.id}_{role}.jsonl",
+                    filename=output_filename(batch, role),
                     bytes=size,
                     purpose="batch_output",
                     created_at=now,
-                    expires_at=now + expires_after if expires_after else None,
+                    expires_at=now + lifetime,
                     blob_key=f"batches/{batch.id}/{role}.jsonl",
                     content_type="application/jsonl",
                     source_batch_id=batch.id,
@@ -305,15 +322,24 @@ class BatchJobs:
         self.records.delete_batch(record)
         return None
 
-    def sweep(self) -> int:
-        """Refresh every batch not yet final, so batches finish (and webhooks fire) with nobody polling.
+    def sweep(self, deadline: float | None = None, seen: Callable[[BatchRecord], None] | None = None) -> int:
+        """Queue a refresh of every batch not yet final (each a job of its own: the sweep's time does not grow
+        with the provider calls), so batches finish (and webhooks fire) with nobody polling. Also re-sends what
+        may have been lost: finalize for an ended batch, notify for a final one.
 
-        Also re-sends what may have been lost: finalize for an ended batch, notify for a final one.
+        ``deadline`` (``time.monotonic()``): when the process running the sweep ends; the sweep stops short of it
+        (SWEEP_MARGIN_SECONDS), and the next one picks up the batches it did not reach. ``seen``: called with each
+        batch not yet final it reaches (the deployment counts them by provider and status).
         """
         count = 0
         now = self.clock() // 1_000_000_000
         for record in self.records.list_active_batches():
+            if deadline is not None and time.monotonic() > deadline - SWEEP_MARGIN_SECONDS:
+                logger.warning("sweep stopped at its time budget after %d batches", count)
+                break
             count += 1
+            if seen is not None and not record.creating and not record.is_terminal:
+                seen(record)
             try:
                 if record.creating:
                     if now - record.created_at >= RECONCILE_AFTER_SECONDS:
@@ -327,14 +353,30 @@ class BatchJobs:
                     # ended, not yet finalized: its job was lost or keeps failing; try again now and then
                     if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
                         self.queue.send("finalize", record.id)
-                else:
-                    if record.provider == compat.PROVIDER and record.provider_batch_id is not None:
-                        # the gateway runs these itself: the sweep is also what notices a broken chunk chain
-                        cast(ChunkRunner, self.providers.get(record.provider)).mend(record.provider_batch_id)
-                    schedule(self.queue, record, self.refresh(record))
+                elif record.provider_batch_id is not None:
+                    self.queue.send("refresh", record.id)
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)
         return count
+
+    def refresh_job(self, batch_id: str) -> BatchRecord | None:
+        """The sweep's refresh of one batch not yet final: the provider asked, the record updated, and what its
+        new state calls for queued (finalize)."""
+        record = self.records.get_batch(batch_id)
+        if (
+            record is None
+            or record.creating
+            or record.is_terminal
+            or record.provider_outcome is not None
+            or record.provider_batch_id is None
+        ):
+            return None  # final or ended meanwhile: nothing to ask the provider
+        if record.provider == compat.PROVIDER:
+            # the gateway runs these itself: the sweep is also what notices a broken chunk chain
+            cast(ChunkRunner, self.providers.get(record.provider)).mend(record.provider_batch_id)
+        saved = self.refresh(record)
+        schedule(self.queue, record, saved)
+        return saved
 
     def _notify_overdue(self, record: BatchRecord, now: int) -> bool:
         """A final batch whose webhook is still owed, with no attempt for a while (a lost notify job)."""

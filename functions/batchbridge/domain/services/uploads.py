@@ -1,6 +1,13 @@
 """The OpenAI Uploads API: a file sent in parts (each within the Lambda payload limit), assembled in our bucket
 and then registered as a normal file of the chosen provider — checked, converted and forwarded as a direct upload
-is, streamed from the bucket (a small one is joined in memory and goes the direct upload's way)."""
+is, streamed from the bucket (a small one is joined in memory and goes the direct upload's way).
+
+Nothing of it outruns API Gateway's 29 s: an upload up to SYNC_COMPLETE_MAX_BYTES is completed within the request;
+a larger one is accepted at once — the upload ``completed``, its file ``uploaded`` (not yet usable) — and made by
+the ``complete_upload`` job, which sets the file ``processed``, or ``error`` naming what is wrong. Every in-progress
+state is a lease: a completing claim (COMPLETING_LEASE_SECONDS) whose function was killed is taken over by the
+client's retry, which makes the same file (its ID derives from the upload's); a file whose job did not finish
+within PROCESSING_LEASE_SECONDS reads ``error``, and stays so."""
 
 from __future__ import annotations
 
@@ -14,9 +21,16 @@ from typing import Any, BinaryIO, Final
 
 from batchbridge.domain import ids, validation
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
-from batchbridge.domain.ports import BlobStore, RecordStore
-from batchbridge.domain.records import UPLOAD_TTL_SECONDS, FileRecord, UploadPartRecord, UploadRecord, blob_expiry_days
-from batchbridge.domain.services.files import Caller, FileService
+from batchbridge.domain.ports import BlobStore, ProviderRegistry, RecordStore, Vault, WorkQueue
+from batchbridge.domain.records import (
+    PROCESSING_UNFINISHED,
+    UPLOAD_TTL_SECONDS,
+    FileRecord,
+    UploadPartRecord,
+    UploadRecord,
+    blob_expiry_days,
+)
+from batchbridge.domain.services.files import Caller, FileService, find_file
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
@@ -26,6 +40,18 @@ MD5_HEX: Final = re.compile(r"^[0-9a-fA-F]{32}\Z")
 # An upload up to this size is joined in memory and handled as a direct files.create; a larger one is assembled
 # in the bucket and streamed from there (memory stays flat whatever the size).
 HELD_UPLOAD_BYTES: Final = 8 * 1024 * 1024
+# The largest upload completed within the request: the measured bound of what completes well inside 20 s at the
+# UploadsCompleteFunction's memory, whichever the provider (see the README's Large files). A larger one is
+# completed by the complete_upload job.
+SYNC_COMPLETE_MAX_BYTES: Final = HELD_UPLOAD_BYTES
+# A completing claim's lease: longer than the API function holding it can run (29 s), so once it lapses its
+# function is gone and a retry may take over. At most 60 s: what the SDKs wait for as Retry-After.
+COMPLETING_LEASE_SECONDS: Final = 60
+# How long an accepted file may stay "uploaded": its job's wait in the queue, one run (the finalizer function's
+# 300 s) and a retry or two. Past it the file reads "error"; a job that runs later leaves it so.
+PROCESSING_LEASE_SECONDS: Final = 900
+PROCESSING_RETRY_SECONDS: Final = 30  # a job stopped by something passing (a provider's 5xx) runs again after this
+COMPLETE_UPLOAD_JOB: Final = "complete_upload"
 
 
 def find_upload(records: RecordStore, caller: Caller, upload_id: str, provider: str | None) -> UploadRecord:
@@ -35,12 +61,54 @@ def find_upload(records: RecordStore, caller: Caller, upload_id: str, provider: 
     return record
 
 
+def upload_file_id(upload_id: str) -> str:
+    """The ID of the file an upload becomes: derived, so a completion redone after its function died (or a job run
+    twice) makes the same file, never two."""
+    return ids.derived_file_id(upload_id, "file")
+
+
+def part_blob_key(upload_id: str, part_id: str) -> str:
+    return f"uploads/{upload_id}/{part_id}"
+
+
+class UploadBusy(GatewayError):
+    """Another request holds the completing claim: ask again once its lease ends (the SDKs wait for Retry-After)."""
+
+    def __init__(self, upload_id: str, retry_after_seconds: int) -> None:
+        super().__init__(
+            409,
+            f"Upload {upload_id!r} is being completed by another request; retry in {retry_after_seconds} s.",
+            code="upload_in_progress",
+        )
+        self.retryable = True
+        self.retry_after_seconds = retry_after_seconds
+
+
+class _Lapsed(Exception):
+    """The file's lease ran out (or it was deleted) while its job made it: what the job made is not kept."""
+
+
 @dataclass
 class UploadService:
     records: RecordStore
     blobs: BlobStore
     files: FileService
     clock: Callable[[], int]  # nanoseconds since the epoch
+    vault: Vault  # seals the caller's credentials for the complete_upload job
+    queue: WorkQueue
+
+    @classmethod
+    def for_jobs(
+        cls,
+        records: RecordStore,
+        blobs: BlobStore,
+        providers: ProviderRegistry,
+        vault: Vault,
+        queue: WorkQueue,
+        clock: Callable[[], int],
+    ) -> UploadService:
+        """The service as the complete_upload job uses it (the job runner has no FileService of its own)."""
+        return cls(records, blobs, FileService(records, blobs, providers, clock), clock, vault, queue)
 
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> UploadRecord:
         filename = validation.filename(validation.required_string(params, "filename"))
@@ -86,7 +154,7 @@ class UploadService:
         if size > MAX_PART_BYTES:
             raise GatewayError(413, f"A part is {size} bytes; parts are at most {MAX_PART_BYTES} bytes.", param="data")
         part_id = ids.new_part_id()
-        blob_key = f"uploads/{upload_id}/{part_id}"
+        blob_key = part_blob_key(upload_id, part_id)
         self.blobs.put(blob_key, stream, "application/octet-stream")
         part = UploadPartRecord(
             id=part_id, upload_id=upload_id, bytes=size, created_at=self.clock() // 1_000_000_000, blob_key=blob_key
@@ -97,24 +165,37 @@ class UploadService:
     def complete(
         self, caller: Caller, upload_id: str, provider: str | None, params: dict[str, Any]
     ) -> tuple[UploadRecord, FileRecord]:
+        """The upload made one file: within the request when small, else accepted (the file ``uploaded``) and made
+        by the complete_upload job. A retry naming the same parts gets the same answer."""
         part_ids = _part_ids(params.get("part_ids"))
-        md5 = params.get("md5")
-        if md5 is not None and (not isinstance(md5, str) or not MD5_HEX.match(md5)):
-            raise bad_request("'md5' must be the file's MD5 checksum as 32 hex digits.", param="md5")
+        md5 = _md5(params.get("md5"))
         record = find_upload(self.records, caller, upload_id, provider)
-        self._require_pending(record, "complete")
-        claimed = replace(record, status="completing", version=record.version + 1)
-        if not self.records.update_upload(claimed):  # another complete or a cancel got there first
-            raise conflict(f"Upload {upload_id!r} is being completed or cancelled by another request.")
+        if record.status == "completed":  # a retry, after a 504 say
+            return record, self._completed_file(caller, record, part_ids)
+        claimed = self._claim(caller, record, part_ids, md5)
+        lapsed = self._lapsed_file(record)
+        if lapsed is not None:  # a claim whose function died after making the file: only its record is left to write
+            completed = self._completed(replace(claimed, part_ids=record.part_ids, md5=record.md5), lapsed)
+            if record.part_ids != part_ids:
+                raise conflict(f"Cannot complete upload {upload_id!r}: it was completed with other parts.")
+            return completed, lapsed
         try:
-            file = self._assemble(caller, claimed, part_ids, md5.lower() if md5 else None)
-        except BaseException:
-            self.records.update_upload(replace(claimed, status="pending", version=claimed.version + 1))
+            file = self._make(caller, claimed)
+        except Exception:
+            # Refused (a part, a line, the MD5, the provider): pending again, to be completed again. A function
+            # killed mid-work runs no handler: its claim lapses with its lease instead.
+            released = replace(
+                claimed,
+                status="pending",
+                completing_until=None,
+                part_ids=None,
+                md5=None,
+                sealed_credentials=None,
+                version=claimed.version + 1,
+            )
+            self.records.update_upload(released)
             raise
-        completed = replace(claimed, status="completed", file_id=file.id, version=claimed.version + 1)
-        if not self.records.update_upload(completed):
-            logger.error("upload %s: completed as %s, but its record could not say so", upload_id, file.id)
-        return completed, file
+        return self._completed(claimed, file), file
 
     def cancel(self, caller: Caller, upload_id: str, provider: str | None) -> UploadRecord:
         record = find_upload(self.records, caller, upload_id, provider)
@@ -126,19 +207,141 @@ class UploadService:
         # parts may arrive in parallel).
         return cancelled
 
+    def process(self, upload_id: str) -> FileRecord | None:
+        """The complete_upload job: an accepted upload's file made as a synchronous complete makes it (assembled,
+        MD5- and line-checked, sent to the provider), then ``processed``; what is wrong with it makes it ``error``
+        naming it, with nothing of it kept. One run at a time (a claim on the file); none past its lease."""
+        upload = self.records.get_upload(upload_id)
+        if upload is None or upload.status != "completed" or upload.file_id is None:
+            return None
+        file = self.records.get_file(upload.file_id)
+        if file is None:  # deleted before its job ran
+            return self._settle(upload, None)
+        if file.status != "uploaded":  # made or failed already
+            return file
+        if self.now() >= (file.processing_until or 0):
+            # Readers have seen it "error" since its lease ran out; what a run that died wrote goes.
+            self._forget_blob(f"files/{file.id}")
+            return self._settle(upload, self._fail(file, PROCESSING_UNFINISHED))
+        if file.processing_claimed:  # another run is at it (or died: its lease decides)
+            return file
+        claimed = replace(file, processing_claimed=True, version=file.version + 1)
+        if not self.records.update_file(claimed):
+            return None
+        return self._run(upload, claimed)
+
     def now(self) -> int:
         return self.clock() // 1_000_000_000
 
     def _require_pending(self, record: UploadRecord, action: str) -> None:
-        status = record.status_at(self.now())
+        now = self.now()
+        status = record.status_at(now)
         if record.status == "completing" and status == "pending":
-            raise conflict(f"Cannot {action} upload {record.id!r}: it is being completed.")
+            if now < _lease_end(record):
+                raise conflict(f"Cannot {action} upload {record.id!r}: it is being completed.")
+            # What the interrupted completion made may already be a file: only a complete may settle it.
+            raise conflict(
+                f"Cannot {action} upload {record.id!r}: its completion was interrupted; complete it again to finish."
+            )
         if status != "pending":
             raise conflict(f"Cannot {action} upload {record.id!r}: its status is {status!r}.")
 
-    def _assemble(self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None) -> FileRecord:
-        """The parts, in the order named (each checked to belong to the upload, all adding up to its bytes), made
-        into a file: held in memory when small, else assembled in the bucket."""
+    def _claim(self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None) -> UploadRecord:
+        """The upload claimed for this complete, for COMPLETING_LEASE_SECONDS; one whose claim lapsed is taken
+        over. A large one's claim carries what its job needs: the parts, the MD5, the caller's sealed credentials."""
+        now = self.now()
+        status = record.status_at(now)
+        lease_end = _lease_end(record)
+        if record.status == "completing" and status == "pending" and now < lease_end:
+            raise UploadBusy(record.id, lease_end - now)
+        if status != "pending":
+            raise conflict(f"Cannot complete upload {record.id!r}: its status is {status!r}.")
+        # sealed before the claim is written: a vault that fails leaves nothing claimed
+        sealed = self.vault.seal(caller.credentials, record.id) if record.bytes > SYNC_COMPLETE_MAX_BYTES else None
+        claimed = replace(
+            record,
+            status="completing",
+            completing_until=now + COMPLETING_LEASE_SECONDS,
+            part_ids=part_ids,
+            md5=md5,
+            sealed_credentials=sealed,
+            version=record.version + 1,
+        )
+        if not self.records.update_upload(claimed):  # another complete or a cancel got there first
+            raise UploadBusy(record.id, COMPLETING_LEASE_SECONDS)
+        return claimed
+
+    def _lapsed_file(self, record: UploadRecord) -> FileRecord | None:
+        """The file a lapsed claim made (its function died before writing the upload), when it got that far."""
+        if record.status != "completing" or record.part_ids is None:
+            return None
+        file = self.records.get_file(upload_file_id(record.id))
+        return file if file is not None and file.status == "processed" else None
+
+    def _completed_file(self, caller: Caller, record: UploadRecord, part_ids: list[str]) -> FileRecord:
+        """A completed upload's file, for a retry naming the parts it was completed with."""
+        if record.file_id is None or record.part_ids != part_ids:
+            raise conflict(f"Cannot complete upload {record.id!r}: its status is 'completed'.")
+        try:
+            file = find_file(self.records, caller, record.file_id, None, now=self.now())
+        except GatewayError as exc:
+            raise conflict(
+                f"Upload {record.id!r} was completed, but its file {record.file_id!r} is gone (deleted or expired)."
+            ) from exc
+        if file.status == "uploaded" and not file.processing_claimed:
+            self.queue.send(COMPLETE_UPLOAD_JOB, record.id)  # its job may have died with the function sending it
+        return file
+
+    def _make(self, caller: Caller, claimed: UploadRecord) -> FileRecord:
+        """The claimed upload's file: made now when small, else accepted for its job (checked cheaply first)."""
+        parts = self._parts(claimed)
+        if claimed.bytes > SYNC_COMPLETE_MAX_BYTES:
+            return self._accept(claimed)
+        return self._register(caller, claimed, parts, self.records.put_file)
+
+    def _accept(self, claimed: UploadRecord) -> FileRecord:
+        """A large upload's file as OpenAI shows one not yet usable: ``uploaded``, for PROCESSING_LEASE_SECONDS."""
+        created_ns = self.clock()
+        created_at = created_ns // 1_000_000_000
+        expires_after = validation.expires_after(claimed.params.get("expires_after"), "expires_after")
+        file_id = upload_file_id(claimed.id)
+        accepted = FileRecord(
+            id=file_id,
+            owner=claimed.owner,
+            provider=claimed.provider,
+            filename=claimed.filename,
+            bytes=claimed.bytes,
+            purpose=claimed.purpose,
+            created_at=created_at,
+            created_ns=created_ns,
+            expires_at=created_at + expires_after if expires_after else None,
+            status="uploaded",
+            blob_key=f"files/{file_id}",
+            content_type=claimed.mime_type,
+            processing_until=created_at + PROCESSING_LEASE_SECONDS,
+            version=1,
+        )
+        # Written before the upload says "completed" (a retry then finds it); no job runs on it before that.
+        self.records.put_file(accepted)
+        return accepted
+
+    def _completed(self, claimed: UploadRecord, file: FileRecord) -> UploadRecord:
+        completed = replace(
+            claimed, status="completed", file_id=file.id, completing_until=None, version=claimed.version + 1
+        )
+        if not self.records.update_upload(completed):
+            # Only a complete that took over after this claim lapsed writes meanwhile, and it finds this file.
+            logger.warning("upload %s: completed as %s, but another complete took it over", claimed.id, file.id)
+        if file.status == "uploaded":
+            self.queue.send(COMPLETE_UPLOAD_JOB, claimed.id)
+        else:
+            self._delete_parts(completed)
+        return completed
+
+    def _parts(self, record: UploadRecord) -> list[UploadPartRecord]:
+        """The parts the claim names, in order: each checked to belong to the upload, all adding up to its
+        bytes."""
+        part_ids = record.part_ids or []
         parts = self.records.get_upload_parts(part_ids)
         for index, part_id in enumerate(part_ids):
             part = parts.get(part_id)
@@ -155,20 +358,38 @@ class UploadService:
                 param="part_ids",
                 code="bytes_mismatch",
             )
-        ordered = [parts[part_id] for part_id in part_ids]
-        if total <= HELD_UPLOAD_BYTES:
-            file = self._register_held(caller, record, ordered, total, md5)
-        else:
-            file = self._register_assembled(caller, record, ordered, total, md5)
-        for part_id in part_ids:  # the file holds the bytes now; the lifecycle rule catches what this misses
-            try:
-                self.blobs.delete(parts[part_id].blob_key)
-            except Exception:
-                logger.warning("could not delete part %s", part_id, exc_info=True)
-        return file
+        return [parts[part_id] for part_id in part_ids]
+
+    def _delete_parts(self, record: UploadRecord) -> None:
+        """The file holds the bytes now (or failed): the parts go; the lifecycle rule catches what this misses."""
+        for part_id in record.part_ids or []:
+            self._forget_blob(part_blob_key(record.id, part_id))
+
+    def _forget_blob(self, key: str) -> None:
+        try:
+            self.blobs.delete(key)
+        except Exception:
+            logger.warning("could not delete %s", key, exc_info=True)
+
+    def _register(
+        self,
+        caller: Caller,
+        record: UploadRecord,
+        parts: list[UploadPartRecord],
+        store: Callable[[FileRecord], None],
+    ) -> FileRecord:
+        """The parts made into the upload's file (``store`` writes its record): held in memory when small, else
+        assembled in the bucket."""
+        if record.bytes <= HELD_UPLOAD_BYTES:
+            return self._register_held(caller, record, parts, store)
+        return self._register_assembled(caller, record, parts, store)
 
     def _register_held(
-        self, caller: Caller, record: UploadRecord, parts: list[UploadPartRecord], total: int, md5: str | None
+        self,
+        caller: Caller,
+        record: UploadRecord,
+        parts: list[UploadPartRecord],
+        store: Callable[[FileRecord], None],
     ) -> FileRecord:
         """A small upload's parts joined in memory, then handled as a direct files.create: checked, sent to the
         provider and kept in our bucket once, with its lifetime known (no object written, read back and
@@ -177,24 +398,30 @@ class UploadService:
         for part in parts:
             for chunk in self.blobs.open(part.blob_key):
                 held.write(chunk)
-        _check_md5(hashlib.md5(held.getbuffer(), usedforsecurity=False).hexdigest(), md5)
+        _check_md5(hashlib.md5(held.getbuffer(), usedforsecurity=False).hexdigest(), record.md5)
         held.seek(0)
         return self.files.create(
             caller,
             record.provider,
             stream=held,
-            size=total,
+            size=record.bytes,
             filename=record.filename,
             content_type=record.mime_type,
             params=record.params,
+            file_id=upload_file_id(record.id),
+            store=store,
         )
 
     def _register_assembled(
-        self, caller: Caller, record: UploadRecord, parts: list[UploadPartRecord], total: int, md5: str | None
+        self,
+        caller: Caller,
+        record: UploadRecord,
+        parts: list[UploadPartRecord],
+        store: Callable[[FileRecord], None],
     ) -> FileRecord:
         """A large upload's parts written as one object while hashed and checked, then sent to the provider
         streamed from the bucket, and registered."""
-        file_id = ids.new_file_id()
+        file_id = upload_file_id(record.id)
         blob_key = f"files/{file_id}"
         expires_after = validation.expires_after(record.params.get("expires_after"), "expires_after")
         writer = self.blobs.writer(blob_key, record.mime_type, blob_expiry_days(expires_after))
@@ -209,10 +436,14 @@ class UploadService:
 
         try:
             stream = chunks()
-            summary = self.files.check_input(record.provider, record.purpose, reader(stream))
+            # Held until every chunk is written: the reader closes the chunks when it goes, and a provider whose
+            # lines the gateway does not check (or a file of another purpose) reads none of them.
+            lines = reader(stream)
+            summary = self.files.check_input(record.provider, record.purpose, lines)
             for _ in stream:  # whatever the check did not need to read is still written
                 pass
-            _check_md5(digest.hexdigest(), md5)
+            lines.close()
+            _check_md5(digest.hexdigest(), record.md5)
             writer.complete()
         except BaseException:
             writer.abort()
@@ -222,12 +453,82 @@ class UploadService:
             record.provider,
             file_id=file_id,
             blob_key=blob_key,
-            size=total,
+            size=record.bytes,
             filename=record.filename,
             content_type=record.mime_type,
             params=record.params,
             summary=summary,
+            store=store,
         )
+
+    # the complete_upload job's steps
+    def _run(self, upload: UploadRecord, claimed: FileRecord) -> FileRecord | None:
+        """One claimed run: the file made and stored ``processed``; ``error`` for what is wrong with it; released
+        and queued again for what may pass."""
+        try:
+            caller = Caller(upload.owner, self.vault.open(upload.sealed_credentials or "", upload.id))
+            made = self._register(caller, upload, self._parts(upload), lambda built: self._store_made(claimed, built))
+        except _Lapsed:  # what it made is removed already (FileService drops a file it could not record)
+            return self._settle(upload, self._fail(claimed, PROCESSING_UNFINISHED))
+        except GatewayError as exc:
+            if _passing(exc):
+                return self._retry_later(upload, claimed, exc.message)
+            return self._settle(upload, self._fail(claimed, exc.message))
+        except Exception as exc:
+            logger.warning("upload %s: its file could not be made yet", upload.id, exc_info=True)
+            return self._retry_later(upload, claimed, type(exc).__name__)
+        return self._settle(upload, made)
+
+    def _store_made(self, claimed: FileRecord, built: FileRecord) -> None:
+        """The made file's record, written over the claimed one (its creation time kept) while its lease holds."""
+        if self.now() >= (claimed.processing_until or 0):
+            raise _Lapsed  # readers have seen it "error": it must not turn "processed" now
+        made = replace(built, created_at=claimed.created_at, created_ns=claimed.created_ns, version=claimed.version + 1)
+        if not self.records.update_file(made):
+            raise _Lapsed  # deleted meanwhile
+
+    def _fail(self, file: FileRecord, details: str) -> FileRecord | None:
+        failed = replace(
+            file,
+            status="error",
+            status_details=details,
+            processing_until=None,
+            processing_claimed=False,
+            version=file.version + 1,
+        )
+        return failed if self.records.update_file(failed) else None
+
+    def _retry_later(self, upload: UploadRecord, claimed: FileRecord, reason: str) -> FileRecord | None:
+        """The claim released and the job queued again, while its lease leaves room for another run."""
+        if self.now() + PROCESSING_RETRY_SECONDS < (claimed.processing_until or 0):
+            released = replace(claimed, processing_claimed=False, version=claimed.version + 1)
+            if self.records.update_file(released):
+                self.queue.send(COMPLETE_UPLOAD_JOB, upload.id, delay_seconds=PROCESSING_RETRY_SECONDS)
+                return released
+        return self._settle(upload, self._fail(claimed, f"Processing failed ({reason}); upload the file again."))
+
+    def _settle(self, upload: UploadRecord, file: FileRecord | None) -> FileRecord | None:
+        """The job is over (the file made or failed): the parts and the sealed credentials are not needed now."""
+        self._delete_parts(upload)
+        if upload.sealed_credentials:
+            self.records.update_upload(replace(upload, sealed_credentials=None, version=upload.version + 1))
+        return file
+
+
+def _lease_end(record: UploadRecord) -> int:
+    """When a completing claim lapses (claims from before leases held for the upload's hour)."""
+    return record.completing_until or record.expires_at
+
+
+def _passing(exc: GatewayError) -> bool:
+    """A failure another run may not meet (the provider's 5xx, a rate limit), unlike what is wrong with the file."""
+    return exc.status >= 500 or exc.status in (408, 409, 429)
+
+
+def _md5(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not MD5_HEX.match(value)):
+        raise bad_request("'md5' must be the file's MD5 checksum as 32 hex digits.", param="md5")
+    return value.lower() if value else None
 
 
 def _check_md5(actual: str, expected: str | None) -> None:

@@ -1,0 +1,166 @@
+"""The gateway's OpenAPI document: every route it serves, with its parameters, request body, answers and the bearer
+key it takes, for /docs, /redoc and any client generator.
+
+Routes read their arguments from the raw request (FastAPI's analysis of typed arguments costs every cold start), so
+FastAPI knows nothing of them: this module says it all. It is imported when /openapi.json is first asked for
+(``app.GatewayApp.openapi``), never on a Lambda function's request path, and reads OpenAI's schemas from the
+package's copy (``openai_components.json``, MIT: its license is beside it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from batchbridge.api import openapi_requests as requests
+from batchbridge.api.openapi_requests import Schema, ref
+from batchbridge.api.operations import OPERATIONS
+
+COMPONENTS_FILE: Final = Path(__file__).with_name("openai_components.json")
+
+# operation -> (summary, the schema of its 200 answer)
+ANSWERS: Final[dict[str, tuple[str, str | None]]] = {
+    "files_create": ("Upload a file", "OpenAIFile"),
+    "files_list": ("List files", "ListFilesResponse"),
+    "files_retrieve": ("Retrieve a file", "OpenAIFile"),
+    "files_delete": ("Delete a file", "DeleteFileResponse"),
+    "files_content": ("Retrieve a file's content", None),
+    "batches_create": ("Create a batch", "Batch"),
+    "batches_list": ("List batches", "ListBatchesResponse"),
+    "batches_retrieve": ("Retrieve a batch", "Batch"),
+    "batches_cancel": ("Cancel a batch", "Batch"),
+    "uploads_create": ("Create an upload", "Upload"),
+    "uploads_add_part": ("Add a part to an upload", "UploadPart"),
+    "uploads_complete": ("Complete an upload", "Upload"),
+    "uploads_cancel": ("Cancel an upload", "Upload"),
+}
+DESCRIPTIONS: Final[dict[str, str]] = {
+    "files_create": (
+        "Stores the file with the gateway and, unless the provider reads it from the gateway at batch time, with "
+        "the provider. A batch input file (`purpose=batch`) is a JSONL file of OpenAI batch request lines."
+    ),
+    "files_content": (
+        "The file's bytes; a file over what one answer can carry is a 302 to a short-lived presigned URL instead."
+    ),
+    "batches_create": "Starts a batch of the input file's requests on the provider (see the examples per provider).",
+    "uploads_create": "Starts an upload of a file too large for one request: add its parts, then complete it.",
+    "uploads_complete": "Assembles the parts in the order given into a file, with the upload's purpose.",
+}
+TAGS: Final = [
+    {"name": "files", "description": "OpenAI's Files API, on every provider."},
+    {"name": "batches", "description": "OpenAI's Batch API, run by the provider the request names."},
+    {"name": "uploads", "description": "OpenAI's Uploads API: files larger than one request, in parts."},
+]
+SECURITY_SCHEME: Final = "bearerAuth"
+# Gateway errors as OpenAI shapes them (``domain.errors.GatewayError.body``).
+ERROR_SCHEMAS: Final[dict[str, Schema]] = {
+    "Error": {
+        "type": "object",
+        "required": ["message", "type", "param", "code"],
+        "properties": {
+            "message": {"type": "string", "description": "What went wrong, for a person."},
+            "type": {"type": "string", "description": "e.g. `invalid_request_error`, `server_error`."},
+            "param": {"type": ["string", "null"], "description": "The argument at fault, if one is."},
+            "code": {"type": ["string", "null"], "description": "A machine-readable code, if there is one."},
+        },
+    },
+    "ErrorResponse": {"type": "object", "required": ["error"], "properties": {"error": ref("Error")}},
+}
+ERRORS: Final = {
+    "400": "The request is invalid (an unknown argument included).",
+    "401": "No API key, or one the gateway does not accept.",
+    "404": "No such object of the caller's (or on the provider named).",
+    "413": "The body is larger than the gateway accepts.",
+    "default": "Any other error (a provider's 429 or 5xx included), as OpenAI shapes it.",
+}
+
+
+def openai_schemas() -> dict[str, Schema]:
+    schemas: dict[str, Schema] = json.loads(COMPONENTS_FILE.read_text(encoding="utf-8"))["schemas"]
+    return schemas
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The document for the routes ``app`` serves and shows (one prefix of each operation)."""
+    openai = openai_schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema and route.endpoint.__name__ in OPERATIONS:
+            operation = route.endpoint.__name__
+            method = OPERATIONS[operation][0].lower()
+            paths.setdefault(route.path, {})[method] = _operation(operation, route.path)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": app.title,
+            "version": app.version,
+            "description": (
+                f"{app.description}\n\nAuthenticate with `Authorization: Bearer <key>`: the provider's API key, or "
+                "a key of this gateway in gateway-key mode. The OpenAI SDK's `base_url` is this server's `/openai` "
+                "(or `/openai/v1`); the gateway's extras, such as `provider`, go in `extra_body` (`extra_query` for "
+                "a GET). Optional fields of an object are sent as `null` when unset, as OpenAI sends them.\n\n"
+                "OpenAI's schemas: Copyright (c) OpenAI, MIT license."
+            ),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},  # the gateway's (pyproject.toml)
+        },
+        "tags": TAGS,
+        "paths": paths,
+        "components": {
+            "schemas": openai | requests.GATEWAY_SCHEMAS | requests.request_schemas(openai) | ERROR_SCHEMAS,
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The provider's API key, or a gateway key in gateway-key mode.",
+                }
+            },
+        },
+        "security": [{SECURITY_SCHEME: []}],
+    }
+
+
+def _operation(operation: str, path: str) -> dict[str, Any]:
+    summary, answer = ANSWERS[operation]
+    described: dict[str, Any] = {
+        "tags": [operation.split("_")[0]],
+        "summary": summary,
+        "operationId": operation,
+    }
+    if operation in DESCRIPTIONS:
+        described["description"] = DESCRIPTIONS[operation]
+    names = re.findall(r"{(\w+)}", path)
+    if found := requests.parameters(operation, names):
+        described["parameters"] = found
+    if (body := requests.request_body(operation)) is not None:
+        described["requestBody"] = body
+    described["responses"] = _responses(operation, answer, has_id=bool(names))
+    return described
+
+
+def _responses(operation: str, answer: str | None, *, has_id: bool) -> dict[str, Any]:
+    if answer is not None:
+        ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": ref(answer)}}}
+        found: dict[str, Any] = {"200": ok}
+    else:  # files_content
+        found = {
+            "200": {
+                "description": "The file's bytes.",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "302": {
+                "description": "A large file: fetch it from the presigned URL (the OpenAI SDKs follow it).",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+            },
+        }
+    for status, description in ERRORS.items():
+        if status == "404" and not (has_id or operation == "batches_create"):  # a create's 404: its input file
+            continue
+        if status == "413" and operation not in requests.BODIES:
+            continue
+        found[status] = {"description": description, "content": {"application/json": {"schema": ref("ErrorResponse")}}}
+    return found

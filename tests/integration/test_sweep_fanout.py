@@ -1,0 +1,112 @@
+"""The sweeper fans out: one refresh job queued per batch not yet final, within its time budget, over a sharded
+index; each job refreshes its batch once."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+
+from batchbridge.domain import ids
+from batchbridge.domain.ports import ProviderBatch
+from batchbridge.domain.records import BatchRecord
+from batchbridge.gateway import Gateway
+from batchbridge.store.records import ACTIVE_SHARDS, active_shard
+from batchbridge.store.vault import NoVault
+from tests.integration.test_jobs import RecordingQueue
+
+BATCHES = 5_000
+
+
+class CountingAdapter:
+    """Stands in for a provider: every batch still running; counts the asks per batch."""
+
+    def __init__(self) -> None:
+        self.asked: collections.Counter[str] = collections.Counter()
+
+    def get_batch(self, credentials: Any, provider_batch_id: str) -> ProviderBatch:
+        self.asked[provider_batch_id] += 1
+        return ProviderBatch(id=provider_batch_id, raw_status="in_progress")
+
+
+class OneProvider:
+    def __init__(self, adapter: CountingAdapter) -> None:
+        self.adapter = adapter
+
+    def get(self, name: str) -> CountingAdapter:
+        return self.adapter
+
+
+def running_batch(number: int) -> BatchRecord:
+    return BatchRecord(
+        id=ids.new_batch_id(),
+        owner="owner",
+        provider="openai",
+        endpoint="/v1/chat/completions",
+        input_file_id=ids.new_file_id(),
+        completion_window="24h",
+        status="in_progress",
+        created_at=1_700_000_000 + number,
+        created_ns=(1_700_000_000 + number) * 10**9,
+        provider_batch_id=f"upstream-{number}",
+        provider_status="in_progress",
+    )
+
+
+@pytest.mark.heavy
+def test_five_thousand_due_batches_are_queued_in_one_sweep_and_each_refreshed_once(gateway: Gateway) -> None:
+    gateway.queue.stop()
+    batches = [running_batch(number) for number in range(BATCHES)]
+    for record in batches:
+        gateway.records.put_batch(record)
+    shards = collections.Counter(active_shard(record.id) for record in batches)
+    assert len(shards) == ACTIVE_SHARDS and max(shards.values()) < BATCHES / ACTIVE_SHARDS * 1.5  # no hot key
+
+    queue = RecordingQueue()
+    adapter = CountingAdapter()
+    jobs = dataclasses.replace(gateway.jobs, queue=queue, providers=OneProvider(adapter), vault=NoVault())
+    budget = 60.0
+    started = time.monotonic()
+    assert jobs.sweep(deadline=started + budget) == BATCHES
+    assert adapter.asked == {}  # the sweep itself asks no provider
+    assert sorted(queue.sent) == sorted(("refresh", record.id, 0) for record in batches)
+
+    for kind, batch_id, _ in list(queue.sent):
+        jobs.run(kind, batch_id)
+    assert len(adapter.asked) == BATCHES and set(adapter.asked.values()) == {1}
+
+
+def test_a_sweep_stops_at_its_budget_and_the_next_goes_on(gateway: Gateway) -> None:
+    gateway.queue.stop()
+    batches = [running_batch(number) for number in range(30)]
+    for record in batches:
+        gateway.records.put_batch(record)
+    queue = RecordingQueue()
+    jobs = dataclasses.replace(gateway.jobs, queue=queue, providers=OneProvider(CountingAdapter()))
+    assert jobs.sweep(deadline=time.monotonic()) == 0 and queue.sent == []  # no time left: nothing started
+    assert jobs.sweep(deadline=time.monotonic() + 60) == 30
+
+
+def test_a_refresh_job_for_a_batch_final_meanwhile_asks_nobody(gateway: Gateway) -> None:
+    gateway.queue.stop()
+    record = running_batch(0)
+    gateway.records.put_batch(dataclasses.replace(record, status="completed", provider_outcome="completed"))
+    adapter = CountingAdapter()
+    jobs = dataclasses.replace(gateway.jobs, queue=RecordingQueue(), providers=OneProvider(adapter))
+    assert jobs.refresh_job(record.id) is None and adapter.asked == {}
+    assert jobs.refresh_job(ids.new_batch_id()) is None
+
+
+def test_the_sweep_tells_which_batches_are_not_yet_final(gateway: Gateway) -> None:
+    gateway.queue.stop()
+    running = running_batch(0)
+    ended = dataclasses.replace(running_batch(1), status="completed", provider_outcome="completed", notify_pending=True)
+    for record in (running, ended):
+        gateway.records.put_batch(record)
+    seen: list[str] = []
+    jobs = dataclasses.replace(gateway.jobs, queue=RecordingQueue())
+    assert jobs.sweep(seen=lambda record: seen.append(record.id)) == 2
+    assert seen == [running.id]  # final (its webhook still owed) is not counted as active
