@@ -170,14 +170,23 @@ def test_the_finalizer_takes_one_job_at_a_time_with_room_for_200_mb_results(reso
     assert resources["FinalizerFunctionWork"]["Properties"]["BatchSize"] <= 2
 
 
+def resources_parameters_default(name: str) -> Any:
+    return LINT.source()["Parameters"][name]["Default"]
+
+
 def test_the_sweeper_runs_alone_and_is_never_retried(resources: dict[str, Any]) -> None:
     props = resources["SweeperFunction"]["Properties"]
-    assert props["ReservedConcurrentExecutions"] == 1
+    # one at a time by default; a parameter lifts the reservation in accounts whose quota leaves none to reserve
+    assert props["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["SweeperReserved", {"Ref": "SweeperReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert resources_parameters_default("SweeperReservedConcurrency") == 1
     (invoke_config,) = of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
     assert invoke_config["Properties"]["FunctionName"] == {"Ref": "SweeperFunction"}
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
     (schedule,) = of_type(resources, "AWS::Scheduler::Schedule").values()
     assert schedule["Properties"]["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    assert "Name" not in schedule["Properties"]  # generated: two stacks in one account and region do not collide
     # a sweep fits in the schedule's minute, so the next one does not find it still running
     assert props["Timeout"] <= 60
 
@@ -485,7 +494,8 @@ def test_passing_the_bedrock_role_only_to_bedrock(resources: dict[str, Any]) -> 
 def test_the_table_is_protected_from_deletion(resources: dict[str, Any]) -> None:
     table = resources["Table"]
     assert table["Properties"]["DeletionProtectionEnabled"] is True
-    assert table["DeletionPolicy"] == "Retain"
+    # kept when the stack goes, but not what a failed first create leaves behind
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate" and table["UpdateReplacePolicy"] == "Retain"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -513,3 +523,11 @@ def test_outputs(translated: dict[str, Any]) -> None:
     assert {name: outputs.get(name) for name in expected} == expected
     assert translated["Outputs"]["WebhookSecretArn"]["Condition"] == "HasWebhook"
     assert {"ApiUrl", "TableName", "BucketName", "DashboardUrl", "ApiAccessLogGroupName"} <= set(outputs)
+
+
+def test_api_gateways_own_answers_carry_a_request_id(translated: dict[str, Any]) -> None:
+    api = next(r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    assert {"UNAUTHORIZED", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for name, response in responses.items():
+        assert response["responseParameters"]["gatewayresponse.header.x-request-id"] == "context.requestId", name

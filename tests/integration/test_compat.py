@@ -278,3 +278,21 @@ def test_an_endpoint_refusing_its_key_says_nothing_of_it(client: OpenAI, fake_co
     assert [line["response"]["status_code"] for line in errors] == [401, 401]
     assert {line["response"]["body"]["error"]["code"] for line in errors} == {"provider_auth_failed"}
     assert "Incorrect API key" not in json.dumps(errors) and "sk-endpoint-key" not in json.dumps(errors)
+
+
+def test_a_batch_runs_on_the_endpoint_its_file_was_uploaded_for(client: OpenAI) -> None:
+    uploaded = client.files.create(
+        file=("b.jsonl", chat_lines(1)), purpose="batch", extra_body={"provider": PROVIDER, "endpoint_name": "local"}
+    )
+    # neither provider nor endpoint named: both come from the file
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    ended = finish(client, batch.id)
+    assert ended.status == "completed" and ended.request_counts is not None and ended.request_counts.completed == 1
+    with pytest.raises(openai.BadRequestError) as other:
+        client.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            extra_body={"endpoint_name": "keyed"},
+        )
+    assert other.value.code == "endpoint_mismatch"

@@ -227,9 +227,10 @@ def test_the_sweeper_resends_a_lost_finalize_only_when_overdue(gateway: Gateway,
     queue = RecordingQueue()
     jobs = dataclasses.replace(gateway.jobs, queue=queue)
     jobs.sweep()  # queues the batch's refresh, a job of its own
-    assert queue.sent == [("refresh", batch_id, 0)]
+    [(kind, reference, delay)] = queue.sent
+    assert (kind, reference.split("@")[0], delay) == ("refresh", batch_id, 0)
     queue.sent.clear()
-    jobs.run("refresh", batch_id)  # sees the provider ended it: finalize sent at once
+    jobs.run(kind, reference)  # sees the provider ended it: finalize sent at once
     assert queue.sent == [("finalize", batch_id, 0)]
     queue.sent.clear()  # ... and lost
     jobs.sweep()

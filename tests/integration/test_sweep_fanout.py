@@ -72,7 +72,9 @@ def test_five_thousand_due_batches_are_queued_in_one_sweep_and_each_refreshed_on
     started = time.monotonic()
     assert jobs.sweep(deadline=started + budget) == BATCHES
     assert adapter.asked == {}  # the sweep itself asks no provider
-    assert sorted(queue.sent) == sorted(("refresh", record.id, 0) for record in batches)
+    assert sorted((kind, ref.split("@")[0], delay) for kind, ref, delay in queue.sent) == sorted(
+        ("refresh", record.id, 0) for record in batches
+    )
 
     for kind, batch_id, _ in list(queue.sent):
         jobs.run(kind, batch_id)
@@ -110,3 +112,45 @@ def test_the_sweep_tells_which_batches_are_not_yet_final(gateway: Gateway) -> No
     jobs = dataclasses.replace(gateway.jobs, queue=RecordingQueue())
     assert jobs.sweep(seen=lambda record: seen.append(record.id)) == 2
     assert seen == [running.id]  # final (its webhook still owed) is not counted as active
+
+
+def test_each_minutes_sweep_starts_at_another_shard(gateway: Gateway) -> None:
+    """A sweep that stops at its budget never leaves the same batches out every time."""
+    gateway.queue.stop()
+    batches = [running_batch(number) for number in range(64)]
+    for record in batches:
+        gateway.records.put_batch(record)
+    for start in (0, 5, 15, 16 + 3):
+        shards = [active_shard(record.id) for record in gateway.records.list_active_batches(start=start)]
+        assert len(shards) == 64
+        first_shards = list(dict.fromkeys(shards))
+        occupied = sorted({active_shard(record.id) for record in batches}, key=int)
+        expected = sorted(occupied, key=lambda shard: (int(shard) - start) % ACTIVE_SHARDS)
+        assert first_shards == expected
+
+    queue = RecordingQueue()
+    minute = 60 * 10**9
+    early = dataclasses.replace(gateway.jobs, queue=queue, clock=lambda: 1_000 * minute)
+    later = dataclasses.replace(gateway.jobs, queue=queue, clock=lambda: 1_001 * minute)
+    early.sweep()
+    later.sweep()
+    firsts = [queue.sent[0][1].split("@")[0], queue.sent[64][1].split("@")[0]]
+    assert active_shard(firsts[0]) != active_shard(firsts[1])
+
+
+def test_refreshes_queued_by_sweeps_that_outpaced_the_queue_ask_the_provider_once(gateway: Gateway) -> None:
+    gateway.queue.stop()
+    record = running_batch(0)
+    gateway.records.put_batch(record)
+    queue = RecordingQueue()
+    adapter = CountingAdapter()
+    jobs = dataclasses.replace(gateway.jobs, queue=queue, providers=OneProvider(adapter), vault=NoVault())
+    jobs.sweep()
+    jobs.sweep()  # the first sweep's job has not run yet: a twin is queued
+    assert [kind for kind, _, _ in queue.sent] == ["refresh", "refresh"]
+    for kind, reference, _ in list(queue.sent):
+        jobs.run(kind, reference)
+    assert adapter.asked == {"upstream-0": 1}
+    jobs.sweep()  # a later sweep's refresh asks again
+    jobs.run(*queue.sent[-1][:2])
+    assert adapter.asked == {"upstream-0": 2}

@@ -4,6 +4,7 @@ function killed mid-work leaves nothing stuck and the client's retry succeeds.""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -211,13 +212,14 @@ def test_a_large_upload_is_accepted_at_once_and_made_by_its_job(
     file_id = body["file"]["id"]
     assert held.sent == [(COMPLETE_UPLOAD_JOB, upload_id)] and provider_copies(fake_openai) == []
 
-    # not usable yet: seen as "uploaded", its content and a batch of it refused with a clear 400
+    # not usable yet: seen as "uploaded", its content and a batch of it a 409 the SDKs retry after a while
     assert client.files.retrieve(file_id).status == "uploaded"
     assert [(f.id, f.status) for f in client.files.list()] == [(file_id, "uploaded")]
     content = http.get(f"/files/{file_id}/content")
-    assert content.status_code == 400 and content.json()["error"]["code"] == "file_not_ready"
+    assert content.status_code == 409 and content.json()["error"]["code"] == "file_not_ready"
+    assert content.headers["retry-after"] == "10" and content.headers["x-should-retry"] == "true"
     assert "still being processed" in content.json()["error"]["message"]
-    with pytest.raises(openai.BadRequestError, match="still being processed") as refused:
+    with pytest.raises(openai.ConflictError, match="still being processed") as refused:
         create_batch(client, file_id)
     assert refused.value.code == "file_not_ready"
     # a retry of the complete (a client that saw no answer) gets the same upload
@@ -561,3 +563,25 @@ def _allowed(patterns: list[str], key: str | None) -> bool:
     import fnmatch
 
     return bool(patterns) and (key is None or any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns))
+
+
+def test_a_complete_that_loses_to_a_cancel_is_told_so_at_once(
+    client: OpenAI, http: httpx.Client, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel wrote first: the complete answers from what the cancel left (a final 409), not "retry later"."""
+    upload_id, part_ids = upload_parts(client, lines(20_000))
+    records = gateway.uploads.records
+    original = records.update_upload
+
+    def cancel_wins(record: Any) -> bool:
+        if record.status == "completing":
+            current = records.get_upload(record.id)
+            assert current is not None
+            original(dataclasses.replace(current, status="cancelled", version=current.version + 1))
+        return original(record)
+
+    monkeypatch.setattr(records, "update_upload", cancel_wins)
+    response = http.post(f"/uploads/{upload_id}/complete", json={"part_ids": part_ids})
+    assert response.status_code == 409, response.text
+    assert "cancelled" in response.json()["error"]["message"]
+    assert "retry-after" not in response.headers and response.headers.get("x-should-retry") == "false"

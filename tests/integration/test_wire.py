@@ -203,12 +203,17 @@ def test_errors_that_say_what_to_do(http: httpx.Client) -> None:
     upload_id = http.post(
         "/uploads", json={"bytes": 3, "filename": "a.txt", "mime_type": "text/plain", "purpose": "user_data"}
     ).json()["id"]
-    response = http.post(f"/uploads/{upload_id}/parts", data={"data": "abc"})  # a text field, not a file
+    response = http.post(f"/uploads/{upload_id}/parts", data={"data": ""})  # an empty text field, not a file
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert error["param"] == "data" and "text field" in error["message"] and "file field" in error["message"]
+    assert error["param"] == "data" and "empty text field" in error["message"] and "file field" in error["message"]
+    # OpenAI's reference curl sends the bytes as a text field (-F data="..."): they are the part
+    text_part = http.post(f"/uploads/{upload_id}/parts", data={"data": "abc"})
+    assert text_part.status_code == 200 and text_part.json()["object"] == "upload.part", text_part.text
+    completed = http.post(f"/uploads/{upload_id}/complete", json={"part_ids": [text_part.json()["id"]]}).json()
+    assert http.get(f"/files/{completed['file']['id']}/content").content == b"abc"
     part = http.post(f"/uploads/{upload_id}/parts", files={"data": ("blob", b"abc")})
-    assert part.status_code == 200 and json.loads(part.text)["object"] == "upload.part"
+    assert part.status_code == 409  # completed: no more parts
 
 
 def test_an_object_sent_as_json_text_in_a_form_field_is_read(http: httpx.Client) -> None:

@@ -278,3 +278,32 @@ def test_a_lambda_function_s_app_serves_only_its_route() -> None:
     with TestClient(build_app(["files_list"])) as lambda_app:
         for path in ("/openapi.json", "/docs", "/redoc", "/docs/assets/swagger-ui/swagger-ui.css"):
             assert lambda_app.get(path).status_code == 404, path
+
+
+def test_answered_objects_allow_null_where_the_gateway_sends_it() -> None:
+    from jsonschema import Draft202012Validator
+
+    from batchbridge.api.openapi_doc import openai_schemas
+    from batchbridge.domain import ids
+    from batchbridge.domain.records import BatchRecord, FileRecord
+
+    schemas = openai_schemas()
+    batch = BatchRecord(
+        id=ids.new_batch_id(),
+        owner="o",
+        provider="openai",
+        endpoint="/v1/chat/completions",
+        input_file_id="",
+        completion_window="24h",
+        status="validating",
+        created_at=1,
+    ).to_openai()
+    file = FileRecord(
+        id=ids.new_file_id(), owner="o", provider="openai", filename="a", bytes=1, purpose="batch", created_at=1
+    ).to_openai()
+    empty = {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
+    document = {"$defs": schemas}
+    for name, instance in (("Batch", batch), ("OpenAIFile", file), ("ListFilesResponse", empty)):
+        schema = {**document, "$ref": f"#/$defs/{name}"}
+        text = json.dumps(schema).replace("#/components/schemas/", "#/$defs/")
+        assert list(Draft202012Validator(json.loads(text)).iter_errors(instance)) == [], name

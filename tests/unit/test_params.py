@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -82,3 +83,17 @@ def test_json_text_of_an_object_in_a_form_field_is_decoded_at_any_depth() -> Non
     with pytest.raises(GatewayError) as caught:
         json_objects({"storage_config": "{oops"}, ("storage_config",))
     assert caught.value.status == 400 and caught.value.param == "storage_config"
+
+
+@pytest.mark.parametrize("levels", [17, 600, 5000])
+def test_json_text_nested_too_deeply_is_a_400_not_a_crash(levels: int) -> None:
+    with pytest.raises(GatewayError) as caught:
+        json_objects({"storage_config": '{"a":' * levels + "1" + "}" * levels}, ("storage_config",))
+    assert caught.value.status == 400 and caught.value.param == "storage_config"
+
+
+def test_json_text_is_decoded_once() -> None:
+    decoded = json_objects(
+        {"storage_config": json.dumps({"s3": {"prefix": '{"not": "decoded"}'}})}, ("storage_config",)
+    )
+    assert decoded["storage_config"]["s3"]["prefix"] == '{"not": "decoded"}'

@@ -75,3 +75,15 @@ def test_file_size_limits() -> None:
     with pytest.raises(GatewayError) as caught:
         validation.file_size(512 * 1024 * 1024 + 1, "user_data")
     assert caught.value.status == 413
+
+
+def test_a_record_written_by_a_later_release_still_reads() -> None:
+    import json
+
+    from batchbridge.store.records import _decoded
+
+    record = FileRecord(
+        id=ids.new_file_id(), owner="o", provider="openai", filename="a", bytes=1, purpose="batch", created_at=1
+    )
+    stored = {"record": {"S": json.dumps({**record.__dict__, "a_field_from_the_future": {"x": 1}})}}
+    assert _decoded(FileRecord, stored) == record

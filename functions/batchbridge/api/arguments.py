@@ -41,11 +41,27 @@ KNOWN_ARGUMENTS: Final[dict[str, frozenset[str]]] = {
     ),
     "batches_cancel": frozenset(_PROVIDER),
 }
+# Completions and cancels act on what exists: they also take, and ignore, the extras a client sent with its
+# creates (Bifrost's own tests cancel with the create's extra_body).
+_CREATE_EXTRAS: Final = (KNOWN_ARGUMENTS["batches_create"] | KNOWN_ARGUMENTS["files_create"]) - {
+    "input_file_id",
+    "endpoint",
+    "completion_window",
+    "metadata",
+    "output_expires_after",
+    "file",
+    "purpose",
+    "expires_after",
+}
+IGNORED_ARGUMENTS: Final[dict[str, frozenset[str]]] = {
+    name: _CREATE_EXTRAS for name in ("uploads_complete", "uploads_cancel", "batches_cancel")
+}
 
 
 def check_known(operation: str, names: Any) -> None:
     """A 400 naming every argument ``operation`` does not know (OpenAI's words: its clients match on them)."""
-    unknown = sorted(name for name in names if name not in KNOWN_ARGUMENTS[operation])
+    accepted = KNOWN_ARGUMENTS[operation] | IGNORED_ARGUMENTS.get(operation, frozenset())
+    unknown = sorted(name for name in names if name not in accepted)
     if unknown:
         shown = ", ".join(name[:100] for name in unknown[:20])
         noun = "argument" if len(unknown) == 1 else "arguments"

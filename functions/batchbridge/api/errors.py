@@ -16,8 +16,10 @@ logger = logging.getLogger(__name__)
 
 
 def error_response(error: GatewayError) -> JSONResponse:
-    headers = None if error.retryable is None else {"x-should-retry": "true" if error.retryable else "false"}
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    headers = {} if error.retryable is None else {"x-should-retry": "true" if error.retryable else "false"}
+    if error.retry_after_seconds is not None:
+        headers["retry-after"] = str(error.retry_after_seconds)
+    return JSONResponse(error.body(), status_code=error.status, headers=headers or None)
 
 
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:

@@ -80,9 +80,35 @@ ERRORS: Final = {
 }
 
 
+# Fields OpenAI's spec requires as strings that the API sends as null (an empty page's first and last id).
+NULL_WHERE_REQUIRED: Final = {("ListFilesResponse", "first_id"), ("ListFilesResponse", "last_id")}
+# The objects the gateway answers with (request bodies keep the spec's types).
+ANSWERED_OBJECTS: Final = {"OpenAIFile", "Batch", "Upload", "ListFilesResponse", "ListBatchesResponse"}
+
+
 def openai_schemas() -> dict[str, Schema]:
+    """OpenAI's schemas, with null allowed where the API sends it (and so does the gateway): every optional
+    field of an object answered (a batch's unset ``*_at``, ``errors``, ``output_file_id``; a file's
+    ``expires_at``) and NULL_WHERE_REQUIRED. The spec types them without null; clients generated from it would
+    refuse the answers."""
     schemas: dict[str, Schema] = json.loads(COMPONENTS_FILE.read_text(encoding="utf-8"))["schemas"]
+    for name in ANSWERED_OBJECTS & schemas.keys():
+        schema = schemas[name]
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            continue
+        required = set(schema.get("required", ()))
+        for field, definition in properties.items():
+            if (field not in required or (name, field) in NULL_WHERE_REQUIRED) and not _allows_null(definition):
+                properties[field] = {"anyOf": [definition, {"type": "null"}]}
     return schemas
+
+
+def _allows_null(schema: Schema) -> bool:
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(_allows_null(option) for option in schema.get("anyOf", []) + schema.get("oneOf", []))
 
 
 def document(app: FastAPI) -> dict[str, Any]:

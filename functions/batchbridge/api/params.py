@@ -106,16 +106,33 @@ def merge_params(*sources: dict[str, Any]) -> dict[str, Any]:
 def json_objects(params: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """``params`` with the form values under ``names`` that hold an object's JSON text decoded, at any bracket
     depth: OpenAPI clients (the /docs page's Swagger UI among them) send an object field of a multipart form as
-    one JSON part (``storage_config[s3]={"bucket": …}``) where the OpenAI SDK sends bracket keys."""
+    one JSON part (``storage_config[s3]={"bucket": …}``) where the OpenAI SDK sends bracket keys. Only the form's
+    own values are decoded, each once (what the JSON holds stays as it is), and no deeper than MAX_DEPTH."""
 
     def decoded(value: Any, name: str) -> Any:
+        if isinstance(value, dict):  # built by unflatten: at most MAX_DEPTH levels
+            return {key: decoded(item, name) for key, item in value.items()}
         if isinstance(value, str) and value.lstrip().startswith("{"):
             try:
-                value = json.loads(value)
+                parsed = json.loads(value)
             except (ValueError, RecursionError):
                 raise bad_request(f"'{name}' holds text that is not a JSON object.", param=name) from None
-        if isinstance(value, dict):
-            return {key: decoded(item, name) for key, item in value.items()}
+            if _depth(parsed) > MAX_DEPTH:
+                raise bad_request(f"'{name}' is nested too deeply.", param=name)
+            return parsed
         return value
 
     return params | {name: decoded(params[name], name) for name in names if name in params}
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests, counted without recursion (a hostile document may nest thousands deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest

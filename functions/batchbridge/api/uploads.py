@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from fastapi import Request
@@ -9,12 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from batchbridge.api.arguments import check_known
-from batchbridge.api.errors import error_response
 from batchbridge.api.idempotency import created_once, idempotency_key
 from batchbridge.api.params import merge_params, unflatten
 from batchbridge.api.request import blocking, created_on, gateway_of, json_params, provider_hint, query_params
 from batchbridge.domain.errors import bad_request
-from batchbridge.domain.services.uploads import UploadBusy
 
 
 async def uploads_create(request: Request) -> JSONResponse:
@@ -41,12 +40,15 @@ async def uploads_add_part(request: Request) -> JSONResponse:
         provider = provider_hint(gateway, merge_params(query_params(request), sent))
         data = form.get("data")
         if isinstance(data, str):
-            raise bad_request(
-                "'data' arrived as a text field; it must be a file field of the multipart/form-data body (sent "
-                "with a filename, as the SDKs' uploads.parts.create(data=...) does) holding the part's bytes.",
-                param="data",
-                code="invalid_type",
-            )
+            if not data:
+                raise bad_request(
+                    "'data' arrived as an empty text field; send the part's bytes in it, best as a file field of the "
+                    "multipart/form-data body (with a filename, as the SDKs' uploads.parts.create(data=...) does).",
+                    param="data",
+                    code="invalid_type",
+                )
+            # A text field holds the part's bytes too, as OpenAI's reference curl sends them (-F data="...").
+            data = UploadFile(io.BytesIO(data.encode()), size=len(data.encode()), filename="part")
         if not isinstance(data, UploadFile):
             raise bad_request(
                 "Missing required parameter: 'data' (a multipart/form-data file field with the part's bytes).",
@@ -67,12 +69,8 @@ async def uploads_complete(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     params = await json_params(request, "uploads_complete")
     provider = provider_hint(gateway, params)
-    try:
-        record, file = await blocking(request, gateway.uploads.complete, caller, upload_id, provider, params)
-    except UploadBusy as busy:  # another request's claim: the SDKs retry after Retry-After (60 s at most)
-        response = error_response(busy)
-        response.headers["Retry-After"] = str(busy.retry_after_seconds)
-        return response
+    # another request's claim is a 409 with Retry-After (UploadBusy): the SDKs wait and ask again
+    record, file = await blocking(request, gateway.uploads.complete, caller, upload_id, provider, params)
     # A large upload is completed with its file "uploaded": usable once files.retrieve shows it "processed".
     return JSONResponse(record.to_openai(gateway.uploads.now(), file.to_openai()))
 

@@ -25,6 +25,7 @@ class GatewayError(Exception):
         self.code = code
         # The OpenAI SDKs retry 408/409/429/5xx unless told not to; some of ours are final.
         self.retryable: bool | None = None
+        self.retry_after_seconds: int | None = None  # when to ask again (Retry-After; the SDKs wait up to 60 s)
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -45,6 +46,14 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
 
 def not_found(kind: str, object_id: str, *, param: str | None = None) -> GatewayError:
     return GatewayError(404, f"No such {kind}: {object_id!r}", param=param, code="not_found")
+
+
+def not_yet(message: str, *, retry_after_seconds: int, param: str | None = None, code: str) -> GatewayError:
+    """A 409 the same request will get past by waiting: the SDKs retry it after Retry-After."""
+    error = GatewayError(409, message, param=param, code=code)
+    error.retryable = True
+    error.retry_after_seconds = retry_after_seconds
+    return error
 
 
 def conflict(message: str) -> GatewayError:

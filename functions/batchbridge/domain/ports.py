@@ -56,8 +56,9 @@ class RecordStore(Protocol):
         limit: int,
         keep: Callable[[BatchRecord], bool],
     ) -> Page[BatchRecord]: ...
-    def list_active_batches(self) -> Iterator[BatchRecord]:
-        """Every batch not yet in a final status (a sparse index holds only those)."""
+    def list_active_batches(self, start: int = 0) -> Iterator[BatchRecord]:
+        """Every batch not yet in a final status (a sparse index holds only those). ``start``: where to begin (the
+        store's shard ``start`` modulo their number), so sweeps that stop at their budget each reach others."""
         ...
 
     def put_delivery(self, delivery: Delivery) -> None: ...

@@ -46,6 +46,7 @@ class FileRecord:
     staged_bucket: str | None = None
     staged_key: str | None = None
     created_ns: int = 0  # orders lists finer than created_at's seconds
+    endpoint_name: str | None = None  # provider openai-compatible: the endpoint named at upload (its batches' default)
     # OpenAI's File.status: "uploaded" (accepted, not yet usable: a large Upload being assembled by its job),
     # "processed" (usable) or "error" (status_details says why; nothing of it is kept but the record).
     status_details: str | None = None

@@ -4,9 +4,9 @@ runs, so a request with a bad key never takes an operation's concurrency.
 The key is read and compared as ``Gateway.caller`` does (``Authorization: Bearer <key>``, one of the gateway's keys
 from ``KeySource``, compared in constant time); the operations still check it themselves. API Gateway caches an
 answer per Authorization header for the authorizer's TTL and reuses it on every route, so an Allow covers the whole
-stage. A missing or wrong key raises ``Unauthorized``: API Gateway's 401 (its UNAUTHORIZED gateway response, in
-OpenAI's error shape in template.yaml). Anything else that fails (the keys secret unreadable) is API Gateway's 500
-and is not cached.
+stage. A wrong key gets a Deny: API Gateway's ACCESS_DENIED, a 401 in OpenAI's error shape (template.yaml); a request
+with no Authorization header at all is API Gateway's own 401 (UNAUTHORIZED) before this function is invoked.
+Anything else that fails (the keys secret unreadable) is API Gateway's 500 and is not cached.
 
 It imports little (no web framework); boto3 comes with the first read of the keys secret.
 """
@@ -25,13 +25,6 @@ from batchbridge.handlers import started
 from batchbridge.store.keys import KeySource
 
 logger = logging.getLogger(__name__)
-
-
-class Unauthorized(Exception):
-    """API Gateway answers 401 when a Lambda authorizer fails with exactly this message."""
-
-    def __init__(self) -> None:
-        super().__init__("Unauthorized")
 
 
 @cache
@@ -76,17 +69,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     key = bearer_key(event.get("headers"))
     accepted, tenant = tenant_of(key, key_source().gateway_keys()) if key else (False, None)
     if key is None or not accepted:
+        # A Deny, not an error: a wrong key is no failure of this function (its Errors alarm stays for real ones),
+        # and API Gateway caches the Deny per header too, so a client repeating it does not invoke it again.
         logger.info("refused a request: %s", "no bearer key" if key is None else "not one of the gateway's keys")
-        raise Unauthorized()
+        return _policy("refused", "Deny", event["methodArn"], None)
     # never the key itself: a named tenant, else a short digest that tells keys apart in the access logs
     principal = tenant if tenant is not None else "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return _policy(principal, "Allow", event["methodArn"], tenant)
+
+
+def _policy(principal: str, effect: str, method_arn: str, tenant: str | None) -> dict[str, Any]:
     return {
         "principalId": principal,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage_arn(event["methodArn"])}
-            ],
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": stage_arn(method_arn)}],
         },
         "context": {"tenant": tenant or ""},
     }

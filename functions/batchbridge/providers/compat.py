@@ -37,7 +37,7 @@ from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines_at
 from batchbridge.domain.lines import unrun_line
 from batchbridge.domain.ports import BatchRequest, BlobStore, Credentials, ProviderBatch, UploadRequest, WorkQueue
-from batchbridge.domain.records import WORKING_EXPIRY_DAYS
+from batchbridge.domain.records import WORKING_EXPIRY_DAYS, FileRecord
 from batchbridge.providers import http
 from batchbridge.providers.held_files import GatewayHeldFiles
 from batchbridge.store.compat_state import RESULT_MAX_BYTES, CompatState, DynamoCompatStore
@@ -119,7 +119,7 @@ class CompatAdapter(GatewayHeldFiles):
                 param="endpoint",
                 code="unsupported_endpoint",
             )
-        endpoint = self._endpoint(request.extras)
+        endpoint = self._endpoint(_named_for(request.extras, input_file))
         # The batch runs on its own copy of the input (server-side, nothing passes through here): deleting the
         # file while the batch runs must not break it, as deleting an OpenAI batch's input file does not.
         input_key = _input_key(request.batch_id)
@@ -516,6 +516,20 @@ class _Beat:
         if time.monotonic() - self._last >= self._interval:
             self._last = time.monotonic()
             self._beat()
+
+
+def _named_for(extras: dict[str, Any], input_file: FileRecord) -> dict[str, Any]:
+    """The batch's endpoint: the one it names, else the one its file was uploaded for; both, they must agree."""
+    named, uploaded_for = extras.get("endpoint_name"), input_file.endpoint_name
+    if named in (None, ""):
+        return extras | {"endpoint_name": uploaded_for}
+    if uploaded_for is not None and named != uploaded_for:
+        raise bad_request(
+            f"File {input_file.id!r} was uploaded for endpoint {uploaded_for!r}, not {named!r}.",
+            param="endpoint_name",
+            code="endpoint_mismatch",
+        )
+    return extras
 
 
 def _plan_key(batch_id: str) -> str:

@@ -19,11 +19,20 @@ ACTIVE_INDEX: Final = "active_batches"  # sparse: only batches not yet final car
 ACTIVE_SHARDS: Final = 16
 
 
+def _decoded(cls: type[T], item: dict[str, Any]) -> T:
+    """The record an item holds, keeping only the fields ``cls`` has: a record written by a later release (with
+    fields this one does not know) still reads, so a rollback never turns stored objects into errors."""
+    values = json.loads(item["record"]["S"])
+    known = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{name: value for name, value in values.items() if name in known})
+
+
 def active_shard(batch_id: str) -> str:
     return str(zlib.crc32(batch_id.encode()) % ACTIVE_SHARDS)
 UPLOAD_RECORD_GRACE_SECONDS: Final = 86_400
 TOMBSTONE_SECONDS: Final = 7 * 86_400
 R = TypeVar("R", FileRecord, BatchRecord)
+T = TypeVar("T")
 
 
 def _sort_key(record: FileRecord | BatchRecord) -> str:
@@ -114,7 +123,7 @@ class DynamoRecordStore:
         item = self._get(f"FILE#{file_id}")
         if item is None or ("deleted_at" in item and not include_deleted):
             return None
-        return FileRecord(**json.loads(item["record"]["S"]))
+        return _decoded(FileRecord, item)
 
     def delete_file(self, record: FileRecord, deleted_at: int) -> None:
         # A tombstone, out of the owner index: gone for every read, but still a valid list cursor (for a week,
@@ -149,7 +158,7 @@ class DynamoRecordStore:
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         item = self._get(f"BATCH#{batch_id}")
-        return None if item is None else BatchRecord(**json.loads(item["record"]["S"]))
+        return None if item is None else _decoded(BatchRecord, item)
 
     def update_batch(self, record: BatchRecord) -> bool:
         return self._put_next_version(_batch_item(record), record.version)
@@ -175,8 +184,9 @@ class DynamoRecordStore:
     ) -> Page[BatchRecord]:
         return self._list(BatchRecord, f"{owner}#batch", order=order, after=after, limit=limit, keep=keep)
 
-    def list_active_batches(self) -> Iterator[BatchRecord]:
-        for shard in range(ACTIVE_SHARDS):
+    def list_active_batches(self, start: int = 0) -> Iterator[BatchRecord]:
+        for offset in range(ACTIVE_SHARDS):
+            shard = (start + offset) % ACTIVE_SHARDS
             request: dict[str, Any] = {
                 "TableName": self._table,
                 "IndexName": ACTIVE_INDEX,
@@ -186,7 +196,7 @@ class DynamoRecordStore:
             while True:
                 response = self._client.query(**request)
                 for item in response.get("Items", []):
-                    yield BatchRecord(**json.loads(item["record"]["S"]))
+                    yield _decoded(BatchRecord, item)
                 if "LastEvaluatedKey" not in response:
                     break
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -204,7 +214,7 @@ class DynamoRecordStore:
 
     def get_delivery(self, event_id: str) -> Delivery | None:
         item = self._get(f"DELIVERY#{event_id}")
-        return None if item is None else Delivery(**json.loads(item["record"]["S"]))
+        return None if item is None else _decoded(Delivery, item)
 
     # uploads: one item each, and one per part (parts may arrive in parallel: no shared item to contend on)
     def put_upload(self, record: UploadRecord) -> None:
@@ -212,7 +222,7 @@ class DynamoRecordStore:
 
     def get_upload(self, upload_id: str) -> UploadRecord | None:
         item = self._get(f"UPLOAD#{upload_id}")
-        return None if item is None else UploadRecord(**json.loads(item["record"]["S"]))
+        return None if item is None else _decoded(UploadRecord, item)
 
     def update_upload(self, record: UploadRecord) -> bool:
         return self._put_next_version(_upload_item(record), record.version)
@@ -226,7 +236,7 @@ class DynamoRecordStore:
 
     def get_upload_parts(self, part_ids: list[str]) -> dict[str, UploadPartRecord]:
         items = batch_get(self._client, self._table, (f"UPLOADPART#{part_id}" for part_id in part_ids))
-        parts = (UploadPartRecord(**json.loads(item["record"]["S"])) for item in items)
+        parts = (_decoded(UploadPartRecord, item) for item in items)
         return {part.id: part for part in parts}
 
     # shared
@@ -272,7 +282,7 @@ class DynamoRecordStore:
             # One more than asked for tells whether there is more.
             response = self._client.query(**request, Limit=min(limit + 1 - len(items), 1000))
             for item in response.get("Items", []):
-                record = cls(**json.loads(item["record"]["S"]))
+                record = _decoded(cls, item)
                 if keep(record):
                     items.append(record)
             if len(items) > limit or "LastEvaluatedKey" not in response:

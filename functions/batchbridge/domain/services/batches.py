@@ -19,13 +19,13 @@ from batchbridge.domain.ports import (
     Vault,
     WorkQueue,
 )
-from batchbridge.domain.providers import DEFAULT_PROVIDER
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS, adopt, fold, input_opener, save, schedule
 from batchbridge.domain.services.files import Caller, find_file, require_processed
 
 logger = logging.getLogger(__name__)
+INLINE_PROVIDER = "anthropic"
 LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
 LIST_REFRESH_BUDGET_NS = 3_000_000_000  # and for at most this long, well inside API Gateway's 29 s
 CANCEL_WRITE_ATTEMPTS = 5
@@ -54,7 +54,7 @@ class BatchService:
     fresh_ns: int  # a record refreshed this recently is served without asking the provider
 
     def create(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> BatchRecord:
-        """A batch on ``provider``; None: on its input file's provider (the default one for inline requests)."""
+        """A batch on ``provider``; None: on its input file's provider (Anthropic for inline requests)."""
         endpoint = validation.one_of(
             validation.required_string(params, "endpoint"), validation.BATCH_ENDPOINTS, "endpoint"
         )
@@ -69,7 +69,8 @@ class BatchService:
         if input_file is not None:
             provider = provider or input_file.provider
             self._check_input_file(input_file, provider, endpoint)
-        provider = provider or DEFAULT_PROVIDER
+        else:
+            provider = provider or INLINE_PROVIDER  # the one provider whose batches take inline requests
         adapter = self.providers.get(provider)
         batch_id = ids.new_batch_id()
         sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from batchbridge.domain import ids, validation
-from batchbridge.domain.errors import GatewayError, bad_request, not_found
+from batchbridge.domain.errors import GatewayError, bad_request, not_found, not_yet
 from batchbridge.domain.jsonl import BatchInputSummary, check_batch_input
 from batchbridge.domain.ports import (
     BlobStore,
@@ -24,6 +24,7 @@ from batchbridge.domain.records import FileRecord, blob_expiry_days
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
+FILE_NOT_READY_RETRY_SECONDS = 10  # what a large Upload's file asks its users to wait before asking again
 DOWNLOAD_URL_SECONDS = 300  # long enough to start a download, short enough to be no standing link
 
 
@@ -58,10 +59,13 @@ def find_file(
 
 
 def require_processed(record: FileRecord, *, param: str | None = None) -> None:
-    """A 400 for a file not usable (yet): still being processed (a large Upload's), or failed."""
+    """A file not usable (yet): still being processed (a large Upload's) is a 409 the SDKs retry after a while
+    (``batches.create`` right after ``upload_file_chunked`` then goes through once the file is made); failed, a
+    400."""
     if record.status == "uploaded":
-        raise bad_request(
+        raise not_yet(
             f"File {record.id!r} is still being processed; retry when its status is 'processed'.",
+            retry_after_seconds=FILE_NOT_READY_RETRY_SECONDS,
             param=param,
             code="file_not_ready",
         )
@@ -71,6 +75,12 @@ def require_processed(record: FileRecord, *, param: str | None = None) -> None:
             param=param,
             code="file_processing_failed",
         )
+
+
+def _endpoint_name(params: dict[str, Any]) -> str | None:
+    """The openai-compatible endpoint a file was uploaded for (the adapter checked it names one)."""
+    name = params.get("endpoint_name")
+    return name if isinstance(name, str) and name else None
 
 
 def own_blob_keys(record: FileRecord) -> tuple[str, ...]:
@@ -258,6 +268,7 @@ class FileService:
             content_type=content_type,
             line_url=summary.url if summary else None,
             request_count=summary.request_count if summary else None,
+            endpoint_name=_endpoint_name(params),
             model=summary.model if summary else None,
         )
         try:

@@ -53,7 +53,8 @@ logger = logging.getLogger(__name__)
 SWEEP_MARGIN_SECONDS = 10.0  # a sweep stops queueing this long before its function's end
 FINALIZE_ATTEMPTS = 5
 NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this long lost its notify job
-FINALIZE_RESEND_SECONDS = 300  # an ended batch no finalizer touched for this long is sent to it again
+# an ended batch no finalizer touched for this long is sent to it again: longer than a finalizer may run (600 s)
+FINALIZE_RESEND_SECONDS = 900
 RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still does not show after this is dropped
 
 
@@ -68,6 +69,10 @@ class WebhookConfig:
     secret: str
     attempts: int = 5
     first_backoff_seconds: float = 30.0
+
+
+def refresh_reference(batch_id: str, queued_ns: int) -> str:
+    return f"{batch_id}@{queued_ns}"
 
 
 @dataclass
@@ -333,7 +338,8 @@ class BatchJobs:
         """
         count = 0
         now = self.clock() // 1_000_000_000
-        for record in self.records.list_active_batches():
+        # each minute's sweep starts elsewhere: one that stops at its budget leaves others for the next ones
+        for record in self.records.list_active_batches(start=now // 60):
             if deadline is not None and time.monotonic() > deadline - SWEEP_MARGIN_SECONDS:
                 logger.warning("sweep stopped at its time budget after %d batches", count)
                 break
@@ -354,14 +360,17 @@ class BatchJobs:
                     if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
                         self.queue.send("finalize", record.id)
                 elif record.provider_batch_id is not None:
-                    self.queue.send("refresh", record.id)
+                    self.queue.send("refresh", refresh_reference(record.id, self.clock()))
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)
         return count
 
-    def refresh_job(self, batch_id: str) -> BatchRecord | None:
-        """The sweep's refresh of one batch not yet final: the provider asked, the record updated, and what its
-        new state calls for queued (finalize)."""
+    def refresh_job(self, reference: str) -> BatchRecord | None:
+        """The sweep's refresh of one batch not yet final (``reference``: its ID, and when the sweep queued it): the
+        provider asked, the record updated, and what its new state calls for queued (finalize). Refreshes queued
+        before the batch was last refreshed ask nobody: sweeps that outpace the queue pile up no provider calls."""
+        batch_id, _, queued = reference.partition("@")
+        queued_ns = int(queued) if queued.isdigit() else None
         record = self.records.get_batch(batch_id)
         if (
             record is None
@@ -371,6 +380,8 @@ class BatchJobs:
             or record.provider_batch_id is None
         ):
             return None  # final or ended meanwhile: nothing to ask the provider
+        if queued_ns is not None and record.refreshed_ns >= queued_ns:
+            return record  # refreshed since this job was queued (a poll, or a twin queued by an earlier sweep)
         if record.provider == compat.PROVIDER:
             # the gateway runs these itself: the sweep is also what notices a broken chunk chain
             cast(ChunkRunner, self.providers.get(record.provider)).mend(record.provider_batch_id)

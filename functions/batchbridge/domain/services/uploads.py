@@ -47,9 +47,11 @@ SYNC_COMPLETE_MAX_BYTES: Final = HELD_UPLOAD_BYTES
 # A completing claim's lease: longer than the API function holding it can run (29 s), so once it lapses its
 # function is gone and a retry may take over. At most 60 s: what the SDKs wait for as Retry-After.
 COMPLETING_LEASE_SECONDS: Final = 60
-# How long an accepted file may stay "uploaded": its job's wait in the queue, one run (the finalizer function's
-# 300 s) and a retry or two. Past it the file reads "error"; a job that runs later leaves it so.
+# How long an accepted file may stay "uploaded": its job's wait in the queue, one run (at most JOB_RUN_SECONDS,
+# the work queue's function's timeout) and a retry. Past it the file reads "error"; a job that runs later leaves
+# it so.
 PROCESSING_LEASE_SECONDS: Final = 900
+JOB_RUN_SECONDS: Final = 600  # a retry is queued only while a whole run still fits in the lease
 PROCESSING_RETRY_SECONDS: Final = 30  # a job stopped by something passing (a provider's 5xx) runs again after this
 COMPLETE_UPLOAD_JOB: Final = "complete_upload"
 
@@ -81,7 +83,7 @@ class UploadBusy(GatewayError):
             code="upload_in_progress",
         )
         self.retryable = True
-        self.retry_after_seconds = retry_after_seconds
+        self.retry_after_seconds: int | None = retry_after_seconds
 
 
 class _Lapsed(Exception):
@@ -169,10 +171,15 @@ class UploadService:
         by the complete_upload job. A retry naming the same parts gets the same answer."""
         part_ids = _part_ids(params.get("part_ids"))
         md5 = _md5(params.get("md5"))
-        record = find_upload(self.records, caller, upload_id, provider)
-        if record.status == "completed":  # a retry, after a 504 say
-            return record, self._completed_file(caller, record, part_ids)
-        claimed = self._claim(caller, record, part_ids, md5)
+        for _ in range(2):  # once more when another request wrote first: answer from what it left
+            record = find_upload(self.records, caller, upload_id, provider)
+            if record.status == "completed":  # a retry, after a 504 say
+                return record, self._completed_file(caller, record, part_ids)
+            claimed = self._claim(caller, record, part_ids, md5)
+            if claimed is not None:
+                break
+        else:
+            raise conflict(f"Upload {upload_id!r} is being completed or cancelled by another request.")
         lapsed = self._lapsed_file(record)
         if lapsed is not None:  # a claim whose function died after making the file: only its record is left to write
             completed = self._completed(replace(claimed, part_ids=record.part_ids, md5=record.md5), lapsed)
@@ -246,9 +253,12 @@ class UploadService:
         if status != "pending":
             raise conflict(f"Cannot {action} upload {record.id!r}: its status is {status!r}.")
 
-    def _claim(self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None) -> UploadRecord:
+    def _claim(
+        self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None
+    ) -> UploadRecord | None:
         """The upload claimed for this complete, for COMPLETING_LEASE_SECONDS; one whose claim lapsed is taken
-        over. A large one's claim carries what its job needs: the parts, the MD5, the caller's sealed credentials."""
+        over. A large one's claim carries what its job needs: the parts, the MD5, the caller's sealed credentials.
+        None: another request (a complete, a cancel) wrote the upload first."""
         now = self.now()
         status = record.status_at(now)
         lease_end = _lease_end(record)
@@ -268,7 +278,7 @@ class UploadService:
             version=record.version + 1,
         )
         if not self.records.update_upload(claimed):  # another complete or a cancel got there first
-            raise UploadBusy(record.id, COMPLETING_LEASE_SECONDS)
+            return None
         return claimed
 
     def _lapsed_file(self, record: UploadRecord) -> FileRecord | None:
@@ -500,7 +510,7 @@ class UploadService:
 
     def _retry_later(self, upload: UploadRecord, claimed: FileRecord, reason: str) -> FileRecord | None:
         """The claim released and the job queued again, while its lease leaves room for another run."""
-        if self.now() + PROCESSING_RETRY_SECONDS < (claimed.processing_until or 0):
+        if self.now() + PROCESSING_RETRY_SECONDS + JOB_RUN_SECONDS < (claimed.processing_until or 0):
             released = replace(claimed, processing_claimed=False, version=claimed.version + 1)
             if self.records.update_file(released):
                 self.queue.send(COMPLETE_UPLOAD_JOB, upload.id, delay_seconds=PROCESSING_RETRY_SECONDS)
