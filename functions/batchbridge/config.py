@@ -62,6 +62,22 @@ def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[st
     return keys
 
 
+def _keyed_over_tls(endpoints: dict[str, CompatEndpoint]) -> dict[str, CompatEndpoint]:
+    """An endpoint the gateway sends a key must be https (the key would cross the network in the clear), but on
+    this machine's loopback (a local server under `serve`)."""
+    from urllib.parse import urlsplit
+
+    for name, endpoint in endpoints.items():
+        url = urlsplit(endpoint.base_url)
+        loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+        if endpoint.api_key_env and url.scheme != "https" and not loopback:
+            raise ValueError(
+                f"BATCHBRIDGE_COMPAT_ENDPOINTS[{name!r}].base_url must be https: the gateway sends it the key "
+                f"{endpoint.api_key_env} names"
+            )
+    return endpoints
+
+
 def _names(name: str) -> frozenset[str]:
     """A comma-separated list of names (empty entries dropped)."""
     return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
@@ -154,7 +170,7 @@ class Settings:
                 if os.environ.get(variable, "").strip()
             },
             provider_keys_secret_arn=os.environ.get("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", "").strip() or None,
-            compat_endpoints=parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", "")),
+            compat_endpoints=_keyed_over_tls(parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", ""))),
             compat_queue_url=os.environ.get("BATCHBRIDGE_COMPAT_QUEUE_URL", "").strip() or None,
             compat_stall_seconds=_float("BATCHBRIDGE_COMPAT_STALL_SECONDS", 120.0),
             owner_secret_arn=os.environ.get("BATCHBRIDGE_OWNER_SECRET_ARN", "").strip() or None,

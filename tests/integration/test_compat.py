@@ -296,3 +296,17 @@ def test_a_batch_runs_on_the_endpoint_its_file_was_uploaded_for(client: OpenAI) 
             extra_body={"endpoint_name": "keyed"},
         )
     assert other.value.code == "endpoint_mismatch"
+
+
+def test_an_endpoint_given_a_key_must_be_https_unless_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    keyed = '{"x": {"base_url": "http://10.0.0.5:8000/v1", "api_key_env": "COMPAT_API_KEY"}}'
+    monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", keyed)
+    with pytest.raises(ValueError, match=r"BATCHBRIDGE_COMPAT_ENDPOINTS\['x'\].base_url must be https"):
+        Settings.from_env()
+    for allowed in (
+        '{"x": {"base_url": "https://10.0.0.5:8000/v1", "api_key_env": "COMPAT_API_KEY"}}',
+        '{"x": {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "COMPAT_API_KEY"}}',
+        '{"x": {"base_url": "http://10.0.0.5:8000/v1"}}',  # no key to leak
+    ):
+        monkeypatch.setenv("BATCHBRIDGE_COMPAT_ENDPOINTS", allowed)
+        assert set(Settings.from_env().compat_endpoints) == {"x"}

@@ -238,6 +238,7 @@ def test_a_large_upload_is_accepted_at_once_and_made_by_its_job(
     assert gateway.records.get_upload(upload_id).sealed_credentials is None  # not kept past its job
 
 
+@pytest.mark.heavy  # a 9 MiB file in 4 MiB parts, made by its job: some 40 s
 def test_the_sdk_s_chunked_upload_of_a_file_over_the_real_threshold(
     client: OpenAI, gateway: Gateway, fake_openai: tuple[Any, str]
 ) -> None:

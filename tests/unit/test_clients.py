@@ -164,3 +164,12 @@ def test_an_https_url_reached_from_a_plain_http_client_fails_closed(tls_server: 
     trusting = ssl.create_default_context(cafile=str(cert_path))
     with httpx.Client(verify=trusting) as client:
         assert client.get(url).status_code == 200
+
+
+def test_quick_services_get_timeouts_that_fit_a_functions_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for service in ("dynamodb", "sqs", "kms"):
+        config = aws.client(service).meta.config
+        assert (config.connect_timeout, config.read_timeout) == (3, 10), service
+        assert config.retries["mode"] == "standard"
+    assert aws.client("s3").meta.config.read_timeout == 60  # large transfers keep botocore's

@@ -31,7 +31,22 @@ def client(service: str, **kwargs: Any) -> Any:
         core = botocore.session.get_session()
         core.register_component("data_loader", ServiceLoader.for_session(core))
         boto3.setup_default_session(botocore_session=core)
+    if service in BOUNDED_SERVICES and "config" not in kwargs:
+        from botocore.config import Config
+
+        kwargs["config"] = Config(**BOUNDED_CALLS)
     return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+# Calls that answer in milliseconds when well get timeouts that fit a function's clock (botocore's default: 60 s to
+# connect and 60 s to read, each retried): a stuck DynamoDB or SQS call fails fast and is retried, instead of
+# outlasting API Gateway's 29 s or the sweeper's minute. S3 keeps botocore's, for transfers of large objects.
+BOUNDED_SERVICES = frozenset({"dynamodb", "sqs", "kms"})
+BOUNDED_CALLS: dict[str, Any] = {
+    "connect_timeout": 3,
+    "read_timeout": 10,
+    "retries": {"mode": "standard", "max_attempts": 3},
+}
 
 
 def use_orjson_for_models() -> None:
