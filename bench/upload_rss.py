@@ -4,8 +4,9 @@
     python -m bench.upload_rss complete <state file>
 
 The parts (4 MiB, as the SDK sends them) are added first; then the process's resident memory is sampled while
-uploads.complete assembles them in S3, checks every line, converts the file into Bedrock records and stages it in
-S3 (Bedrock's whole upload path). S3 and DynamoDB are a moto server in another process (AWS_ENDPOINT_URL).
+uploads.complete (with, for an upload over SYNC_COMPLETE_MAX_BYTES, the complete_upload job it queues) assembles
+them in S3, checks every line, converts the file into Bedrock records and stages it in S3 (Bedrock's whole upload
+path). S3 and DynamoDB are a moto server in another process (AWS_ENDPOINT_URL).
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def main() -> None:
     sampler.start()
     started = time.perf_counter()
     _, file = gateway.uploads.complete(caller, prepared["upload_id"], None, {"part_ids": prepared["part_ids"]})
+    if file.status == "uploaded":  # over SYNC_COMPLETE_MAX_BYTES: accepted at once, made by the complete_upload job
+        made = gateway.uploads.process(prepared["upload_id"])
+        assert made is not None and made.status == "processed", made
+        file = made
     seconds = time.perf_counter() - started
     running = False
     sampler.join()
