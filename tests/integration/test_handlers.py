@@ -50,6 +50,17 @@ def upload_event(lines: bytes, **fields: str) -> dict[str, Any]:
     )
 
 
+def part_event(upload_id: str, data: bytes) -> dict[str, Any]:
+    """An uploads.parts.create event: ``data`` as the part's file field."""
+    return rest_event(
+        "POST",
+        "/openai/v1/uploads/{upload_id}/parts",
+        {"upload_id": upload_id},
+        body=multipart({}, data, field="data"),
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+    )
+
+
 def invoke(operation: str, event: dict[str, Any]) -> tuple[int, bytes]:
     module = importlib.import_module(f"batchbridge.handlers.{operation}")
     response = module.handler(event, LambdaContext())
@@ -309,7 +320,6 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
         run("files_delete", rest_event("DELETE", "/openai/v1/files/{file_id}", {"file_id": uploaded["id"]}))
 
     queue_url = os.environ["BATCHBRIDGE_WORK_QUEUE_URL"]
-    multipart_type = f"multipart/form-data; boundary={BOUNDARY}"
     created = run("files_create", upload_event(JSONL))
     file_param = {"file_id": created["id"]}
     run("files_list", rest_event("GET", "/openai/v1/files", query={"limit": "1"}))
@@ -362,16 +372,7 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
     upload = run(
         "uploads_create", json_event("POST", "/openai/v1/uploads", None, upload_body | {"provider": "bedrock"})
     )
-    part = run(
-        "uploads_add_part",
-        rest_event(
-            "POST",
-            "/openai/v1/uploads/{upload_id}/parts",
-            {"upload_id": upload["id"]},
-            body=multipart({}, bedrock_lines, field="data"),
-            content_type=multipart_type,
-        ),
-    )
+    part = run("uploads_add_part", part_event(upload["id"], bedrock_lines))
     done = run(
         "uploads_complete",
         json_event(

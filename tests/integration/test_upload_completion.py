@@ -482,7 +482,7 @@ def handler_flow(provider: str, data: bytes, calls: list[tuple[str, str | None]]
     """A large upload through the Lambda handlers: create, part, complete (at once), then the finalizer function
     runs its complete_upload job from the SQS queue. ``calls`` collects the AWS calls of each function."""
     from tests.integration.apigw import LambdaContext, drain_sqs_event, json_event, rest_event
-    from tests.integration.test_handlers import BOUNDARY, invoke, multipart
+    from tests.integration.test_handlers import invoke, part_event
 
     def run(operation: str, event: dict[str, Any]) -> dict[str, Any]:
         status, body = invoke(operation, event)
@@ -492,16 +492,7 @@ def handler_flow(provider: str, data: bytes, calls: list[tuple[str, str | None]]
 
     payload = {"filename": "in.jsonl", "purpose": "batch", "bytes": len(data), "mime_type": "text/jsonl"}
     upload = run("uploads_create", json_event("POST", "/openai/v1/uploads", None, payload | {"provider": provider}))
-    part = run(
-        "uploads_add_part",
-        rest_event(
-            "POST",
-            "/openai/v1/uploads/{upload_id}/parts",
-            {"upload_id": upload["id"]},
-            body=multipart({}, data, field="data"),
-            content_type=f"multipart/form-data; boundary={BOUNDARY}",
-        ),
-    )
+    part = run("uploads_add_part", part_event(upload["id"], data))
     path = "/openai/v1/uploads/{upload_id}/complete"
     if calls is not None:
         calls.clear()

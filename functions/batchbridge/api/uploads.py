@@ -69,7 +69,7 @@ async def uploads_complete(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     params = await json_params(request, "uploads_complete")
     provider = provider_hint(gateway, params)
-    # another request's claim is a 409 with Retry-After (UploadBusy): the SDKs wait and ask again
+    # another request's claim is a 409 with Retry-After: the SDKs wait and ask again
     record, file = await blocking(request, gateway.uploads.complete, caller, upload_id, provider, params)
     # A large upload is completed with its file "uploaded": usable once files.retrieve shows it "processed".
     return JSONResponse(record.to_openai(gateway.uploads.now(), file.to_openai()))

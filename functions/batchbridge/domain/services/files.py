@@ -83,6 +83,14 @@ def _endpoint_name(params: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def forget_blob(blobs: BlobStore, key: str) -> None:
+    """Remove an object nothing will reference, on the way out of a failure or a job: best effort."""
+    try:
+        blobs.delete(key)
+    except Exception:  # the original error matters more; the object is unreferenced either way
+        logger.warning("could not delete blob %s", key, exc_info=True)
+
+
 def own_blob_keys(record: FileRecord) -> tuple[str, ...]:
     """The keys the gateway writes a file's bytes under: an upload's, or a batch's output or error file's."""
     keys: tuple[str, ...] = (f"files/{record.id}",)
@@ -245,7 +253,7 @@ class FileService:
                 ),
             )
         except BaseException:
-            self._forget_blob(blob_key)
+            forget_blob(self.blobs, blob_key)
             raise
         upstream_expiry = upstream.expires_at if upstream is not None else None
         record = FileRecord(
@@ -281,7 +289,7 @@ class FileService:
             if upstream is not None:
                 with contextlib.suppress(Exception):
                     adapter.delete_file(caller.credentials, record)
-            self._forget_blob(blob_key)
+            forget_blob(self.blobs, blob_key)
             raise
         return record
 
@@ -321,7 +329,7 @@ class FileService:
         self.records.delete_file(record, self.clock() // 1_000_000_000)
         if record.blob_key:
             if record.blob_key in own_blob_keys(record):
-                self._forget_blob(record.blob_key)
+                forget_blob(self.blobs, record.blob_key)
             else:  # not a key the gateway writes for this file: whatever a record says, nothing else is deleted
                 logger.warning("file %s: blob %r is not its own; left alone", record.id, record.blob_key)
         return record
@@ -359,9 +367,3 @@ class FileService:
 
     def _now(self) -> int:
         return self.clock() // 1_000_000_000
-
-    def _forget_blob(self, key: str) -> None:
-        try:
-            self.blobs.delete(key)
-        except Exception:  # the original error matters more; the object is unreferenced either way
-            logger.warning("could not delete blob %s", key, exc_info=True)

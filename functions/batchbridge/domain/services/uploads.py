@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Final
 
 from batchbridge.domain import ids, validation
-from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
+from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found, not_yet
 from batchbridge.domain.ports import BlobStore, ProviderRegistry, RecordStore, Vault, WorkQueue
 from batchbridge.domain.records import (
     PROCESSING_UNFINISHED,
@@ -30,7 +30,7 @@ from batchbridge.domain.records import (
     UploadRecord,
     blob_expiry_days,
 )
-from batchbridge.domain.services.files import Caller, FileService, find_file
+from batchbridge.domain.services.files import Caller, FileService, find_file, forget_blob
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
@@ -71,19 +71,6 @@ def upload_file_id(upload_id: str) -> str:
 
 def part_blob_key(upload_id: str, part_id: str) -> str:
     return f"uploads/{upload_id}/{part_id}"
-
-
-class UploadBusy(GatewayError):
-    """Another request holds the completing claim: ask again once its lease ends (the SDKs wait for Retry-After)."""
-
-    def __init__(self, upload_id: str, retry_after_seconds: int) -> None:
-        super().__init__(
-            409,
-            f"Upload {upload_id!r} is being completed by another request; retry in {retry_after_seconds} s.",
-            code="upload_in_progress",
-        )
-        self.retryable = True
-        self.retry_after_seconds: int | None = retry_after_seconds
 
 
 class _Lapsed(Exception):
@@ -228,7 +215,7 @@ class UploadService:
             return file
         if self.now() >= (file.processing_until or 0):
             # Readers have seen it "error" since its lease ran out; what a run that died wrote goes.
-            self._forget_blob(f"files/{file.id}")
+            forget_blob(self.blobs, f"files/{file.id}")
             return self._settle(upload, self._fail(file, PROCESSING_UNFINISHED))
         if file.processing_claimed:  # another run is at it (or died: its lease decides)
             return file
@@ -263,7 +250,12 @@ class UploadService:
         status = record.status_at(now)
         lease_end = _lease_end(record)
         if record.status == "completing" and status == "pending" and now < lease_end:
-            raise UploadBusy(record.id, lease_end - now)
+            # another request holds the claim: ask again once its lease ends (the SDKs wait for Retry-After)
+            raise not_yet(
+                f"Upload {record.id!r} is being completed by another request; retry in {lease_end - now} s.",
+                retry_after_seconds=lease_end - now,
+                code="upload_in_progress",
+            )
         if status != "pending":
             raise conflict(f"Cannot complete upload {record.id!r}: its status is {status!r}.")
         # sealed before the claim is written: a vault that fails leaves nothing claimed
@@ -373,13 +365,7 @@ class UploadService:
     def _delete_parts(self, record: UploadRecord) -> None:
         """The file holds the bytes now (or failed): the parts go; the lifecycle rule catches what this misses."""
         for part_id in record.part_ids or []:
-            self._forget_blob(part_blob_key(record.id, part_id))
-
-    def _forget_blob(self, key: str) -> None:
-        try:
-            self.blobs.delete(key)
-        except Exception:
-            logger.warning("could not delete %s", key, exc_info=True)
+            forget_blob(self.blobs, part_blob_key(record.id, part_id))
 
     def _register(
         self,
