@@ -117,6 +117,8 @@ def aws_env(endpoint: str) -> dict[str, str]:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "MALLOC_ARENA_MAX": "2",  # as template.yaml sets it for every function
             "AWS_LAMBDA_FUNCTION_NAME": "bench",  # as Lambda sets it (functions start with the collector paused)
+            # as Lambda sets it: X-Ray tracing is on, its SDK loaded by sampled invocations only (none here)
+            "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
             "PYTHONPATH": str(ROOT),
         }
     )

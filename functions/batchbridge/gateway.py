@@ -176,6 +176,7 @@ class Gateway:
         from batchbridge.store.queue import SqsWorkQueue
         from batchbridge.store.records import DynamoRecordStore
         from batchbridge.store.vault import KmsVault, NoVault
+        from batchbridge.tracing import traced
 
         def client(service: str) -> Any:
             # endpoints, region and credentials from boto3's own environment (AWS_ENDPOINT_URL_*, …)
@@ -187,7 +188,7 @@ class Gateway:
         if queue is None:
             if not settings.work_queue_url:
                 raise RuntimeError("BATCHBRIDGE_WORK_QUEUE_URL must name the SQS queue of background jobs.")
-            queue = SqsWorkQueue(lambda: client("sqs"), settings.work_queue_url)
+            queue = traced(SqsWorkQueue(lambda: client("sqs"), settings.work_queue_url), "queue")
         if settings.owner_secret:
             secret = settings.owner_secret.encode()
         elif settings.storage == "embedded":
@@ -198,13 +199,13 @@ class Gateway:
                 "BATCHBRIDGE_OWNER_SECRET (or BATCHBRIDGE_OWNER_SECRET_ARN) must be set with BATCHBRIDGE_STORAGE=aws: "
                 "it keys the owner hashes of stored records, so it has to stay the same across restarts."
             )
-        blobs = S3BlobStore(lambda: client("s3"), settings.bucket)
+        blobs = traced(S3BlobStore(lambda: client("s3"), settings.bucket), "blobs")
         # Chunks of self-run batches: their own SQS queue in the deployment (a worker with its own concurrency),
         # the same in-process queue under `serve`.
         if chunk_queue is None:
             chunk_queue = queue
             if settings.compat_queue_url:
-                chunk_queue = SqsWorkQueue(lambda: client("sqs"), settings.compat_queue_url)
+                chunk_queue = traced(SqsWorkQueue(lambda: client("sqs"), settings.compat_queue_url), "chunk_queue")
 
         def compat(settings: Settings) -> ProviderAdapter:
             from batchbridge.providers.compat import CompatAdapter
@@ -212,7 +213,7 @@ class Gateway:
 
             return CompatAdapter(
                 settings.compat_endpoints,
-                store=DynamoCompatStore(dynamodb, settings.table),
+                store=traced(DynamoCompatStore(dynamodb, settings.table), "compat_state"),
                 blobs=blobs,
                 queue=chunk_queue,
                 stall_seconds=settings.compat_stall_seconds,
@@ -221,7 +222,7 @@ class Gateway:
 
         return cls(
             settings=settings,
-            records=DynamoRecordStore(dynamodb, settings.table),
+            records=traced(DynamoRecordStore(dynamodb, settings.table), "records"),
             blobs=blobs,
             providers=Registry(
                 settings,
@@ -229,7 +230,9 @@ class Gateway:
                 provider_key=key_source.provider_key if key_source else None,
             ),
             owner_secret=secret,
-            vault=NoVault() if key_source is not None else KmsVault(lambda: client("kms"), settings.kms_key),
+            vault=NoVault()
+            if key_source is not None
+            else traced(KmsVault(lambda: client("kms"), settings.kms_key), "vault"),
             queue=queue,
             webhook_sender=_webhook_sender() if settings.webhook_url else None,
             key_source=key_source,

@@ -127,6 +127,21 @@ def test_every_queue_is_visible_six_times_its_consumers_timeout(resources: dict[
         assert queue.get("VisibilityTimeout", 30) >= 6 * timeout, (queue_of(mapping), function_of(mapping))
 
 
+def test_every_sqs_consumer_may_shorten_a_failed_messages_retry(resources: dict[str, Any]) -> None:
+    """A failed job is made visible again after a short backoff (ChangeMessageVisibility on its own queue), which
+    Lambda's SQS execution policy does not grant."""
+    for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        function = resources[function_of(mapping)]
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        granted = [
+            statement
+            for policy in role["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+            if "sqs:ChangeMessageVisibility" in statement["Action"]
+        ]
+        assert any(queue_of(mapping) in refs(statement["Resource"]) for statement in granted), function_of(mapping)
+
+
 def test_sqs_consumers_are_capped_at_their_event_source(resources: dict[str, Any], source: dict[str, Any]) -> None:
     for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
         function = resources[function_of(mapping)]["Properties"]

@@ -3,15 +3,13 @@ reaching a status, and ``ActiveBatches``, those not yet final at each sweep, bot
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from batchbridge.domain import status_events
-
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge")
+from batchbridge.handlers._observability import NAMESPACE
 
 
 def _count(name: str, value: int, provider: str, status: str) -> None:

@@ -8,11 +8,9 @@ one; after the queue's maxReceiveCount it moves to the dead-letter queue.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -20,16 +18,26 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchbridge.gateway import default_gateway
+from batchbridge.handlers import _observability as observability
 from batchbridge.handlers import started
 from batchbridge.handlers._metrics import count_status_changes
+from batchbridge.handlers._retry import retry_soon
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
+logger = observability.logger()
+metrics = observability.metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 count_status_changes()
 
 
 def run_job(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    try:
+        _run_job(record, lambda_context)
+    except Exception:
+        retry_soon(record)
+        raise
+
+
+def _run_job(record: SQSRecord, lambda_context: LambdaContext | None) -> None:
     message = json.loads(record.body)
     kind, batch_id = str(message["kind"]), str(message["batch_id"])
     logger.append_keys(batch_id=batch_id, job=kind)
@@ -43,6 +51,7 @@ def run_job(record: SQSRecord, lambda_context: LambdaContext | None = None) -> N
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@observability.traced_handler("jobs")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)
 

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import collections
-import os
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchbridge.domain.records import BatchRecord
 from batchbridge.gateway import default_gateway
 from batchbridge.handlers import _metrics as batch_metrics
+from batchbridge.handlers import _observability as observability
 from batchbridge.handlers import started
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "batchbridge"))
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchbridge"))
+logger = observability.logger()
+metrics = observability.metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@observability.traced_handler("sweeper")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # Queue-only work, within the function's time: the batches it does not reach, the next sweep does.
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000

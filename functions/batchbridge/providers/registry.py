@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from batchbridge import tracing
 from batchbridge.config import Settings
 from batchbridge.domain.ports import ProviderAdapter
 from batchbridge.domain.providers import unsupported_provider
@@ -82,5 +83,6 @@ class Registry:
 
                 provider_key = self._provider_key
                 adapter = GatewayKeyed(adapter, lambda: provider_key(name))
+            adapter = tracing.traced(adapter, name)
             self._adapters[name] = adapter
         return adapter

@@ -29,6 +29,8 @@ def _decoded(cls: type[T], item: dict[str, Any]) -> T:
 
 def active_shard(batch_id: str) -> str:
     return str(zlib.crc32(batch_id.encode()) % ACTIVE_SHARDS)
+
+
 UPLOAD_RECORD_GRACE_SECONDS: Final = 86_400
 TOMBSTONE_SECONDS: Final = 7 * 86_400
 R = TypeVar("R", FileRecord, BatchRecord)

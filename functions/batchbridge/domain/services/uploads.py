@@ -240,9 +240,7 @@ class UploadService:
         if status != "pending":
             raise conflict(f"Cannot {action} upload {record.id!r}: its status is {status!r}.")
 
-    def _claim(
-        self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None
-    ) -> UploadRecord | None:
+    def _claim(self, caller: Caller, record: UploadRecord, part_ids: list[str], md5: str | None) -> UploadRecord | None:
         """The upload claimed for this complete, for COMPLETING_LEASE_SECONDS; one whose claim lapsed is taken
         over. A large one's claim carries what its job needs: the parts, the MD5, the caller's sealed credentials.
         None: another request (a complete, a cancel) wrote the upload first."""
