@@ -706,3 +706,37 @@ def test_bad_record_is_a_bad_provider_response(model_id: str, record: dict[str, 
         record_to_output_line(record, custom_id=CID, line_id=LINE, created=CREATED, model_id=model_id)
     error = caught.value
     assert (error.status, error.type, error.code) == (502, "upstream_error", "provider_bad_response")
+
+
+def test_staging_writes_records_and_their_id_map_as_it_reads() -> None:
+    """Records and the map of their ids back to custom_ids are both written line by line (a file of many short
+    lines has a map nearly its own size: it is spooled, never held)."""
+    import io
+    import json
+
+    from batchbridge.domain.custom_ids import read_map
+    from batchbridge.providers.bedrock import convert
+
+    lines = b"".join(
+        json.dumps(
+            {
+                "custom_id": f"request/{index}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": "anthropic.claude-3-haiku-20240307-v1:0",
+                    "messages": [{"role": "user", "content": "Hi"}],
+                },
+            }
+        ).encode()
+        + b"\n"
+        for index in range(3)
+    )
+    records, id_map = io.BytesIO(), io.BytesIO()
+    assert convert(io.BytesIO(lines), records, id_map) == 3
+    assert [json.loads(line)["recordId"] for line in records.getvalue().splitlines()] == [
+        "r0000000000",
+        "r0000000001",
+        "r0000000002",
+    ]
+    assert read_map([id_map.getvalue()]) == {f"r{index:010d}": f"request/{index}" for index in range(3)}

@@ -41,10 +41,15 @@ def provider_ids(originals: Iterable[str], pattern: re.Pattern[str]) -> tuple[li
     return sent, back
 
 
+def map_line(provider_id: str, original: str) -> bytes:
+    """One pair of a map back, in its stored form."""
+    return codec.dumps_line([provider_id, original])
+
+
 def map_lines(back: Mapping[str, str]) -> Iterator[bytes]:
     """The stored form of a map back: one JSON line per pair, in the map's order."""
     for provider_id, original in back.items():
-        yield codec.dumps_line([provider_id, original])
+        yield map_line(provider_id, original)
 
 
 def read_map(chunks: Iterable[bytes]) -> dict[str, str]:

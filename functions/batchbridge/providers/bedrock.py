@@ -18,7 +18,7 @@ from functools import partial
 from typing import IO, Any, BinaryIO, Final, Literal
 
 from batchbridge.domain import codec
-from batchbridge.domain.custom_ids import map_lines, read_map
+from batchbridge.domain.custom_ids import map_line, read_map
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
 from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
 from batchbridge.domain.ports import (
@@ -127,9 +127,15 @@ class BedrockAdapter:
         record_ids = record_ids_of(staged)
         # Staged objects in the gateway's bucket live as long as their file (removed by its lifecycle rules).
         tagging = expiry_tagging(blob_expiry_days(request.expires_after_seconds)) if bucket == self._bucket else {}
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            ids = convert(request.stream, spool)
+        # Both spooled (to /tmp past SPOOL_BYTES): the records, and the map of their ids back to custom_ids, which
+        # for a file of short lines is a good part of its size.
+        with (
+            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool,
+            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as id_map,
+        ):
+            convert(request.stream, spool, id_map)
             spool.seek(0)
+            id_map.seek(0)
             s3 = self._s3_call(bucket, lambda: self._client("s3", region))
             self._s3_call(
                 bucket,
@@ -137,16 +143,17 @@ class BedrockAdapter:
                     spool, staged.bucket, staged.key, ExtraArgs=tagging or None, Config=_transfer_config()
                 ),
             )
-        try:
-            self._s3_call(
-                bucket,
-                lambda: s3.put_object(
-                    Bucket=record_ids.bucket, Key=record_ids.key, Body=b"".join(map_lines(ids)), **tagging
-                ),
-            )
-        except GatewayError:
-            self._s3_call(bucket, lambda: s3.delete_object(Bucket=staged.bucket, Key=staged.key))  # nothing half-staged
-            raise
+            try:
+                self._s3_call(
+                    bucket,
+                    lambda: s3.upload_fileobj(
+                        id_map, record_ids.bucket, record_ids.key, ExtraArgs=tagging or None, Config=_transfer_config()
+                    ),
+                )
+            except GatewayError:
+                # nothing half-staged
+                self._s3_call(bucket, lambda: s3.delete_object(Bucket=staged.bucket, Key=staged.key))
+                raise
         return ProviderFile(
             id=staged.uri,
             bytes=request.size,
@@ -466,10 +473,11 @@ def _transfer_config() -> Any:
     return config
 
 
-def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
-    """OpenAI batch lines (already checked as JSONL) -> Bedrock records, one at a time; returns record ID ->
-    custom_id. A line Bedrock cannot take is a 400 naming its custom_id."""
-    record_ids: dict[str, str] = {}
+def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes] | None = None) -> int:
+    """OpenAI batch lines (already checked as JSONL) -> Bedrock records, one at a time, into ``target``; their map
+    back (record ID -> custom_id, ``custom_ids.map_lines``' form) into ``id_map``. Returns how many records. A
+    line Bedrock cannot take is a 400 naming its custom_id."""
+    count = 0
     model: str | None = None
     for index, (custom_id, body) in enumerate(chat_requests(iter(lambda: source.read(64 * 1024), b""), "Bedrock")):
         if model is None:
@@ -482,10 +490,12 @@ def convert(source: BinaryIO, target: IO[bytes]) -> dict[str, str]:
                 code="model_mismatch",
             )
         record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
-        record_ids[record_id] = custom_id
         model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
         target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))
-    return record_ids
+        if id_map is not None:
+            id_map.write(map_line(record_id, custom_id))
+        count = index + 1
+    return count
 
 
 REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z")
