@@ -151,9 +151,10 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:BatchWriteItem": {TABLE},  # removes an openai-compatible batch's answers once finalized
         # and a large upload's completion (complete_upload): its parts read and removed, its file written, staged
         "s3:GetObject": {BATCH_FILES, COMPAT_OBJECTS, STAGING, BEDROCK_OUTPUT, UPLOAD_PARTS, FILES},
-        "s3:PutObject": {BATCH_FILES, FILES, STAGING},
-        "s3:PutObjectTagging": {BATCH_FILES, FILES, STAGING},  # expiry tags
-        "s3:AbortMultipartUpload": {BATCH_FILES, FILES, STAGING},
+        # and a large batch's submission (submit_batch): an openai-compatible batch's input copy and plan
+        "s3:PutObject": {BATCH_FILES, FILES, STAGING, COMPAT_OBJECTS},
+        "s3:PutObjectTagging": {BATCH_FILES, FILES, STAGING, COMPAT_OBJECTS},  # expiry tags
+        "s3:AbortMultipartUpload": {BATCH_FILES, FILES, STAGING, COMPAT_OBJECTS},
         # a final batch's working copies; a completed upload's parts, what a failed completion left
         "s3:DeleteObject": {BATCH_FILES, COMPAT_OBJECTS, BEDROCK_OUTPUT, UPLOAD_PARTS, FILES, STAGING},
         "s3:ListBucket": {BUCKET},

@@ -352,7 +352,7 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
 
     # Anthropic, file-based, with a custom_id it cannot take: input read from S3, results converted into S3
     remapped = JSONL.replace(b'"custom_id": "a"', b'"custom_id": "a b"')
-    uploaded = run("files_create", upload_event(remapped, provider="anthropic"))
+    uploaded = remapped_file = run("files_create", upload_event(remapped, provider="anthropic"))
     anthropic_body = batch_body | {"input_file_id": uploaded["id"], "provider": "anthropic"}
     batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, anthropic_body))
     batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
@@ -417,6 +417,24 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
     background("finalizer", finalizer, drain_sqs_event(queue_url))
     batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
     assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 1
+
+    # Large batches' submissions (submit_batch, in the finalizer function): openai-compatible's input copied and
+    # planned there, Anthropic's converted and sent there (a bound of 1 byte makes these files large)
+    from batchbridge.domain.services import batches as batches_module
+
+    bound, batches_module.SYNC_CREATE_MAX_BYTES = batches_module.SYNC_CREATE_MAX_BYTES, 1
+    try:
+        pending = [
+            run("batches_create", json_event("POST", "/openai/v1/batches", None, body))
+            for body in (compat_body, anthropic_body | {"input_file_id": remapped_file["id"]})
+        ]
+    finally:
+        batches_module.SYNC_CREATE_MAX_BYTES = bound
+    assert [batch["status"] for batch in pending] == ["validating", "validating"]
+    background("finalizer", finalizer, drain_sqs_event(queue_url))
+    for batch in pending:
+        batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
+        assert batch["status"] in ("in_progress", "finalizing"), batch
 
 
 def test_openai_compatible_batches_through_their_lambda_functions(

@@ -107,6 +107,17 @@ class BatchRecord:
     # Written before the provider is asked, cleared once its answer is stored: while set, every read treats the
     # batch as absent, and the reconcile job looks for what an unanswered create may have left at the provider.
     creating: bool = False
+    # Accepted before its provider batch exists (a large input file, for a provider whose create reads all of it):
+    # the submit_batch job creates it. Set while none exists; cleared once one does, or once the batch ended
+    # without one (refused, cancelled, expired).
+    submit_pending: bool = False
+    submit_params: dict[str, Any] | None = None  # the create's parameters (extras) for the job's provider create
+    # The submitting run's lease (unix seconds); a run released early (a passing failure) sets it to that time.
+    # Past it, that run is gone (its function ended): another run takes the submission over.
+    submit_until: int | None = None
+    # When a run sent (or was about to send) the provider its create, whose answer never reached the record: the
+    # next run first looks for what that create may have left at the provider, never creating a second batch.
+    submit_sent_at: int | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -21,6 +21,9 @@ BATCH_ENDPOINTS: Final = (
 COMPLETION_WINDOWS: Final = ("24h",)
 MAX_FILE_BYTES: Final = 512 * 1024 * 1024
 MAX_BATCH_FILE_BYTES: Final = 200 * 1024 * 1024
+# The most of a file a request reads or writes within API Gateway's 29 s (uploads.complete, batches.create): what
+# goes past it is done by a background job (see the README's Large files).
+SYNC_WORK_MAX_BYTES: Final = 8 * 1024 * 1024
 EXPIRY_MIN_SECONDS: Final = 3600
 EXPIRY_MAX_SECONDS: Final = 2_592_000
 METADATA_MAX_PAIRS: Final = 16

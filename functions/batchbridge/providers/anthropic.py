@@ -19,7 +19,15 @@ from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
-from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ProviderFile, UploadRequest
+from batchbridge.domain.ports import (
+    FIND_SLACK_SECONDS,
+    BatchRequest,
+    Credentials,
+    ProviderBatch,
+    ProviderFile,
+    UploadRequest,
+)
+from batchbridge.domain.services.batch_writes import NOT_IDENTIFIABLE
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
 from batchbridge.providers.held_files import GatewayHeldFiles
 from batchbridge.providers.http import call, make_client, open_stream, upstream_error
@@ -28,6 +36,7 @@ PROVIDER: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
 CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 MAX_REQUESTS: Final = 100_000
+FIND_PAGE: Final = 100  # batches listed per page when looking for what a create may have left
 T = TypeVar("T")
 
 
@@ -102,10 +111,45 @@ class AnthropicAdapter(GatewayHeldFiles):
         return self._batch("POST", f"v1/messages/batches/{provider_batch_id}/cancel", credentials)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
-        # A Message Batch carries nothing of ours (no metadata, no name; custom_ids show only in results), so an
-        # unanswered create cannot be told apart from the account's other batches: guessing by time and size
-        # could adopt someone else's. The caller gives up on it (logged with what is known).
-        return None
+        """Never a batch: a Message Batch carries nothing of ours (no metadata, no name; custom_ids show only in
+        results), so an unanswered create cannot be told apart from the account's other batches, and guessing by
+        time and size could adopt someone else's. What can be told is that there is none: None when no batch of
+        the request's size was created since ``created_at`` (the create made nothing: sending it again makes no
+        second batch); else a 409 NOT_IDENTIFIABLE (one may be it: the caller gives up on it, saying so)."""
+        count = self._request_count(request)
+        since = created_at - FIND_SLACK_SECONDS
+        after: str | None = None
+        while count is not None:
+            params: dict[str, Any] = {"limit": FIND_PAGE} | ({"after_id": after} if after else {})
+            listed, more = self._page(credentials, params)
+            stamps = [_listed_at(body) for body in listed]
+            if any(
+                (at is None or at >= since) and _total(body) == count for body, at in zip(listed, stamps, strict=True)
+            ):
+                break
+            oldest = min((at for at in stamps if at is not None), default=None)
+            if not listed or not more or (oldest is not None and oldest < since):
+                return None
+            after = str(listed[-1]["id"])
+        raise GatewayError(
+            409,
+            f"Anthropic holds a batch of this size created since {since}, and a Message Batch carries nothing to "
+            "tell whether it is this one.",
+            type="upstream_error",
+            code=NOT_IDENTIFIABLE,
+        )
+
+    @staticmethod
+    def _request_count(request: BatchRequest) -> int | None:
+        """How many requests the create sends (None when unknown: inline requests that are not at hand)."""
+        if request.input_file is None:
+            requests = request.extras.get("requests")
+            return len(requests) if isinstance(requests, list) else None
+        if request.input_file.request_count is not None:
+            return request.input_file.request_count
+        if request.open_input is None:
+            return None
+        return sum(1 for _ in _requests_from_lines(request.open_input()))
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         request = self._client.build_request(
@@ -122,6 +166,29 @@ class AnthropicAdapter(GatewayHeldFiles):
         """The results stay at Anthropic under its own retention (29 days); the gateway keeps no copy of them."""
 
     # transport
+    def _page(self, credentials: Credentials, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the account's batches, newest first, and whether more follow (a read: retried)."""
+        headers = _headers(credentials)
+        response = call(
+            PROVIDER, lambda: self._client.get("v1/messages/batches", headers=headers, params=params), retry=True
+        )
+        if response.is_error:
+            raise upstream_error(PROVIDER, response)
+        try:
+            page = response.json()
+            if isinstance(page, dict) and isinstance(page.get("data"), list):
+                data: list[dict[str, Any]] = page["data"]
+                if all(isinstance(body, dict) and isinstance(body.get("id"), str) for body in data):
+                    return data, bool(page.get("has_more"))
+        except ValueError:
+            pass
+        raise GatewayError(
+            502,
+            f"The anthropic provider answered HTTP {response.status_code} without a list of message batches.",
+            type="upstream_error",
+            code="provider_bad_response",
+        )
+
     def _batch(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> ProviderBatch:
         headers = _headers(credentials) | {"content-type": "application/json"}
         safe = method == "GET" or path.endswith("/cancel")  # repeatable: retried on 429/5xx
@@ -147,6 +214,24 @@ def _unix(value: Any) -> int | None:
     if not isinstance(value, str):
         return None
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def _listed_at(body: dict[str, Any]) -> int | None:
+    try:
+        return _unix(body.get("created_at"))
+    except ValueError:
+        return None
+
+
+def _total(body: dict[str, Any]) -> int | None:
+    """How many requests a listed Message Batch holds (its counts always add up to them)."""
+    counts = body.get("request_counts")
+    if not isinstance(counts, dict):
+        return None
+    try:
+        return sum(int(counts.get(key) or 0) for key in ("processing", "succeeded", "errored", "canceled", "expired"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _message_batch(body: dict[str, Any]) -> ProviderBatch:

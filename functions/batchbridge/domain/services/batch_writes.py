@@ -28,6 +28,18 @@ logger = logging.getLogger(__name__)
 # An intent younger than this may still have its create in flight (API Gateway gives a request 29 s).
 RECONCILE_AFTER_SECONDS: Final = 60
 SPOOL_BYTES: Final = 8 * 1024 * 1024  # files beyond this spill to disk while they are written
+# The work queue's job that creates the provider batch of a batch accepted before it had one (batches.create of a
+# large input file): see BatchJobs.submit.
+SUBMIT_JOB: Final = "submit_batch"
+# A submitting run's lease: longer than the work queue's function may run (600 s), so once it lapses that run is
+# gone and another may take the submission over.
+SUBMIT_LEASE_SECONDS: Final = 660
+# A submission nobody holds (its job lost, or released by a passing failure) is sent again by the sweeper this long
+# after it was accepted or last held.
+SUBMIT_RESEND_SECONDS: Final = 120
+# What an adapter's find_batch raises (a 409 with this code) when a batch the create may have left could be at the
+# provider but nothing tells which it is: the caller cannot know, and must neither adopt nor create again.
+NOT_IDENTIFIABLE: Final = "batch_not_identifiable"
 
 
 def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[], Iterator[bytes]] | None:
@@ -41,7 +53,14 @@ def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[]
 def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
     """The batch record an intent becomes once the provider's batch is known (stored by the caller)."""
     record = dataclasses.replace(
-        intent, provider_batch_id=report.id, model=report.model or intent.model, creating=False
+        intent,
+        provider_batch_id=report.id,
+        model=report.model or intent.model,
+        creating=False,
+        submit_pending=False,
+        submit_params=None,
+        submit_until=None,
+        submit_sent_at=None,
     )
     if report.custom_id_map:
         record.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"

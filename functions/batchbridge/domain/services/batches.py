@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from batchbridge.domain import ids, validation
+from batchbridge.domain import ids, status_events, validation
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
 from batchbridge.domain.ports import (
     BatchRequest,
@@ -21,7 +23,15 @@ from batchbridge.domain.ports import (
 )
 from batchbridge.domain.records import BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
-from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS, adopt, fold, input_opener, save, schedule
+from batchbridge.domain.services.batch_writes import (
+    RECONCILE_AFTER_SECONDS,
+    SUBMIT_JOB,
+    adopt,
+    fold,
+    input_opener,
+    save,
+    schedule,
+)
 from batchbridge.domain.services.files import Caller, find_file, require_processed
 
 logger = logging.getLogger(__name__)
@@ -29,6 +39,18 @@ INLINE_PROVIDER = "anthropic"
 LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
 LIST_REFRESH_BUDGET_NS = 3_000_000_000  # and for at most this long, well inside API Gateway's 29 s
 CANCEL_WRITE_ATTEMPTS = 5
+# Providers whose create reads the whole input file: Anthropic converts it and sends it inline, Gemini reads it
+# through for its custom_ids, and the gateway's own openai-compatible runner copies and plans it. A batch of such an
+# input file over SYNC_CREATE_MAX_BYTES is accepted at once, ``validating``, and submitted by the submit_batch job.
+# (OpenAI's and Bedrock's creates name the provider's copy, made at upload: their work does not grow with the file.)
+SUBMITTED_BY_JOB: Final = frozenset({"anthropic", "gemini", "openai-compatible"})
+# The largest input file such a create reads within the request: the bound uploads.complete keeps (read at call
+# time, so tests may lower it).
+SYNC_CREATE_MAX_BYTES: Final = validation.SYNC_WORK_MAX_BYTES
+# The create's parameters kept apart on the record already (or never submitted by the job: inline requests).
+UNSTORED_PARAMS: Final = frozenset(
+    {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after", "requests"}
+)
 
 
 def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
@@ -95,6 +117,8 @@ class BatchService:
             output_expires_after_seconds=output_expires_after,
             creating=True,
         )
+        if input_file is not None and provider in SUBMITTED_BY_JOB and input_file.bytes > SYNC_CREATE_MAX_BYTES:
+            return self._accept(intent, params)
         # The intent is stored before the provider hears of the batch: if its answer never reaches our record, the
         # reconcile job still knows to look for what the create may have left there.
         self.records.put_batch(intent)
@@ -135,6 +159,25 @@ class BatchService:
         schedule(self.queue, None, saved)
         return saved
 
+    def _accept(self, intent: BatchRecord, params: dict[str, Any]) -> BatchRecord:
+        """A batch whose create would outrun API Gateway's 29 s, answered at once: stored visible, ``validating``
+        with no provider batch yet, and submitted by the submit_batch job (which ends it ``failed``, with
+        ``errors``, if the provider refuses it)."""
+        extras = {name: value for name, value in params.items() if name not in UNSTORED_PARAMS}
+        pending = dataclasses.replace(
+            intent, creating=False, submit_pending=True, submit_params=validation.stored_params(extras)
+        )
+        self.records.put_batch(pending)
+        try:
+            self.queue.send(SUBMIT_JOB, pending.id)
+        except BaseException:
+            # Nothing was sent to the provider: the batch goes, as if never asked for (else the sweeper submits it).
+            with contextlib.suppress(Exception):
+                self.records.delete_batch(pending)
+            raise
+        status_events.announce(pending)
+        return pending
+
     def _input_file(self, caller: Caller, params: dict[str, Any]) -> FileRecord | None:
         """The batch's input file; None for inline requests. With inline requests, an ``input_file_id`` that names
         no file of the caller is ignored (clients send placeholders, e.g. Bifrost's "dummy-file-id"); one that
@@ -172,14 +215,19 @@ class BatchService:
 
     def retrieve(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
-        if record.is_terminal or self.clock() - record.refreshed_ns < self.fresh_ns:
-            return record
+        if record.is_terminal or record.submit_pending or self.clock() - record.refreshed_ns < self.fresh_ns:
+            return record  # (a batch still being submitted has nothing at the provider to ask about)
         return self._refresh(caller, record)
 
     def cancel(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
         if record.is_terminal:
             raise conflict(f"Cannot cancel batch {batch_id!r}: its status is already {record.status!r}.")
+        if record.submit_pending:
+            record = self._cancel_submission(record)
+            if record.submit_pending or record.is_terminal:
+                return record
+            # submitted meanwhile: its provider batch is cancelled as any other (unless the cancel came first)
         if record.status == "cancelling" or record.provider_batch_id is None:
             return record
         adapter = self.providers.get(record.provider)
@@ -210,6 +258,22 @@ class BatchService:
             record = saved
         return saved
 
+    def _cancel_submission(self, record: BatchRecord) -> BatchRecord:
+        """A batch not yet submitted, ``cancelling``: its submit_batch job ends it ``cancelled`` without creating it
+        (or, when a run is creating it right now, cancels what that run made). Answers the batch as written: or as
+        another writer left it (submitted meanwhile, or ended)."""
+        for _ in range(CANCEL_WRITE_ATTEMPTS):
+            if not record.submit_pending or record.is_terminal or record.status == "cancelling":
+                return record
+            updated = copy.deepcopy(record)
+            move(updated, "cancelling", self.clock() // 1_000_000_000)
+            saved = save(self.records, record, updated)
+            if saved == updated:
+                self.queue.send(SUBMIT_JOB, record.id)  # (lost, the sweeper sends it again)
+                return saved
+            record = saved
+        return record
+
     def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[BatchRecord]:
         limit = validation.limit(params.get("limit"), default=20, maximum=100)
         after_id = params.get("after") or None
@@ -234,7 +298,9 @@ class BatchService:
         stale = [
             index
             for index, record in enumerate(page.items)
-            if not record.is_terminal and self.clock() - record.refreshed_ns >= self.fresh_ns
+            if not record.is_terminal
+            and not record.submit_pending
+            and self.clock() - record.refreshed_ns >= self.fresh_ns
         ]
         started = self.clock()
         for index in sorted(stale, key=lambda i: page.items[i].refreshed_ns)[:LIST_REFRESH_MAX]:

@@ -1,4 +1,4 @@
-"""Background work on batches, off the request path: finalize, sweep, notify, reconcile."""
+"""Background work on batches, off the request path: submit, finalize, sweep, notify, reconcile."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import contextlib
 import copy
 import hashlib
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from batchbridge.domain import codec, compat, ids, webhooks
 from batchbridge.domain.custom_ids import read_map
-from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError
 from batchbridge.domain.lines import unreadable_result_line, unrun_line
 from batchbridge.domain.ports import (
     BatchRequest,
@@ -39,8 +40,12 @@ from batchbridge.domain.records import (
 )
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
+    NOT_IDENTIFIABLE,
     RECONCILE_AFTER_SECONDS,
     SPOOL_BYTES,
+    SUBMIT_JOB,
+    SUBMIT_LEASE_SECONDS,
+    SUBMIT_RESEND_SECONDS,
     adopt,
     fold,
     input_opener,
@@ -56,6 +61,8 @@ NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this l
 # an ended batch no finalizer touched for this long is sent to it again: longer than a finalizer may run (600 s)
 FINALIZE_RESEND_SECONDS = 900
 RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still does not show after this is dropped
+SUBMIT_WRITE_ATTEMPTS: Final = 5  # a submission's writes, each made again on the version another writer left
+LINE_NUMBER: Final = re.compile(r"\b[Ll]ine (\d+)\b")
 
 
 def result_line_id(batch_id: str, custom_id: str) -> str:
@@ -98,6 +105,8 @@ class BatchJobs:
             self.release(batch_id)
         elif kind == "refresh":
             self.refresh_job(batch_id)
+        elif kind == SUBMIT_JOB:
+            self.submit(batch_id)
         elif kind == "complete_upload":  # batch_id is an upload's ID here: its file made (a large upload's)
             from batchbridge.domain.services.uploads import UploadService  # imported by the one job that needs it
 
@@ -309,7 +318,12 @@ class BatchJobs:
             output_expires_after_seconds=record.output_expires_after_seconds,
             extras={"model": record.model} if record.model else {},
         )
-        report = self.providers.get(record.provider).find_batch(credentials, request, record.created_at)
+        try:
+            report = self.providers.get(record.provider).find_batch(credentials, request, record.created_at)
+        except GatewayError as exc:
+            if exc.code != NOT_IDENTIFIABLE:
+                raise
+            report = None  # a batch may be there with nothing to tell it by: kept till given up, as if not found
         if report is not None:
             saved = save(self.records, record, adopt(self.blobs, record, report, now_ns))
             schedule(self.queue, None, saved)
@@ -326,6 +340,192 @@ class BatchJobs:
         )
         self.records.delete_batch(record)
         return None
+
+    def submit(self, batch_id: str) -> BatchRecord | None:
+        """The submit_batch job: the provider batch of a batch accepted before it had one (batches.create of a large
+        input file) created, and adopted as a synchronous create adopts it.
+
+        One run at a time: a run holds the submission for SUBMIT_LEASE_SECONDS (longer than the function may run),
+        and one arriving meanwhile does nothing; past the lease (its function ended), another run takes over. Before
+        it sends its create a run notes so on the record (``submit_sent_at``): the next run, finding the note, first
+        asks the provider for what that create may have left (``find_batch``), so a run killed after the provider
+        call never makes two provider batches; where the provider cannot tell (an Anthropic batch carries nothing
+        of ours, and one of that size was created since), the batch ends ``failed``, saying so. A provider's
+        refusal ends the batch ``failed`` with OpenAI's ``errors``; a passing failure (5xx, timeout) releases the
+        submission and raises, so the queue runs the job again. A cancel meanwhile ends it ``cancelled`` (what a
+        run's create made is cancelled at the provider); past its completion window unsubmitted, it ends
+        ``expired``."""
+        record, lease = self._claim_submission(batch_id)
+        if lease is None:
+            return record
+        assert record is not None
+        try:
+            return self._submit(record, lease)
+        except Exception:
+            # A passing failure: released at once, so the job's next delivery (or the sweeper) carries on.
+            with contextlib.suppress(Exception):
+                now = self.clock() // 1_000_000_000
+                self._update_submission(batch_id, lease, lambda current: _with(current, submit_until=now))
+            raise
+
+    def _claim_submission(self, batch_id: str) -> tuple[BatchRecord | None, int | None]:
+        """The batch, claimed for this run until its lease (returned); no lease when there is nothing to submit or
+        another run holds it."""
+        for _ in range(SUBMIT_WRITE_ATTEMPTS):
+            record = self.records.get_batch(batch_id)
+            if record is None or not record.submit_pending:
+                return record, None
+            now = self.clock() // 1_000_000_000
+            if record.submit_until is not None and now < record.submit_until:
+                return record, None  # another run holds it: its lease decides (the sweeper sends the job after it)
+            claimed = _with(record, submit_until=now + SUBMIT_LEASE_SECONDS)
+            if save(self.records, record, claimed) == claimed:
+                return claimed, claimed.submit_until
+        return self.records.get_batch(batch_id), None
+
+    def _update_submission(
+        self, batch_id: str, lease: int, change: Callable[[BatchRecord], BatchRecord]
+    ) -> BatchRecord | None:
+        """``change`` of the submission written while this run holds it, made again on the version another writer
+        (a cancel) left; None when the run no longer holds it (its lease lapsed and another run took over)."""
+        for _ in range(SUBMIT_WRITE_ATTEMPTS):
+            record = self.records.get_batch(batch_id)
+            if record is None or not record.submit_pending or record.submit_until != lease:
+                return None
+            updated = change(record)
+            if save(self.records, record, updated) == updated:
+                return updated
+        raise RuntimeError(f"the submission of {batch_id} kept losing races with other writers")
+
+    def _submit(self, record: BatchRecord, lease: int) -> BatchRecord | None:
+        now = self.clock() // 1_000_000_000
+        credentials = self.vault.open(record.sealed_credentials or "", record.id)
+        adapter = self.providers.get(record.provider)
+        request = self._submit_request(record)
+        if record.submit_sent_at is not None:  # an earlier run's create got no answer the record knows of
+            waited = now - record.submit_sent_at
+            if waited < RECONCILE_AFTER_SECONDS:  # it may still be in flight (or not yet in the provider's lists)
+                self.queue.send(SUBMIT_JOB, record.id, delay_seconds=RECONCILE_AFTER_SECONDS - waited)
+                released = self._update_submission(record.id, lease, lambda current: _with(current, submit_until=now))
+                return released or self.records.get_batch(record.id)
+            try:
+                found = adapter.find_batch(credentials, request, record.submit_sent_at)
+            except GatewayError as exc:
+                if exc.code != NOT_IDENTIFIABLE and not _refused(exc):
+                    raise
+                logger.warning(
+                    "batch %s: the %s provider may hold a batch from its create sent at %d, and cannot tell which: %s",
+                    record.id,
+                    record.provider,
+                    record.submit_sent_at,
+                    exc.message,
+                )
+                return self._end_submission(record.id, lease, "failed", _unknown_outcome(record))
+            if found is not None:
+                logger.info("batch %s: adopting %s batch %s, an earlier run's", record.id, record.provider, found.id)
+                return self._adopt_submission(adapter, credentials, record.id, lease, found)
+            # the provider holds none: that create made nothing, and this run sends its own
+        if record.status == "cancelling":
+            return self._end_submission(record.id, lease, "cancelled")
+        if now >= record.created_at + _window_seconds(record.completion_window):
+            return self._end_submission(record.id, lease, "expired")
+        gone = self._input_gone(record, now)
+        if gone is not None:
+            return self._end_submission(record.id, lease, "failed", gone)
+
+        def sending(current: BatchRecord) -> BatchRecord:
+            return current if current.status == "cancelling" else _with(current, submit_sent_at=now)
+
+        sent = self._update_submission(record.id, lease, sending)
+        if sent is None:
+            return self.records.get_batch(record.id)
+        if sent.status == "cancelling":  # cancelled just now: nothing is sent
+            return self._end_submission(record.id, lease, "cancelled")
+        try:
+            report = adapter.create_batch(credentials, request)
+        except GatewayError as exc:
+            if _refused(exc):
+                return self._end_submission(record.id, lease, "failed", _errors_of(exc))
+            if exc.status == 429:  # rate limited: nothing was taken, so the next run need not look first
+                self._update_submission(record.id, lease, lambda current: _with(current, submit_sent_at=None))
+            raise  # passing (else it may have been created: the note stays, for the next run to look)
+        return self._adopt_submission(adapter, credentials, record.id, lease, report)
+
+    def _submit_request(self, record: BatchRecord) -> BatchRequest:
+        input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
+        return BatchRequest(
+            batch_id=record.id,
+            input_file=input_file,
+            open_input=input_opener(self.blobs, input_file),
+            endpoint=record.endpoint,
+            completion_window=record.completion_window,
+            metadata=record.metadata,
+            output_expires_after_seconds=record.output_expires_after_seconds,
+            extras=dict(record.submit_params or {}) | ({"model": record.model} if record.model else {}),
+        )
+
+    def _input_gone(self, record: BatchRecord, now: int) -> dict[str, Any] | None:
+        """The errors of a batch whose input file was deleted (or expired) before it was submitted; None if there."""
+        if not record.input_file_id:
+            return None
+        live = self.records.get_file(record.input_file_id)
+        if live is not None and (live.expires_at is None or now < live.expires_at):
+            return None
+        message = f"The input file {record.input_file_id!r} was deleted or expired before the batch was submitted."
+        return _errors([{"code": "invalid_input_file", "message": message, "param": "input_file_id", "line": None}])
+
+    def _end_submission(
+        self, batch_id: str, lease: int, status: str, errors: dict[str, Any] | None = None
+    ) -> BatchRecord | None:
+        """The batch ended with no provider batch: ``status`` (``cancelled`` whatever it is, for one being
+        cancelled), its errors kept for ``failed``."""
+
+        def end(current: BatchRecord) -> BatchRecord:
+            ended = _with(current, submit_pending=False, submit_params=None, submit_until=None, submit_sent_at=None)
+            target = "cancelled" if current.status == "cancelling" else status
+            if target == "failed":
+                ended.errors = errors
+            _end_unsubmitted(ended, target, self.clock() // 1_000_000_000)
+            return ended
+
+        saved = self._update_submission(batch_id, lease, end)
+        if saved is None:
+            return self.records.get_batch(batch_id)
+        schedule(self.queue, None, saved)  # notify
+        return saved
+
+    def _adopt_submission(
+        self, adapter: ProviderAdapter, credentials: Credentials, batch_id: str, lease: int, report: ProviderBatch
+    ) -> BatchRecord | None:
+        """The provider's batch recorded as the batch's own (its custom_id map written first); if a cancel came
+        while it was made, cancelled at the provider now."""
+        now_ns = self.clock()
+        saved = self._update_submission(batch_id, lease, lambda current: adopt(self.blobs, current, report, now_ns))
+        if saved is None:  # another run took the submission over (this one outran its lease): it finds this batch
+            logger.warning("batch %s: submitted as %s batch %s after its lease", batch_id, adapter.name, report.id)
+            return self.records.get_batch(batch_id)
+        schedule(self.queue, None, saved)
+        if saved.status != "cancelling":
+            return saved
+        assert saved.provider_batch_id is not None
+        try:
+            cancelled = adapter.cancel_batch(credentials, saved.provider_batch_id)
+        except GatewayError as exc:
+            if exc.status not in (400, 409):  # not "ended already"
+                logger.warning("batch %s: its cancel did not reach the provider: %s", batch_id, exc.message)
+                return saved
+            cancelled = adapter.get_batch(credentials, saved.provider_batch_id)
+        record: BatchRecord | None = saved
+        for _ in range(SUBMIT_WRITE_ATTEMPTS):
+            if record is None or record.is_terminal:
+                return record
+            updated = fold(record, cancelled, self.clock())
+            written = save(self.records, record, updated)
+            schedule(self.queue, record, written)
+            if written == updated:
+                return written
+            record = self.records.get_batch(batch_id)
+        return record
 
     def sweep(self, deadline: float | None = None, seen: Callable[[BatchRecord], None] | None = None) -> int:
         """Queue a refresh of every batch not yet final (each a job of its own: the sweep's time does not grow
@@ -350,6 +550,10 @@ class BatchJobs:
                 if record.creating:
                     if now - record.created_at >= RECONCILE_AFTER_SECONDS:
                         self.queue.send("reconcile", record.id)
+                elif record.submit_pending:
+                    # held by no run for a while (its job lost, or its last run released it): submit it again
+                    if now >= (record.submit_until or record.created_at) + SUBMIT_RESEND_SECONDS:
+                        self.queue.send(SUBMIT_JOB, record.id)
                 elif record.is_terminal:
                     if self._notify_overdue(record, now):
                         self.queue.send("notify", record.id)
@@ -464,6 +668,65 @@ class BatchJobs:
                 return settled
             record = self.records.get_batch(batch_id)
         return record
+
+
+def _with(record: BatchRecord, **changes: Any) -> BatchRecord:
+    """A copy of ``record`` (nothing shared: ``save`` compares it with the one read) with ``changes``."""
+    updated = copy.deepcopy(record)
+    for name, value in changes.items():
+        setattr(updated, name, value)
+    return updated
+
+
+def _end_unsubmitted(record: BatchRecord, status: str, at: int) -> None:
+    """``record`` moved to a final ``status`` with no provider batch: ``cancelled`` through ``cancelling``;
+    ``expired`` at once (there are no results for a finalizer to make ours first)."""
+    if status == "cancelled":
+        move(record, "cancelling", at)
+    if not move(record, status, at):
+        record.status = status
+        record.timestamps.setdefault(f"{status}_at", at)
+        record.notify_pending = True
+
+
+def _window_seconds(window: str) -> int:
+    """A completion window ("24h") in seconds."""
+    return int(window.removesuffix("h")) * 3600 if window.endswith("h") and window[:-1].isdigit() else 86_400
+
+
+def _refused(exc: GatewayError) -> bool:
+    """The provider (or the gateway, for it) refused the create: nothing was made, and asking again changes
+    nothing. Unlike a timeout, a 5xx, a rate limit or a conflict, which may pass."""
+    return 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+
+
+def _errors(data: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "list", "data": data}
+
+
+def _errors_of(exc: GatewayError) -> dict[str, Any]:
+    """A refusal as OpenAI's batch ``errors``: its code, message and param, and the line it names if any."""
+    line = LINE_NUMBER.search(exc.message)
+    return _errors(
+        [
+            {
+                "code": exc.code or exc.type,
+                "message": exc.message,
+                "param": exc.param,
+                "line": int(line.group(1)) if line else None,
+            }
+        ]
+    )
+
+
+def _unknown_outcome(record: BatchRecord) -> dict[str, Any]:
+    provider = PROVIDER_NAMES.get(record.provider, record.provider)
+    message = (
+        f"The batch was sent to {provider}, but its answer never reached the gateway, and {provider} keeps nothing "
+        f"to tell which of its batches it is: it may be running in the {provider} account of the key it was sent "
+        f"with (a batch created after unix time {record.submit_sent_at}). Look there before creating it again."
+    )
+    return _errors([{"code": "submission_outcome_unknown", "message": message, "param": None, "line": None}])
 
 
 def _digest(custom_id: str) -> bytes:

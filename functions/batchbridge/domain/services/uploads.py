@@ -43,7 +43,7 @@ HELD_UPLOAD_BYTES: Final = 8 * 1024 * 1024
 # The largest upload completed within the request: the measured bound of what completes well inside 20 s at the
 # UploadsCompleteFunction's memory, whichever the provider (see the README's Large files). A larger one is
 # completed by the complete_upload job.
-SYNC_COMPLETE_MAX_BYTES: Final = HELD_UPLOAD_BYTES
+SYNC_COMPLETE_MAX_BYTES: Final = validation.SYNC_WORK_MAX_BYTES
 # A completing claim's lease: longer than the API function holding it can run (29 s), so once it lapses its
 # function is gone and a retry may take over. At most 60 s: what the SDKs wait for as Retry-After.
 COMPLETING_LEASE_SECONDS: Final = 60
