@@ -12,7 +12,7 @@ import pytest
 
 from batchbridge.domain import ids
 from batchbridge.domain.ports import ProviderBatch
-from batchbridge.domain.records import BatchRecord
+from batchbridge.domain.records import BatchRecord, ProviderJob
 from batchbridge.gateway import Gateway
 from batchbridge.store.records import ACTIVE_SHARDS, active_shard
 from batchbridge.store.vault import NoVault
@@ -51,9 +51,14 @@ def running_batch(number: int) -> BatchRecord:
         status="in_progress",
         created_at=1_700_000_000 + number,
         created_ns=(1_700_000_000 + number) * 10**9,
-        provider_batch_id=f"upstream-{number}",
-        provider_status="in_progress",
+        jobs=[ProviderJob(id=f"upstream-{number}", raw_status="in_progress", phase="in_progress")],
     )
+
+
+def ended(record: BatchRecord, **changes: Any) -> BatchRecord:
+    """``record`` final, its provider job ended completed."""
+    job = dataclasses.replace(record.jobs[0], raw_status="completed", phase="ended", outcome="completed")
+    return dataclasses.replace(record, status="completed", jobs=[job], **changes)
 
 
 @pytest.mark.heavy
@@ -95,7 +100,7 @@ def test_a_sweep_stops_at_its_budget_and_the_next_goes_on(gateway: Gateway) -> N
 def test_a_refresh_job_for_a_batch_final_meanwhile_asks_nobody(gateway: Gateway) -> None:
     gateway.queue.stop()
     record = running_batch(0)
-    gateway.records.put_batch(dataclasses.replace(record, status="completed", provider_outcome="completed"))
+    gateway.records.put_batch(ended(record))
     adapter = CountingAdapter()
     jobs = dataclasses.replace(gateway.jobs, queue=RecordingQueue(), providers=OneProvider(adapter))
     assert jobs.refresh_job(record.id) is None and adapter.asked == {}
@@ -105,8 +110,8 @@ def test_a_refresh_job_for_a_batch_final_meanwhile_asks_nobody(gateway: Gateway)
 def test_the_sweep_tells_which_batches_are_not_yet_final(gateway: Gateway) -> None:
     gateway.queue.stop()
     running = running_batch(0)
-    ended = dataclasses.replace(running_batch(1), status="completed", provider_outcome="completed", notify_pending=True)
-    for record in (running, ended):
+    final = ended(running_batch(1), notify_pending=True)
+    for record in (running, final):
         gateway.records.put_batch(record)
     seen: list[str] = []
     jobs = dataclasses.replace(gateway.jobs, queue=RecordingQueue())

@@ -3,7 +3,8 @@ where OpenAI sends ``null``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Final
 
 from batchbridge.domain.lifecycle import TERMINAL as TERMINAL_BATCH_STATUSES
@@ -76,6 +77,33 @@ class FileRecord:
 
 
 @dataclass
+class ProviderJob:
+    """One provider batch of a gateway batch, as its provider last reported it."""
+
+    id: str  # the provider's batch id
+    raw_status: str | None = None
+    phase: str | None = None  # what raw_status means (lifecycle.Observation.phase); None before any report
+    outcome: str | None = None  # how the provider ended it (completed, expired, cancelled); None while it runs
+    request_counts: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None
+    errors: dict[str, Any] | None = None
+    custom_id_map_key: str | None = None  # blob of {provider custom_id: user's}, where the provider needed others
+
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> ProviderJob:
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in known})
+
+
+def merged_outcome(outcomes: list[str]) -> str:
+    """How a batch ended, from how its jobs did: cancelled if any was, else completed if any completed, else
+    expired (every job's requests expired unrun)."""
+    if "cancelled" in outcomes:
+        return "cancelled"
+    return "completed" if "completed" in outcomes else "expired"
+
+
+@dataclass
 class BatchRecord:
     id: str
     owner: str
@@ -85,8 +113,9 @@ class BatchRecord:
     completion_window: str
     status: str
     created_at: int
-    provider_batch_id: str | None = None
-    provider_status: str | None = None
+    # The provider batches that run it (today exactly one once created; none while it is an intent or pending
+    # submission): each job's own report, merged into the batch's status, counts, usage and errors.
+    jobs: list[ProviderJob] = field(default_factory=list)
     model: str | None = None
     timestamps: dict[str, int] = field(default_factory=dict)
     request_counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
@@ -97,13 +126,11 @@ class BatchRecord:
     usage: dict[str, Any] | None = None
     version: int = 0
     created_ns: int = 0  # orders lists finer than created_at's seconds
-    provider_outcome: str | None = None  # how the provider ended it; final for us once finalized
     refreshed_ns: int = 0  # when the provider was last asked
     sealed_credentials: str | None = None  # the client's provider credentials, sealed by the Vault
     notify_pending: bool = False  # final, but its webhook not yet delivered (or given up on)
     release_pending: bool = False  # final, but its working copies (custom_id map, stored answers, …) not yet removed
     output_expires_after_seconds: int | None = None  # for output files the gateway writes itself
-    custom_id_map_key: str | None = None  # blob of {provider custom_id: user's}, where a provider needed others
     # Written before the provider is asked, cleared once its answer is stored: while set, every read treats the
     # batch as absent, and the reconcile job looks for what an unanswered create may have left at the provider.
     creating: bool = False
@@ -122,6 +149,66 @@ class BatchRecord:
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_BATCH_STATUSES
+
+    # The one-job view (every batch has at most one job today): what records before jobs stored, and still store
+    # beside them so an earlier release reads them (see ``stored`` and ``from_stored``).
+    @property
+    def provider_batch_id(self) -> str | None:
+        return self.jobs[0].id if self.jobs else None
+
+    @property
+    def provider_status(self) -> str | None:
+        return self.jobs[0].raw_status if self.jobs else None
+
+    @property
+    def custom_id_map_key(self) -> str | None:
+        return self.jobs[0].custom_id_map_key if self.jobs else None
+
+    @property
+    def provider_outcome(self) -> str | None:
+        """How the providers ended the batch, once every job has ended (final for us once finalized); None while
+        any runs."""
+        if not self.jobs or any(job.outcome is None for job in self.jobs):
+            return None
+        return merged_outcome([job.outcome for job in self.jobs if job.outcome is not None])
+
+    def job(self, provider_batch_id: str) -> ProviderJob | None:
+        return next((job for job in self.jobs if job.id == provider_batch_id), None)
+
+    def stored(self) -> dict[str, Any]:
+        """The record as stored: its fields, and the one-job view's for a release that knows no jobs."""
+        values = asdict(self)
+        if len(self.jobs) == 1:
+            values |= {
+                "provider_batch_id": self.provider_batch_id,
+                "provider_status": self.provider_status,
+                "provider_outcome": self.jobs[0].outcome,
+                "custom_id_map_key": self.custom_id_map_key,
+            }
+        return values
+
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> BatchRecord:
+        """A stored record: this release's, an earlier one's (one provider batch id, no jobs) or a later one's
+        (fields this one does not know are left out, so a rollback reads it)."""
+        known = {item.name for item in fields(cls)}
+        record = cls(**{name: value for name, value in values.items() if name in known and name != "jobs"})
+        if "jobs" in values:
+            record.jobs = [ProviderJob.from_stored(job) for job in values["jobs"] or []]
+        elif values.get("provider_batch_id"):
+            record.jobs = [
+                ProviderJob(
+                    id=values["provider_batch_id"],
+                    raw_status=values.get("provider_status"),
+                    phase="ended" if values.get("provider_outcome") else None,
+                    outcome=values.get("provider_outcome"),
+                    request_counts=dict(record.request_counts),
+                    usage=copy.deepcopy(record.usage),
+                    errors=copy.deepcopy(record.errors),
+                    custom_id_map_key=values.get("custom_id_map_key"),
+                )
+            ]
+        return record
 
     def to_openai(self) -> dict[str, Any]:
         return {

@@ -6,8 +6,9 @@ import copy
 from typing import Final
 
 from batchbridge.domain.lifecycle import can_move, observe, status_while_open
+from batchbridge.domain.merging import merge_reports
 from batchbridge.domain.ports import ProviderBatch
-from batchbridge.domain.records import BatchRecord
+from batchbridge.domain.records import BatchRecord, ProviderJob
 
 # Provider timestamps copied as they come; the terminal ones are set by the move that reaches them.
 PASSING_TIMESTAMPS: Final = ("in_progress_at", "finalizing_at", "cancelling_at", "expires_at")
@@ -26,29 +27,40 @@ def move(record: BatchRecord, status: str, at: int) -> bool:
 
 
 def apply_report(record: BatchRecord, report: ProviderBatch, now: int) -> BatchRecord:
-    """A copy of ``record`` updated with what the provider reports (never past ``finalizing``
-    for an ended batch: the finalizer makes that final)."""
+    """A copy of ``record`` updated with what the provider reports of one of its jobs (``report.id``; a job it
+    did not have yet is added), merged with its other jobs' (never past ``finalizing`` for an ended batch: the
+    finalizer makes that final)."""
     updated = copy.deepcopy(record)
+    job = updated.job(report.id)
+    if job is None:
+        job = ProviderJob(id=report.id)
+        updated.jobs.append(job)
     observation = observe(
         record.provider,
         report.raw_status,
         cancel_requested="cancelling_at" in record.timestamps,
         all_expired=report.all_expired,
     )
-    updated.provider_status = report.raw_status
+    job.raw_status = report.raw_status
+    job.phase = observation.phase
+    if observation.phase == "ended":  # an outcome, once reported, stands (a late report of an older state)
+        job.outcome = observation.outcome
+    for name in ("request_counts", "usage", "errors"):  # each kept as last reported
+        if getattr(report, name) is not None:
+            setattr(job, name, copy.deepcopy(getattr(report, name)))
     for name in PASSING_TIMESTAMPS:
         if name in report.timestamps:
             updated.timestamps.setdefault(name, report.timestamps[name])
-    if report.request_counts is not None:
-        updated.request_counts = dict(report.request_counts)
-    if report.errors is not None:
-        updated.errors = report.errors
     if report.model and not updated.model:
         updated.model = report.model
-    if report.usage is not None:
-        updated.usage = report.usage
-    if observation.phase == "ended":
-        updated.provider_outcome = observation.outcome
-    target = status_while_open(updated.status, observation)
-    move(updated, target, report.timestamps.get(f"{target}_at", now))
+    merged = merge_reports(updated.jobs)
+    if merged.request_counts is not None:
+        updated.request_counts = merged.request_counts
+    if merged.errors is not None:
+        updated.errors = merged.errors
+    if merged.usage is not None:
+        updated.usage = merged.usage
+    if merged.observation is not None:
+        target = status_while_open(updated.status, merged.observation)
+        move(updated, target, report.timestamps.get(f"{target}_at", now))
     return updated

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from batchbridge.domain.ports import Delivery, Page
 from batchbridge.domain.records import UPLOAD_TTL_SECONDS, BatchRecord, FileRecord, UploadPartRecord, UploadRecord
@@ -23,6 +23,8 @@ def _decoded(cls: type[T], item: dict[str, Any]) -> T:
     """The record an item holds, keeping only the fields ``cls`` has: a record written by a later release (with
     fields this one does not know) still reads, so a rollback never turns stored objects into errors."""
     values = json.loads(item["record"]["S"])
+    if cls is BatchRecord:
+        return cast(T, BatchRecord.from_stored(values))  # and an earlier release's, with no jobs
     known = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{name: value for name, value in values.items() if name in known})
 
@@ -49,8 +51,12 @@ def _item(pk: str, kind: str, record: FileRecord | BatchRecord) -> dict[str, Any
         "kind": {"S": kind},
         "owner_kind": {"S": f"{record.owner}#{kind}"},
         "sort_key": {"S": _sort_key(record)},
-        "record": {"S": json.dumps(dataclasses.asdict(record), separators=(",", ":"))},
+        "record": {"S": json.dumps(_stored(record), separators=(",", ":"))},
     }
+
+
+def _stored(record: FileRecord | BatchRecord) -> dict[str, Any]:
+    return record.stored() if isinstance(record, BatchRecord) else dataclasses.asdict(record)
 
 
 def _file_item(record: FileRecord) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from batchbridge.domain.records import (
     WORKING_EXPIRY_DAYS,
     BatchRecord,
     FileRecord,
+    ProviderJob,
     blob_expiry_days,
     output_filename,
     output_lifetime_seconds,
@@ -52,9 +53,10 @@ def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[]
 
 def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
     """The batch record an intent becomes once the provider's batch is known (stored by the caller)."""
+    job = ProviderJob(id=report.id)
     record = dataclasses.replace(
         intent,
-        provider_batch_id=report.id,
+        jobs=[job],
         model=report.model or intent.model,
         creating=False,
         submit_pending=False,
@@ -63,13 +65,13 @@ def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: 
         submit_sent_at=None,
     )
     if report.custom_id_map:
-        record.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"
+        job.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             for line in map_lines(report.custom_id_map):
                 spool.write(line)
             spool.seek(0)
             # a working object: the finalizer removes it; the expiry tag removes one a failed batch leaves
-            blobs.put(record.custom_id_map_key, spool, "application/jsonl", WORKING_EXPIRY_DAYS)  # type: ignore[arg-type]
+            blobs.put(job.custom_id_map_key, spool, "application/jsonl", WORKING_EXPIRY_DAYS)  # type: ignore[arg-type]
     return fold(record, report, now_ns)
 
 
@@ -83,6 +85,21 @@ def fold(record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord
         ) from None
     updated.refreshed_ns = now_ns
     return updated
+
+
+def fold_all(record: BatchRecord, reports: list[ProviderBatch], now_ns: int) -> BatchRecord:
+    """``record`` updated with a report of each of its jobs."""
+    for report in reports:
+        record = fold(record, report, now_ns)
+    return record
+
+
+def refreshed(
+    adapter: ProviderAdapter, credentials: Credentials, record: BatchRecord, clock: Callable[[], int]
+) -> BatchRecord:
+    """``record`` updated with what its provider reports now of each of its jobs."""
+    reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
+    return fold_all(record, reports, clock())
 
 
 def schedule(queue: WorkQueue, before: BatchRecord | None, after: BatchRecord) -> None:

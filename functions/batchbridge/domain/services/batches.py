@@ -16,6 +16,8 @@ from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
     Page,
+    ProviderAdapter,
+    ProviderBatch,
     ProviderRegistry,
     RecordStore,
     Vault,
@@ -28,7 +30,9 @@ from batchbridge.domain.services.batch_writes import (
     SUBMIT_JOB,
     adopt,
     fold,
+    fold_all,
     input_opener,
+    refreshed,
     save,
     schedule,
 )
@@ -228,27 +232,19 @@ class BatchService:
             if record.submit_pending or record.is_terminal:
                 return record
             # submitted meanwhile: its provider batch is cancelled as any other (unless the cancel came first)
-        if record.status == "cancelling" or record.provider_batch_id is None:
+        if record.status == "cancelling" or not record.jobs:
             return record
         adapter = self.providers.get(record.provider)
-        try:
-            report = adapter.cancel_batch(caller.credentials, record.provider_batch_id)
-        except GatewayError as exc:
-            if exc.status not in (400, 409):
-                raise
-            # The provider would not cancel it (again): another cancel got there first, racing this one. Every
-            # cancel answers alike: the batch as that cancel left it.
-            current = find_batch(self.records, caller, batch_id, provider)
-            if current.status in ("cancelling", "cancelled"):
-                return current
-            report = adapter.get_batch(caller.credentials, record.provider_batch_id)
-            seen = fold(record, report, self.clock())
-            if seen.status not in ("cancelling", "cancelled") and seen.provider_outcome != "cancelled":
-                raise
+        reports: list[ProviderBatch] = []
+        for job in record.jobs:  # every job cancelled
+            cancelled = self._cancel_job(caller, adapter, record, job.id, provider)
+            if isinstance(cancelled, BatchRecord):  # another cancel got there first: answered as it left the batch
+                return cancelled
+            reports.append(cancelled)
         now_ns = self.clock()
         for _ in range(CANCEL_WRITE_ATTEMPTS):
             # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).
-            updated = fold(record, report, now_ns)
+            updated = fold_all(record, reports, now_ns)
             if updated.provider_outcome is None:  # providers that answer a cancel with their old state
                 move(updated, "cancelling", now_ns // 1_000_000_000)
             saved = save(self.records, record, updated)
@@ -257,6 +253,26 @@ class BatchService:
                 return saved
             record = saved
         return saved
+
+    def _cancel_job(
+        self, caller: Caller, adapter: ProviderAdapter, record: BatchRecord, job_id: str, provider: str | None
+    ) -> ProviderBatch | BatchRecord:
+        """The provider's report of a job it was asked to cancel; or, when it would not cancel it (again) because
+        another cancel racing this one got there first, the batch as that cancel left it (every cancel answers
+        alike)."""
+        try:
+            return adapter.cancel_batch(caller.credentials, job_id)
+        except GatewayError as exc:
+            if exc.status not in (400, 409):
+                raise
+            current = find_batch(self.records, caller, record.id, provider)
+            if current.status in ("cancelling", "cancelled"):
+                return current
+            report = adapter.get_batch(caller.credentials, job_id)
+            seen = fold(record, report, self.clock())
+            if seen.status not in ("cancelling", "cancelled") and seen.provider_outcome != "cancelled":
+                raise
+            return report
 
     def _cancel_submission(self, record: BatchRecord) -> BatchRecord:
         """A batch not yet submitted, ``cancelling``: its submit_batch job ends it ``cancelled`` without creating it
@@ -313,9 +329,7 @@ class BatchService:
         return page
 
     def _refresh(self, caller: Caller, record: BatchRecord) -> BatchRecord:
-        adapter = self.providers.get(record.provider)
-        assert record.provider_batch_id is not None
-        updated = fold(record, adapter.get_batch(caller.credentials, record.provider_batch_id), self.clock())
+        updated = refreshed(self.providers.get(record.provider), caller.credentials, record, self.clock)
         saved = save(self.records, record, updated)
         schedule(self.queue, record, saved)
         return saved

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from batchbridge.domain import codec, compat, ids, webhooks
-from batchbridge.domain.custom_ids import read_map
+from batchbridge.domain import compat, webhooks
 from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError
-from batchbridge.domain.lines import unreadable_result_line, unrun_line
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
@@ -33,26 +29,24 @@ from batchbridge.domain.ports import (
 )
 from batchbridge.domain.records import (
     BatchRecord,
-    FileRecord,
-    blob_expiry_days,
-    output_filename,
-    output_lifetime_seconds,
 )
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
     NOT_IDENTIFIABLE,
     RECONCILE_AFTER_SECONDS,
-    SPOOL_BYTES,
     SUBMIT_JOB,
     SUBMIT_LEASE_SECONDS,
     SUBMIT_RESEND_SECONDS,
     adopt,
     fold,
+    fold_all,
     input_opener,
+    refreshed,
     register_result_files,
     save,
     schedule,
 )
+from batchbridge.domain.services.result_files import ResultFiles
 
 logger = logging.getLogger(__name__)
 SWEEP_MARGIN_SECONDS = 10.0  # a sweep stops queueing this long before its function's end
@@ -63,11 +57,6 @@ FINALIZE_RESEND_SECONDS = 900
 RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still does not show after this is dropped
 SUBMIT_WRITE_ATTEMPTS: Final = 5  # a submission's writes, each made again on the version another writer left
 LINE_NUMBER: Final = re.compile(r"\b[Ll]ine (\d+)\b")
-
-
-def result_line_id(batch_id: str, custom_id: str) -> str:
-    """Derived, so a second finalizer run writes the same lines."""
-    return "batch_req_" + hashlib.sha256(f"{batch_id}:{custom_id}".encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -132,33 +121,36 @@ class BatchJobs:
         propagate so the queue retries, and the sweeper re-sends batches left unfinalized.
         """
         record = self.records.get_batch(batch_id)
-        if record is None or record.is_terminal or record.provider_batch_id is None:
+        if record is None or record.is_terminal or not record.jobs:
             return record
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
         adapter = self.providers.get(record.provider)
-        report = adapter.get_batch(credentials, record.provider_batch_id)
+        reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
         now_ns = self.clock()
         now = now_ns // 1_000_000_000
         results: dict[str, Any] | None = None
-        ended = fold(record, report, now_ns)
+        ended = fold_all(record, reports, now_ns)
         if ended.provider_outcome is not None:
             if adapter.results_mode == "files":
+                (report,) = reports  # a provider whose result files are OpenAI's runs one job per batch
                 register_result_files(self.records, self.blobs, adapter, credentials, ended, report)
                 results = {"output_file_id": ended.output_file_id, "error_file_id": ended.error_file_id}
             else:
-                converted = self._convert_results(adapter, credentials, ended, report, now)
+                converted = self._convert_results(adapter, credentials, ended, reports, now)
                 if converted is None:  # another run finalized it meanwhile (and may have removed the results)
                     return self.records.get_batch(batch_id)
                 results = converted
         for _ in range(FINALIZE_ATTEMPTS):
-            updated = fold(record, report, now_ns)
+            updated = fold_all(record, reports, now_ns)
             if results is not None and updated.provider_outcome is not None:
                 for name, value in results.items():
                     setattr(updated, name, value)
                 outcome = updated.provider_outcome
-                move(updated, outcome, report.timestamps.get(f"{outcome}_at", now))
+                move(updated, outcome, _reported_at(reports, f"{outcome}_at", now))
                 # its working copies go now (and, should that fail, from the sweeper's hands later)
-                updated.release_pending = adapter.results_mode == "lines" or bool(updated.custom_id_map_key)
+                updated.release_pending = adapter.results_mode == "lines" or any(
+                    job.custom_id_map_key for job in updated.jobs
+                )
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated:  # not overtaken by another writer
@@ -172,104 +164,24 @@ class BatchJobs:
         raise RuntimeError(f"finalize of {batch_id} kept losing races with other writers")
 
     def _convert_results(
-        self, adapter: ProviderAdapter, credentials: Credentials, batch: BatchRecord, report: ProviderBatch, now: int
+        self,
+        adapter: ProviderAdapter,
+        credentials: Credentials,
+        batch: BatchRecord,
+        reports: list[ProviderBatch],
+        now: int,
     ) -> dict[str, Any] | None:
-        """Stream the provider's result lines into our OpenAI output and error files (bounded memory).
-
-        Returns the batch fields they set. File IDs, blob keys and line IDs derive from the batch, so a
-        second run writes the same files. A result line the adapter cannot read becomes an error line;
-        fewer lines than the provider counted is a failure to retry, never a short file. None when another run
-        finalized the batch while this one read its results: this one writes nothing (the other may have removed
-        the results after its final write, so what this run read may be short; what it read before that
-        final write is whole, and the same).
-        """
-        assert batch.provider_batch_id is not None
-        custom_ids: dict[str, str] = {}
-        if batch.custom_id_map_key:
-            custom_ids = read_map(self.blobs.open(batch.custom_id_map_key))
-        counts = {"output": 0, "error": 0}
-        seen: set[bytes] = set()  # digests of the provider custom_ids met: 16 bytes each, whatever their length
-        fields: dict[str, Any] = {}
-        with contextlib.ExitStack() as stack:
-            spools = {
-                role: stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
-                for role in ("output", "error")
-            }
-            in_order = list(custom_ids)  # for a result line that names no custom_id: its position tells
-            for position, (named, raw) in enumerate(adapter.results(credentials, batch.provider_batch_id)):
-                provider_custom_id = named if named is not None else _at(in_order, position)
-                if provider_custom_id is None:
-                    logger.warning("batch %s: result line %d names no request and has no place", batch.id, position)
-                    continue
-                digest = _digest(provider_custom_id)
-                if digest in seen:
-                    logger.warning("batch %s: duplicate result for %s ignored", batch.id, provider_custom_id)
-                    continue
-                seen.add(digest)
-                custom_id = custom_ids.get(provider_custom_id, provider_custom_id)
-                line_id = result_line_id(batch.id, custom_id)
-                try:
-                    role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=now)
-                except GatewayError as exc:  # one unreadable result must not hold back the others
-                    role, line = "error", unreadable_result_line(line_id, custom_id, exc.message)
-                spools[role].write(codec.dumps_line(line))
-                counts[role] += 1
-            if adapter.results_may_omit:
-                code = "batch_cancelled" if batch.provider_outcome == "cancelled" else "batch_expired"
-                for provider_custom_id, custom_id in custom_ids.items():
-                    if _digest(provider_custom_id) not in seen:  # the provider never ran it
-                        line_id = result_line_id(batch.id, custom_id)
-                        missing = unrun_line(line_id, custom_id, code)
-                        spools["error"].write(codec.dumps_line(missing))
-                        counts["error"] += 1
-            expected = len(custom_ids) if adapter.results_may_omit else (report.request_counts or {}).get("total", 0)
-            if expected and counts["output"] + counts["error"] != expected:
-                raise GatewayError(
-                    502,
-                    f"The {batch.provider} provider returned {counts['output'] + counts['error']} results for "
-                    f"{expected} requests; finalizing again later.",
-                    type="upstream_error",
-                    code="provider_incomplete_results",
-                )
+        """Stream every job's result lines into our OpenAI output and error files (bounded memory); returns the
+        batch fields they set. None when another run finalized the batch while this one read its results: this one
+        writes nothing (the other may have removed the results after its final write, so what this run read may be
+        short; what it read before that final write is whole, and the same)."""
+        with ResultFiles(batch, now) as files:
+            for job, report in zip(batch.jobs, reports, strict=True):
+                files.add_job(adapter, credentials, job, report, self.blobs)
             current = self.records.get_batch(batch.id)
             if current is None or current.is_terminal:
                 return None
-            written: list[tuple[str, int]] = []
-            for role, spool in spools.items():  # every blob first, then the records that point at them
-                if counts[role]:
-                    written.append((role, spool.tell()))
-                    spool.seek(0)
-                    self.blobs.put(
-                        f"batches/{batch.id}/{role}.jsonl",
-                        spool,  # type: ignore[arg-type]
-                        "application/jsonl",
-                        blob_expiry_days(output_lifetime_seconds(batch)),
-                    )
-        lifetime = output_lifetime_seconds(batch)
-        for role, size in written:
-            file_id = ids.derived_file_id(batch.id, role)
-            self.records.put_file(
-                FileRecord(
-                    id=file_id,
-                    owner=batch.owner,
-                    provider=batch.provider,
-                    filename=output_filename(batch, role),
-                    bytes=size,
-                    purpose="batch_output",
-                    created_at=now,
-                    expires_at=now + lifetime,
-                    blob_key=f"batches/{batch.id}/{role}.jsonl",
-                    content_type="application/jsonl",
-                    source_batch_id=batch.id,
-                )
-            )
-            fields[f"{role}_file_id"] = file_id
-        fields["request_counts"] = {
-            "total": counts["output"] + counts["error"],
-            "completed": counts["output"],
-            "failed": counts["error"],
-        }
-        return fields
+            return files.store(self.blobs, self.records)
 
     def release(self, batch_id: str) -> BatchRecord | None:
         """Remove a final batch's working copies, now that its results are our files: its custom_id map, and what
@@ -278,14 +190,14 @@ class BatchJobs:
         record = self.records.get_batch(batch_id)
         if record is None or not record.is_terminal or not record.release_pending:
             return record
-        assert record.provider_batch_id is not None
         try:
-            if record.custom_id_map_key:
-                self.blobs.delete(record.custom_id_map_key)
             adapter = self.providers.get(record.provider)
-            if adapter.results_mode == "lines":
-                credentials = self.vault.open(record.sealed_credentials or "", record.id)
-                adapter.release_results(credentials, record.provider_batch_id)
+            for job in record.jobs:
+                if job.custom_id_map_key:
+                    self.blobs.delete(job.custom_id_map_key)
+                if adapter.results_mode == "lines":
+                    credentials = self.vault.open(record.sealed_credentials or "", record.id)
+                    adapter.release_results(credentials, job.id)
         except Exception:
             logger.warning("batch %s: its working copies could not all be removed yet", batch_id, exc_info=True)
             return record
@@ -563,7 +475,7 @@ class BatchJobs:
                     # ended, not yet finalized: its job was lost or keeps failing; try again now and then
                     if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
                         self.queue.send("finalize", record.id)
-                elif record.provider_batch_id is not None:
+                elif record.jobs:
                     self.queue.send("refresh", refresh_reference(record.id, self.clock()))
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)
@@ -581,14 +493,15 @@ class BatchJobs:
             or record.creating
             or record.is_terminal
             or record.provider_outcome is not None
-            or record.provider_batch_id is None
+            or not record.jobs
         ):
             return None  # final or ended meanwhile: nothing to ask the provider
         if queued_ns is not None and record.refreshed_ns >= queued_ns:
             return record  # refreshed since this job was queued (a poll, or a twin queued by an earlier sweep)
         if record.provider == compat.PROVIDER:
             # the gateway runs these itself: the sweep is also what notices a broken chunk chain
-            cast(ChunkRunner, self.providers.get(record.provider)).mend(record.provider_batch_id)
+            for job in record.jobs:
+                cast(ChunkRunner, self.providers.get(record.provider)).mend(job.id)
         saved = self.refresh(record)
         schedule(self.queue, record, saved)
         return saved
@@ -602,10 +515,10 @@ class BatchJobs:
         return now - last >= NOTIFY_OVERDUE_SECONDS
 
     def refresh(self, record: BatchRecord) -> BatchRecord:
-        assert record.provider_batch_id is not None
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
-        report = self.providers.get(record.provider).get_batch(credentials, record.provider_batch_id)
-        return save(self.records, record, fold(record, report, self.clock()))
+        return save(
+            self.records, record, refreshed(self.providers.get(record.provider), credentials, record, self.clock)
+        )
 
     def notify(self, batch_id: str) -> Delivery | None:
         """One delivery attempt of the batch's final event; a failed one queues the next with backoff.
@@ -729,9 +642,6 @@ def _unknown_outcome(record: BatchRecord) -> dict[str, Any]:
     return _errors([{"code": "submission_outcome_unknown", "message": message, "param": None, "line": None}])
 
 
-def _digest(custom_id: str) -> bytes:
-    return hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
-
-
-def _at(items: list[str], position: int) -> str | None:
-    return items[position] if position < len(items) else None
+def _reported_at(reports: list[ProviderBatch], name: str, default: int) -> int:
+    """When the providers say a batch reached a state: the latest of its jobs' (``default`` if none says)."""
+    return max((report.timestamps[name] for report in reports if name in report.timestamps), default=default)
