@@ -618,12 +618,9 @@ def granted_permissions(
     for policy in role["Properties"]["Policies"]:
         for statement in _as_list(policy["PolicyDocument"]["Statement"]):
             assert statement["Effect"] == "Allow", statement
-            if "Condition" in statement:  # the Bedrock role passed to Bedrock alone; Bedrock's output listed alone
-                assert statement["Condition"] == {
-                    "iam:PassRole": {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
-                    "s3:ListBucket": {"StringLike": {"s3:prefix": "batchbridge/bedrock-output/*"}},
-                }[statement["Action"][0]], statement
-                assert len(statement["Action"]) == 1, statement
+            if "Condition" in statement:  # the one condition: the Bedrock role passed to Bedrock alone
+                assert statement["Action"] == ["iam:PassRole"], statement
+                assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
             assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, action

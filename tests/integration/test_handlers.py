@@ -199,8 +199,6 @@ def iam_calls(service: str, operation: str, params: dict[str, Any]) -> list[Call
     """What one AWS call needs granted: its action, on the key it names (S3 objects of the gateway's bucket)."""
     action = IAM_ACTION.get(operation, f"{service}:{operation}")
     key = params.get("Key") if service == "s3" and params.get("Bucket") == BUCKET else None
-    if operation == "ListObjectsV2" and params.get("Bucket") == BUCKET:
-        key = params.get("Prefix", "")  # checked against the grant's s3:prefix condition
     needed: list[Call] = [(action, key)]
     if service == "s3" and "Tagging" in params and operation != "PutObjectTagging":
         needed.append(("s3:PutObjectTagging", key))  # an object written with tags needs that action too
@@ -223,12 +221,11 @@ def granted(operation: str) -> dict[str, list[str]]:
     for policy in function["Properties"]["Policies"]:
         for statement in policy["Statement"]:
             actions, resources = statement["Action"], statement["Resource"]
-            listed = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")  # a list under it only
             for action in [actions] if isinstance(actions, str) else actions:
                 for resource in resources if isinstance(resources, list) else [resources]:
                     sub = resource.get("Fn::Sub", "") if isinstance(resource, dict) else ""
                     pattern = sub.removeprefix("${Bucket.Arn}/") if sub.startswith("${Bucket.Arn}/") else "*"
-                    grants.setdefault(action, []).append(listed or pattern)
+                    grants.setdefault(action, []).append(pattern)
     return grants
 
 
@@ -271,9 +268,6 @@ def test_a_call_outside_a_functions_grants_is_caught() -> None:
     assert not _allowed(grants, ("s3:DeleteObject", "uploads/upload_x/part_y"))
     assert not _allowed(grants, ("s3:PutObject", "files/file-x"))
     assert _allowed(grants, ("s3:DeleteObject", "files/file-x"))
-    finalizer_grants = granted("finalizer")
-    assert _allowed(finalizer_grants, ("s3:ListBucket", "batchbridge/bedrock-output/batch_x/job/"))
-    assert not _allowed(finalizer_grants, ("s3:ListBucket", "files/"))
 
 
 def _allowed(grants: dict[str, list[str]], call: Call) -> bool:
