@@ -4,25 +4,46 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from batchbridge.domain.compat import CompatEndpoint, parse_endpoints
 
 StorageMode = Literal["embedded", "aws"]
 
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+@overload
+def _env(name: str, default: D) -> str | D: ...
+@overload
+def _env(name: str, default: D, parse: Callable[[str], T]) -> T | D: ...
+def _env(name: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
+    """``name``'s value, stripped and then parsed; ``default`` when it is unset or blank."""
+    raw = os.environ.get(name, "").strip()
+    return parse(raw) if raw else default
+
 
 def _float(name: str, default: float, *, allow_zero: bool = False) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'zero or more' if allow_zero else 'positive'}, got {raw!r}")
-    return value
+    """``name``'s number, positive (or, ``allow_zero``, zero or more); ``default`` when it is unset or blank."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ValueError(f"{name} must be {'zero or more' if allow_zero else 'positive'}, got {raw!r}")
+        return value
+
+    return _env(name, default, parse)
+
+
+def _base_url(raw: str) -> str:
+    """A base URL without trailing slashes: paths are appended with their own."""
+    return raw.rstrip("/")
 
 
 def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[str, str | None]:
@@ -39,27 +60,36 @@ def parse_gateway_keys(raw: str, source: str, *, strict: bool = True) -> dict[st
             if strict:
                 raise ValueError(f"{source} looks like JSON but does not parse: no keys are taken from it") from None
             return {}  # never split as a comma list: its pieces would become keys
-    keys: dict[str, str | None] = {}
-    if isinstance(parsed, dict):
-        shared: set[str] = set()
-        for tenant, listed in parsed.items():
-            for entry in listed if isinstance(listed, list) else [listed]:
-                key = entry.strip() if isinstance(entry, str) else ""
-                if not key:
-                    continue
-                if keys.get(key, tenant) != tenant:
-                    if strict:
-                        raise ValueError(f"{source} gives one key to two tenants")
-                    shared.add(key)
-                keys[key] = str(tenant)
-        keys = {key: tenant for key, tenant in keys.items() if key not in shared}
-    else:
-        listed = parsed if isinstance(parsed, list) else raw.replace("\n", ",").split(",")
-        keys = {key.strip(): None for key in listed if isinstance(key, str) and key.strip()}
+    keys = _tenants_keys(parsed, source, strict=strict) if isinstance(parsed, dict) else _listed_keys(parsed, raw)
     if raw and not keys and strict:
         # a setting that names no key must not quietly turn gateway-key mode off
         raise ValueError(f"{source} is set but holds no key (a key is a non-empty string)")
     return keys
+
+
+def _tenants_keys(parsed: dict[str, Any], source: str, *, strict: bool) -> dict[str, str | None]:
+    """Keys of a JSON object of tenant -> key or list of keys, each to its tenant. A key given to two tenants is
+    a ValueError (``strict``) or no one's."""
+    keys: dict[str, str | None] = {}
+    shared: set[str] = set()
+    for tenant, listed in parsed.items():
+        for entry in listed if isinstance(listed, list) else [listed]:
+            key = entry.strip() if isinstance(entry, str) else ""
+            if not key:
+                continue
+            if keys.get(key, tenant) != tenant:
+                if strict:
+                    raise ValueError(f"{source} gives one key to two tenants")
+                shared.add(key)
+            keys[key] = str(tenant)
+    return {key: tenant for key, tenant in keys.items() if key not in shared}
+
+
+def _listed_keys(parsed: list[Any] | None, raw: str) -> dict[str, str | None]:
+    """Keys of a JSON list, or (``parsed`` None: not JSON) of ``raw`` split at commas and newlines; each key is its
+    own tenant."""
+    listed = parsed if isinstance(parsed, list) else raw.replace("\n", ",").split(",")
+    return {key.strip(): None for key in listed if isinstance(key, str) and key.strip()}
 
 
 def _keyed_over_tls(endpoints: dict[str, CompatEndpoint]) -> dict[str, CompatEndpoint]:
@@ -130,57 +160,53 @@ class Settings:
 
     @classmethod
     def from_env(cls, default_storage: StorageMode = "aws") -> Settings:
-        storage = os.environ.get("BATCHBRIDGE_STORAGE", "").strip() or default_storage
+        storage = _env("BATCHBRIDGE_STORAGE", default_storage)
         if storage not in ("embedded", "aws"):
             raise ValueError(f"BATCHBRIDGE_STORAGE must be 'embedded' or 'aws', got {storage!r}")
         return cls(
             storage=storage,  # type: ignore[arg-type]
-            table=os.environ.get("BATCHBRIDGE_TABLE", "").strip() or "batchbridge",
-            bucket=os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or "batchbridge-local",
-            openai_base_url=(
-                os.environ.get("BATCHBRIDGE_OPENAI_BASE_URL", "").strip() or "https://api.openai.com/v1"
-            ).rstrip("/"),
-            anthropic_base_url=(
-                os.environ.get("BATCHBRIDGE_ANTHROPIC_BASE_URL", "").strip() or "https://api.anthropic.com"
-            ).rstrip("/"),
-            gemini_base_url=(
-                os.environ.get("BATCHBRIDGE_GEMINI_BASE_URL", "").strip() or "https://generativelanguage.googleapis.com"
-            ).rstrip("/"),
+            table=_env("BATCHBRIDGE_TABLE", "batchbridge"),
+            bucket=_env("BATCHBRIDGE_BUCKET", "batchbridge-local"),
+            openai_base_url=_env("BATCHBRIDGE_OPENAI_BASE_URL", "https://api.openai.com/v1", _base_url),
+            anthropic_base_url=_env("BATCHBRIDGE_ANTHROPIC_BASE_URL", "https://api.anthropic.com", _base_url),
+            gemini_base_url=_env("BATCHBRIDGE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com", _base_url),
             owner_secret=os.environ.get("BATCHBRIDGE_OWNER_SECRET") or None,
             upstream_timeout_seconds=_float("BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS", 25.0),
             refresh_seconds=_float("BATCHBRIDGE_REFRESH_SECONDS", 5.0, allow_zero=True),
             sweep_seconds=_float("BATCHBRIDGE_SWEEP_SECONDS", 60.0),
-            kms_key=os.environ.get("BATCHBRIDGE_KMS_KEY", "").strip() or "alias/batchbridge",
-            work_queue_url=os.environ.get("BATCHBRIDGE_WORK_QUEUE_URL", "").strip() or None,
-            webhook_url=os.environ.get("BATCHBRIDGE_WEBHOOK_URL", "").strip() or None,
-            webhook_secret=os.environ.get("BATCHBRIDGE_WEBHOOK_SECRET", "").strip() or None,
+            kms_key=_env("BATCHBRIDGE_KMS_KEY", "alias/batchbridge"),
+            work_queue_url=_env("BATCHBRIDGE_WORK_QUEUE_URL", None),
+            webhook_url=_env("BATCHBRIDGE_WEBHOOK_URL", None),
+            webhook_secret=_env("BATCHBRIDGE_WEBHOOK_SECRET", None),
             webhook_retry_seconds=_float("BATCHBRIDGE_WEBHOOK_RETRY_SECONDS", 30.0),
-            bedrock_role_arn=os.environ.get("BATCHBRIDGE_BEDROCK_ROLE_ARN", "").strip() or None,
+            bedrock_role_arn=_env("BATCHBRIDGE_BEDROCK_ROLE_ARN", None),
             bedrock_min_records=int(_float("BATCHBRIDGE_BEDROCK_MIN_RECORDS", 100, allow_zero=True)),
-            # Bedrock reads the account's S3, never the embedded store: no default bucket there.
             api_keys=parse_gateway_keys(os.environ.get("BATCHBRIDGE_API_KEYS", ""), "BATCHBRIDGE_API_KEYS"),
-            api_keys_secret_arn=os.environ.get("BATCHBRIDGE_API_KEYS_SECRET_ARN", "").strip() or None,
-            provider_keys={
-                provider: os.environ[variable].strip()
-                for provider, variable in (
-                    ("openai", "OPENAI_API_KEY"),
-                    ("anthropic", "ANTHROPIC_API_KEY"),
-                    ("gemini", "GEMINI_API_KEY"),
-                )
-                if os.environ.get(variable, "").strip()
-            },
-            provider_keys_secret_arn=os.environ.get("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", "").strip() or None,
+            api_keys_secret_arn=_env("BATCHBRIDGE_API_KEYS_SECRET_ARN", None),
+            provider_keys=_provider_keys(),
+            provider_keys_secret_arn=_env("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", None),
             compat_endpoints=_keyed_over_tls(parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", ""))),
-            compat_queue_url=os.environ.get("BATCHBRIDGE_COMPAT_QUEUE_URL", "").strip() or None,
+            compat_queue_url=_env("BATCHBRIDGE_COMPAT_QUEUE_URL", None),
             compat_stall_seconds=_float("BATCHBRIDGE_COMPAT_STALL_SECONDS", 120.0),
-            owner_secret_arn=os.environ.get("BATCHBRIDGE_OWNER_SECRET_ARN", "").strip() or None,
-            webhook_secret_arn=os.environ.get("BATCHBRIDGE_WEBHOOK_SECRET_ARN", "").strip() or None,
-            compat_keys_secret_arn=os.environ.get("BATCHBRIDGE_COMPAT_KEYS_SECRET_ARN", "").strip() or None,
+            owner_secret_arn=_env("BATCHBRIDGE_OWNER_SECRET_ARN", None),
+            webhook_secret_arn=_env("BATCHBRIDGE_WEBHOOK_SECRET_ARN", None),
+            compat_keys_secret_arn=_env("BATCHBRIDGE_COMPAT_KEYS_SECRET_ARN", None),
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),
             bedrock_allowed_buckets=_names("BATCHBRIDGE_BEDROCK_ALLOWED_BUCKETS"),
             bedrock_allowed_role_arns=_names("BATCHBRIDGE_BEDROCK_ALLOWED_ROLE_ARNS"),
-            bedrock_bucket=os.environ.get("BATCHBRIDGE_BEDROCK_BUCKET", "").strip()
-            or (None if storage == "embedded" else (os.environ.get("BATCHBRIDGE_BUCKET", "").strip() or None)),
+            # Bedrock reads the account's S3, never the embedded store: no default bucket there.
+            bedrock_bucket=_env("BATCHBRIDGE_BEDROCK_BUCKET", None)
+            or (None if storage == "embedded" else _env("BATCHBRIDGE_BUCKET", None)),
         )
+
+
+def _provider_keys() -> dict[str, str]:
+    """The providers' own keys, from the environment: provider -> key (gateway-key mode sends these upstream)."""
+    keys = {
+        "openai": _env("OPENAI_API_KEY", ""),
+        "anthropic": _env("ANTHROPIC_API_KEY", ""),
+        "gemini": _env("GEMINI_API_KEY", ""),
+    }
+    return {provider: key for provider, key in keys.items() if key}

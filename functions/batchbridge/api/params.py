@@ -62,37 +62,51 @@ def unflatten(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         parts = _path(key)
         if len(parts) > MAX_DEPTH:
             raise bad_request(f"Parameter {key[:80]!r} is nested too deeply.", param=parts[0])
-        container: Any = result
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            following = None if last else parts[index + 1]
-            child: Any = value if last else ([] if following == "" or _index(following or "x") is not None else {})
-            if isinstance(container, list):
-                if part == "":
-                    rest = parts[index + 1 :]
-                    reuse = not last and container and isinstance(container[-1], dict)
-                    position = len(container) - 1 if reuse and not _fully_set(container[-1], rest) else len(container)
-                elif (number := _index(part)) is not None and number <= len(container):
-                    position = number  # indices must come in order: no gaps to fill
-                else:
-                    raise bad_request(f"Parameter {key!r} has an invalid list index.", param=parts[0])
-                if position == len(container):
-                    container.append(child)
-                elif last:
-                    raise _conflict(key, parts)
-                container = container[position]
-                continue
-            if not isinstance(container, dict):
-                raise _conflict(key, parts)
-            if last:
-                if isinstance(container.get(part), (dict, list)):
-                    raise _conflict(key, parts)
-                container[part] = value
-            else:
-                container = container.setdefault(part, child)
-                if not isinstance(container, (dict, list)):
-                    raise _conflict(key, parts)
+        _put(result, key, parts, value)
     return result
+
+
+def _put(result: dict[str, Any], key: str, parts: list[str], value: Any) -> None:
+    """``value`` put where ``parts`` lead in ``result``, with the lists and objects on the way made as needed;
+    ``key`` (as sent) names the parameter in errors."""
+    container: Any = result
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if isinstance(container, list):
+            position = _list_position(container, key, parts, index)
+            if position == len(container):
+                container.append(value if last else _new_container(parts[index + 1]))
+            elif last:
+                raise _conflict(key, parts)
+            container = container[position]
+        elif not isinstance(container, dict):
+            raise _conflict(key, parts)
+        elif last:
+            if isinstance(container.get(part), (dict, list)):
+                raise _conflict(key, parts)
+            container[part] = value
+        else:
+            container = container.setdefault(part, _new_container(parts[index + 1]))
+            if not isinstance(container, (dict, list)):
+                raise _conflict(key, parts)
+
+
+def _new_container(following: str) -> list[Any] | dict[str, Any]:
+    """The container a path part holds, by the part after it: a list for ``[]`` or ``[0]``, else an object."""
+    return [] if following == "" or _index(following) is not None else {}
+
+
+def _list_position(container: list[Any], key: str, parts: list[str], index: int) -> int:
+    """Where ``parts[index]`` points in ``container``: ``len(container)`` for a new element."""
+    part = parts[index]
+    if part == "":
+        # ``l[][k]=…`` fills the last object until ``k`` repeats (``l[]=…`` always appends: nothing follows it)
+        reuse = container and isinstance(container[-1], dict) and not _fully_set(container[-1], parts[index + 1 :])
+        return len(container) - 1 if reuse else len(container)
+    number = _index(part)
+    if number is None or number > len(container):  # indices must come in order: no gaps to fill
+        raise bad_request(f"Parameter {key!r} has an invalid list index.", param=parts[0])
+    return number
 
 
 def merge_params(*sources: dict[str, Any]) -> dict[str, Any]:

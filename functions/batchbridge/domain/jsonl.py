@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
@@ -43,15 +44,50 @@ def check_batch_input(
 
     Reads the stream once, line by line; memory holds one line plus the set of custom_ids. ``max_custom_id_chars``:
     None where the provider judges custom_ids itself (OpenAI).
+
+    It runs on every line of files up to 200 MB: the usual line passes one test per field, and the functions that
+    word an error run only when there is one.
     """
+    custom_id_limit = sys.maxsize if max_custom_id_chars is None else max_custom_id_chars  # one test either way
     first_lines: dict[str, int] = {}
-    url: str | None = None
+    url: str | None = None  # the first line's, which every line must call
     models: set[str] = set()
+    for number, line in _json_objects(stream):
+        custom_id = line.get("custom_id")
+        if not isinstance(custom_id, str) or not 0 < len(custom_id) <= custom_id_limit:
+            raise _custom_id_error(number, custom_id, max_custom_id_chars)
+        if custom_id in first_lines:
+            raise _line_error(
+                number,
+                f"duplicate custom_id {custom_id!r} (first used on line {first_lines[custom_id]}).",
+                "duplicate_custom_id",
+            )
+        first_lines[custom_id] = number
+        if line.get("method") != "POST":
+            raise _line_error(number, f"'method' must be 'POST', got {line.get('method')!r}.", "invalid_method")
+        line_url = line.get("url")
+        if line_url != url or url is None:
+            url = _batch_url(number, line_url, url)
+        body = line.get("body")
+        if not isinstance(body, dict):
+            raise _line_error(number, "'body' must be a JSON object.", "invalid_body")
+        model = body.get("model")
+        if isinstance(model, str) and 0 < len(model) <= MAX_MODEL_CHARS:
+            models.add(model)
+        elif require_model or "model" in body:  # else the provider takes the model per batch (Gemini)
+            raise _model_error(number, model)
+        if len(first_lines) > max_requests:
+            raise _line_error(number, f"a batch holds at most {max_requests} requests.", "too_many_requests")
+    if url is None:
+        raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
+    return BatchInputSummary(request_count=len(first_lines), url=url, models=models)
+
+
+def _json_objects(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each non-blank line of a batch input file; a 400 naming the first line that is
+    not one JSON object in UTF-8 (a byte order mark included)."""
     number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            break
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
         number += 1
         if len(raw) > MAX_LINE_BYTES:
             raise _line_error(number, f"the line is longer than {MAX_LINE_BYTES} bytes.", "line_too_long")
@@ -64,69 +100,54 @@ def check_batch_input(
         if not raw.strip():
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _line_error(number, "the line is not valid UTF-8.", "invalid_encoding") from None
-        try:
-            line = codec.loads(text)
-        except codec.JSONDecodeError as exc:
-            raise _line_error(number, f"not valid JSON ({exc.msg}).", "invalid_json_line") from None
+            line = codec.loads(raw.decode("utf-8"))
+        except ValueError as exc:  # the decoding's UnicodeDecodeError and the parser's errors alike
+            raise _unparsable_line_error(number, exc) from None
         except RecursionError:
             raise _line_error(number, "the JSON is nested too deeply.", "invalid_json_line") from None
-        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
-            raise _line_error(number, f"not valid JSON ({exc}).", "invalid_json_line") from None
         if not isinstance(line, dict):
             raise _line_error(number, "expected a JSON object.", "invalid_json_line")
-        custom_id = line.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id:
-            raise _line_error(number, "'custom_id' must be a non-empty string.", "invalid_custom_id")
-        if max_custom_id_chars is not None and len(custom_id) > max_custom_id_chars:
-            raise _line_error(
-                number,
-                f"'custom_id' is {len(custom_id)} characters long; at most {max_custom_id_chars} are accepted.",
-                "invalid_custom_id",
-            )
-        if custom_id in first_lines:
-            raise _line_error(
-                number,
-                f"duplicate custom_id {custom_id!r} (first used on line {first_lines[custom_id]}).",
-                "duplicate_custom_id",
-            )
-        first_lines[custom_id] = number
-        if line.get("method") != "POST":
-            raise _line_error(number, f"'method' must be 'POST', got {line.get('method')!r}.", "invalid_method")
-        line_url = line.get("url")
-        if not isinstance(line_url, str) or line_url not in BATCH_ENDPOINTS:
-            raise _line_error(
-                number,
-                f"'url' must be one of {', '.join(BATCH_ENDPOINTS)}; got {line_url!r}.",
-                "invalid_url",
-            )
-        if url is None:
-            url = line_url
-        elif line_url != url:
-            raise _line_error(
-                number,
-                f"'url' is {line_url!r} but earlier lines use {url!r}; one batch calls one endpoint.",
-                "url_mismatch",
-            )
-        body = line.get("body")
-        if not isinstance(body, dict):
-            raise _line_error(number, "'body' must be a JSON object.", "invalid_body")
-        model = body.get("model")
-        if "model" not in body and not require_model:
-            pass  # the provider takes the model per batch (Gemini): the batch may name it
-        elif not isinstance(model, str) or not model:
-            raise _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
-        elif len(model) > MAX_MODEL_CHARS:
-            raise _line_error(number, f"'body.model' is longer than {MAX_MODEL_CHARS} characters.", "invalid_model")
-        else:
-            models.add(model)
-        if len(first_lines) > max_requests:
-            raise _line_error(number, f"a batch holds at most {max_requests} requests.", "too_many_requests")
-    if url is None:
-        raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
-    return BatchInputSummary(request_count=len(first_lines), url=url, models=models)
+        yield number, line
+
+
+def _unparsable_line_error(number: int, exc: ValueError) -> GatewayError:
+    if isinstance(exc, UnicodeDecodeError):
+        return _line_error(number, "the line is not valid UTF-8.", "invalid_encoding")
+    if isinstance(exc, codec.JSONDecodeError):
+        return _line_error(number, f"not valid JSON ({exc.msg}).", "invalid_json_line")
+    return _line_error(number, f"not valid JSON ({exc}).", "invalid_json_line")  # e.g. an integer too long
+
+
+def _custom_id_error(number: int, custom_id: Any, max_chars: int | None) -> GatewayError:
+    if not isinstance(custom_id, str) or not custom_id:
+        return _line_error(number, "'custom_id' must be a non-empty string.", "invalid_custom_id")
+    return _line_error(
+        number,
+        f"'custom_id' is {len(custom_id)} characters long; at most {max_chars} are accepted.",
+        "invalid_custom_id",
+    )
+
+
+def _batch_url(number: int, line_url: Any, url: str | None) -> str:
+    """The url every line of the batch calls, at the first line (``url`` None) or at one whose url is not the earlier
+    lines' ``url``: ``line_url`` once it is an endpoint and the first line's, else a 400."""
+    if not isinstance(line_url, str) or line_url not in BATCH_ENDPOINTS:
+        raise _line_error(
+            number, f"'url' must be one of {', '.join(BATCH_ENDPOINTS)}; got {line_url!r}.", "invalid_url"
+        )
+    if url is not None:
+        raise _line_error(
+            number,
+            f"'url' is {line_url!r} but earlier lines use {url!r}; one batch calls one endpoint.",
+            "url_mismatch",
+        )
+    return line_url
+
+
+def _model_error(number: int, model: Any) -> GatewayError:
+    if not isinstance(model, str) or not model:
+        return _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
+    return _line_error(number, f"'body.model' is longer than {MAX_MODEL_CHARS} characters.", "invalid_model")
 
 
 def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:

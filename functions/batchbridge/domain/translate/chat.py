@@ -133,18 +133,38 @@ def check_dropped_and_rejected(b: ChatBody, why: Reasons) -> None:
     modalities and logit_bias: their defaults pass (and are dropped), anything else is a 400."""
     if b.body.keys().isdisjoint(_CHECKED_FIELDS):  # the usual line names none of them
         return
+    _check_n(b)
+    _check_stream_and_logprobs(b, why)
+    _check_penalties(b, why)
+    _check_response_format(b, why)
+    _check_unsupported_parameters(b, why)
+    _check_modalities(b, why)
+    _check_logit_bias(b, why)
+
+
+def _check_n(b: ChatBody) -> None:
+    """`n`: one choice only."""
     n = b.get("n")
-    if n is not None:
-        if not is_int(n) or n < 1:
-            b.fail("body.n", "must be a positive integer", "invalid_type")
-        if n > 1:
-            b.unsupported("body.n", n, "one choice per request")
+    if n is None:
+        return
+    if not is_int(n) or n < 1:
+        b.fail("body.n", "must be a positive integer", "invalid_type")
+    if n > 1:
+        b.unsupported("body.n", n, "one choice per request")
+
+
+def _check_stream_and_logprobs(b: ChatBody, why: Reasons) -> None:
+    """`stream` and `logprobs` absent or false, `top_logprobs` absent."""
     if b.get("stream") is not None and b.get("stream") is not False:
         b.unsupported("body.stream", b.get("stream"), "batch requests never stream")
     if b.get("logprobs") is not None and b.get("logprobs") is not False:
         b.unsupported("body.logprobs", b.get("logprobs"), why.logprobs)
     if b.get("top_logprobs") is not None:
         b.unsupported("body.top_logprobs", b.get("top_logprobs"), why.logprobs, "unsupported_parameter")
+
+
+def _check_penalties(b: ChatBody, why: Reasons) -> None:
+    """`presence_penalty` and `frequency_penalty`: numbers, zero."""
     for penalty in ("presence_penalty", "frequency_penalty"):
         value = b.get(penalty)
         if value is None:
@@ -153,11 +173,20 @@ def check_dropped_and_rejected(b: ChatBody, why: Reasons) -> None:
             b.fail(f"body.{penalty}", "must be a number", "invalid_type")
         if value != 0:
             b.unsupported(f"body.{penalty}", value, why.penalties)
+
+
+def _check_response_format(b: ChatBody, why: Reasons) -> None:
+    """`response_format`: of type text."""
     response_format = b.get("response_format")
-    if response_format is not None:
-        kind = response_format.get("type") if isinstance(response_format, dict) else None
-        if kind != "text":
-            b.unsupported("body.response_format", response_format, why.response_format)
+    if response_format is None:
+        return
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind != "text":
+        b.unsupported("body.response_format", response_format, why.response_format)
+
+
+def _check_unsupported_parameters(b: ChatBody, why: Reasons) -> None:
+    """`audio`, `prediction`, and the deprecated `functions` and `function_call`: absent."""
     for key, reason in (
         ("audio", why.audio),
         ("prediction", why.prediction),
@@ -166,18 +195,28 @@ def check_dropped_and_rejected(b: ChatBody, why: Reasons) -> None:
     ):
         if b.get(key) is not None:
             b.unsupported(f"body.{key}", b.get(key), reason, "unsupported_parameter")
+
+
+def _check_modalities(b: ChatBody, why: Reasons) -> None:
+    """`modalities`: a list of "text" only."""
     modalities = b.get("modalities")
-    if modalities is not None:
-        if not isinstance(modalities, list):
-            b.fail("body.modalities", "must be a list", "invalid_type")
-        if any(m != "text" for m in modalities):
-            b.unsupported("body.modalities", modalities, why.modalities)
+    if modalities is None:
+        return
+    if not isinstance(modalities, list):
+        b.fail("body.modalities", "must be a list", "invalid_type")
+    if any(m != "text" for m in modalities):
+        b.unsupported("body.modalities", modalities, why.modalities)
+
+
+def _check_logit_bias(b: ChatBody, why: Reasons) -> None:
+    """`logit_bias`: an empty object."""
     logit_bias = b.get("logit_bias")
-    if logit_bias is not None:
-        if not isinstance(logit_bias, dict):
-            b.fail("body.logit_bias", "must be an object", "invalid_type")
-        if logit_bias:
-            b.unsupported("body.logit_bias", logit_bias, why.logit_bias, "unsupported_parameter")
+    if logit_bias is None:
+        return
+    if not isinstance(logit_bias, dict):
+        b.fail("body.logit_bias", "must be an object", "invalid_type")
+    if logit_bias:
+        b.unsupported("body.logit_bias", logit_bias, why.logit_bias, "unsupported_parameter")
 
 
 def max_tokens(b: ChatBody) -> int | None:
@@ -563,25 +602,9 @@ def simple(body: dict[str, Any], max_stop: int = MAX_STOP_SEQUENCES) -> Simple |
     model = get("model")
     if "model" in body and (type(model) is not str or not model):
         return None
-    messages = get("messages")
-    if type(messages) is not list or not messages:
-        return None
     system: list[str] = []
     turns: list[tuple[str, str]] = []
-    for message in messages:
-        if type(message) is not dict or len(message) != 2:
-            return None
-        role = message.get("role")
-        content = message.get("content")
-        if type(content) is not str:
-            return None
-        if role == "user" or role == "assistant":
-            turns.append((role, content))
-        elif role == "system" or role == "developer":
-            system.append(content)
-        else:
-            return None
-    if not turns:
+    if not _simple_messages(get("messages"), system, turns):
         return None
     max_tokens = get("max_completion_tokens")
     if max_tokens is None:
@@ -595,15 +618,38 @@ def simple(body: dict[str, Any], max_stop: int = MAX_STOP_SEQUENCES) -> Simple |
     if top_p is not None and (type(top_p) not in NUMBER_TYPES or not 0 <= top_p <= 1):
         return None
     stop = get("stop")
-    if stop is None:
-        stops: list[str] = []
-    elif type(stop) is str:
-        stops = [stop]
-    elif type(stop) is list and len(stop) <= max_stop and all(type(s) is str for s in stop):
-        stops = list(stop)
-    else:
-        return None
+    stops = [] if stop is None else _simple_stop(stop, max_stop)  # most lines name no stop
     user = get("user")
-    if user is not None and type(user) is not str:
+    if stops is None or (user is not None and type(user) is not str):
         return None
     return Simple(model, system, turns, max_tokens, temperature, top_p, stops, user)
+
+
+def _simple_messages(messages: Any, system: list[str], turns: list[tuple[str, str]]) -> bool:
+    """Whether ``messages`` is a list of role and text content pairs with at least one user or assistant turn; if
+    so, ``system`` and ``turns`` (empty lists, filled in: no tuple made per line) hold its texts."""
+    if type(messages) is not list or not messages:
+        return False
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return False
+        role = message.get("role")
+        content = message.get("content")
+        if type(content) is not str:
+            return False
+        if role == "user" or role == "assistant":
+            turns.append((role, content))
+        elif role == "system" or role == "developer":
+            system.append(content)
+        else:
+            return False
+    return bool(turns)
+
+
+def _simple_stop(stop: Any, max_stop: int) -> list[str] | None:
+    """``Simple.stop`` from a present ``stop``: a string, or at most ``max_stop`` strings; else None."""
+    if type(stop) is str:
+        return [stop]
+    if type(stop) is list and len(stop) <= max_stop and all(type(s) is str for s in stop):
+        return list(stop)
+    return None
