@@ -208,17 +208,20 @@ class Gateway:
                 chunk_queue = traced(SqsWorkQueue(lambda: client("sqs"), settings.compat_queue_url), "chunk_queue")
 
         def compat(settings: Settings) -> ProviderAdapter:
-            from batchbridge.providers.compat import CompatAdapter
+            # the executor runs the batches: its store and sender are made here, the adapter is its provider face
+            from batchbridge.domain.executor import BatchExecutor
+            from batchbridge.providers.compat import CompatAdapter, HttpSender
             from batchbridge.store.compat_state import DynamoCompatStore
 
-            return CompatAdapter(
+            executor = BatchExecutor(
                 settings.compat_endpoints,
                 store=traced(DynamoCompatStore(dynamodb, settings.table), "compat_state"),
                 blobs=blobs,
                 queue=chunk_queue,
+                sender=HttpSender(key_of=lambda variable: compat_key(settings, variable)),
                 stall_seconds=settings.compat_stall_seconds,
-                key_of=lambda variable: compat_key(settings, variable),
             )
+            return CompatAdapter(executor)
 
         return cls(
             settings=settings,

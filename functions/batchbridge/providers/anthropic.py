@@ -10,8 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from functools import cached_property
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 import httpx
 
@@ -30,14 +29,15 @@ from batchbridge.domain.ports import (
 from batchbridge.domain.services.batch_writes import NOT_IDENTIFIABLE
 from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
 from batchbridge.providers.held_files import GatewayHeldFiles
-from batchbridge.providers.http import call, make_client, open_stream, upstream_error
+from batchbridge.providers.upstream import Paging, Upstream
 
 PROVIDER: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
 CUSTOM_ID: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 MAX_REQUESTS: Final = 100_000
 FIND_PAGE: Final = 100  # batches listed per page when looking for what a create may have left
-T = TypeVar("T")
+BATCH: Final = "a valid message batch"  # what an answer lacks when it is not one (a 502)
+JSON: Final = {"content-type": "application/json"}
 
 
 class AnthropicAdapter(GatewayHeldFiles):
@@ -50,11 +50,7 @@ class AnthropicAdapter(GatewayHeldFiles):
     judges_lines = False
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
-        self._client_args = (base_url.rstrip("/") + "/", timeout, transport)
-
-    @cached_property
-    def _client(self) -> httpx.Client:
-        return make_client(*self._client_args)
+        self._upstream = Upstream(PROVIDER, base_url, timeout=timeout, transport=transport, auth=_headers)
 
     # files: the gateway's copy is the only one (Anthropic batches take no input file)
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -98,17 +94,28 @@ class AnthropicAdapter(GatewayHeldFiles):
                 yield (b"," if index else b"") + codec.dumps({"custom_id": custom_id, "params": params})
             yield b"]}"
 
-        report = self._batch("POST", "v1/messages/batches", credentials, content=body())
+        # a create that may have happened is never sent again (find_batch tells whether it did)
+        report = self._upstream.post_json(
+            "v1/messages/batches",
+            credentials,
+            _message_batch,
+            what=BATCH,
+            retry_safe=False,
+            headers=JSON,
+            content=body(),
+        )
         report.custom_id_map = back or None
         if report.model is None and len(models) == 1:
             report.model = str(next(iter(models)))
         return report
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return self._batch("GET", f"v1/messages/batches/{provider_batch_id}", credentials)
+        path = f"v1/messages/batches/{provider_batch_id}"
+        return self._upstream.get_json(path, credentials, _message_batch, what=BATCH, headers=JSON)
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return self._batch("POST", f"v1/messages/batches/{provider_batch_id}/cancel", credentials)
+        path = f"v1/messages/batches/{provider_batch_id}/cancel"  # cancelling twice cancels once: safe to send again
+        return self._upstream.post_json(path, credentials, _message_batch, what=BATCH, retry_safe=True, headers=JSON)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         """Never a batch: a Message Batch carries nothing of ours (no metadata, no name; custom_ids show only in
@@ -118,19 +125,10 @@ class AnthropicAdapter(GatewayHeldFiles):
         second batch); else a 409 NOT_IDENTIFIABLE (one may be it: the caller gives up on it, saying so)."""
         count = self._request_count(request)
         since = created_at - FIND_SLACK_SECONDS
-        after: str | None = None
-        while count is not None:
-            params: dict[str, Any] = {"limit": FIND_PAGE} | ({"after_id": after} if after else {})
-            listed, more = self._page(credentials, params)
-            stamps = [_listed_at(body) for body in listed]
-            if any(
-                (at is None or at >= since) and _total(body) == count for body, at in zip(listed, stamps, strict=True)
-            ):
-                break
-            oldest = min((at for at in stamps if at is not None), default=None)
-            if not listed or not more or (oldest is not None and oldest < since):
+        if count is not None:
+            listed = self._upstream.pages("v1/messages/batches", credentials, PAGING, since=since)
+            if not any(_may_be(body, count, since) for body in listed):
                 return None
-            after = str(listed[-1]["id"])
         raise GatewayError(
             409,
             f"Anthropic holds a batch of this size created since {since}, and a Message Batch carries nothing to "
@@ -152,10 +150,7 @@ class AnthropicAdapter(GatewayHeldFiles):
         return sum(1 for _ in _requests_from_lines(request.open_input()))
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        request = self._client.build_request(
-            "GET", f"v1/messages/batches/{provider_batch_id}/results", headers=_headers(credentials)
-        )
-        return _result_lines(open_stream(PROVIDER, self._client, request))
+        return _result_lines(self._upstream.download(f"v1/messages/batches/{provider_batch_id}/results", credentials))
 
     def output_line(
         self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
@@ -165,49 +160,18 @@ class AnthropicAdapter(GatewayHeldFiles):
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """The results stay at Anthropic under its own retention (29 days); the gateway keeps no copy of them."""
 
-    # transport
-    def _page(self, credentials: Credentials, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-        """A page of the account's batches, newest first, and whether more follow (a read: retried)."""
-        headers = _headers(credentials)
-        response = call(
-            PROVIDER, lambda: self._client.get("v1/messages/batches", headers=headers, params=params), retry=True
-        )
-        if response.is_error:
-            raise upstream_error(PROVIDER, response)
-        try:
-            page = response.json()
-            if isinstance(page, dict) and isinstance(page.get("data"), list):
-                data: list[dict[str, Any]] = page["data"]
-                if all(isinstance(body, dict) and isinstance(body.get("id"), str) for body in data):
-                    return data, bool(page.get("has_more"))
-        except ValueError:
-            pass
-        raise GatewayError(
-            502,
-            f"The anthropic provider answered HTTP {response.status_code} without a list of message batches.",
-            type="upstream_error",
-            code="provider_bad_response",
-        )
-
-    def _batch(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> ProviderBatch:
-        headers = _headers(credentials) | {"content-type": "application/json"}
-        safe = method == "GET" or path.endswith("/cancel")  # repeatable: retried on 429/5xx
-        response = call(PROVIDER, lambda: self._client.request(method, path, headers=headers, **kwargs), retry=safe)
-        if response.is_error:
-            raise upstream_error(PROVIDER, response)
-        try:
-            return _message_batch(response.json())
-        except (ValueError, KeyError, TypeError):
-            raise GatewayError(
-                502,
-                f"The anthropic provider answered HTTP {response.status_code} without a valid message batch.",
-                type="upstream_error",
-                code="provider_bad_response",
-            ) from None
-
 
 def _headers(credentials: Credentials) -> dict[str, str]:
     return {"x-api-key": credentials.api_key, "anthropic-version": API_VERSION}
+
+
+def _listed(page: dict[str, Any]) -> list[dict[str, Any]]:
+    data = page["data"]
+    if not isinstance(data, list) or not all(
+        isinstance(body, dict) and isinstance(body.get("id"), str) for body in data
+    ):
+        raise TypeError("list data is not a list of message batches")
+    return data
 
 
 def _unix(value: Any) -> int | None:
@@ -223,6 +187,12 @@ def _listed_at(body: dict[str, Any]) -> int | None:
         return None
 
 
+def _may_be(body: dict[str, Any], count: int, since: int) -> bool:
+    """A listed Message Batch may be the create's: of its size, and not known to be older than ``since``."""
+    at = _listed_at(body)
+    return (at is None or at >= since) and _total(body) == count
+
+
 def _total(body: dict[str, Any]) -> int | None:
     """How many requests a listed Message Batch holds (its counts always add up to them)."""
     counts = body.get("request_counts")
@@ -232,6 +202,17 @@ def _total(body: dict[str, Any]) -> int | None:
         return sum(int(counts.get(key) or 0) for key in ("processing", "succeeded", "errored", "canceled", "expired"))
     except (TypeError, ValueError):
         return None
+
+
+PAGING: Final = Paging(
+    size_param="limit",
+    size=FIND_PAGE,
+    token_param="after_id",
+    items=_listed,
+    what="a list of message batches",
+    next_token=lambda page, data: str(data[-1]["id"]) if page.get("has_more") else None,
+    created=_listed_at,
+)
 
 
 def _message_batch(body: dict[str, Any]) -> ProviderBatch:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Any, BinaryIO, Final, Literal
 
+from batchbridge.aws import tagging as expiry_tagging  # (botocore is loaded already: the gateway's blob store)
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import map_line, read_map
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
@@ -41,7 +42,6 @@ from batchbridge.domain.staging import (
     staged_input,
 )
 from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
-from batchbridge.store.blobs import tagging as expiry_tagging  # (loaded already: the gateway's blob store)
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"  # staged input in the gateway's bucket (its IAM grants this area)
@@ -56,7 +56,7 @@ ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 c
 def _boto3_client(service: str, region: str | None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Any:
     from botocore.config import Config
 
-    from batchbridge.store import aws
+    from batchbridge import aws
 
     # Bounded like every upstream call (botocore would wait 60 s per read). Its retries are safe: creates carry a
     # clientRequestToken, so a retried create cannot start a second job.

@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import partial
 from typing import IO, Any, BinaryIO, Final, Literal
 from urllib.parse import quote, urlsplit
 
@@ -33,7 +33,7 @@ from batchbridge.domain.ports import (
 )
 from batchbridge.domain.records import FileRecord
 from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
-from batchbridge.providers.http import call, make_client, open_stream
+from batchbridge.providers.upstream import Paging, Upstream, json_object, upstream_error
 
 logger = logging.getLogger(__name__)
 PROVIDER: Final = "gemini"
@@ -46,6 +46,7 @@ BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished w
 MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}\Z")
 FIND_PAGE: Final = 100
+OBJECT: Final = "a JSON object"  # what an answer lacks when it is not one (a 502)
 VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*\Z")
 UNREADABLE: Final = "batchbridge_unreadable"
 HTTP_TYPES: Final = {
@@ -78,11 +79,16 @@ class GeminiAdapter:
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         root, self._version = split_base_url(base_url)
-        self._client_args = (root + "/", timeout, transport)
-
-    @cached_property
-    def _client(self) -> httpx.Client:
-        return make_client(*self._client_args)
+        self._upstream = Upstream(
+            PROVIDER,
+            root,
+            timeout=timeout,
+            transport=transport,
+            auth=_auth,
+            errors=gemini_error,
+            bad_response=_bad_response,
+            empty_is_object=True,
+        )
 
     # files
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -103,7 +109,7 @@ class GeminiAdapter:
         )
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
-        body = self._json("GET", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
+        body = self._json(f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
         return ProviderFile(
             id=str(body.get("name")),
             bytes=_int(body.get("sizeBytes")),
@@ -118,7 +124,7 @@ class GeminiAdapter:
         if provider_file_id is None:
             return
         try:
-            self._send("DELETE", f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
+            self._upstream.delete(f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
         except GatewayError as exc:
             # Gemini deletes uploads after 48 h and then answers 403 ("... or it may not exist"): gone is deleted.
             if exc.status not in (403, 404):
@@ -135,32 +141,19 @@ class GeminiAdapter:
         body = {
             "batch": {"displayName": request.batch_id, "inputConfig": {"fileName": request.input_file.provider_file_id}}
         }
-        operation = self._json(
-            "POST", f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent", credentials, json=body
-        )
+        path = f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent"
+        # a create that may have happened is never sent again (find_batch finds it by its displayName)
+        operation = self._upstream.post_json(path, credentials, json_object, what=OBJECT, retry_safe=False, json=body)
         return _operation(operation).as_created(model_id, custom_ids)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # The batch's displayName is our ID. Lists are newest first: page back past the create's time.
         model_id, custom_ids = self._plan(request)
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"pageSize": FIND_PAGE} | ({"pageToken": token} if token else {})
-            page = self._json("GET", f"{self._version}/batches", credentials, params=params)
-            operations = page.get("operations") or []
-            if not isinstance(operations, list):
-                raise _bad_response("a batch list without a list of operations")
-            oldest: int | None = None
-            for operation in operations:
-                if not isinstance(operation, dict):
-                    continue
-                if _metadata(operation).get("displayName") == request.batch_id:
-                    return _operation(operation).as_created(model_id, custom_ids)
-                created = _unix(_metadata(operation).get("createTime"))
-                oldest = created if oldest is None or (created is not None and created < oldest) else oldest
-            token = page.get("nextPageToken") or None
-            if not token or not operations or (oldest is not None and oldest < created_at - FIND_SLACK_SECONDS):
-                return None
+        since = created_at - FIND_SLACK_SECONDS
+        for operation in self._upstream.pages(f"{self._version}/batches", credentials, PAGING, since=since):
+            if _metadata(operation).get("displayName") == request.batch_id:
+                return _operation(operation).as_created(model_id, custom_ids)
+        return None
 
     def _plan(self, request: BatchRequest) -> tuple[str, dict[str, str]]:
         """A batch's model and its requests' custom_ids (in input order), checked as a create needs them."""
@@ -215,7 +208,8 @@ class GeminiAdapter:
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
         name = _resource(provider_batch_id, "batches")
         try:
-            self._send("POST", f"{self._version}/{name}:cancel", credentials, json={})  # its body says nothing
+            # cancelling twice cancels once: safe to send again; its answer says nothing
+            self._upstream.post(f"{self._version}/{name}:cancel", credentials, retry_safe=True, json={})
         except GatewayError as exc:
             if exc.status not in (400, 409):  # FAILED_PRECONDITION: it ended first; its state tells the rest
                 raise
@@ -256,47 +250,25 @@ class GeminiAdapter:
         return result_to_output_line(raw, custom_id=custom_id, line_id=line_id, created=created, model=model)
 
     # transport
-    def _headers(self, credentials: Credentials) -> dict[str, str]:
-        return {"x-goog-api-key": credentials.api_key}
-
-    def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
-        safe = method in ("GET", "DELETE") or path.endswith(":cancel")  # repeatable: retried on 429/5xx
-        response = call(
-            PROVIDER,
-            lambda: self._client.request(method, path, headers=self._headers(credentials), **kwargs),
-            retry=safe,
-        )
-        if response.is_error:
-            raise gemini_error(response)
-        return response
-
-    def _json(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> dict[str, Any]:
-        response = self._send(method, path, credentials, **kwargs)
-        if not response.content:
-            return {}
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise _bad_response(f"HTTP {response.status_code} without a JSON object")
-        return body
+    def _json(self, path: str, credentials: Credentials) -> dict[str, Any]:
+        return self._upstream.get_json(path, credentials, json_object, what=OBJECT)
 
     def _operation_json(self, credentials: Credentials, provider_batch_id: str) -> dict[str, Any]:
-        return self._json("GET", f"{self._version}/{_resource(provider_batch_id, 'batches')}", credentials)
+        return self._json(f"{self._version}/{_resource(provider_batch_id, 'batches')}", credentials)
 
     def _upload(self, credentials: Credentials, data: IO[bytes], size: int, filename: str) -> dict[str, Any]:
         """Google's resumable upload: start a session, then send the bytes in chunks, the last one finalizing."""
-        headers = self._headers(credentials) | {
+        headers = {
             "x-goog-upload-protocol": "resumable",
             "x-goog-upload-command": "start",
             "x-goog-upload-header-content-length": str(size),
             "x-goog-upload-header-content-type": UPLOAD_MIME,
         }
         meta = {"file": {"displayName": filename[:512], "mimeType": UPLOAD_MIME}}
-        started = call(PROVIDER, lambda: self._client.post(f"upload/{self._version}/files", headers=headers, json=meta))
-        if started.is_error:
-            raise gemini_error(started)
+        # neither the start nor a chunk is sent again: a repeated start is a second session, a chunk's offset moves on
+        started = self._upstream.post(
+            f"upload/{self._version}/files", credentials, retry_safe=False, headers=headers, json=meta
+        )
         session_url = started.headers.get("x-goog-upload-url")
         if not session_url:
             raise _bad_response("an upload start without an x-goog-upload-url header")
@@ -304,14 +276,12 @@ class GeminiAdapter:
         while True:
             chunk = data.read(CHUNK_BYTES)
             last = offset + len(chunk) >= size
-            chunk_headers = self._headers(credentials) | {
+            chunk_headers = {
                 "x-goog-upload-command": "upload, finalize" if last else "upload",
                 "x-goog-upload-offset": str(offset),
                 "content-type": UPLOAD_MIME,
             }
-            sent = call(PROVIDER, partial(self._client.post, session_url, headers=chunk_headers, content=chunk))
-            if sent.is_error:
-                raise gemini_error(sent)
+            sent = self._upstream.post(session_url, credentials, retry_safe=False, headers=chunk_headers, content=chunk)
             offset += len(chunk)
             status = sent.headers.get("x-goog-upload-status", "")
             if last:
@@ -333,9 +303,9 @@ class GeminiAdapter:
         paths = (f"{self._version}/files/{file_id}:download", f"download/{self._version}/files/{file_id}:download")
         response: httpx.Response | None = None
         for index, path in enumerate(paths):  # the SDK's path, then the one in Google's REST guide
-            request = self._client.build_request("GET", path + query, headers=self._headers(credentials))
             try:
-                response = open_stream(PROVIDER, self._client, request)
+                # (errors read as OpenAI-shaped bodies here, as they always were, not as gemini_error reads them)
+                response = self._upstream.download(path + query, credentials, errors=partial(upstream_error, PROVIDER))
                 if response.status_code != 200:  # a redirect or an empty answer is no results file
                     response.close()
                     raise _bad_response(f"HTTP {response.status_code} for the responses file {file_name}")
@@ -365,6 +335,10 @@ class GeminiAdapter:
             response.close()
         if state.endswith("SUCCEEDED") and (count < expected or count == 0):
             raise _incomplete(f"a responses file of {count} lines for {expected or 'its'} requests")
+
+
+def _auth(credentials: Credentials) -> dict[str, str]:
+    return {"x-goog-api-key": credentials.api_key}
 
 
 def gemini_error(response: httpx.Response) -> GatewayError:
@@ -443,6 +417,26 @@ def _inlined(items: Any, model: str) -> Iterator[tuple[str | None, dict[str, Any
         line = {name: item[name] for name in ("response", "error") if name in item}
         line["batchbridge_model"] = model
         yield (str(key) if isinstance(key, str) and key else None), line
+
+
+def _operations(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """A page's batches (long-running operations); what is not an object reads as an empty one (it matches
+    nothing and tells no time)."""
+    operations = page.get("operations") or []
+    if not isinstance(operations, list):
+        raise _bad_response("a batch list without a list of operations")
+    return [operation if isinstance(operation, dict) else {} for operation in operations]
+
+
+PAGING: Final = Paging(
+    size_param="pageSize",
+    size=FIND_PAGE,
+    token_param="pageToken",
+    items=_operations,
+    what=OBJECT,
+    next_token=lambda page, _: page.get("nextPageToken") or None,
+    created=lambda operation: _unix(_metadata(operation).get("createTime")),
+)
 
 
 def _resource(name: Any, collection: str) -> str:

@@ -1,4 +1,6 @@
-"""What every httpx-based adapter does with its provider's answers: timeouts, transport errors, error bodies."""
+"""How every httpx-based adapter reaches its provider: the client, timeouts, transport errors, the retry policy.
+
+What a provider's answers mean (error bodies, JSON objects, pages) is ``upstream``'s."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Final, TypeVar
 
 import httpx
 
-from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError, provider_status
+from batchbridge.domain.errors import GatewayError
 
 T = TypeVar("T")
 
@@ -95,47 +97,8 @@ def _tried(exc: httpx.TransportError) -> str:
     return f" at {url.copy_with(query=None, fragment=None, userinfo=b'')}"
 
 
-def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
-    """The provider's error, kept: its status, and the message, type, param and code it gave."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    status = provider_status(response.status_code)
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        message = error["message"]  # the provider's own words, as it sent them
-        if status == 429 or status >= 500:  # a final failure says whose it was
-            message = f"{PROVIDER_NAMES.get(provider, provider)}: {message}"
-        return GatewayError(
-            status,
-            message,
-            type=str(error.get("type") or "upstream_error"),
-            param=error.get("param") if isinstance(error.get("param"), str) else None,
-            code=error.get("code") if isinstance(error.get("code"), str) else None,
-        )
-    return GatewayError(
-        status,
-        f"The {provider} provider answered HTTP {response.status_code}.",
-        type="upstream_error",
-        code="provider_error",
-    )
-
-
-def open_stream(provider: str, client: httpx.Client, request: httpx.Request) -> httpx.Response:
-    """A streaming response with a success status (the caller closes it); an error status raises. Downloads are
-    reads: retried as ``call`` retries."""
-    response = call(provider, lambda: client.send(request, stream=True), retry=True)
-    if response.is_error:
-        try:
-            response.read()
-        finally:
-            response.close()
-        raise upstream_error(provider, response)
-    return response
-
-
 def make_client(base_url: str, timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
-    """The adapters' client. Built on first use (a cached property of each adapter): building one for HTTPS
+    """The adapters' client. Built on first use (``Upstream.client``, a cached property): building one for HTTPS
     loads CA certificates, which requests that never reach the provider should not pay for."""
     return httpx.Client(
         base_url=base_url,

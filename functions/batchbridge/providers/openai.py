@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import cached_property
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Iterator
+from typing import Any, Final, Literal
 
 import httpx
 
@@ -18,10 +17,9 @@ from batchbridge.domain.ports import (
     UploadRequest,
 )
 from batchbridge.domain.records import BATCH_TIMESTAMPS, FileRecord
-from batchbridge.providers.http import call, make_client, open_stream, upstream_error
+from batchbridge.providers.upstream import Paging, Upstream
 
 PROVIDER: Final = "openai"
-T = TypeVar("T")
 CHUNK_BYTES: Final = 64 * 1024
 # The gateway's batch ID, carried in the provider batch's metadata so an unanswered create can be found again
 # (users never see it: they see their own metadata, kept in our record). OpenAI allows 16 pairs; a user's 16
@@ -29,6 +27,8 @@ CHUNK_BYTES: Final = 64 * 1024
 BATCH_ID_TAG: Final = "batchbridge_batch_id"
 METADATA_MAX_PAIRS: Final = 16
 FIND_PAGE: Final = 100
+FILE: Final = "a valid file object"  # what an answer lacks when it is not one (a 502)
+BATCH: Final = "a valid batch object"
 
 
 class OpenAIAdapter:
@@ -41,11 +41,7 @@ class OpenAIAdapter:
     judges_lines = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
-        self._client_args = (base_url.rstrip("/") + "/", timeout, transport)
-
-    @cached_property
-    def _client(self) -> httpx.Client:
-        return make_client(*self._client_args)
+        self._upstream = Upstream(PROVIDER, base_url, timeout=timeout, transport=transport, auth=_auth)
 
     # files
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:
@@ -53,25 +49,25 @@ class OpenAIAdapter:
         if request.expires_after_seconds is not None:
             data["expires_after[anchor]"] = "created_at"
             data["expires_after[seconds]"] = str(request.expires_after_seconds)
-        return self._parsed(
-            _file,
-            "POST",
+        return self._upstream.post_json(
             "files",
             credentials,
+            _file,
+            what=FILE,
+            retry_safe=False,  # a second upload would be a second file
             data=data,
             files={"file": (request.filename, request.stream, request.content_type)},
         )
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
-        return self._parsed(_file, "GET", f"files/{provider_file_id}", credentials)
+        return self._upstream.get_json(f"files/{provider_file_id}", credentials, _file, what=FILE)
 
     def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
         if file.provider_file_id is not None:
-            self._send("DELETE", f"files/{file.provider_file_id}", credentials)
+            self._upstream.delete(f"files/{file.provider_file_id}", credentials)
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
-        request = self._client.build_request("GET", f"files/{provider_file_id}/content", headers=_auth(credentials))
-        return _stream(open_stream(PROVIDER, self._client, request))
+        return _stream(self._upstream.download(f"files/{provider_file_id}/content", credentials))
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
@@ -94,29 +90,24 @@ class OpenAIAdapter:
                 "anchor": "created_at",
                 "seconds": request.output_expires_after_seconds,
             }
-        return self._parsed(_batch, "POST", "batches", credentials, json=body)
+        # a create that may have happened is never sent again (find_batch finds it)
+        return self._upstream.post_json("batches", credentials, _batch, what=BATCH, retry_safe=False, json=body)
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return self._parsed(_batch, "GET", f"batches/{provider_batch_id}", credentials)
+        return self._upstream.get_json(f"batches/{provider_batch_id}", credentials, _batch, what=BATCH)
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
-        return self._parsed(_batch, "POST", f"batches/{provider_batch_id}/cancel", credentials)
+        path = f"batches/{provider_batch_id}/cancel"  # cancelling twice cancels once: safe to send again
+        return self._upstream.post_json(path, credentials, _batch, what=BATCH, retry_safe=True)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # Lists are newest first: page back until batches older than the create (and some slack) show up.
-        after: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": FIND_PAGE} | ({"after": after} if after else {})
-            page = self._parsed(_page, "GET", "batches", credentials, params=params)
-            for body in page["data"]:
-                metadata = body.get("metadata")
-                if isinstance(metadata, dict) and metadata.get(BATCH_ID_TAG) == request.batch_id:
-                    return _batch(body)
-            data = page["data"]
-            oldest = min((int(body.get("created_at") or 0) for body in data), default=0)
-            if not page.get("has_more") or not data or oldest < created_at - FIND_SLACK_SECONDS:
-                return None
-            after = str(data[-1]["id"])
+        listed = self._upstream.pages("batches", credentials, PAGING, since=created_at - FIND_SLACK_SECONDS)
+        for body in listed:
+            metadata = body.get("metadata")
+            if isinstance(metadata, dict) and metadata.get(BATCH_ID_TAG) == request.batch_id:
+                return _batch(body)
+        return None
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
@@ -128,34 +119,6 @@ class OpenAIAdapter:
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """Nothing is kept for OpenAI's results: its output files are registered as ours, deleted with them."""
-
-    # transport
-    def _send(self, method: str, path: str, credentials: Credentials, **kwargs: Any) -> httpx.Response:
-        safe = method in ("GET", "DELETE") or path.endswith("/cancel")  # repeatable: retried on 429/5xx
-        response = call(
-            PROVIDER, lambda: self._client.request(method, path, headers=_auth(credentials), **kwargs), retry=safe
-        )
-        if response.is_error:
-            raise upstream_error(PROVIDER, response)
-        return response
-
-    def _parsed(
-        self, parse: Callable[[dict[str, Any]], T], method: str, path: str, credentials: Credentials, **kwargs: Any
-    ) -> T:
-        """The provider's JSON object, parsed; anything else is a 502 naming the provider."""
-        response = self._send(method, path, credentials, **kwargs)
-        try:
-            body = response.json()
-            if isinstance(body, dict):
-                return parse(body)
-        except (ValueError, KeyError, TypeError):
-            pass
-        raise GatewayError(
-            502,
-            f"The openai provider answered HTTP {response.status_code} without a valid {parse.__name__[1:]} object.",
-            type="upstream_error",
-            code="provider_bad_response",
-        )
 
 
 def _auth(credentials: Credentials) -> dict[str, str]:
@@ -193,10 +156,22 @@ def _errors(errors: Any) -> dict[str, Any] | None:
     return {"object": "list", "data": data}
 
 
-def _page(body: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(body["data"], list) or not all(isinstance(item, dict) for item in body["data"]):
+def _listed(page: dict[str, Any]) -> list[dict[str, Any]]:
+    data = page["data"]
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise TypeError("list data is not a list of objects")
-    return body
+    return data
+
+
+PAGING: Final = Paging(
+    size_param="limit",
+    size=FIND_PAGE,
+    token_param="after",
+    items=_listed,
+    what="a valid page object",
+    next_token=lambda page, data: str(data[-1]["id"]) if page.get("has_more") else None,
+    created=lambda body: int(body.get("created_at") or 0),
+)
 
 
 def _batch(body: dict[str, Any]) -> ProviderBatch:

@@ -15,42 +15,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, Final
 
+from batchbridge.domain.executor.ports import RunState
 from batchbridge.store.dynamo import BATCH_GET_KEYS, batch_delete, batch_get, written
 
-RESULT_MAX_BYTES: Final = 350 * 1024  # DynamoDB items hold 400 KB
 # Past the batch's 24 h window, a self-run batch's items go after this long at the latest (the finalizer removes
 # its answers much sooner): room for a finalizer that keeps failing to finish.
 RETENTION_SECONDS: Final = 7 * 24 * 3600
-
-
-@dataclass
-class CompatState:
-    batch_id: str
-    status: str  # in_progress | cancelling | completed | cancelled | expired | failed
-    endpoint_name: str
-    total: int
-    chunks: int
-    created_at: int
-    expires_at: int
-    completed: int = 0
-    failed: int = 0
-    ended_at: int | None = None
-    cancel_requested: bool = False
-    progressed_at: float = 0.0  # when a chunk last started, answered a request or beat, or was sent again
-    running_chunk: int | None = None  # the chunk a worker is running (set at its start, NONE again at its end)
-    answered: dict[int, int] = field(default_factory=dict)  # chunk -> requests answered in it
 
 
 def _counter(item: dict[str, Any], prefix: str) -> dict[int, int]:
     return {int(name[len(prefix) :]): int(value["N"]) for name, value in item.items() if name.startswith(prefix)}
 
 
-def _state(item: dict[str, Any]) -> CompatState:
+def _state(item: dict[str, Any]) -> RunState:
     completed, failed = _counter(item, "completed_"), _counter(item, "failed_")
-    return CompatState(
+    return RunState(
         batch_id=item["batch_id"]["S"],
         status=item["status"]["S"],
         endpoint_name=item["endpoint_name"]["S"],
@@ -69,11 +50,13 @@ def _state(item: dict[str, Any]) -> CompatState:
 
 
 class DynamoCompatStore:
+    """The executor's ChunkStore (domain.executor.ports) in the records table."""
+
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
         self._table = table
 
-    def create(self, state: CompatState) -> None:
+    def create(self, state: RunState) -> None:
         self._client.put_item(
             TableName=self._table,
             Item={
@@ -97,7 +80,7 @@ class DynamoCompatStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def get(self, batch_id: str) -> CompatState | None:
+    def get(self, batch_id: str) -> RunState | None:
         item = self._client.get_item(
             TableName=self._table, Key={"pk": {"S": _state_pk(batch_id)}}, ConsistentRead=True
         ).get("Item")
@@ -205,8 +188,9 @@ class DynamoCompatStore:
         )
 
     def put_result(self, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:
-        """Store request ``index``'s output line (its JSON, at most RESULT_MAX_BYTES) unless one is stored; False if
-        it was. ``expires_at``: the batch's; the item goes RETENTION_SECONDS after it at the latest."""
+        """Store request ``index``'s output line (its JSON, at most the executor's RESULT_MAX_BYTES) unless one is
+        stored; False if it was. ``expires_at``: the batch's; the item goes RETENTION_SECONDS after it at the
+        latest."""
         return written(
             self._client.put_item,
             TableName=self._table,

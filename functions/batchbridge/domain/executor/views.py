@@ -1,0 +1,39 @@
+"""How a batch the gateway runs itself shows to the services: as a provider's batch, and its result lines."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from batchbridge.domain import compat
+from batchbridge.domain.executor.ports import RunState
+from batchbridge.domain.lines import unrun_line
+from batchbridge.domain.ports import ProviderBatch
+
+UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (its error code)
+
+
+def report(state: RunState) -> ProviderBatch:
+    timestamps = {"in_progress_at": state.created_at, "expires_at": state.expires_at}
+    if state.ended_at is not None:
+        timestamps["finalizing_at"] = state.ended_at
+        timestamps[f"{state.status}_at"] = state.ended_at
+    return ProviderBatch(
+        id=state.batch_id,
+        raw_status=state.status,
+        timestamps=timestamps,
+        request_counts={"total": state.total, "completed": state.completed, "failed": state.failed},
+        errors=None
+        if state.status != "failed"
+        else {
+            "object": "list",
+            "data": [{"code": "endpoint_unavailable", "message": "The endpoint is not configured."}],
+        },
+    )
+
+
+def output_line(raw: dict[str, Any], *, custom_id: str, line_id: str) -> tuple[str, dict[str, Any]]:
+    """A result (a stored answer, or the marker of a request never run) as a line of the output or error file."""
+    if UNRUN in raw:
+        return "error", unrun_line(line_id, custom_id, str(raw[UNRUN]))
+    line = {**raw, "id": line_id, "custom_id": custom_id}
+    return compat.role_of(line), line
