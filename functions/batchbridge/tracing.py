@@ -1,9 +1,10 @@
 """X-Ray traces of a Lambda function: its invocation and every provider and storage call, as subsegments.
 
-With Powertools Tracer, loaded only by an invocation that X-Ray samples. aws-xray-sdk costs a start-up 20 ms in
-Lambda (and some 250 ms elsewhere, where it builds a botocore X-Ray client for sampling), so a function's cold
-start never pays for it: the first sampled invocation does, once. Outside Lambda (``serve``, tests, ``sam local``)
-nothing is traced and nothing is wrapped.
+With Powertools Tracer, loaded only by an invocation that X-Ray samples: loading it (aws-xray-sdk; 40-70 ms at a
+full vCPU in Lambda, some 250 ms elsewhere, where it builds a botocore X-Ray client for sampling) is never part of
+a function's start-up, and an unsampled invocation never pays it. The first sampled invocation does, once (under
+X-Ray's default rule, the first request each second is sampled: often a cold function's first). Outside Lambda
+(``serve``, tests, ``sam local``) nothing is traced and nothing is wrapped.
 
 The calls are traced at the ports (a provider adapter's and a store's methods), not by patching botocore and
 httpx: a patched httpx would send X-Ray's trace header to every provider, and the subsegments name what the
@@ -82,8 +83,11 @@ class _Traced:
     """``target``, each public method call a subsegment ``label.method`` when the invocation is sampled."""
 
     def __init__(self, target: Any, label: str) -> None:
-        self._target = target
-        self._label = label
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_label", label)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target, name, value)  # the target's state, as if unwrapped
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)

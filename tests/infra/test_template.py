@@ -43,7 +43,6 @@ OWNER_INDEX = "table/index/by_owner"
 ACTIVE_INDEX = "table/index/active_batches"
 WORK_QUEUE = "work-queue"
 COMPAT_QUEUE = "compat-queue"
-COMPAT_DEAD_LETTERS = "compat-dead-letter-queue"
 BEDROCK_JOBS = "bedrock-jobs"
 FOUNDATION_MODELS = "foundation-models"
 INFERENCE_PROFILES = "inference-profiles"
@@ -212,15 +211,10 @@ _COMPAT_WORKER = {
     "s3:GetObject": {COMPAT_OBJECTS},  # the batch's plan and input copy
     "sqs:SendMessage": {COMPAT_QUEUE},
 }
-# Each may shorten the retry of a message that failed, on the queue it consumes.
 BACKGROUND_FUNCTIONS["CompatWorkerFunction"] = _COMPAT_WORKER | {
-    "secretsmanager:GetSecretValue": {OWNER_SECRET, COMPAT_KEYS_SECRET},
-    "sqs:ChangeMessageVisibility": {COMPAT_QUEUE},
+    "secretsmanager:GetSecretValue": {OWNER_SECRET, COMPAT_KEYS_SECRET}
 }
-BACKGROUND_FUNCTIONS["CompatDeadLettersFunction"] = _COMPAT_WORKER | {
-    "secretsmanager:GetSecretValue": {OWNER_SECRET},
-    "sqs:ChangeMessageVisibility": {COMPAT_DEAD_LETTERS},
-}
+BACKGROUND_FUNCTIONS["CompatDeadLettersFunction"] = _COMPAT_WORKER | {"secretsmanager:GetSecretValue": {OWNER_SECRET}}
 # The authorizer reads the gateway's keys, nothing else.
 AUTHORIZER_PERMISSIONS = {"secretsmanager:GetSecretValue": {API_KEYS_SECRET}}
 XRAY_WRITE = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"  # Tracing: Active
@@ -533,8 +527,6 @@ def _resource_key(resource: Any) -> str:
         return COMPAT_QUEUE
     if resource in ({"Fn::GetAtt": ["WorkQueue", "Arn"]}, {"Fn::GetAtt": "WorkQueue.Arn"}):
         return WORK_QUEUE
-    if resource in ({"Fn::GetAtt": ["CompatDeadLetterQueue", "Arn"]}, {"Fn::GetAtt": "CompatDeadLetterQueue.Arn"}):
-        return COMPAT_DEAD_LETTERS
     if resource in ({"Fn::GetAtt": ["CredentialsKey", "Arn"]}, {"Fn::GetAtt": "CredentialsKey.Arn"}):
         return CREDENTIALS_KEY
     if resource == {"Fn::Sub": "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:model-invocation-job/*"}:

@@ -493,9 +493,8 @@ def test_a_passing_failure_raises_for_the_queue_and_the_next_run_submits_once(
     fake_anthropic: tuple[Any, str],
     status: int,
 ) -> None:
-    """Anthropic overloaded (529): the job raises (SQS delivers it again); the next run, once the provider can be
-    asked, finds no batch of the create's size and sends it. Rate limited (429): nothing was taken, the next run
-    sends it at once."""
+    """Anthropic overloaded (529) or rate limited (429): the job raises (SQS delivers it again); the provider
+    answered, so it took nothing, and the next run sends the create at once, without looking for a first one."""
     fake = fake_anthropic[0].state.fake
     fake.inject(status, path_contains="/v1/messages/batches", method="POST")
     batch = client.batches.create(
@@ -508,13 +507,11 @@ def test_a_passing_failure_raises_for_the_queue_and_the_next_run_submits_once(
     assert raised.value.status == status if status == 429 else raised.value.status >= 500
     assert client.batches.retrieve(batch.id).status == "validating" and fake.batch_ids(KEY) == []
     left = stored(gateway, batch.id)
-    assert (left.submit_sent_at is None) == (status == 429)
-    if status == 529:
-        clock.advance(RECONCILE_AFTER_SECONDS)  # once a create that may be in flight has landed, if it was taken
+    assert left.submit_sent_at is None  # the provider answered (429, 529): it made nothing, no need to look first
     gateway.jobs.run(SUBMIT_JOB, batch.id)
     assert len(fake.batch_ids(KEY)) == 1 and stored(gateway, batch.id).status == "in_progress"
     listed = [r for r in fake.requests if r.method == "GET" and r.path == "/v1/messages/batches"]
-    assert len(listed) == (1 if status == 529 else 0)  # looked for what the first create left, where it could be
+    assert listed == []  # nothing to look for: no second batch of the same size can fail it
 
 
 def test_cancelling_a_batch_not_yet_submitted_ends_it_with_no_provider_batch(
@@ -596,16 +593,22 @@ def test_a_batch_left_unsubmitted_past_its_completion_window_expires(
     assert ("notify", batch.id, 0) in held.sent
 
 
-def test_an_input_file_deleted_before_submission_fails_the_batch(
+def test_an_input_file_deleted_before_submission_does_not_fail_the_batch(
     client: OpenAI, gateway: Gateway, held: HeldQueue, work_queue: LocalWorkQueue, small_bound: None
 ) -> None:
-    file_id = upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2))
+    """As with OpenAI (and the synchronous path), deleting the input file after batches.create changes nothing: the
+    batch was accepted with its own copy of the input, which is removed once it is submitted."""
+    data = lines("anthropic", THRESHOLD * 2)
+    file_id = upload(gateway, "anthropic", data)
     batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
     client.files.delete(file_id)
     held.release(work_queue)
-    failed = client.batches.retrieve(batch.id)
-    assert failed.status == "failed" and failed.errors is not None and failed.errors.data is not None
-    assert failed.errors.data[0].code == "invalid_input_file" and failed.errors.data[0].param == "input_file_id"
+    submitted = stored(gateway, batch.id)
+    assert submitted.provider_batch_id is not None and not submitted.submit_pending
+    assert submitted.submit_input_key is None
+    with pytest.raises(GatewayError):  # the batch's copy of its input is gone once read
+        b"".join(gateway.blobs.open(f"batches/{batch.id}/input.jsonl"))
+    assert client.batches.retrieve(batch.id).status in ("in_progress", "finalizing")
 
 
 # -- the deployed functions ------------------------------------------------------------------------------------------
@@ -668,3 +671,57 @@ def _allowed(grants: dict[str, list[str]], action: str, key: str | None) -> bool
 
     patterns = grants.get(action, [])
     return bool(patterns) and (key is None or any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns))
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "expired"])
+def test_a_submission_whose_provider_cannot_be_asked_still_ends_when_cancelled_or_past_its_window(
+    client: OpenAI,
+    http: httpx.Client,
+    gateway: Gateway,
+    clock: Clock,
+    held: HeldQueue,
+    small_bound: None,
+    fake_anthropic: tuple[Any, str],
+    ending: str,
+) -> None:
+    """A create whose answer was lost leaves a note: the next run must ask the provider first. While the provider
+    keeps failing that question, a cancel or the end of the window still ends the batch (never stuck)."""
+    batch_id = create_raw(http, "anthropic", upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)))["id"]
+    fake_anthropic[0].lose_next("POST", CREATE_PATHS["anthropic"])
+    with pytest.raises(GatewayError):
+        gateway.jobs.run(SUBMIT_JOB, batch_id)
+    assert stored(gateway, batch_id).submit_sent_at is not None
+    fake_anthropic[0].state.fake.inject(503, path_contains="/v1/messages/batches", method="GET", times=1000)
+    clock.advance(RECONCILE_AFTER_SECONDS)
+    with pytest.raises(GatewayError):  # the provider cannot be asked: tried again later
+        gateway.jobs.run(SUBMIT_JOB, batch_id)
+    assert stored(gateway, batch_id).status == "validating"
+    if ending == "cancelled":
+        assert client.batches.cancel(batch_id).status == "cancelling"
+    else:
+        clock.advance(24 * 3600)
+    gateway.jobs.run(SUBMIT_JOB, batch_id)
+    ended = client.batches.retrieve(batch_id)
+    assert ended.status == ending and not stored(gateway, batch_id).submit_pending
+
+
+def test_the_sweeper_waits_longer_for_a_submission_that_keeps_failing(
+    http: httpx.Client,
+    gateway: Gateway,
+    clock: Clock,
+    held: HeldQueue,
+    small_bound: None,
+    fake_anthropic: tuple[Any, str],
+) -> None:
+    batch_id = create_raw(http, "anthropic", upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)))["id"]
+    fake_anthropic[0].state.fake.inject(503, path_contains="/v1/messages/batches", method="POST", times=1000)
+    waits = []
+    for _ in range(4):
+        with pytest.raises(GatewayError):
+            gateway.jobs.run(SUBMIT_JOB, batch_id)
+        waited = 0
+        while not sweep_sends(gateway):
+            clock.advance(SUBMIT_RESEND_SECONDS)
+            waited += SUBMIT_RESEND_SECONDS
+        waits.append(waited)
+    assert waits == [SUBMIT_RESEND_SECONDS, SUBMIT_RESEND_SECONDS, 2 * SUBMIT_RESEND_SECONDS, 4 * SUBMIT_RESEND_SECONDS]

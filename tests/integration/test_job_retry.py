@@ -46,7 +46,7 @@ def received_event(queue_url: str, queue_name: str) -> tuple[dict[str, Any], str
     ("entry", "body"),
     [
         (finalizer, {"kind": "finalize", "batch_id": "batch_0123"}),
-        (compat_dead_letters, {"kind": "chunk", "batch_id": "batch_0123#1"}),
+        (compat_dead_letters, {"kind": "chunk", "batch_id": "batch_0123#1"}),  # (its queue: not FIFO here)
     ],
 )
 def test_a_failed_job_returns_after_its_backoff(
@@ -56,7 +56,7 @@ def test_a_failed_job_returns_after_its_backoff(
     url = sqs.create_queue(QueueName="jobs-retry", Attributes={"VisibilityTimeout": "3600"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
     monkeypatch.setattr(entry, "default_gateway", FailingGateway)
-    monkeypatch.setattr(work_queue, "RETRY_FIRST_SECONDS", 1)  # 30 s in the deployment
+    monkeypatch.setattr(work_queue, "RETRY_FIRST_SECONDS", 1)  # 120 s in the deployment
 
     event, message_id = received_event(url, "jobs-retry")
     with pytest.raises(BatchProcessingError):  # every record failed: Powertools fails the invocation
@@ -68,5 +68,30 @@ def test_a_failed_job_returns_after_its_backoff(
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
-def test_the_backoff_doubles_up_to_ten_minutes() -> None:
-    assert [work_queue.retry_delay_seconds(count) for count in range(1, 8)] == [30, 60, 120, 240, 480, 600, 600]
+def test_the_backoff_doubles_up_to_fifteen_minutes() -> None:
+    assert [work_queue.retry_delay_seconds(count) for count in range(1, 7)] == [120, 240, 480, 900, 900, 900]
+
+
+def test_a_fifo_queues_failed_chunk_keeps_its_visibility(aws: None) -> None:
+    """openai-compatible chunks (FIFO): three failures dead-letter a chunk into error lines, so no short retry."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="chunks.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "3600"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="d")
+    message = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    work_queue.retry_later(sqs, url, message["ReceiptHandle"], 1)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)  # still invisible: no ChangeMessageVisibility
+
+
+def test_the_queue_url_is_the_configured_one_when_it_names_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from batchbridge.handlers._retry import queue_url
+
+    china = "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/batchbridge-work"
+    monkeypatch.setenv("BATCHBRIDGE_WORK_QUEUE_URL", china)
+    record = SQSRecord({"eventSourceARN": "arn:aws-cn:sqs:cn-north-1:123456789012:batchbridge-work"})
+    assert queue_url(record) == china
+    other = SQSRecord({"eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:another"})
+    assert queue_url(other) == "https://sqs.us-east-1.amazonaws.com/123456789012/another"

@@ -145,6 +145,10 @@ class BatchRecord:
     # When a run sent (or was about to send) the provider its create, whose answer never reached the record: the
     # next run first looks for what that create may have left at the provider, never creating a second batch.
     submit_sent_at: int | None = None
+    submit_attempts: int = 0  # runs that claimed the submission (the sweeper waits longer after each)
+    # The batch's own copy of its input, made at acceptance: the submission reads it, so deleting the input file
+    # meanwhile does not fail the batch (as it does not an OpenAI batch); removed once submitted or ended.
+    submit_input_key: str | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -15,21 +15,25 @@ SQS_MAX_DELAY_SECONDS = 900
 DEAD_LETTER_JOBS = {"chunk": "chunk_dead"}
 
 
-# A failed job comes back after this backoff, doubling with each receive, instead of after the queue's visibility
-# timeout (at least six times its consumer's: an hour for the work queue), which would also outlive the leases of
-# the job's object (a large upload's 900 s).
-RETRY_FIRST_SECONDS = 30
-RETRY_MAX_SECONDS = 600
+# A failed job of the work queue comes back after this backoff, doubling with each receive (2, 4, 8, 15 minutes:
+# some 29 minutes of retries before its fifth failure dead-letters it), instead of after the queue's visibility
+# timeout (six times its consumer's: an hour), which would also outlive the leases of the job's object (a large
+# upload's 900 s). The FIFO queues of openai-compatible chunks keep their visibility: a chunk that fails three
+# times is dead-lettered into error lines, so its retries stay spread over hours.
+RETRY_FIRST_SECONDS = 120
+RETRY_MAX_SECONDS = 900
 
 
 def retry_delay_seconds(receive_count: int) -> int:
-    """When a job that failed on its ``receive_count``-th receive is tried again: 30 s, 60 s, … up to 600 s."""
+    """When a job that failed on its ``receive_count``-th receive is tried again: 120 s, 240 s, … up to 900 s."""
     return int(min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** max(receive_count - 1, 0)))
 
 
 def retry_later(client: Any, queue_url: str, receipt_handle: str, receive_count: int) -> None:
     """Make a received message that failed visible again after its backoff (best effort: if this fails too, the
-    message returns after the queue's visibility timeout, as before)."""
+    message returns after the queue's visibility timeout, as before). Not for FIFO queues (see above)."""
+    if queue_url.endswith(".fifo"):
+        return
     try:
         client.change_message_visibility(
             QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=retry_delay_seconds(receive_count)

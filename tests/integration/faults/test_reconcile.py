@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from openai import OpenAI
 
+from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.records import BatchRecord
 from batchbridge.domain.services.batch_writes import RECONCILE_AFTER_SECONDS
 from batchbridge.domain.services.jobs import RECONCILE_GIVE_UP_SECONDS
@@ -177,6 +178,21 @@ def test_anthropic_batches_carry_no_tag_so_an_unanswered_create_is_given_up_loud
     with caplog.at_level(logging.WARNING):
         assert later(gateway, RECONCILE_GIVE_UP_SECONDS).reconcile(intent.id) is None
     assert intent.id in caplog.text and "anthropic" in caplog.text
+
+
+def test_an_intent_whose_provider_cannot_be_asked_is_still_dropped_in_the_end(
+    client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest
+) -> None:
+    """The provider's list keeps failing (a revoked key): the reconcile job raises (asked again later) until the
+    intent is old enough to give up; then it drops it rather than fail for ever."""
+    intent, _ = lost_create(client, gateway, request, "anthropic")
+    unreliable(request, "anthropic").state.fake.inject(
+        401, path_contains="/v1/messages/batches", method="GET", times=100
+    )
+    with pytest.raises(GatewayError):
+        later(gateway, RECONCILE_AFTER_SECONDS).reconcile(intent.id)
+    assert later(gateway, RECONCILE_GIVE_UP_SECONDS).reconcile(intent.id) is None
+    assert intents(gateway) == []
 
 
 def test_openai_batches_carry_our_id_where_the_users_metadata_leaves_room(

@@ -63,6 +63,7 @@ def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: 
         submit_params=None,
         submit_until=None,
         submit_sent_at=None,
+        submit_input_key=None,
     )
     if report.custom_id_map:
         job.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"

@@ -23,7 +23,7 @@ from batchbridge.domain.ports import (
     Vault,
     WorkQueue,
 )
-from batchbridge.domain.records import BatchRecord, FileRecord
+from batchbridge.domain.records import WORKING_EXPIRY_DAYS, BatchRecord, FileRecord
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
     RECONCILE_AFTER_SECONDS,
@@ -43,6 +43,7 @@ INLINE_PROVIDER = "anthropic"
 LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
 LIST_REFRESH_BUDGET_NS = 3_000_000_000  # and for at most this long, well inside API Gateway's 29 s
 CANCEL_WRITE_ATTEMPTS = 5
+PENDING_FRESH_NS: Final = 10 * 365 * 86_400 * 1_000_000_000  # see _accept
 # Providers whose create reads the whole input file: Anthropic converts it and sends it inline, Gemini reads it
 # through for its custom_ids, and the gateway's own openai-compatible runner copies and plans it. A batch of such an
 # input file over SYNC_CREATE_MAX_BYTES is accepted at once, ``validating``, and submitted by the submit_batch job.
@@ -122,7 +123,7 @@ class BatchService:
             creating=True,
         )
         if input_file is not None and provider in SUBMITTED_BY_JOB and input_file.bytes > SYNC_CREATE_MAX_BYTES:
-            return self._accept(intent, params)
+            return self._accept(intent, input_file, params)
         # The intent is stored before the provider hears of the batch: if its answer never reaches our record, the
         # reconcile job still knows to look for what the create may have left there.
         self.records.put_batch(intent)
@@ -163,13 +164,26 @@ class BatchService:
         schedule(self.queue, None, saved)
         return saved
 
-    def _accept(self, intent: BatchRecord, params: dict[str, Any]) -> BatchRecord:
+    def _accept(self, intent: BatchRecord, input_file: FileRecord | None, params: dict[str, Any]) -> BatchRecord:
         """A batch whose create would outrun API Gateway's 29 s, answered at once: stored visible, ``validating``
         with no provider batch yet, and submitted by the submit_batch job (which ends it ``failed``, with
         ``errors``, if the provider refuses it)."""
         extras = {name: value for name, value in params.items() if name not in UNSTORED_PARAMS}
+        input_copy = None
+        if input_file is not None and input_file.blob_key is not None:
+            # a server-side copy (one call, seconds for 200 MB): the batch outlives its input file's deletion
+            input_copy = f"batches/{intent.id}/input.jsonl"
+            self.blobs.copy(input_file.blob_key, input_copy, WORKING_EXPIRY_DAYS)
         pending = dataclasses.replace(
-            intent, creating=False, submit_pending=True, submit_params=validation.stored_params(extras)
+            intent,
+            creating=False,
+            submit_pending=True,
+            submit_params=validation.stored_params(extras),
+            submit_input_key=input_copy,
+            # A release before this one knows no pending submissions, and would ask the provider about a batch it
+            # has none of: to it the batch reads as refreshed far ahead (never stale), so a rollback leaves it
+            # waiting, intact, for this release's sweeper to submit. Its adoption stamps the real time.
+            refreshed_ns=intent.created_ns + PENDING_FRESH_NS,
         )
         self.records.put_batch(pending)
         try:
@@ -178,6 +192,8 @@ class BatchService:
             # Nothing was sent to the provider: the batch goes, as if never asked for (else the sweeper submits it).
             with contextlib.suppress(Exception):
                 self.records.delete_batch(pending)
+                if input_copy is not None:
+                    self.blobs.delete(input_copy)
             raise
         status_events.announce(pending)
         return pending

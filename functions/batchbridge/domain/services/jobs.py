@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import re
 import time
@@ -56,6 +57,9 @@ NOTIFY_OVERDUE_SECONDS = 900  # a final batch with no webhook attempt for this l
 FINALIZE_RESEND_SECONDS = 900
 RECONCILE_GIVE_UP_SECONDS = 1800  # an intent whose batch the provider still does not show after this is dropped
 SUBMIT_WRITE_ATTEMPTS: Final = 5  # a submission's writes, each made again on the version another writer left
+# A create that failed with one of these may have reached the provider (no answer was read); any other error is
+# the provider's answer, so nothing was created.
+UNANSWERED: Final = frozenset({"provider_timeout", "provider_unreachable"})
 LINE_NUMBER: Final = re.compile(r"\b[Ll]ine (\d+)\b")
 
 
@@ -233,9 +237,11 @@ class BatchJobs:
         try:
             report = self.providers.get(record.provider).find_batch(credentials, request, record.created_at)
         except GatewayError as exc:
-            if exc.code != NOT_IDENTIFIABLE:
+            # A batch may be there with nothing to tell it by: kept till given up, as if not found. A provider that
+            # cannot be asked is asked again, till then too (past it, the intent goes: no job outlives the sweeps).
+            if exc.code != NOT_IDENTIFIABLE and age < RECONCILE_GIVE_UP_SECONDS:
                 raise
-            report = None  # a batch may be there with nothing to tell it by: kept till given up, as if not found
+            report = None
         if report is not None:
             saved = save(self.records, record, adopt(self.blobs, record, report, now_ns))
             schedule(self.queue, None, saved)
@@ -272,13 +278,17 @@ class BatchJobs:
             return record
         assert record is not None
         try:
-            return self._submit(record, lease)
+            submitted = self._submit(record, lease)
         except Exception:
             # A passing failure: released at once, so the job's next delivery (or the sweeper) carries on.
             with contextlib.suppress(Exception):
                 now = self.clock() // 1_000_000_000
                 self._update_submission(batch_id, lease, lambda current: _with(current, submit_until=now))
             raise
+        if record.submit_input_key and (submitted is None or not submitted.submit_pending):
+            with contextlib.suppress(Exception):  # (else its expiry tag removes it)
+                self.blobs.delete(record.submit_input_key)  # the batch's copy of its input: read, or no more needed
+        return submitted
 
     def _claim_submission(self, batch_id: str) -> tuple[BatchRecord | None, int | None]:
         """The batch, claimed for this run until its lease (returned); no lease when there is nothing to submit or
@@ -290,7 +300,7 @@ class BatchJobs:
             now = self.clock() // 1_000_000_000
             if record.submit_until is not None and now < record.submit_until:
                 return record, None  # another run holds it: its lease decides (the sweeper sends the job after it)
-            claimed = _with(record, submit_until=now + SUBMIT_LEASE_SECONDS)
+            claimed = _with(record, submit_until=now + SUBMIT_LEASE_SECONDS, submit_attempts=record.submit_attempts + 1)
             if save(self.records, record, claimed) == claimed:
                 return claimed, claimed.submit_until
         return self.records.get_batch(batch_id), None
@@ -324,6 +334,12 @@ class BatchJobs:
                 found = adapter.find_batch(credentials, request, record.submit_sent_at)
             except GatewayError as exc:
                 if exc.code != NOT_IDENTIFIABLE and not _refused(exc):
+                    if record.status == "cancelling" or now >= _window_end(record):
+                        # It can no longer run for the user: it ends as asked (or expires) rather than wait on
+                        # a provider that does not answer; what the create may have left is named in errors.
+                        logger.warning("batch %s: ended unsubmitted, its provider unreachable: %s", record.id, exc)
+                        status = "cancelled" if record.status == "cancelling" else "expired"
+                        return self._end_submission(record.id, lease, status, _unknown_outcome(record))
                     raise
                 logger.warning(
                     "batch %s: the %s provider may hold a batch from its create sent at %d, and cannot tell which: %s",
@@ -339,7 +355,7 @@ class BatchJobs:
             # the provider holds none: that create made nothing, and this run sends its own
         if record.status == "cancelling":
             return self._end_submission(record.id, lease, "cancelled")
-        if now >= record.created_at + _window_seconds(record.completion_window):
+        if now >= _window_end(record):
             return self._end_submission(record.id, lease, "expired")
         gone = self._input_gone(record, now)
         if gone is not None:
@@ -358,13 +374,15 @@ class BatchJobs:
         except GatewayError as exc:
             if _refused(exc):
                 return self._end_submission(record.id, lease, "failed", _errors_of(exc))
-            if exc.status == 429:  # rate limited: nothing was taken, so the next run need not look first
+            if exc.code not in UNANSWERED:  # the provider answered it (429, 5xx, 529): it made nothing
                 self._update_submission(record.id, lease, lambda current: _with(current, submit_sent_at=None))
-            raise  # passing (else it may have been created: the note stays, for the next run to look)
+            raise  # passing (unanswered, it may have been created: the note stays, for the next run to look)
         return self._adopt_submission(adapter, credentials, record.id, lease, report)
 
     def _submit_request(self, record: BatchRecord) -> BatchRequest:
         input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
+        if input_file is not None and record.submit_input_key is not None:
+            input_file = dataclasses.replace(input_file, blob_key=record.submit_input_key)  # the batch's own copy
         return BatchRequest(
             batch_id=record.id,
             input_file=input_file,
@@ -378,7 +396,7 @@ class BatchJobs:
 
     def _input_gone(self, record: BatchRecord, now: int) -> dict[str, Any] | None:
         """The errors of a batch whose input file was deleted (or expired) before it was submitted; None if there."""
-        if not record.input_file_id:
+        if not record.input_file_id or record.submit_input_key is not None:  # (read from the batch's own copy)
             return None
         live = self.records.get_file(record.input_file_id)
         if live is not None and (live.expires_at is None or now < live.expires_at):
@@ -393,7 +411,15 @@ class BatchJobs:
         cancelled), its errors kept for ``failed``."""
 
         def end(current: BatchRecord) -> BatchRecord:
-            ended = _with(current, submit_pending=False, submit_params=None, submit_until=None, submit_sent_at=None)
+            ended = _with(
+                current,
+                submit_pending=False,
+                submit_params=None,
+                submit_until=None,
+                submit_sent_at=None,
+                submit_input_key=None,
+            )
+            ended.refreshed_ns = self.clock()  # (a pending batch's reads as far ahead: see BatchService._accept)
             target = "cancelled" if current.status == "cancelling" else status
             if target == "failed":
                 ended.errors = errors
@@ -464,7 +490,7 @@ class BatchJobs:
                         self.queue.send("reconcile", record.id)
                 elif record.submit_pending:
                     # held by no run for a while (its job lost, or its last run released it): submit it again
-                    if now >= (record.submit_until or record.created_at) + SUBMIT_RESEND_SECONDS:
+                    if now >= (record.submit_until or record.created_at) + _resend_after(record.submit_attempts):
                         self.queue.send(SUBMIT_JOB, record.id)
                 elif record.is_terminal:
                     if self._notify_overdue(record, now):
@@ -600,6 +626,16 @@ def _end_unsubmitted(record: BatchRecord, status: str, at: int) -> None:
         record.status = status
         record.timestamps.setdefault(f"{status}_at", at)
         record.notify_pending = True
+
+
+def _window_end(record: BatchRecord) -> int:
+    return record.created_at + _window_seconds(record.completion_window)
+
+
+def _resend_after(attempts: int) -> int:
+    """How long a submission nobody holds waits for the sweeper to send it again: longer after each run that
+    failed (2 minutes, doubling, at most an hour), so a provider that stays down is not asked ever more often."""
+    return int(min(SUBMIT_RESEND_SECONDS * 2 ** min(max(attempts - 2, 0), 5), 3600))
 
 
 def _window_seconds(window: str) -> int:
