@@ -66,17 +66,19 @@ def run(direction: str, source: BinaryIO, sink: Sink) -> None:
             sink.write(codec.dumps({"custom_id": custom_id, "params": params}) + b",")
     else:
         from batchbridge.domain import codec
+        from batchbridge.domain.endpoints import CHAT_ENDPOINT
+        from batchbridge.domain.ports import ResultContext
 
         provider = direction.split("-")[0]
         adapter = _adapter(provider)
+        model = RESULT_MODELS.get(provider, "")  # the job's model, as its provider reports it
         for number, raw in enumerate(lines()):  # as the adapters' results() and the finalizer do
-            line = codec.loads(raw)
-            if provider == "bedrock":
-                line["batchbridge_model_id"] = "anthropic.claude-3-haiku-20240307-v1:0"
-            if provider == "gemini":
-                line["batchbridge_model"] = "gemini-2.5-flash"
-            _, out = adapter.output_line(line, custom_id=f"req-{number}", line_id=f"batch_req_{number}", created=0)
+            context = ResultContext(CHAT_ENDPOINT, model, 0, f"req-{number}", f"batch_req_{number}")
+            _, out = adapter.output_line(codec.loads(raw), context)
             sink.write(codec.dumps_line(out))
+
+
+RESULT_MODELS = {"bedrock": "anthropic.claude-3-haiku-20240307-v1:0", "gemini": "gemini-2.5-flash"}
 
 
 @functools.cache

@@ -154,7 +154,7 @@ class Sweeper:
 
 
 def _boto3_client(service: str) -> Any:
-    from batchbridge.store import aws
+    from batchbridge import aws
 
     return aws.client(service)
 

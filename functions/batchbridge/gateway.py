@@ -17,7 +17,6 @@ from batchbridge.domain.owner import owner_of, tenant_owner
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
-    ProviderAdapter,
     ProviderRegistry,
     RecordStore,
     Vault,
@@ -28,6 +27,7 @@ from batchbridge.domain.services.files import Caller, FileService
 from batchbridge.store.keys import KeySource
 
 if TYPE_CHECKING:
+    from batchbridge.domain.executor import BatchExecutor, RequestSender
     from batchbridge.domain.services.batches import BatchService
     from batchbridge.domain.services.jobs import BatchJobs
     from batchbridge.domain.services.uploads import UploadService
@@ -169,8 +169,8 @@ class Gateway:
         is where background jobs go; None means the SQS queue at BATCHBRIDGE_WORK_QUEUE_URL. ``chunk_queue``: where
         openai-compatible chunks go; None means BATCHBRIDGE_COMPAT_QUEUE_URL's SQS queue, else ``queue``.
         """
-        from batchbridge.providers.registry import FACTORIES, Registry
-        from batchbridge.store import aws as aws_clients
+        from batchbridge import aws as aws_clients
+        from batchbridge.providers.registry import Parts, Registry, factories
         from batchbridge.store.blobs import S3BlobStore
         from batchbridge.store.keys import compat_key, with_secrets
         from batchbridge.store.queue import SqsWorkQueue
@@ -207,30 +207,33 @@ class Gateway:
             if settings.compat_queue_url:
                 chunk_queue = traced(SqsWorkQueue(lambda: client("sqs"), settings.compat_queue_url), "chunk_queue")
 
-        def compat(settings: Settings) -> ProviderAdapter:
-            # the executor runs the batches: its store and sender are made here, the adapter is its provider face
+        def executor(sender: RequestSender) -> BatchExecutor:
+            # runs the openai-compatible batches (its adapter is their provider face): its store is made here
             from batchbridge.domain.executor import BatchExecutor
-            from batchbridge.providers.compat import CompatAdapter, HttpSender
             from batchbridge.store.compat_state import DynamoCompatStore
 
-            executor = BatchExecutor(
+            return BatchExecutor(
                 settings.compat_endpoints,
                 store=traced(DynamoCompatStore(dynamodb, settings.table), "compat_state"),
                 blobs=blobs,
                 queue=chunk_queue,
-                sender=HttpSender(key_of=lambda variable: compat_key(settings, variable)),
+                sender=sender,
                 stall_seconds=settings.compat_stall_seconds,
             )
-            return CompatAdapter(executor)
+
+        # Bedrock's AWS clients are boto3's own (its environment), never the embedded store's.
+        parts = Parts(
+            aws_client=aws_clients.client,
+            executor=executor,
+            compat_key=lambda variable: compat_key(settings, variable),
+        )
 
         return cls(
             settings=settings,
             records=traced(DynamoRecordStore(dynamodb, settings.table), "records"),
             blobs=blobs,
             providers=Registry(
-                settings,
-                FACTORIES | {"openai-compatible": compat},
-                provider_key=key_source.provider_key if key_source else None,
+                settings, factories(parts), provider_key=key_source.provider_key if key_source else None
             ),
             owner_secret=secret,
             vault=NoVault()

@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from openai import OpenAI
 
+from batchbridge.aws import client as aws_client
 from batchbridge.config import Settings
 from batchbridge.gateway import Gateway
-from batchbridge.store.aws import client as aws_client
 from batchbridge.store.queue import LocalWorkQueue
 from batchbridge.store.schema import ensure_bucket, ensure_table
 from batchbridge.store.vault import ensure_key

@@ -14,6 +14,7 @@ from batchbridge.domain import ids
 from batchbridge.domain.ports import ProviderBatch
 from batchbridge.domain.records import BatchRecord, ProviderJob
 from batchbridge.gateway import Gateway
+from batchbridge.providers import openai
 from batchbridge.store.records import ACTIVE_SHARDS, active_shard
 from batchbridge.store.vault import NoVault
 from tests.integration.test_jobs import RecordingQueue
@@ -23,6 +24,8 @@ BATCHES = 5_000
 
 class CountingAdapter:
     """Stands in for a provider: every batch still running; counts the asks per batch."""
+
+    spec = openai.SPEC  # the states it reports are OpenAI's
 
     def __init__(self) -> None:
         self.asked: collections.Counter[str] = collections.Counter()

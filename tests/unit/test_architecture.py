@@ -79,3 +79,15 @@ def test_no_provider_imports_the_store() -> None:
 )
 def test_the_domain_imports_no_client_nor_edge(forbidden: tuple[str, ...]) -> None:
     assert offending("domain", forbidden) == []
+
+
+def test_the_chat_endpoint_is_spelled_in_one_domain_module() -> None:
+    """Each provider's translations are tables keyed by endpoint, and the endpoint is a constant: its string is in
+    its home module only, everything else imports it (a new endpoint is a new table entry, not a new comparison)."""
+    domain = FUNCTIONS / "batchbridge" / "domain"
+    spelled = [
+        str(path.relative_to(FUNCTIONS))
+        for path in sorted(domain.rglob("*.py"))
+        if "/v1/chat/completions" in path.read_text(encoding="utf-8")
+    ]
+    assert spelled == ["batchbridge/domain/endpoints.py"]

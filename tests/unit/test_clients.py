@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
 from botocore.loaders import JSONFileLoader, Loader
 
+from batchbridge import aws
 from batchbridge.providers.http import make_client, tls_context
-from batchbridge.store import aws
 
 DATA = Path(botocore.__file__).parent / "data"
 # every service the gateway or its tests create a client for

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from batchbridge.domain.lifecycle import observe
-from batchbridge.providers.gemini import _operation, _unix, gemini_error, split_base_url
+from batchbridge.providers.gemini import SPEC, _operation, _unix, gemini_error, split_base_url
 
 BATCH = "batches/abc123"
 
@@ -28,7 +28,7 @@ def test_a_pending_operation_as_created() -> None:
     assert report.id == BATCH and report.raw_status == "BATCH_STATE_PENDING" and report.model == "gemini-2.5-flash"
     assert report.request_counts == {"total": 9, "completed": 0, "failed": 0}  # zeros are omitted on the wire
     assert report.timestamps == {"expires_at": 1787256511 + 48 * 3600}
-    assert observe("gemini", report.raw_status).phase == "validating"
+    assert observe(SPEC, report.raw_status).phase == "validating"
 
 
 @pytest.mark.parametrize("spelling", ["BATCH_STATE_SUCCEEDED", "JOB_STATE_SUCCEEDED"])
@@ -45,7 +45,7 @@ def test_a_succeeded_operation_in_either_spelling(spelling: str) -> None:
     assert report.request_counts == {"total": 10, "completed": 7, "failed": 3}
     assert report.timestamps["completed_at"] == report.timestamps["finalizing_at"] == 1787259600
     assert "failed_at" not in report.timestamps and report.errors is None
-    assert observe("gemini", report.raw_status).outcome == "completed"
+    assert observe(SPEC, report.raw_status).outcome == "completed"
 
 
 def test_a_failed_operation_carries_its_error() -> None:

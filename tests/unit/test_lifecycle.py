@@ -9,6 +9,7 @@ from batchbridge.domain.lifecycle import STATUSES, TERMINAL, TRANSITIONS, Unknow
 from batchbridge.domain.ports import ProviderBatch
 from batchbridge.domain.records import BatchRecord
 from batchbridge.domain.refresh import apply_report, move
+from batchbridge.providers.registry import spec
 
 CANCEL = "<client cancels>"
 STALE = "<a stale read>"
@@ -60,7 +61,7 @@ def test_sequences_take_only_legal_moves(provider: str, states: list[str], final
     for now, raw in enumerate(states, start=1001):
         before = record
         if raw == CANCEL:
-            record = apply_report(record, ProviderBatch(id="p", raw_status=last_raw or "x"), now)
+            record = apply_report(spec(provider), record, ProviderBatch(id="p", raw_status=last_raw or "x"), now)
             move(record, "cancelling", now)
         else:
             raw_state, _, flag = raw.partition(":")
@@ -69,7 +70,10 @@ def test_sequences_take_only_legal_moves(provider: str, states: list[str], final
             else:
                 last_raw = raw_state
             record = apply_report(
-                record, ProviderBatch(id="p", raw_status=raw_state, all_expired=flag == "all_expired"), now
+                spec(provider),
+                record,
+                ProviderBatch(id="p", raw_status=raw_state, all_expired=flag == "all_expired"),
+                now,
             )
         assert record.status == before.status or can_move(before.status, record.status), (before.status, raw)
         for name, stamp in before.timestamps.items():
@@ -85,8 +89,8 @@ def test_sequences_take_only_legal_moves(provider: str, states: list[str], final
 
 def test_stale_read_never_moves_back() -> None:
     record = new_record("openai")
-    record = apply_report(record, ProviderBatch(id="p", raw_status="finalizing"), 1)
-    record = apply_report(record, ProviderBatch(id="p", raw_status="in_progress"), 2)
+    record = apply_report(spec("openai"), record, ProviderBatch(id="p", raw_status="finalizing"), 1)
+    record = apply_report(spec("openai"), record, ProviderBatch(id="p", raw_status="in_progress"), 2)
     assert record.status == "finalizing"
 
 
@@ -99,5 +103,5 @@ def test_terminal_is_final() -> None:
 
 def test_unknown_raw_state() -> None:
     with pytest.raises(UnknownProviderState):
-        observe("bedrock", "Exploded")
-    assert observe("gemini", "JOB_STATE_CANCELLING").phase == "cancelling"
+        observe(spec("bedrock"), "Exploded")
+    assert observe(spec("gemini"), "JOB_STATE_CANCELLING").phase == "cancelling"

@@ -13,6 +13,7 @@ from batchbridge.domain.merging import merge_reports, merged_observation
 from batchbridge.domain.ports import ProviderBatch
 from batchbridge.domain.records import BatchRecord, ProviderJob
 from batchbridge.domain.refresh import apply_report
+from batchbridge.providers.anthropic import SPEC as ANTHROPIC
 
 
 def job(phase: str | None, outcome: str | None = None, **fields: Any) -> ProviderJob:
@@ -111,12 +112,18 @@ def batch(**fields: Any) -> BatchRecord:
 def test_a_report_folds_into_its_own_job_and_the_batch_merges_them() -> None:
     record = batch(jobs=[ProviderJob(id="one", raw_status="in_progress", phase="in_progress"), ProviderJob(id="two")])
     record = apply_report(
-        record, ProviderBatch(id="one", raw_status="ended", request_counts={"total": 2, "completed": 2}), 1_700_000_100
+        ANTHROPIC,
+        record,
+        ProviderBatch(id="one", raw_status="ended", request_counts={"total": 2, "completed": 2}),
+        1_700_000_100,
     )
     assert record.status == "in_progress"  # the other job has not ended
     assert record.provider_outcome is None and record.jobs[0].outcome == "completed"
     record = apply_report(
-        record, ProviderBatch(id="two", raw_status="ended", request_counts={"total": 1, "completed": 1}), 1_700_000_200
+        ANTHROPIC,
+        record,
+        ProviderBatch(id="two", raw_status="ended", request_counts={"total": 1, "completed": 1}),
+        1_700_000_200,
     )
     assert record.status == "finalizing" and record.provider_outcome == "completed"
     assert record.request_counts == {"total": 3, "completed": 3}

@@ -8,8 +8,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from batchbridge.domain import output_lines
+from batchbridge.domain.endpoints import CHAT_ENDPOINT, EMBEDDINGS_ENDPOINT
+from batchbridge.domain.output_lines import role_of as role_of
+
 PROVIDER: Final = "openai-compatible"
-ENDPOINT_PATHS: Final = {"/v1/chat/completions": "chat/completions", "/v1/embeddings": "embeddings"}
+# The endpoints its batches run, by the path each is sent to (the requests go as they are, the answers come back as
+# they are: the table is the whole of its translations).
+ENDPOINT_PATHS: Final = {CHAT_ENDPOINT: "chat/completions", EMBEDDINGS_ENDPOINT: "embeddings"}
 CHUNK_REQUESTS: Final = 100  # requests per queue message: one chunk runs well inside a worker's timeout
 WINDOW_SECONDS: Final = 24 * 3600  # the batch's completion window: unrun requests then expire
 DEFAULT_TIMEOUT_SECONDS: Final = 300.0  # one request to an endpoint (within the worker function's 900 s)
@@ -132,32 +138,15 @@ def output_line(
 ) -> dict[str, Any]:
     """One OpenAI batch output line: the endpoint's answer (any status), or an error when none came."""
     if status is None:
-        return {
-            "id": line_id,
-            "custom_id": custom_id,
-            "response": None,
-            "error": {"code": "request_failed", "message": error or "The endpoint did not answer."},
-        }
-    return {
-        "id": line_id,
-        "custom_id": custom_id,
-        "response": {"status_code": status, "request_id": request_id or "", "body": body},
-        "error": None,
-    }
+        return output_lines.failed(line_id, custom_id, error or "The endpoint did not answer.")[1]
+    return output_lines.answered(line_id, custom_id, status, body, request_id or "")[1]
 
 
 def failed_line(custom_id: str, error: str) -> dict[str, Any]:
     """The line of a request that got no answer (the line's own ID is given when the files are assembled)."""
-    return output_line(line_id="", custom_id=custom_id, status=None, body=None, request_id=None, error=error)
+    return output_lines.failed("", custom_id, error)[1]
 
 
 def encoded(line: dict[str, Any]) -> str:
     """A line as it is stored: compact JSON."""
     return json.dumps(line, separators=(",", ":"))
-
-
-def role_of(line: dict[str, Any]) -> str:
-    """Which file a line belongs in: output for a 2xx answer, error for everything else (as OpenAI does)."""
-    response = line.get("response")
-    ok = isinstance(response, dict) and isinstance(response.get("status_code"), int) and response["status_code"] < 300
-    return "output" if ok else "error"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 from batchbridge.domain import codec
+from batchbridge.domain.endpoints import unsupported_line
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.validation import BATCH_ENDPOINTS, MAX_MODEL_CHARS
 
-CHAT_ENDPOINT: Final = "/v1/chat/completions"
+T = TypeVar("T")
 MAX_REQUESTS: Final = 50_000
 MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 MAX_CUSTOM_ID_CHARS: Final = 512  # where the gateway reads the lines itself (an OpenAI upload is OpenAI's to judge)
@@ -194,16 +195,16 @@ def iter_lines_at(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES)
         yield consumed, len(pending), bytes(pending)
 
 
-def chat_requests(chunks: Iterable[bytes], provider: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(custom_id, body)`` of each line of a batch input file (already checked as JSONL) for a provider that runs
-    chat completions only: a line calling another endpoint is a 400 naming its custom_id."""
+def table_requests(
+    chunks: Iterable[bytes], provider: str, table: Mapping[str, T]
+) -> Iterator[tuple[str, T, dict[str, Any]]]:
+    """``(custom_id, what table holds for the line's url, body)`` of each line of a batch input file (already
+    checked as JSONL), for a provider whose translations ``table`` keys by endpoint: a line calling an endpoint
+    it does not hold is a 400 naming its custom_id."""
     for raw in iter_lines(chunks):
         line = codec.loads(raw)
         custom_id = line["custom_id"]
-        if line.get("url") != CHAT_ENDPOINT:
-            raise bad_request(
-                f"custom_id {custom_id!r}: {provider} runs {CHAT_ENDPOINT!r} only, not {line.get('url')!r}.",
-                param="file",
-                code="unsupported_endpoint",
-            )
-        yield custom_id, line["body"]
+        translate = table.get(line.get("url"))
+        if translate is None:
+            raise unsupported_line(custom_id, provider, table, line.get("url"))
+        yield custom_id, translate, line["body"]

@@ -1,14 +1,18 @@
 """The batch state machine: OpenAI's eight statuses, their legal moves, and what providers report.
 
-Adapters report a provider's raw state; the tables here say what it means. A batch whose provider
-has ended is not final for the user until the finalizer has made its results ours: until then it
-reports ``finalizing`` (or ``cancelling``, after a cancel).
+Adapters report a provider's raw state; ``observe`` reads what it means in the provider's state table (its
+``ProviderSpec``, which its adapter module declares). A batch whose provider has ended is not final for the user
+until the finalizer has made its results ours: until then it reports ``finalizing`` (or ``cancelling``, after a
+cancel).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from batchbridge.domain.providers import ProviderSpec
 
 Status = Literal["validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled"]
 Outcome = Literal["completed", "expired", "cancelled"]
@@ -55,81 +59,35 @@ class Observation:
     outcome: Outcome | None = None
 
 
-_ENDED_COMPLETED: Final = Observation("ended", "completed")
-_ENDED_EXPIRED: Final = Observation("ended", "expired")
-_ENDED_CANCELLED: Final = Observation("ended", "cancelled")
-
-# Raw provider state -> observation (the README's "Lifecycle").
-PROVIDER_STATES: Final[dict[str, dict[str, Observation]]] = {
-    "openai": {
-        "validating": Observation("validating"),
-        "in_progress": Observation("in_progress"),
-        "finalizing": Observation("finalizing"),  # OpenAI is still writing its output
-        "cancelling": Observation("cancelling"),
-        "completed": _ENDED_COMPLETED,
-        "expired": _ENDED_EXPIRED,
-        "cancelled": _ENDED_CANCELLED,
-        "failed": Observation("failed"),
-    },
-    # batches the gateway runs itself (providers/compat.py): OpenAI's own states
-    "openai-compatible": {
-        "in_progress": Observation("in_progress"),
-        "cancelling": Observation("cancelling"),
-        "completed": _ENDED_COMPLETED,
-        "expired": _ENDED_EXPIRED,
-        "cancelled": _ENDED_CANCELLED,
-        "failed": Observation("failed"),
-    },
-    "anthropic": {
-        "in_progress": Observation("in_progress"),
-        "canceling": Observation("cancelling"),
-        "ended": _ENDED_COMPLETED,  # refined by ``observe``: cancelled or all-expired
-    },
-    "bedrock": {
-        "Submitted": Observation("validating"),
-        "Validating": Observation("validating"),
-        "Scheduled": Observation("validating"),
-        "InProgress": Observation("in_progress"),
-        "Completed": _ENDED_COMPLETED,
-        "PartiallyCompleted": _ENDED_COMPLETED,
-        "Failed": Observation("failed"),
-        "Stopping": Observation("cancelling"),
-        "Stopped": _ENDED_CANCELLED,
-        "Expired": _ENDED_EXPIRED,
-    },
-    "gemini": {
-        "PENDING": Observation("validating"),
-        "RUNNING": Observation("in_progress"),
-        "SUCCEEDED": _ENDED_COMPLETED,
-        "FAILED": Observation("failed"),
-        "CANCELLING": Observation("cancelling"),
-        "CANCELLED": _ENDED_CANCELLED,
-        "EXPIRED": _ENDED_EXPIRED,
-    },
-}
+# How a batch ended, as providers' state tables say it (``ProviderSpec.states``).
+ENDED_COMPLETED: Final = Observation("ended", "completed")
+ENDED_EXPIRED: Final = Observation("ended", "expired")
+ENDED_CANCELLED: Final = Observation("ended", "cancelled")
 
 
 class UnknownProviderState(ValueError):
     pass
 
 
-def observe(provider: str, raw_state: str, *, cancel_requested: bool = False, all_expired: bool = False) -> Observation:
-    """The observation a provider's raw state stands for.
+def observe(
+    spec: ProviderSpec, raw_state: str, *, cancel_requested: bool = False, all_expired: bool = False
+) -> Observation:
+    """The observation a provider's raw state stands for, by its ``spec`` (the README's "Lifecycle").
 
-    ``cancel_requested``: a cancel was sent (Anthropic's ``ended`` after a cancel is a cancellation).
-    ``all_expired``: every request expired unrun (Anthropic's ``ended`` is then an expiry).
+    ``cancel_requested``: a cancel was sent. ``all_expired``: every request expired unrun. Both tell how a batch
+    ended when its provider's ended state does not say (``spec.ended_says_how``: Anthropic's ``ended``).
     """
     state = raw_state
-    if provider == "gemini":  # both spellings: BATCH_STATE_* and JOB_STATE_*
-        state = state.removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
-    observation = PROVIDER_STATES.get(provider, {}).get(state)
+    for prefix in spec.state_prefixes:
+        state = state.removeprefix(prefix)
+    observation = spec.states.get(state)
     if observation is None:
-        raise UnknownProviderState(f"{provider} reported an unknown batch state {raw_state!r}")
-    if provider == "anthropic" and observation.phase == "ended":
+        raise UnknownProviderState(f"{spec.name} reported an unknown batch state {raw_state!r}")
+    if not spec.ended_says_how and observation.phase == "ended":
         if cancel_requested:
-            return _ENDED_CANCELLED
+            return ENDED_CANCELLED
         if all_expired:
-            return _ENDED_EXPIRED
+            return ENDED_EXPIRED
     return observation
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final, Generic, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
 
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
 
 Kind = Literal["file", "batch"]
@@ -176,10 +177,24 @@ class Credentials:
     project: str | None = None
 
 
+class ResultContext(NamedTuple):
+    """What a result line is converted with, besides the provider's own line: the batch's endpoint (which of the
+    provider's translations reads it), the model its provider reports for the job ("" when it names none), when
+    the files are written (unix seconds), the user's custom_id and the output line's id. (A NamedTuple: immutable,
+    and made once per line of files up to 200 MB at a third of a frozen dataclass's cost.)"""
+
+    endpoint: str
+    model: str
+    created: int
+    custom_id: str
+    line_id: str
+
+
 class ProviderAdapter(Protocol):
     """One provider behind the OpenAI Files and Batch API, called with the client's credentials."""
 
     name: str
+    spec: ProviderSpec  # what its module declares of the provider: names, key, what its batch states mean
 
     # "files": the provider's results are OpenAI-format files to register as ours;
     # "lines": the gateway converts the provider's result lines into OpenAI output and error files.
@@ -221,10 +236,9 @@ class ProviderAdapter(Protocol):
         order, and only with a custom_id map listing every request in that order."""
         ...
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
-        """("lines" mode) one raw result line as ("output" | "error", OpenAI batch output line)."""
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+        """("lines" mode) one raw result line (as ``results`` gave it) as ("output" | "error", OpenAI batch output
+        line), by the provider's translation for ``context.endpoint``; a GatewayError when it cannot be read."""
         ...
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:

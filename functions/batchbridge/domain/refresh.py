@@ -8,6 +8,7 @@ from typing import Final
 from batchbridge.domain.lifecycle import can_move, observe, status_while_open
 from batchbridge.domain.merging import merge_reports
 from batchbridge.domain.ports import ProviderBatch
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import BatchRecord, ProviderJob
 
 # Provider timestamps copied as they come; the terminal ones are set by the move that reaches them.
@@ -26,17 +27,17 @@ def move(record: BatchRecord, status: str, at: int) -> bool:
     return True
 
 
-def apply_report(record: BatchRecord, report: ProviderBatch, now: int) -> BatchRecord:
-    """A copy of ``record`` updated with what the provider reports of one of its jobs (``report.id``; a job it
-    did not have yet is added), merged with its other jobs' (never past ``finalizing`` for an ended batch: the
-    finalizer makes that final)."""
+def apply_report(spec: ProviderSpec, record: BatchRecord, report: ProviderBatch, now: int) -> BatchRecord:
+    """A copy of ``record`` updated with what its provider (``spec``: what its states mean) reports of one of its
+    jobs (``report.id``; a job it did not have yet is added), merged with its other jobs' (never past ``finalizing``
+    for an ended batch: the finalizer makes that final)."""
     updated = copy.deepcopy(record)
     job = updated.job(report.id)
     if job is None:
         job = ProviderJob(id=report.id)
         updated.jobs.append(job)
     observation = observe(
-        record.provider,
+        spec,
         report.raw_status,
         cancel_requested="cancelling_at" in record.timestamps,
         all_expired=report.all_expired,

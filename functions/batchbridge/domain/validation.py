@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from batchbridge.domain.endpoints import CHAT_ENDPOINT, EMBEDDINGS_ENDPOINT
 from batchbridge.domain.errors import GatewayError, bad_request
 
 FILE_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 BATCH_ENDPOINTS: Final = (
     "/v1/responses",
-    "/v1/chat/completions",
-    "/v1/embeddings",
+    CHAT_ENDPOINT,
+    EMBEDDINGS_ENDPOINT,
     "/v1/completions",
     "/v1/moderations",
     "/v1/images/generations",

@@ -11,7 +11,7 @@ from batchbridge.store.queue import retry_later
 
 def retry_soon(record: SQSRecord) -> None:
     """A failed message comes back after a short backoff, not after the queue's (long) visibility timeout."""
-    from batchbridge.store import aws as aws_clients
+    from batchbridge import aws as aws_clients
 
     receive_count = int(record.attributes.approximate_receive_count or 1)
     retry_later(aws_clients.client("sqs"), queue_url(record), record.receipt_handle, receive_count)

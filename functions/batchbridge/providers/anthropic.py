@@ -14,20 +14,26 @@ from typing import Any, Final, Literal
 
 import httpx
 
+from batchbridge.config import Settings
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
+from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, table_requests
+from batchbridge.domain.lifecycle import ENDED_COMPLETED, Observation
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
     Credentials,
     ProviderBatch,
     ProviderFile,
+    ResultContext,
     UploadRequest,
 )
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.services.batch_writes import NOT_IDENTIFIABLE
-from batchbridge.domain.translate.anthropic import chat_to_params, result_to_output_line
+from batchbridge.domain.translate.anthropic import REQUESTS, RESULTS
+from batchbridge.providers import registry
 from batchbridge.providers.held_files import GatewayHeldFiles
 from batchbridge.providers.upstream import Paging, Upstream
 
@@ -39,9 +45,28 @@ FIND_PAGE: Final = 100  # batches listed per page when looking for what a create
 BATCH: Final = "a valid message batch"  # what an answer lacks when it is not one (a 502)
 JSON: Final = {"content-type": "application/json"}
 
+# The provider, as the registry and the services know it (see providers.registry).
+SPEC: Final = ProviderSpec(
+    name=PROVIDER,
+    display_name="Anthropic",
+    key_variable="ANTHROPIC_API_KEY",
+    base_url_setting="anthropic_base_url",
+    states={
+        "in_progress": Observation("in_progress"),
+        "canceling": Observation("cancelling"),
+        "ended": ENDED_COMPLETED,  # or cancelled, or expired: see ended_says_how
+    },
+    ended_says_how=False,  # after a cancel "ended" is a cancellation; with every request expired, an expiry
+)
+
+
+def build(settings: Settings, parts: registry.Parts) -> AnthropicAdapter:
+    return AnthropicAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+
 
 class AnthropicAdapter(GatewayHeldFiles):
     name = "anthropic"
+    spec = SPEC
     results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
     max_batch_requests = MAX_REQUESTS
     results_may_omit = False  # every request has a result line (canceled and expired ones too)
@@ -50,7 +75,7 @@ class AnthropicAdapter(GatewayHeldFiles):
     judges_lines = False
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
-        self._upstream = Upstream(PROVIDER, base_url, timeout=timeout, transport=transport, auth=_headers)
+        self._upstream = Upstream(SPEC, base_url, timeout=timeout, transport=transport, auth=_headers)
 
     # files: the gateway's copy is the only one (Anthropic batches take no input file)
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -61,12 +86,7 @@ class AnthropicAdapter(GatewayHeldFiles):
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
-        if request.endpoint != CHAT_ENDPOINT:
-            raise bad_request(
-                f"Anthropic batches run {CHAT_ENDPOINT!r} only, not {request.endpoint!r}.",
-                param="endpoint",
-                code="unsupported_endpoint",
-            )
+        translation(REQUESTS, request.endpoint, "Anthropic batches run {endpoints} only, not {endpoint!r}.")
         if request.input_file is None:
             requests: Callable[[], Iterator[tuple[str, dict[str, Any]]]] = _inline(request.extras.get("requests"))
         elif request.open_input is not None:
@@ -152,10 +172,8 @@ class AnthropicAdapter(GatewayHeldFiles):
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         return _result_lines(self._upstream.download(f"v1/messages/batches/{provider_batch_id}/results", credentials))
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
-        return result_to_output_line(raw, custom_id=custom_id, line_id=line_id, created=created)
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+        return RESULTS[context.endpoint](raw, context)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """The results stay at Anthropic under its own retention (29 days); the gateway keeps no copy of them."""
@@ -311,8 +329,8 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
 
 def _requests_from_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(custom_id, Anthropic params) for each line of an OpenAI batch file (already checked as JSONL)."""
-    for custom_id, body in chat_requests(chunks, "Anthropic"):
-        yield custom_id, chat_to_params(body, custom_id=custom_id)
+    for custom_id, to_params, body in table_requests(chunks, "Anthropic", REQUESTS):
+        yield custom_id, to_params(body, custom_id=custom_id)
 
 
 def _result_lines(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -18,18 +18,23 @@ from functools import partial
 from typing import IO, Any, BinaryIO, Final, Literal
 
 from batchbridge.aws import tagging as expiry_tagging  # (botocore is loaded already: the gateway's blob store)
+from batchbridge.config import Settings
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import map_line, read_map
+from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, table_requests
+from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
     Credentials,
     ProviderBatch,
     ProviderFile,
+    ResultContext,
     UploadRequest,
 )
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import FileRecord, blob_expiry_days
 from batchbridge.domain.staging import (
     BUCKET_NAME,
@@ -41,7 +46,8 @@ from batchbridge.domain.staging import (
     split_s3_uri,
     staged_input,
 )
-from batchbridge.domain.translate.bedrock import chat_to_model_input, record_to_output_line
+from batchbridge.domain.translate.bedrock import REQUESTS, RESULTS
+from batchbridge.providers import registry
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"  # staged input in the gateway's bucket (its IAM grants this area)
@@ -52,22 +58,67 @@ SPOOL_BYTES: Final = 8 * 1024 * 1024
 
 ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 client
 
+# The provider, as the registry and the services know it (see providers.registry). Bedrock runs on the gateway's
+# AWS identity: no key of its own, and its endpoints are boto3's.
+SPEC: Final = ProviderSpec(
+    name="bedrock",
+    display_name="Bedrock",
+    states={
+        "Submitted": Observation("validating"),
+        "Validating": Observation("validating"),
+        "Scheduled": Observation("validating"),
+        "InProgress": Observation("in_progress"),
+        "Completed": ENDED_COMPLETED,
+        "PartiallyCompleted": ENDED_COMPLETED,
+        "Failed": Observation("failed"),
+        "Stopping": Observation("cancelling"),
+        "Stopped": ENDED_CANCELLED,
+        "Expired": ENDED_EXPIRED,
+    },
+)
 
-def _boto3_client(service: str, region: str | None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Any:
+
+def build(settings: Settings, parts: registry.Parts) -> BedrockAdapter:
+    timeout = settings.upstream_timeout_seconds
+    return BedrockAdapter(
+        bucket=settings.bedrock_bucket,
+        role_arn=settings.bedrock_role_arn,
+        min_records=settings.bedrock_min_records,
+        timeout=timeout,
+        client=partial(_boto3_client, timeout=timeout, make=parts.aws_client),
+        operator_only=settings.gateway_keys_mode,
+        allowed_buckets=settings.bedrock_allowed_buckets,
+        allowed_role_arns=settings.bedrock_allowed_role_arns,
+    )
+
+
+def _boto3_client(
+    service: str,
+    region: str | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    make: Callable[..., Any] | None = None,
+) -> Any:
+    """A client of ``service`` in ``region`` (None: boto3's), made by ``make`` (``batchbridge.aws.client``'s
+    signature; by default, that)."""
     from botocore.config import Config
 
-    from batchbridge import aws
+    if make is None:
+        from batchbridge import aws
+
+        make = aws.client
 
     # Bounded like every upstream call (botocore would wait 60 s per read). Its retries are safe: creates carry a
     # clientRequestToken, so a retried create cannot start a second job.
     config = Config(
         connect_timeout=min(timeout, 10.0), read_timeout=timeout, retries={"mode": "standard", "total_max_attempts": 3}
     )
-    return aws.client(service, config=config, **({"region_name": region} if region else {}))
+    return make(service, config=config, **({"region_name": region} if region else {}))
 
 
 class BedrockAdapter:
     name = "bedrock"
+    spec = SPEC
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
     results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
@@ -194,10 +245,7 @@ class BedrockAdapter:
             raise bad_request(
                 "Bedrock batches need an input file uploaded for provider 'bedrock'.", param="input_file_id"
             )
-        if request.endpoint != CHAT_ENDPOINT:
-            raise bad_request(
-                f"Bedrock batches run {CHAT_ENDPOINT!r} only.", param="endpoint", code="unsupported_endpoint"
-            )
+        translation(REQUESTS, request.endpoint, "Bedrock batches run {endpoints} only.")
         model = request.extras.get("model") or input_file.model
         if not isinstance(model, str) or not model:
             raise bad_request("Name the Bedrock model: extra_body {'model': ...}.", param="model")
@@ -350,8 +398,7 @@ class BedrockAdapter:
             # only what this job wrote, under its own folder
             if item["Key"].startswith(output.key) and item["Key"].endswith(".jsonl.out")
         ]
-        model_id = job["modelId"]
-        return _records(s3, output.bucket, sorted(keys), model_id, self._s3_call)
+        return _records(s3, output.bucket, sorted(keys), self._s3_call)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """Remove what the job wrote, when the gateway chose where (its own bucket, or the default location): the
@@ -390,14 +437,9 @@ class BedrockAdapter:
             )
         return StagedObject(bucket, f"{prefix}/{job_id}/".lstrip("/"))
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
-        model_id = str(raw.pop("batchbridge_model_id", ""))
-        role, line = record_to_output_line(
-            raw, custom_id=custom_id, line_id=line_id, created=created, model_id=model_id
-        )
-        return role, line
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+        """A record of the job, read by its model's family (``context.model``: the job's, as Bedrock reports it)."""
+        return RESULTS[context.endpoint](raw, context)
 
     # errors
     def _s3_call(self, bucket: str, call: Callable[[], Any]) -> Any:
@@ -479,7 +521,8 @@ def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes] | None = None
     line Bedrock cannot take is a 400 naming its custom_id."""
     count = 0
     model: str | None = None
-    for index, (custom_id, body) in enumerate(chat_requests(iter(lambda: source.read(64 * 1024), b""), "Bedrock")):
+    lines = table_requests(iter(lambda: source.read(64 * 1024), b""), "Bedrock", REQUESTS)
+    for index, (custom_id, to_model_input, body) in enumerate(lines):
         if model is None:
             model = body["model"]
         elif body["model"] != model:
@@ -490,7 +533,7 @@ def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes] | None = None
                 code="model_mismatch",
             )
         record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
-        model_input = chat_to_model_input(body, custom_id=custom_id, model_id=model)
+        model_input = to_model_input(body, custom_id=custom_id, model_id=model)
         target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))
         if id_map is not None:
             id_map.write(map_line(record_id, custom_id))
@@ -624,7 +667,7 @@ OUT_LINE_BYTES: Final = 64 * 1024 * 1024  # .out lines repeat the modelInput bes
 
 
 def _records(
-    s3: Any, bucket: str, keys: list[str], model_id: str, s3_call: Callable[[str, Callable[[], Any]], Any]
+    s3: Any, bucket: str, keys: list[str], s3_call: Callable[[str, Callable[[], Any]], Any]
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in keys:
         body = s3_call(bucket, partial(s3.get_object, Bucket=bucket, Key=key))["Body"]
@@ -638,7 +681,6 @@ def _records(
                 if not isinstance(record, dict) or not record.get("recordId"):
                     logger.warning("result line without a recordId in %s skipped", key)
                     continue
-                record["batchbridge_model_id"] = model_id  # output_line converts per model family
                 yield str(record["recordId"]), record
         finally:
             body.close()

@@ -18,25 +18,66 @@ from typing import Any, Final, Literal
 
 import httpx
 
+from batchbridge.config import Settings
 from batchbridge.domain import compat
 from batchbridge.domain.compat import CompatEndpoint
+from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import bad_request
 from batchbridge.domain.executor import MAX_SENDS_UNANSWERED, BatchExecutor, views
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS
-from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, UploadRequest
+from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
+from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ResultContext, UploadRequest
+from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 from batchbridge.domain.records import FileRecord
-from batchbridge.providers import http
+from batchbridge.providers import http, registry
 from batchbridge.providers.held_files import GatewayHeldFiles
 
 logger = logging.getLogger(__name__)
 PROVIDER: Final = compat.PROVIDER
 ATTEMPTS: Final = 6  # per request: 429s and 5xx are waited out, well inside a worker's run
 MAX_RETRY_AFTER_SECONDS: Final = 60.0
-__all__ = ["ATTEMPTS", "MAX_RETRY_AFTER_SECONDS", "MAX_SENDS_UNANSWERED", "PROVIDER", "CompatAdapter", "HttpSender"]
+# A batch's endpoint not in compat.ENDPOINT_PATHS (the template of endpoints.translation; they are named unquoted).
+UNSUPPORTED_ENDPOINT: Final = (
+    f"openai-compatible batches run {' and '.join(compat.ENDPOINT_PATHS)}, not {{endpoint!r}}."
+)
+__all__ = [
+    "ATTEMPTS",
+    "MAX_RETRY_AFTER_SECONDS",
+    "MAX_SENDS_UNANSWERED",
+    "PROVIDER",
+    "SPEC",
+    "CompatAdapter",
+    "HttpSender",
+    "build",
+]
+
+# The provider, as the registry and the services know it (see providers.registry). Its batches are the executor's,
+# which reports OpenAI's own states; an endpoint takes the key its configuration names (no provider key).
+SPEC: Final = ProviderSpec(
+    name=PROVIDER,
+    display_name=PROVIDER,
+    states={
+        "in_progress": Observation("in_progress"),
+        "cancelling": Observation("cancelling"),
+        "completed": ENDED_COMPLETED,
+        "expired": ENDED_EXPIRED,
+        "cancelled": ENDED_CANCELLED,
+        "failed": Observation("failed"),
+    },
+)
+
+
+def build(settings: Settings, parts: registry.Parts) -> CompatAdapter:
+    """The executor's provider face, its requests sent by an ``HttpSender``; a gateway given no executor (its
+    store, blobs and chunk queue are the composition root's) does not offer the provider."""
+    if parts.executor is None:
+        raise unsupported_provider(PROVIDER)
+    return CompatAdapter(parts.executor(HttpSender(key_of=parts.compat_key)))
 
 
 class CompatAdapter(GatewayHeldFiles):
     name = PROVIDER
+    spec = SPEC
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000
     results_may_omit = False  # ``results`` yields every request: those never run as unrun lines
@@ -61,16 +102,9 @@ class CompatAdapter(GatewayHeldFiles):
             raise bad_request(
                 "openai-compatible batches need an input file uploaded to this gateway.", param="input_file_id"
             )
-        if request.endpoint not in compat.ENDPOINT_PATHS:
-            raise bad_request(
-                f"openai-compatible batches run {' and '.join(compat.ENDPOINT_PATHS)}, not {request.endpoint!r}.",
-                param="endpoint",
-                code="unsupported_endpoint",
-            )
+        path = translation(compat.ENDPOINT_PATHS, request.endpoint, UNSUPPORTED_ENDPOINT)
         endpoint = self._endpoint(_named_for(request.extras, input_file))
-        state = self._executor.start(
-            request.batch_id, input_file.blob_key, compat.ENDPOINT_PATHS[request.endpoint], endpoint
-        )
+        state = self._executor.start(request.batch_id, input_file.blob_key, path, endpoint)
         report = views.report(state)
         report.model = input_file.model
         return report
@@ -90,10 +124,9 @@ class CompatAdapter(GatewayHeldFiles):
         expired) an unrun marker."""
         return self._executor.results(provider_batch_id)
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
-        return views.output_line(raw, custom_id=custom_id, line_id=line_id)
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+        """A stored answer (the endpoint's own line, whichever endpoint) or an unrun marker."""
+        return views.output_line(raw, custom_id=context.custom_id, line_id=context.line_id)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         self._executor.release(provider_batch_id)

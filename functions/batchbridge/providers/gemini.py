@@ -20,19 +20,26 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from batchbridge.config import Settings
 from batchbridge.domain import codec
+from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import CHAT_ENDPOINT, MAX_CUSTOM_ID_CHARS, chat_requests, iter_lines
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, table_requests
+from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
+from batchbridge.domain.output_lines import bad_response
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
     Credentials,
     ProviderBatch,
     ProviderFile,
+    ResultContext,
     UploadRequest,
 )
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import FileRecord
-from batchbridge.domain.translate.gemini import chat_to_request, result_to_output_line
+from batchbridge.domain.translate.gemini import REQUESTS, RESULTS
+from batchbridge.providers import registry
 from batchbridge.providers.upstream import Paging, Upstream, json_object, upstream_error
 
 logger = logging.getLogger(__name__)
@@ -58,6 +65,28 @@ HTTP_TYPES: Final = {
     429: "rate_limit_error",
 }
 
+# The provider, as the registry and the services know it (see providers.registry).
+SPEC: Final = ProviderSpec(
+    name=PROVIDER,
+    display_name="Gemini",
+    key_variable="GEMINI_API_KEY",
+    base_url_setting="gemini_base_url",
+    states={
+        "PENDING": Observation("validating"),
+        "RUNNING": Observation("in_progress"),
+        "SUCCEEDED": ENDED_COMPLETED,
+        "FAILED": Observation("failed"),
+        "CANCELLING": Observation("cancelling"),
+        "CANCELLED": ENDED_CANCELLED,
+        "EXPIRED": ENDED_EXPIRED,
+    },
+    state_prefixes=("BATCH_STATE_", "JOB_STATE_"),  # both spellings
+)
+
+
+def build(settings: Settings, parts: registry.Parts) -> GeminiAdapter:
+    return GeminiAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+
 
 def split_base_url(base_url: str) -> tuple[str, str]:
     """(root, API version) of a configured base URL; a trailing ``/v1beta`` (or ``/v1``) names the version."""
@@ -70,6 +99,7 @@ def split_base_url(base_url: str) -> tuple[str, str]:
 
 class GeminiAdapter:
     name = "gemini"
+    spec = SPEC
     results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000  # Gemini states none; the OpenAI surface we offer holds 50,000
     results_may_omit = True  # cancelled and expired batches have no responses file
@@ -80,7 +110,7 @@ class GeminiAdapter:
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         root, self._version = split_base_url(base_url)
         self._upstream = Upstream(
-            PROVIDER,
+            SPEC,
             root,
             timeout=timeout,
             transport=transport,
@@ -164,12 +194,7 @@ class GeminiAdapter:
                 "provider 'anthropic').",
                 param="input_file_id",
             )
-        if request.endpoint != CHAT_ENDPOINT:
-            raise bad_request(
-                f"Gemini batches run {CHAT_ENDPOINT!r} only, not {request.endpoint!r}.",
-                param="endpoint",
-                code="unsupported_endpoint",
-            )
+        translation(REQUESTS, request.endpoint, "Gemini batches run {endpoints} only, not {endpoint!r}.")
         custom_ids: dict[str, str] = {}
         unnamed: str | None = None  # the first line that names no model
         for raw in iter_lines(request.open_input()):
@@ -218,11 +243,10 @@ class GeminiAdapter:
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
         operation = self._operation_json(credentials, provider_batch_id)
         metadata = _metadata(operation)
-        model = str(metadata.get("model") or "").removeprefix("models/")
         output = _output(operation)
         inlined = output.get("inlinedResponses")
         if isinstance(inlined, dict):
-            return _inlined(inlined.get("inlinedResponses"), model)
+            return _inlined(inlined.get("inlinedResponses"))
         responses_file = output.get("responsesFile")
         state = _state(operation)
         if not responses_file:
@@ -233,21 +257,17 @@ class GeminiAdapter:
         expected = _int(stats.get("requestCount")) or sum(
             _int(stats.get(name)) for name in ("successfulRequestCount", "failedRequestCount")
         )
-        return self._result_lines(credentials, _resource(responses_file, "files"), model, expected, state)
+        return self._result_lines(credentials, _resource(responses_file, "files"), expected, state)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """The responses file stays at Gemini under its own retention; the gateway keeps no copy of it."""
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+        """A line of the responses file (or an inline result); ``context.model`` is the batch's, as Gemini reports
+        it (the line's own ``modelVersion`` comes first)."""
         if UNREADABLE in raw:
             raise _bad_response(str(raw[UNREADABLE]))
-        model = str(raw.pop("batchbridge_model", ""))
-        response = raw.get("response")
-        if isinstance(response, dict) and isinstance(response.get("modelVersion"), str):
-            model = response["modelVersion"]  # the model that answered, as OpenAI reports it
-        return result_to_output_line(raw, custom_id=custom_id, line_id=line_id, created=created, model=model)
+        return RESULTS[context.endpoint](raw, context)
 
     # transport
     def _json(self, path: str, credentials: Credentials) -> dict[str, Any]:
@@ -296,7 +316,7 @@ class GeminiAdapter:
                 raise _bad_response(f"upload status {status!r} before the last chunk")
 
     def _result_lines(
-        self, credentials: Credentials, file_name: str, model: str, expected: int, state: str
+        self, credentials: Credentials, file_name: str, expected: int, state: str
     ) -> Iterator[tuple[str | None, dict[str, Any]]]:
         file_id = file_name.removeprefix("files/")
         query = "?alt=media"
@@ -328,7 +348,6 @@ class GeminiAdapter:
                     yield None, {UNREADABLE: f"line {count} of the responses file is not a JSON object"}
                     continue
                 key = line.get("key")
-                line["batchbridge_model"] = model
                 # Lines come in input order: one without a key is matched by its position.
                 yield (str(key) if isinstance(key, str) and key else None), line
         finally:
@@ -381,17 +400,14 @@ def _incomplete(problem: str) -> GatewayError:
     )
 
 
-def _bad_response(problem: str) -> GatewayError:
-    return GatewayError(
-        502, f"The gemini provider returned {problem}.", type="upstream_error", code="provider_bad_response"
-    )
+_bad_response: Final = partial(bad_response, PROVIDER)  # the 502 of an answer of Gemini's the gateway cannot read
 
 
 def _convert(source: BinaryIO, target: IO[bytes]) -> None:
     """OpenAI batch lines (already checked as JSONL) -> Gemini batch lines, one at a time; 400 naming a custom_id."""
     model: str | None = None
     first_with_model = ""
-    for custom_id, body in chat_requests(iter(lambda: source.read(64 * 1024), b""), "Gemini"):
+    for custom_id, to_request, body in table_requests(iter(lambda: source.read(64 * 1024), b""), "Gemini", REQUESTS):
         line_model = body.get("model")
         if line_model:
             if model is None:
@@ -403,11 +419,11 @@ def _convert(source: BinaryIO, target: IO[bytes]) -> None:
                     param="file",
                     code="model_mismatch",
                 )
-        request = chat_to_request(body, custom_id=custom_id)
+        request = to_request(body, custom_id=custom_id)
         target.write(codec.dumps_line({"key": custom_id, "request": request}))
 
 
-def _inlined(items: Any, model: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+def _inlined(items: Any) -> Iterator[tuple[str | None, dict[str, Any]]]:
     """Inline results (``{"response" | "error", "metadata": {"key"}}``) as file-style lines."""
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
@@ -415,7 +431,6 @@ def _inlined(items: Any, model: str) -> Iterator[tuple[str | None, dict[str, Any
         metadata = item.get("metadata")
         key = metadata.get("key") if isinstance(metadata, dict) else None
         line = {name: item[name] for name in ("response", "error") if name in item}
-        line["batchbridge_model"] = model
         yield (str(key) if isinstance(key, str) and key else None), line
 
 

@@ -10,23 +10,21 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
-from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError, bad_request
+from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.ports import (
     BatchRequest,
     Credentials,
     ProviderAdapter,
     ProviderBatch,
     ProviderFile,
+    ResultContext,
     UploadRequest,
 )
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import FileRecord
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Bedrock runs on the gateway's AWS identity; OpenAI-compatible endpoints take the key their configuration names.
-KEYLESS = frozenset({"bedrock", "openai-compatible"})
-KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
 class GatewayKeyed:
@@ -36,6 +34,7 @@ class GatewayKeyed:
         self._adapter = adapter
         self._key = key
         self.name: str = adapter.name
+        self.spec: ProviderSpec = adapter.spec
         self.results_mode: Literal["files", "lines"] = adapter.results_mode
         self.max_batch_requests: int = adapter.max_batch_requests
         self.results_may_omit: bool = adapter.results_may_omit
@@ -59,18 +58,18 @@ class GatewayKeyed:
             logger.error("provider %s refused the gateway's credentials: %s", self.name, exc.message)
             raise GatewayError(
                 502,
-                f"{PROVIDER_NAMES.get(self.name, self.name)} refused this gateway's own credentials; the gateway's "
+                f"{self.spec.display_name} refused this gateway's own credentials; the gateway's "
                 "operator has been told (the gateway's logs say why).",
                 type="upstream_error",
                 code="provider_auth_failed",
             ) from None
 
     def _credentials(self) -> Credentials:
-        if self.name in KEYLESS:
+        variable = self.spec.key_variable
+        if variable is None:  # runs on no key of the gateway's provider keys (see ProviderSpec.key_variable)
             return Credentials(api_key="")
         key = self._key()
         if not key:
-            variable = KEY_VARIABLES.get(self.name, "the provider keys secret")
             raise bad_request(
                 f"This gateway holds no key for provider {self.name!r} ({variable} or "
                 "BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN), so it does not offer it.",
@@ -109,7 +108,5 @@ class GatewayKeyed:
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         self._guarded(lambda: self._adapter.release_results(self._credentials(), provider_batch_id))
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
-        return self._adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=created)
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+        return self._adapter.output_line(raw, context)

@@ -7,16 +7,21 @@ from typing import Any, Final, Literal
 
 import httpx
 
+from batchbridge.config import Settings
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
     Credentials,
     ProviderBatch,
     ProviderFile,
+    ResultContext,
     UploadRequest,
 )
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import BATCH_TIMESTAMPS, FileRecord
+from batchbridge.providers import registry
 from batchbridge.providers.upstream import Paging, Upstream
 
 PROVIDER: Final = "openai"
@@ -30,9 +35,32 @@ FIND_PAGE: Final = 100
 FILE: Final = "a valid file object"  # what an answer lacks when it is not one (a 502)
 BATCH: Final = "a valid batch object"
 
+# The provider, as the registry and the services know it (see providers.registry).
+SPEC: Final = ProviderSpec(
+    name=PROVIDER,
+    display_name="OpenAI",
+    key_variable="OPENAI_API_KEY",
+    base_url_setting="openai_base_url",
+    states={
+        "validating": Observation("validating"),
+        "in_progress": Observation("in_progress"),
+        "finalizing": Observation("finalizing"),  # OpenAI is still writing its output
+        "cancelling": Observation("cancelling"),
+        "completed": ENDED_COMPLETED,
+        "expired": ENDED_EXPIRED,
+        "cancelled": ENDED_CANCELLED,
+        "failed": Observation("failed"),
+    },
+)
+
+
+def build(settings: Settings, parts: registry.Parts) -> OpenAIAdapter:
+    return OpenAIAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+
 
 class OpenAIAdapter:
     name = PROVIDER
+    spec = SPEC
     results_mode: Literal["files", "lines"] = "files"  # OpenAI writes OpenAI-format output and error files
     max_batch_requests = 50_000
     results_may_omit = False
@@ -41,7 +69,7 @@ class OpenAIAdapter:
     judges_lines = True
 
     def __init__(self, base_url: str, *, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
-        self._upstream = Upstream(PROVIDER, base_url, timeout=timeout, transport=transport, auth=_auth)
+        self._upstream = Upstream(SPEC, base_url, timeout=timeout, transport=transport, auth=_auth)
 
     # files
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:
@@ -112,9 +140,7 @@ class OpenAIAdapter:
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
 
-    def output_line(
-        self, raw: dict[str, Any], *, custom_id: str, line_id: str, created: int
-    ) -> tuple[str, dict[str, Any]]:
+    def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:

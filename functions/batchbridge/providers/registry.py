@@ -1,61 +1,110 @@
-"""Which adapter serves which provider; adapters are imported only when first used (cold start)."""
+"""Which module serves which provider, and the adapters built from them on first use.
+
+A provider is one adapter module declaring it: ``SPEC`` (a ``domain.providers.ProviderSpec``: its names, its key
+variable, its base URL setting, what its batch states mean) and ``build(settings, parts)``, its adapter made from
+the settings and what the composition root hands it (``Parts``). Adding a provider takes that module, its
+translations (``domain/translate``), its fake upstream (``tests/fakes``), its name in ``domain.providers.PROVIDERS``
+and its line in ``MODULES`` below; a provider with a key or a base URL of its own also needs its setting
+(``config``: read at every start, before any adapter) and its line in ``serve``'s banner.
+``tests/unit/test_provider_specs.py`` checks that every name has a module whose ``SPEC`` is its own, with a state
+table ``lifecycle`` can read, keys as the settings and the banner read them, built only when first used.
+
+A module is imported only when its provider is first used: its HTTP or AWS client is no part of a cold start of a
+function that never calls it (``tests/infra/test_cold_start.py``).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Final
 
 from batchbridge import tracing
 from batchbridge.config import Settings
 from batchbridge.domain.ports import ProviderAdapter
-from batchbridge.domain.providers import unsupported_provider
+from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 
+if TYPE_CHECKING:
+    from batchbridge.domain.executor import BatchExecutor
+    from batchbridge.domain.executor.ports import RequestSender
 
-def _openai(settings: Settings) -> ProviderAdapter:
-    from batchbridge.providers.openai import OpenAIAdapter
-
-    return OpenAIAdapter(settings.openai_base_url, timeout=settings.upstream_timeout_seconds)
-
-
-def _anthropic(settings: Settings) -> ProviderAdapter:
-    from batchbridge.providers.anthropic import AnthropicAdapter
-
-    return AnthropicAdapter(settings.anthropic_base_url, timeout=settings.upstream_timeout_seconds)
-
-
-def _bedrock(settings: Settings) -> ProviderAdapter:
-    from batchbridge.providers.bedrock import BedrockAdapter
-
-    return BedrockAdapter(
-        bucket=settings.bedrock_bucket,
-        role_arn=settings.bedrock_role_arn,
-        min_records=settings.bedrock_min_records,
-        timeout=settings.upstream_timeout_seconds,
-        operator_only=settings.gateway_keys_mode,
-        allowed_buckets=settings.bedrock_allowed_buckets,
-        allowed_role_arns=settings.bedrock_allowed_role_arns,
-    )
-
-
-def _gemini(settings: Settings) -> ProviderAdapter:
-    from batchbridge.providers.gemini import GeminiAdapter
-
-    return GeminiAdapter(settings.gemini_base_url, timeout=settings.upstream_timeout_seconds)
-
-
-# A new provider is one entry here plus its adapter module.
-FACTORIES: dict[str, Callable[[Settings], ProviderAdapter]] = {
-    "openai": _openai,
-    "anthropic": _anthropic,
-    "bedrock": _bedrock,
-    "gemini": _gemini,
+# provider -> the module declaring it (its SPEC and build)
+MODULES: Final[dict[str, str]] = {
+    "openai": "batchbridge.providers.openai",
+    "anthropic": "batchbridge.providers.anthropic",
+    "bedrock": "batchbridge.providers.bedrock",
+    "gemini": "batchbridge.providers.gemini",
+    "openai-compatible": "batchbridge.providers.compat",
 }
+
+Factory = Callable[[Settings], ProviderAdapter]
+
+
+def _aws_client(service: str, **kwargs: Any) -> Any:
+    from batchbridge import aws
+
+    return aws.client(service, **kwargs)
+
+
+def _environment_key(variable: str) -> str | None:
+    return os.environ.get(variable) or None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the composition root hands an adapter's ``build`` besides the settings.
+
+    ``aws_client``: boto3 clients, as ``batchbridge.aws.client`` makes them (service, keyword arguments), for the
+    providers that call AWS on the gateway's own identity (Bedrock). ``executor``: what runs the batches of the
+    providers the gateway runs itself (openai-compatible), given how it sends one request; None where this gateway
+    runs none. ``compat_key``: an openai-compatible endpoint's key, by the name its ``api_key_env`` gives."""
+
+    aws_client: Callable[..., Any] = _aws_client
+    executor: Callable[[RequestSender], BatchExecutor] | None = None
+    compat_key: Callable[[str], str | None] = _environment_key
+
+
+def base_url(settings: Settings, spec: ProviderSpec) -> str:
+    """The base URL ``settings`` hold for provider ``spec`` (its ``base_url_setting``)."""
+    if spec.base_url_setting is None:
+        raise ValueError(f"provider {spec.name} has no base URL setting")
+    return str(getattr(settings, spec.base_url_setting))
+
+
+def spec(name: str) -> ProviderSpec:
+    """Provider ``name``'s spec, as its module declares it (the module is imported if it was not yet)."""
+    module = MODULES.get(name)
+    if module is None:
+        raise unsupported_provider(name)
+    declared: ProviderSpec = import_module(module).SPEC
+    return declared
+
+
+def _factory(module: str, parts: Parts) -> Factory:
+    def build(settings: Settings) -> ProviderAdapter:
+        adapter: ProviderAdapter = import_module(module).build(settings, parts)
+        return adapter
+
+    return build
+
+
+def factories(parts: Parts | None = None) -> dict[str, Factory]:
+    """A factory for each provider of ``MODULES``, building its adapter with ``parts`` (by default, the AWS
+    clients from boto3's environment and no executor)."""
+    given = Parts() if parts is None else parts
+    return {name: _factory(module, given) for name, module in MODULES.items()}
+
+
+FACTORIES: Final = factories()
 
 
 class Registry:
     def __init__(
         self,
         settings: Settings,
-        factories: dict[str, Callable[[Settings], ProviderAdapter]] | None = None,
+        factories: dict[str, Factory] | None = None,
         *,
         provider_key: Callable[[str], str | None] | None = None,
     ):

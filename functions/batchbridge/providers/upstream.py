@@ -15,14 +15,24 @@ from typing import Any, TypeVar
 
 import httpx
 
-from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError, provider_status
+from batchbridge.domain.errors import GatewayError, provider_status
 from batchbridge.domain.ports import Credentials
+from batchbridge.domain.providers import ProviderSpec
+from batchbridge.providers import registry
 from batchbridge.providers.http import call, make_client
 
 T = TypeVar("T")
 Auth = Callable[[Credentials], dict[str, str]]
 ErrorBody = Callable[[httpx.Response], GatewayError]  # an error answer as the gateway's error
 JsonObject = dict[str, Any]
+
+
+def _spec(provider: ProviderSpec | str) -> ProviderSpec:
+    """``provider``'s spec: itself, or that of the registered provider of that name (one not registered is known by
+    its name alone)."""
+    if isinstance(provider, ProviderSpec):
+        return provider
+    return registry.spec(provider) if provider in registry.MODULES else ProviderSpec(provider, provider, {})
 
 
 def json_object(body: JsonObject) -> JsonObject:
@@ -44,14 +54,15 @@ class Paging:
 
 
 class Upstream:
-    """A provider's API at ``base_url``. ``auth``: the headers carrying a caller's credentials. ``errors``: an
-    error answer as a GatewayError (default: an OpenAI-shaped ``{"error": {...}}`` body, kept). ``bad_response``:
-    the 502 for an answer that is not what was asked for, given the problem ("HTTP 200 without ...").
-    ``empty_is_object``: an empty answer reads as ``{}`` (Google's ``Empty``)."""
+    """A provider's API (``provider``: its spec, or its name) at ``base_url``. ``auth``: the headers carrying a
+    caller's credentials. ``errors``: an error answer as a GatewayError (default: an OpenAI-shaped
+    ``{"error": {...}}`` body, kept). ``bad_response``: the 502 for an answer that is not what was asked for, given
+    the problem ("HTTP 200 without ..."). ``empty_is_object``: an empty answer reads as ``{}`` (Google's
+    ``Empty``)."""
 
     def __init__(
         self,
-        provider: str,
+        provider: ProviderSpec | str,
         base_url: str,
         *,
         timeout: float,
@@ -61,10 +72,11 @@ class Upstream:
         bad_response: Callable[[str], GatewayError] | None = None,
         empty_is_object: bool = False,
     ) -> None:
-        self.provider = provider
+        spec = _spec(provider)
+        self.provider = spec.name
         self._client_args = (base_url.rstrip("/") + "/", timeout, transport)
         self._auth = auth
-        self._errors: ErrorBody = errors or partial(upstream_error, provider)
+        self._errors: ErrorBody = errors or partial(upstream_error, spec)
         self._bad_response = bad_response or self._answered_without
         self._empty_is_object = empty_is_object
 
@@ -189,8 +201,10 @@ class Upstream:
         )
 
 
-def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
-    """The provider's error, kept: its status, and the message, type, param and code it gave."""
+def upstream_error(provider: ProviderSpec | str, response: httpx.Response) -> GatewayError:
+    """The provider's (its spec, or its name) error, kept: its status, and the message, type, param and code it
+    gave."""
+    spec = _spec(provider)
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
@@ -199,7 +213,7 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         message = error["message"]  # the provider's own words, as it sent them
         if status == 429 or status >= 500:  # a final failure says whose it was
-            message = f"{PROVIDER_NAMES.get(provider, provider)}: {message}"
+            message = f"{spec.display_name}: {message}"
         return GatewayError(
             status,
             message,
@@ -209,7 +223,7 @@ def upstream_error(provider: str, response: httpx.Response) -> GatewayError:
         )
     return GatewayError(
         status,
-        f"The {provider} provider answered HTTP {response.status_code}.",
+        f"The {spec.name} provider answered HTTP {response.status_code}.",
         type="upstream_error",
         code="provider_error",
     )

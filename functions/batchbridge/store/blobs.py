@@ -9,10 +9,11 @@ from typing import Any, BinaryIO, Final
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from batchbridge.aws import EXPIRY_TAG as EXPIRY_TAG  # the store's tag: schema and the tests read it here too
+from batchbridge.aws import tagging
 from batchbridge.domain.errors import GatewayError
 
 CHUNK_BYTES: Final = 64 * 1024
-EXPIRY_TAG: Final = "batchbridge-expire-days"  # value: whole days; the bucket's lifecycle rule for it removes it
 PART_BYTES: Final = 8 * 1024 * 1024  # above S3's 5 MiB minimum part size
 # Sized on purpose: boto3's default (10 threads x 8 MB) would hold ~80 MB per upload in flight.
 TRANSFER: Final = TransferConfig(
@@ -156,11 +157,6 @@ class S3MultipartWriter:
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=part
         )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
-
-
-def tagging(expire_days: int | None) -> dict[str, str]:
-    """The tag a bucket lifecycle rule removes the object by (schema.lifecycle_rules: one rule per day count)."""
-    return {} if expire_days is None else {"Tagging": f"{EXPIRY_TAG}={expire_days}"}
 
 
 def _remaining(stream: BinaryIO) -> int | None:

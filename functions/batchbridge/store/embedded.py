@@ -21,7 +21,7 @@ class EmbeddedAws:
     def client(self, service: str) -> Any:
         from botocore.config import Config
 
-        from batchbridge.store import aws
+        from batchbridge import aws
 
         return aws.client(
             service,

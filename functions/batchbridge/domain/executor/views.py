@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from batchbridge.domain import compat
+from batchbridge.domain import output_lines
 from batchbridge.domain.executor.ports import RunState
-from batchbridge.domain.lines import unrun_line
 from batchbridge.domain.ports import ProviderBatch
 
 UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (its error code)
@@ -34,6 +33,5 @@ def report(state: RunState) -> ProviderBatch:
 def output_line(raw: dict[str, Any], *, custom_id: str, line_id: str) -> tuple[str, dict[str, Any]]:
     """A result (a stored answer, or the marker of a request never run) as a line of the output or error file."""
     if UNRUN in raw:
-        return "error", unrun_line(line_id, custom_id, str(raw[UNRUN]))
-    line = {**raw, "id": line_id, "custom_id": custom_id}
-    return compat.role_of(line), line
+        return output_lines.unrun(line_id, custom_id, str(raw[UNRUN]))
+    return output_lines.placed(raw, line_id, custom_id)

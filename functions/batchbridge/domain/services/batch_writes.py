@@ -13,6 +13,7 @@ from batchbridge.domain.custom_ids import map_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
 from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import (
     WORKING_EXPIRY_DAYS,
     BatchRecord,
@@ -51,8 +52,8 @@ def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[]
     return lambda: blobs.open(blob_key)
 
 
-def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
-    """The batch record an intent becomes once the provider's batch is known (stored by the caller)."""
+def adopt(blobs: BlobStore, spec: ProviderSpec, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
+    """The batch record an intent becomes once its provider's (``spec``) batch is known (stored by the caller)."""
     job = ProviderJob(id=report.id)
     record = dataclasses.replace(
         intent,
@@ -73,13 +74,13 @@ def adopt(blobs: BlobStore, intent: BatchRecord, report: ProviderBatch, now_ns: 
             spool.seek(0)
             # a working object: the finalizer removes it; the expiry tag removes one a failed batch leaves
             blobs.put(job.custom_id_map_key, spool, "application/jsonl", WORKING_EXPIRY_DAYS)  # type: ignore[arg-type]
-    return fold(record, report, now_ns)
+    return fold(spec, record, report, now_ns)
 
 
-def fold(record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
-    """``record`` updated with a provider's report, stamped as refreshed now."""
+def fold(spec: ProviderSpec, record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
+    """``record`` updated with a report of its provider's (``spec``), stamped as refreshed now."""
     try:
-        updated = apply_report(record, report, now_ns // 1_000_000_000)
+        updated = apply_report(spec, record, report, now_ns // 1_000_000_000)
     except UnknownProviderState as exc:
         raise GatewayError(
             502, f"The {record.provider} provider reported {exc}.", type="upstream_error", code="provider_bad_response"
@@ -88,10 +89,10 @@ def fold(record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord
     return updated
 
 
-def fold_all(record: BatchRecord, reports: list[ProviderBatch], now_ns: int) -> BatchRecord:
-    """``record`` updated with a report of each of its jobs."""
+def fold_all(spec: ProviderSpec, record: BatchRecord, reports: list[ProviderBatch], now_ns: int) -> BatchRecord:
+    """``record`` updated with a report of each of its jobs (by its provider: ``spec``)."""
     for report in reports:
-        record = fold(record, report, now_ns)
+        record = fold(spec, record, report, now_ns)
     return record
 
 
@@ -100,7 +101,7 @@ def refreshed(
 ) -> BatchRecord:
     """``record`` updated with what its provider reports now of each of its jobs."""
     reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
-    return fold_all(record, reports, clock())
+    return fold_all(adapter.spec, record, reports, clock())
 
 
 def schedule(queue: WorkQueue, before: BatchRecord | None, after: BatchRecord) -> None:

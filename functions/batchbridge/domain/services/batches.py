@@ -152,7 +152,7 @@ class BatchService:
             self._reconcile_later(intent)
             raise
         try:
-            record = adopt(self.blobs, intent, report, created_ns)
+            record = adopt(self.blobs, adapter.spec, intent, report, created_ns)
             saved = save(self.records, intent, record)
         except BaseException:
             # A provider batch nobody can see would run (and bill) unobserved: stop it, and let the reconcile
@@ -260,7 +260,7 @@ class BatchService:
         now_ns = self.clock()
         for _ in range(CANCEL_WRITE_ATTEMPTS):
             # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).
-            updated = fold_all(record, reports, now_ns)
+            updated = fold_all(adapter.spec, record, reports, now_ns)
             if updated.provider_outcome is None:  # providers that answer a cancel with their old state
                 move(updated, "cancelling", now_ns // 1_000_000_000)
             saved = save(self.records, record, updated)
@@ -285,7 +285,7 @@ class BatchService:
             if current.status in ("cancelling", "cancelled"):
                 return current
             report = adapter.get_batch(caller.credentials, job_id)
-            seen = fold(record, report, self.clock())
+            seen = fold(adapter.spec, record, report, self.clock())
             if seen.status not in ("cancelling", "cancelled") and seen.provider_outcome != "cancelled":
                 raise
             return report

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from batchbridge.domain import compat, webhooks
-from batchbridge.domain.errors import PROVIDER_NAMES, GatewayError
+from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
@@ -28,6 +28,7 @@ from batchbridge.domain.ports import (
     WebhookSender,
     WorkQueue,
 )
+from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import (
     BatchRecord,
 )
@@ -133,7 +134,7 @@ class BatchJobs:
         now_ns = self.clock()
         now = now_ns // 1_000_000_000
         results: dict[str, Any] | None = None
-        ended = fold_all(record, reports, now_ns)
+        ended = fold_all(adapter.spec, record, reports, now_ns)
         if ended.provider_outcome is not None:
             if adapter.results_mode == "files":
                 (report,) = reports  # a provider whose result files are OpenAI's runs one job per batch
@@ -145,7 +146,7 @@ class BatchJobs:
                     return self.records.get_batch(batch_id)
                 results = converted
         for _ in range(FINALIZE_ATTEMPTS):
-            updated = fold_all(record, reports, now_ns)
+            updated = fold_all(adapter.spec, record, reports, now_ns)
             if results is not None and updated.provider_outcome is not None:
                 for name, value in results.items():
                     setattr(updated, name, value)
@@ -235,7 +236,8 @@ class BatchJobs:
             extras={"model": record.model} if record.model else {},
         )
         try:
-            report = self.providers.get(record.provider).find_batch(credentials, request, record.created_at)
+            adapter = self.providers.get(record.provider)
+            report = adapter.find_batch(credentials, request, record.created_at)
         except GatewayError as exc:
             # A batch may be there with nothing to tell it by: kept till given up, as if not found. A provider that
             # cannot be asked is asked again, till then too (past it, the intent goes: no job outlives the sweeps).
@@ -243,7 +245,7 @@ class BatchJobs:
                 raise
             report = None
         if report is not None:
-            saved = save(self.records, record, adopt(self.blobs, record, report, now_ns))
+            saved = save(self.records, record, adopt(self.blobs, adapter.spec, record, report, now_ns))
             schedule(self.queue, None, saved)
             logger.info(
                 "batch %s: adopted %s batch %s left by an unanswered create", batch_id, record.provider, report.id
@@ -339,7 +341,7 @@ class BatchJobs:
                         # a provider that does not answer; what the create may have left is named in errors.
                         logger.warning("batch %s: ended unsubmitted, its provider unreachable: %s", record.id, exc)
                         status = "cancelled" if record.status == "cancelling" else "expired"
-                        return self._end_submission(record.id, lease, status, _unknown_outcome(record))
+                        return self._end_submission(record.id, lease, status, _unknown_outcome(record, adapter.spec))
                     raise
                 logger.warning(
                     "batch %s: the %s provider may hold a batch from its create sent at %d, and cannot tell which: %s",
@@ -348,7 +350,7 @@ class BatchJobs:
                     record.submit_sent_at,
                     exc.message,
                 )
-                return self._end_submission(record.id, lease, "failed", _unknown_outcome(record))
+                return self._end_submission(record.id, lease, "failed", _unknown_outcome(record, adapter.spec))
             if found is not None:
                 logger.info("batch %s: adopting %s batch %s, an earlier run's", record.id, record.provider, found.id)
                 return self._adopt_submission(adapter, credentials, record.id, lease, found)
@@ -438,7 +440,9 @@ class BatchJobs:
         """The provider's batch recorded as the batch's own (its custom_id map written first); if a cancel came
         while it was made, cancelled at the provider now."""
         now_ns = self.clock()
-        saved = self._update_submission(batch_id, lease, lambda current: adopt(self.blobs, current, report, now_ns))
+        saved = self._update_submission(
+            batch_id, lease, lambda current: adopt(self.blobs, adapter.spec, current, report, now_ns)
+        )
         if saved is None:  # another run took the submission over (this one outran its lease): it finds this batch
             logger.warning("batch %s: submitted as %s batch %s after its lease", batch_id, adapter.name, report.id)
             return self.records.get_batch(batch_id)
@@ -457,7 +461,7 @@ class BatchJobs:
         for _ in range(SUBMIT_WRITE_ATTEMPTS):
             if record is None or record.is_terminal:
                 return record
-            updated = fold(record, cancelled, self.clock())
+            updated = fold(adapter.spec, record, cancelled, self.clock())
             written = save(self.records, record, updated)
             schedule(self.queue, record, written)
             if written == updated:
@@ -668,8 +672,8 @@ def _errors_of(exc: GatewayError) -> dict[str, Any]:
     )
 
 
-def _unknown_outcome(record: BatchRecord) -> dict[str, Any]:
-    provider = PROVIDER_NAMES.get(record.provider, record.provider)
+def _unknown_outcome(record: BatchRecord, spec: ProviderSpec) -> dict[str, Any]:
+    provider = spec.display_name
     message = (
         f"The batch was sent to {provider}, but its answer never reached the gateway, and {provider} keeps nothing "
         f"to tell which of its batches it is: it may be running in the {provider} account of the key it was sent "

@@ -9,11 +9,17 @@ import logging
 import tempfile
 from typing import IO, Any, Final
 
-from batchbridge.domain import codec, ids
+from batchbridge.domain import codec, ids, output_lines
 from batchbridge.domain.custom_ids import read_map
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.lines import unreadable_result_line, unrun_line
-from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore
+from batchbridge.domain.ports import (
+    BlobStore,
+    Credentials,
+    ProviderAdapter,
+    ProviderBatch,
+    RecordStore,
+    ResultContext,
+)
 from batchbridge.domain.records import (
     BatchRecord,
     FileRecord,
@@ -65,7 +71,7 @@ class ResultFiles(contextlib.ExitStack):
         requests is a failure to retry (a 502), never a short file."""
         custom_ids = read_map(blobs.open(job.custom_id_map_key)) if job.custom_id_map_key else {}
         before = self.counts["output"] + self.counts["error"]
-        seen = self._add_results(adapter, credentials, job, custom_ids)
+        seen = self._add_results(adapter, credentials, job, report, custom_ids)
         if adapter.results_may_omit:
             self._add_unrun(custom_ids, seen)
         expected = len(custom_ids) if adapter.results_may_omit else (report.request_counts or {}).get("total", 0)
@@ -80,12 +86,20 @@ class ResultFiles(contextlib.ExitStack):
             )
 
     def _add_results(
-        self, adapter: ProviderAdapter, credentials: Credentials, job: ProviderJob, custom_ids: dict[str, str]
+        self,
+        adapter: ProviderAdapter,
+        credentials: Credentials,
+        job: ProviderJob,
+        report: ProviderBatch,
+        custom_ids: dict[str, str],
     ) -> set[bytes]:
-        """The job's result lines; returns the digests of the provider custom_ids met (16 bytes each, whatever
-        their length). A line that names no custom_id is the request at its position (in the map's order)."""
+        """The job's result lines, each converted with its context (the batch's endpoint, the job's model as
+        ``report`` gives it); returns the digests of the provider custom_ids met (16 bytes each, whatever their
+        length). A line that names no custom_id is the request at its position (in the map's order)."""
         seen: set[bytes] = set()
         in_order = list(custom_ids)
+        endpoint, model, created, convert = self.batch.endpoint, report.model or "", self.created, adapter.output_line
+        context = tuple.__new__  # ResultContext's own __new__ is a Python call: this is half the cost, once a line
         for position, (named, raw) in enumerate(adapter.results(credentials, job.id)):
             provider_custom_id = named if named is not None else _at(in_order, position)
             if provider_custom_id is None:
@@ -99,17 +113,17 @@ class ResultFiles(contextlib.ExitStack):
             custom_id = custom_ids.get(provider_custom_id, provider_custom_id)
             line_id = result_line_id(self.batch.id, custom_id)
             try:
-                role, line = adapter.output_line(raw, custom_id=custom_id, line_id=line_id, created=self.created)
+                role, line = convert(raw, context(ResultContext, (endpoint, model, created, custom_id, line_id)))
             except GatewayError as exc:  # one unreadable result must not hold back the others
-                role, line = "error", unreadable_result_line(line_id, custom_id, exc.message)
+                role, line = output_lines.bad_result(line_id, custom_id, exc.message)
             self.write(role, line)
         return seen
 
     def _add_unrun(self, custom_ids: dict[str, str], seen: set[bytes]) -> None:
-        code = "batch_cancelled" if self.batch.provider_outcome == "cancelled" else "batch_expired"
+        code = output_lines.CANCELLED if self.batch.provider_outcome == "cancelled" else output_lines.EXPIRED
         for provider_custom_id, custom_id in custom_ids.items():
             if _digest(provider_custom_id) not in seen:  # the provider never ran it
-                self.write("error", unrun_line(result_line_id(self.batch.id, custom_id), custom_id, code))
+                self.write(*output_lines.unrun(result_line_id(self.batch.id, custom_id), custom_id, code))
 
     def store(self, blobs: BlobStore, records: RecordStore) -> dict[str, Any]:
         """The files stored (every blob first, then the records that point at them): the batch fields they set."""

@@ -49,12 +49,17 @@ writes and reads as prompt tokens (Anthropic's `input_tokens` excludes both).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final, TypeGuard
 
-from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.translate import chat
+from batchbridge.domain import output_lines
+from batchbridge.domain.endpoints import CHAT_ENDPOINT
+from batchbridge.domain.ports import ResultContext
+from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat
 from batchbridge.domain.translate.chat import MAX_STOP_SEQUENCES as MAX_STOP_SEQUENCES
 from batchbridge.domain.translate.chat import ChatBody
+
+NAME: Final = "anthropic"  # the provider, as the gateway names it (in the 502 of a result it cannot read)
 
 DEFAULT_MAX_TOKENS: Final = 4096  # Anthropic requires max_tokens; documented default when a chat body has none
 
@@ -286,17 +291,11 @@ def _tool_result(b: ChatBody, message: dict[str, Any], where: str) -> dict[str, 
 # Anthropic Message / results line -> OpenAI chat.completion / batch output line
 
 
-def _bad_response(problem: str) -> GatewayError:
-    return GatewayError(
-        502, f"The anthropic provider returned {problem}.", type="upstream_error", code="provider_bad_response"
-    )
-
-
 def message_to_chat_completion(message: dict[str, Any], *, created: int) -> dict[str, Any]:
     """Anthropic Message -> OpenAI chat.completion object."""
     message_id = message.get("id")
     if not isinstance(message_id, str):
-        raise _bad_response("a message without an id")
+        raise output_lines.bad_response(NAME, "a message without an id")
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     for block in message.get("content") or []:
@@ -349,61 +348,51 @@ def _count(usage: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def result_to_output_line(
-    line: dict[str, Any], *, custom_id: str, line_id: str, created: int
-) -> tuple[str, dict[str, Any]]:
-    """One Anthropic results-JSONL line ({"custom_id", "result"}) -> ("output" | "error", OpenAI batch output line).
+def chat_result(line: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+    """One Anthropic results-JSONL line ({"custom_id", "result"}) -> ("output" | "error", OpenAI batch output line),
+    for a chat completions batch.
 
-    `custom_id` is the user's original custom_id (the caller restores remapped ids); `line_id` is the
-    "batch_req_..." id to use.
+    ``context.custom_id`` is the user's original custom_id (the caller restores remapped ids); ``context.line_id``
+    is the "batch_req_..." id to use.
     """
+    custom_id, line_id = context.custom_id, context.line_id
     result = line.get("result")
     if not isinstance(result, dict):
-        raise _bad_response(f"a results line without a result for custom_id {custom_id!r}")
+        raise output_lines.bad_response(NAME, f"a results line without a result for custom_id {custom_id!r}")
     kind = result.get("type")
-    head: dict[str, Any] = {"id": line_id, "custom_id": custom_id}
     if kind == "succeeded":
         message = result.get("message")
         if not isinstance(message, dict):
-            raise _bad_response(f"a succeeded result without a message for custom_id {custom_id!r}")
-        body = message_to_chat_completion(message, created=created)
-        return "output", {
-            **head,
-            "response": {"status_code": 200, "request_id": body["id"], "body": body},
-            "error": None,
-        }
+            raise output_lines.bad_response(NAME, f"a succeeded result without a message for custom_id {custom_id!r}")
+        body = message_to_chat_completion(message, created=context.created)
+        return output_lines.success(line_id, custom_id, body, body["id"])
     if kind == "errored":
         outer = result.get("error")
         outer = outer if isinstance(outer, dict) else {}
         inner = outer.get("error")
         inner = inner if isinstance(inner, dict) else {}
         error_type = str(inner.get("type") or "api_error")
-        return "error", {
-            **head,
-            "response": {
-                "status_code": ERROR_STATUS.get(error_type, 500),
-                "request_id": str(outer.get("request_id") or ""),
-                "body": {
-                    "error": {
-                        "message": str(inner.get("message") or ""),
-                        "type": error_type,
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            },
-            "error": None,
-        }
+        return output_lines.http_error(
+            line_id,
+            custom_id,
+            ERROR_STATUS.get(error_type, 500),
+            output_lines.error_body(str(inner.get("message") or ""), error_type),
+            str(outer.get("request_id") or ""),
+        )
     if kind == "canceled":
-        return "error", {
-            **head,
-            "response": None,
-            "error": {"code": "batch_cancelled", "message": "The batch was cancelled before this request ran."},
-        }
+        return output_lines.unrun(line_id, custom_id, output_lines.CANCELLED)
     if kind == "expired":
-        return "error", {
-            **head,
-            "response": None,
-            "error": {"code": "batch_expired", "message": "The batch expired before this request ran."},
-        }
-    raise _bad_response(f"a result of unknown type {kind!r} for custom_id {custom_id!r}")
+        return output_lines.unrun(line_id, custom_id, output_lines.EXPIRED, expired=True)
+    raise output_lines.bad_response(NAME, f"a result of unknown type {kind!r} for custom_id {custom_id!r}")
+
+
+def result_to_output_line(
+    line: dict[str, Any], *, custom_id: str, line_id: str, created: int
+) -> tuple[str, dict[str, Any]]:
+    """``chat_result`` of a chat completions batch's line, its context given field by field."""
+    return chat_result(line, ResultContext(CHAT_ENDPOINT, "", created, custom_id, line_id))
+
+
+# The translations by endpoint: an OpenAI request body -> Anthropic params, and a results line -> an output line.
+REQUESTS: Final[Mapping[str, RequestTranslation]] = {CHAT_ENDPOINT: chat_to_params}
+RESULTS: Final[Mapping[str, ResultTranslation]] = {CHAT_ENDPOINT: chat_result}

@@ -94,16 +94,21 @@ errorCode when it is a 4xx/5xx number (or a numeric string), the InvokeModel sta
 from __future__ import annotations
 
 import functools
-import hashlib
-from typing import Any, Final, Literal, get_args
+from collections.abc import Mapping
+from typing import Any, Final, Literal, Protocol, get_args
 
-from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.translate import chat
+from batchbridge.domain import output_lines
+from batchbridge.domain.endpoints import CHAT_ENDPOINT
+from batchbridge.domain.errors import bad_request
+from batchbridge.domain.output_lines import completion_id as completion_id
+from batchbridge.domain.ports import ResultContext
+from batchbridge.domain.translate import ResultTranslation, chat
 from batchbridge.domain.translate.anthropic import chat_to_params, message_to_chat_completion, one_pass, simple_params
 from batchbridge.domain.translate.chat import ChatBody
 
 Family = Literal["anthropic", "nova", "llama", "mistral"]
 FAMILIES: Final[tuple[Family, ...]] = get_args(Family)
+NAME: Final = "bedrock"  # the provider, as the gateway names it (in the 502 of a result it cannot read)
 
 ANTHROPIC_VERSION: Final = "bedrock-2023-05-31"
 NOVA_SCHEMA_VERSION: Final = "messages-v1"
@@ -403,36 +408,35 @@ def _join(texts: list[str]) -> str:
 # Bedrock output record -> OpenAI batch output line
 
 
-def _bad_response(problem: str) -> GatewayError:
-    return GatewayError(
-        502, f"The bedrock provider returned {problem}.", type="upstream_error", code="provider_bad_response"
+def chat_result(record: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
+    """One Bedrock .jsonl.out line -> ("output" | "error", OpenAI batch output line), for a chat completions batch.
+
+    ``context.custom_id`` is the user's original custom_id (the caller restores it from the recordId);
+    ``context.line_id`` is the "batch_req_..." id to use; ``context.model`` is the job's model (id, inference
+    profile or ARN), which says how to read the output.
+    """
+    output = record.get("modelOutput")
+    if output is not None:
+        if not isinstance(output, dict):
+            raise output_lines.bad_response(
+                NAME, f"a modelOutput that is not an object for custom_id {context.custom_id!r}"
+            )
+        request_id, body = _completion(output, context)
+        return output_lines.success(context.line_id, context.custom_id, body, request_id)
+    error = record.get("error")
+    if isinstance(error, dict):
+        status = _error_status(error.get("errorCode"))
+        return output_lines.provider_error(context.line_id, context.custom_id, status, error.get("errorMessage"), None)
+    raise output_lines.bad_response(
+        NAME, f"a record with neither modelOutput nor error for custom_id {context.custom_id!r}"
     )
 
 
 def record_to_output_line(
     record: dict[str, Any], *, custom_id: str, line_id: str, created: int, model_id: str
 ) -> tuple[str, dict[str, Any]]:
-    """One Bedrock .jsonl.out line -> ("output" | "error", OpenAI batch output line).
-
-    `custom_id` is the user's original custom_id (the caller restores it from the recordId); `line_id` is the
-    "batch_req_..." id to use; `model_id` is the job's model (id, inference profile or ARN).
-    """
-    head: dict[str, Any] = {"id": line_id, "custom_id": custom_id}
-    output = record.get("modelOutput")
-    if output is not None:
-        if not isinstance(output, dict):
-            raise _bad_response(f"a modelOutput that is not an object for custom_id {custom_id!r}")
-        request_id, body = _completion(output, custom_id=custom_id, line_id=line_id, created=created, model_id=model_id)
-        return "output", {
-            **head,
-            "response": {"status_code": 200, "request_id": request_id, "body": body},
-            "error": None,
-        }
-    error = record.get("error")
-    if isinstance(error, dict):
-        status = _error_status(error.get("errorCode"))
-        return chat.error_line(head, status, error.get("errorMessage"), None)
-    raise _bad_response(f"a record with neither modelOutput nor error for custom_id {custom_id!r}")
+    """``chat_result`` of a chat completions batch's record, its context given field by field."""
+    return chat_result(record, ResultContext(CHAT_ENDPOINT, model_id, created, custom_id, line_id))
 
 
 def _error_status(code: Any) -> int:
@@ -447,10 +451,9 @@ def _error_status(code: Any) -> int:
     return 500
 
 
-def _completion(
-    output: dict[str, Any], *, custom_id: str, line_id: str, created: int, model_id: str
-) -> tuple[str, dict[str, Any]]:
+def _completion(output: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
     """modelOutput -> (request_id, chat.completion)."""
+    model_id, custom_id, line_id, created = context.model, context.custom_id, context.line_id, context.created
     family = family_of(model_id)
     if family == "anthropic":
         body = message_to_chat_completion(output, created=created)
@@ -462,7 +465,9 @@ def _completion(
         message = message.get("message") if isinstance(message, dict) else None
         blocks = message.get("content") if isinstance(message, dict) else None
         if not isinstance(blocks, list):
-            raise _bad_response(f"a Nova output without output.message.content for custom_id {custom_id!r}")
+            raise output_lines.bad_response(
+                NAME, f"a Nova output without output.message.content for custom_id {custom_id!r}"
+            )
         # Only text blocks carry the reply; reasoning and tool-use blocks have no counterpart here.
         text = "".join(str(block["text"]) for block in blocks if isinstance(block, dict) and "text" in block)
         usage = output.get("usage")
@@ -476,14 +481,14 @@ def _completion(
     if family == "llama":
         generation = output.get("generation")
         if not isinstance(generation, str):
-            raise _bad_response(f"a Llama output without a generation for custom_id {custom_id!r}")
+            raise output_lines.bad_response(NAME, f"a Llama output without a generation for custom_id {custom_id!r}")
         finish = LLAMA_FINISH_REASONS.get(str(output.get("stop_reason")), "stop")
         prompt, completion = _count(output, "prompt_token_count"), _count(output, "generation_token_count")
         return "", _chat_completion(generation, finish, prompt, completion, None, line_id, created, model_id)
     outputs = output.get("outputs")
     first = outputs[0] if isinstance(outputs, list) and outputs else None
     if not isinstance(first, dict) or not isinstance(first.get("text"), str):
-        raise _bad_response(f"a Mistral output without outputs[0].text for custom_id {custom_id!r}")
+        raise output_lines.bad_response(NAME, f"a Mistral output without outputs[0].text for custom_id {custom_id!r}")
     finish = MISTRAL_FINISH_REASONS.get(str(first.get("stop_reason")), "stop")
     # Mistral's native body has no token counts: reported as zeros (see the module docstring).
     return "", _chat_completion(first["text"], finish, 0, 0, None, line_id, created, model_id)
@@ -500,7 +505,7 @@ def _chat_completion(
     model_id: str,
 ) -> dict[str, Any]:
     return {
-        "id": completion_id(line_id),
+        "id": output_lines.completion_id(line_id),
         "object": "chat.completion",
         "created": created,
         "model": model_id,
@@ -520,11 +525,18 @@ def _chat_completion(
     }
 
 
-def completion_id(line_id: str) -> str:
-    """A chat.completion id derived from the batch line id: the same line always gets the same id."""
-    return "chatcmpl-" + hashlib.sha256(line_id.encode()).hexdigest()[:29]
-
-
 def _count(usage: dict[str, Any], key: str) -> int:
     value = usage.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class RequestTranslation(Protocol):
+    """An OpenAI request body -> the ``modelInput`` of a record for the model ``model_id``."""
+
+    def __call__(self, body: dict[str, Any], *, custom_id: str, model_id: str) -> dict[str, Any]: ...
+
+
+# The translations by endpoint: an OpenAI request body -> a record's modelInput, and a .jsonl.out line -> an output
+# line.
+REQUESTS: Final[Mapping[str, RequestTranslation]] = {CHAT_ENDPOINT: chat_to_model_input}
+RESULTS: Final[Mapping[str, ResultTranslation]] = {CHAT_ENDPOINT: chat_result}

@@ -519,26 +519,6 @@ def image(b: ChatBody, image_url: Any, where: str, media_types: tuple[str, ...])
     b.fail(f"{where}.url", "must be an https URL or a base64 data URL")
 
 
-def error_line(head: dict[str, Any], status: int, message: Any, code: str | None) -> tuple[str, dict[str, Any]]:
-    """A provider's per-line error -> ("error", OpenAI batch output line) with that status, message and code."""
-    return "error", {
-        **head,
-        "response": {
-            "status_code": status,
-            "request_id": "",
-            "body": {
-                "error": {
-                    "message": message if isinstance(message, str) else str(message or ""),
-                    "type": "invalid_request_error" if status < 500 else "server_error",
-                    "param": None,
-                    "code": code,
-                }
-            },
-        },
-        "error": None,
-    }
-
-
 def _required(b: ChatBody, key: str, kind: type[T], what: str) -> T:
     """`body[key]`: 400 missing_required_parameter when absent or null, invalid_type unless a non-empty `kind`."""
     value = b.get(key)

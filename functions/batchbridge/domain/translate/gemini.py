@@ -62,16 +62,21 @@ maps the canonical code to (from `status`, or from `code` as a gRPC number), els
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from batchbridge.domain import output_lines
+from batchbridge.domain.endpoints import CHAT_ENDPOINT
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.translate import chat
+from batchbridge.domain.output_lines import completion_id as completion_id
+from batchbridge.domain.ports import ResultContext
+from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat
 from batchbridge.domain.translate.chat import ChatBody
 
 PROVIDER: Final = "Gemini"
+NAME: Final = "gemini"  # the provider, as the gateway names it (in the 502 of a result it cannot read)
 MAX_CANDIDATES: Final = 8
 MAX_STOP_SEQUENCES: Final = 5  # Gemini's limit (OpenAI allows 4)
 
@@ -372,12 +377,6 @@ def _function_response(b: ChatBody, message: dict[str, Any], where: str, call_na
 # GenerateContentResponse / responses-file line -> OpenAI chat.completion / batch output line
 
 
-def _bad_response(problem: str) -> GatewayError:
-    return GatewayError(
-        502, f"The gemini provider returned {problem}.", type="upstream_error", code="provider_bad_response"
-    )
-
-
 def _block_reason(response: dict[str, Any]) -> str | None:
     """The prompt's block reason when the response has no candidates because the prompt was blocked."""
     if response.get("candidates"):
@@ -396,7 +395,7 @@ def response_to_chat_completion(
         reason = _block_reason(response)
         if reason is not None:
             raise _blocked(reason)
-        raise _bad_response("a response without candidates")
+        raise output_lines.bad_response(NAME, "a response without candidates")
     choices = [_choice(candidate, i, completion_id) for i, candidate in enumerate(candidates)]
     usage = response.get("usageMetadata")
     usage = usage if isinstance(usage, dict) else {}
@@ -422,7 +421,7 @@ def response_to_chat_completion(
 
 def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
     if not isinstance(candidate, dict):
-        raise _bad_response("a candidate that is not an object")
+        raise output_lines.bad_response(NAME, "a candidate that is not an object")
     content = candidate.get("content")
     parts = content.get("parts") if isinstance(content, dict) else None
     texts: list[str] = []
@@ -435,10 +434,9 @@ def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
             texts.append(text)
         call = part.get("functionCall")
         if type(call) is dict:
-            suffix = hashlib.sha256(f"{completion_id}:{index}:{k}".encode()).hexdigest()[:24]
             tool_calls.append(
                 {
-                    "id": "call_" + suffix,
+                    "id": output_lines.tool_call_id(completion_id, index, k),
                     "type": "function",
                     "function": {"name": str(call.get("name", "")), "arguments": json.dumps(call.get("args") or {})},
                 }
@@ -461,41 +459,45 @@ def _count(usage: dict[str, Any], key: str) -> int:
     return value if type(value) is int else 0  # a parsed line's ints are exactly int (bool is not)
 
 
-def result_to_output_line(
-    line: dict[str, Any], *, custom_id: str, line_id: str, created: int, model: str
-) -> tuple[str, dict[str, Any]]:
+def chat_result(line: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
     """One responses-file line ({"key", "response"} or {"key", "error"}) -> ("output" | "error", OpenAI batch
-    output line).
+    output line), for a chat completions batch.
 
-    `custom_id` is the user's original custom_id (the caller restores it from the key); `line_id` is the
-    "batch_req_..." id to use; the completion id is derived from it.
+    ``context.custom_id`` is the user's original custom_id (the caller restores it from the key);
+    ``context.line_id`` is the "batch_req_..." id to use, the completion id derived from it; the completion's
+    model is the one that answered (``modelVersion``, as OpenAI reports it), else ``context.model``.
     """
-    head: dict[str, Any] = {"id": line_id, "custom_id": custom_id}
+    custom_id, line_id = context.custom_id, context.line_id
     response = line.get("response")
     if response is not None:
         if not isinstance(response, dict):
-            raise _bad_response(f"a response that is not an object for custom_id {custom_id!r}")
+            raise output_lines.bad_response(NAME, f"a response that is not an object for custom_id {custom_id!r}")
         request_id = response.get("responseId")
         request_id = request_id if isinstance(request_id, str) else ""
         reason = _block_reason(response)
         if reason is not None:
             blocked = _blocked(reason)
-            return "error", {
-                **head,
-                "response": {"status_code": blocked.status, "request_id": request_id, "body": blocked.body()},
-                "error": None,
-            }
-        body = response_to_chat_completion(response, model=model, completion_id=completion_id(line_id), created=created)
-        return "output", {
-            **head,
-            "response": {"status_code": 200, "request_id": request_id, "body": body},
-            "error": None,
-        }
+            return output_lines.http_error(line_id, custom_id, blocked.status, blocked.body(), request_id)
+        model = response.get("modelVersion")
+        body = response_to_chat_completion(
+            response,
+            model=model if isinstance(model, str) else context.model,
+            completion_id=completion_id(line_id),
+            created=context.created,
+        )
+        return output_lines.success(line_id, custom_id, body, request_id)
     error = line.get("error")
     if isinstance(error, dict):
         status, name = _http_status(error)
-        return chat.error_line(head, status, error.get("message"), name)
-    raise _bad_response(f"a line with neither response nor error for custom_id {custom_id!r}")
+        return output_lines.provider_error(line_id, custom_id, status, error.get("message"), name)
+    raise output_lines.bad_response(NAME, f"a line with neither response nor error for custom_id {custom_id!r}")
+
+
+def result_to_output_line(
+    line: dict[str, Any], *, custom_id: str, line_id: str, created: int, model: str
+) -> tuple[str, dict[str, Any]]:
+    """``chat_result`` of a chat completions batch's line, its context given field by field."""
+    return chat_result(line, ResultContext(CHAT_ENDPOINT, model, created, custom_id, line_id))
 
 
 # google.rpc.Code: the canonical names, their numbers and the HTTP status Google maps each to.
@@ -534,6 +536,7 @@ def _http_status(error: dict[str, Any]) -> tuple[int, str | None]:
     return 500, name
 
 
-def completion_id(line_id: str) -> str:
-    """A chat.completion id derived from the batch line id: the same line always gets the same id."""
-    return "chatcmpl-" + hashlib.sha256(line_id.encode()).hexdigest()[:29]
+# The translations by endpoint: an OpenAI request body -> a GenerateContentRequest, and a responses-file line -> an
+# output line.
+REQUESTS: Final[Mapping[str, RequestTranslation]] = {CHAT_ENDPOINT: chat_to_request}
+RESULTS: Final[Mapping[str, ResultTranslation]] = {CHAT_ENDPOINT: chat_result}
