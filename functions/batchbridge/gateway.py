@@ -16,6 +16,7 @@ from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.owner import owner_of, tenant_owner
 from batchbridge.domain.ports import (
     BlobStore,
+    Caller,
     Credentials,
     ProviderRegistry,
     RecordStore,
@@ -23,7 +24,7 @@ from batchbridge.domain.ports import (
     WebhookSender,
     WorkQueue,
 )
-from batchbridge.domain.services.files import Caller, FileService
+from batchbridge.domain.services.files import FileService
 from batchbridge.store.keys import KeySource
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from fastapi import Request
 
 from batchbridge.api.request import blocking
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.services.files import Caller
+from batchbridge.domain.ports import Caller
 from batchbridge.gateway import Gateway
 
 HEADER: Final = "idempotency-key"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, BinaryIO, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from batchbridge.domain.providers import ProviderSpec
@@ -175,6 +176,28 @@ class Credentials:
     api_key: str
     organization: str | None = None
     project: str | None = None
+
+
+@dataclass
+class Caller:
+    """Who is asking: the keyed hash that owns records, and what is passed to the provider."""
+
+    owner: str
+    credentials: Credentials
+
+
+class Job(StrEnum):
+    """The kinds of background job a WorkQueue carries (``{"kind", "batch_id"}``; see BatchJobs.run)."""
+
+    FINALIZE = "finalize"
+    NOTIFY = "notify"
+    RECONCILE = "reconcile"
+    RELEASE = "release"
+    REFRESH = "refresh"  # its "batch_id": the batch's, and when the sweep queued it
+    SUBMIT_BATCH = "submit_batch"
+    COMPLETE_UPLOAD = "complete_upload"  # its "batch_id": an upload's
+    CHUNK = "chunk"  # its "batch_id": a chunk's reference (the executor's)
+    CHUNK_DEAD = "chunk_dead"
 
 
 class ResultContext(NamedTuple):

@@ -16,7 +16,7 @@ from batchbridge.domain.executor.ports import ChunkStore, RequestSender, RunStat
 from batchbridge.domain.executor.run import ChunkRun, ChunkWork, recount
 from batchbridge.domain.executor.views import UNRUN
 from batchbridge.domain.jsonl import iter_lines_at
-from batchbridge.domain.ports import BlobStore, WorkQueue
+from batchbridge.domain.ports import BlobStore, Job, WorkQueue
 from batchbridge.domain.records import WORKING_EXPIRY_DAYS
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class BatchExecutor:
             expires_at=now + compat.WINDOW_SECONDS,
         )
         self._store.create(state)
-        self._queue.send("chunk", compat.chunk_ref(batch_id, 0))
+        self._queue.send(Job.CHUNK, compat.chunk_ref(batch_id, 0))
         return state
 
     def state(self, batch_id: str) -> RunState:
@@ -222,14 +222,14 @@ class BatchExecutor:
             return
         if number + 1 < len(work.chunks):
             if self._store.advance(batch_id, number, number + 1):  # a second run of this chunk queues nothing
-                self._queue.send("chunk", compat.chunk_ref(batch_id, number + 1))
+                self._queue.send(Job.CHUNK, compat.chunk_ref(batch_id, number + 1))
         else:
             self._store.end(batch_id, "completed", int(self._clock()))
 
     def _send_again(self, batch_id: str, number: int) -> None:
         """Queue a chunk that was queued before (its run stopped early, or its chain broke): a new generation, so a
         FIFO queue does not drop it as the same message."""
-        self._queue.send("chunk", compat.chunk_ref(batch_id, number, generation=int(self._clock())))
+        self._queue.send(Job.CHUNK, compat.chunk_ref(batch_id, number, generation=int(self._clock())))
 
     def _stopped(self, state: RunState) -> bool:
         """Whether the batch must run no further request; ends it (cancelled or expired) when so. Called where no

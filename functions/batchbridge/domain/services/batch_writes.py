@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from typing import Final
 
 from batchbridge.domain import ids, status_events
+from batchbridge.domain.clock import seconds
 from batchbridge.domain.custom_ids import map_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import UnknownProviderState
-from batchbridge.domain.ports import BlobStore, Credentials, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
+from batchbridge.domain.ports import BlobStore, Credentials, Job, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
 from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import (
     WORKING_EXPIRY_DAYS,
@@ -32,7 +33,7 @@ RECONCILE_AFTER_SECONDS: Final = 60
 SPOOL_BYTES: Final = 8 * 1024 * 1024  # files beyond this spill to disk while they are written
 # The work queue's job that creates the provider batch of a batch accepted before it had one (batches.create of a
 # large input file): see BatchJobs.submit.
-SUBMIT_JOB: Final = "submit_batch"
+SUBMIT_JOB: Final = Job.SUBMIT_BATCH  # (its name in the tests)
 # A submitting run's lease: longer than the work queue's function may run (600 s), so once it lapses that run is
 # gone and another may take the submission over.
 SUBMIT_LEASE_SECONDS: Final = 660
@@ -80,7 +81,7 @@ def adopt(blobs: BlobStore, spec: ProviderSpec, intent: BatchRecord, report: Pro
 def fold(spec: ProviderSpec, record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
     """``record`` updated with a report of its provider's (``spec``), stamped as refreshed now."""
     try:
-        updated = apply_report(spec, record, report, now_ns // 1_000_000_000)
+        updated = apply_report(spec, record, report, seconds(now_ns))
     except UnknownProviderState as exc:
         raise GatewayError(
             502, f"The {record.provider} provider reported {exc}.", type="upstream_error", code="provider_bad_response"
@@ -107,9 +108,9 @@ def refreshed(
 def schedule(queue: WorkQueue, before: BatchRecord | None, after: BatchRecord) -> None:
     """Background work a change calls for: finalize a batch its provider ended, announce a final one."""
     if after.provider_outcome and not after.is_terminal and (before is None or not before.provider_outcome):
-        queue.send("finalize", after.id)
+        queue.send(Job.FINALIZE, after.id)
     if after.is_terminal and (before is None or not before.is_terminal):
-        queue.send("notify", after.id)
+        queue.send(Job.NOTIFY, after.id)
 
 
 def save(records: RecordStore, before: BatchRecord, after: BatchRecord) -> BatchRecord:

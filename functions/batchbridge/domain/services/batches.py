@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from batchbridge.domain import ids, status_events, validation
+from batchbridge.domain.clock import NS_PER_SECOND, Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
+    Caller,
+    Job,
     Page,
     ProviderAdapter,
     ProviderBatch,
@@ -27,7 +30,6 @@ from batchbridge.domain.records import WORKING_EXPIRY_DAYS, BatchRecord, FileRec
 from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
     RECONCILE_AFTER_SECONDS,
-    SUBMIT_JOB,
     adopt,
     fold,
     fold_all,
@@ -36,14 +38,14 @@ from batchbridge.domain.services.batch_writes import (
     save,
     schedule,
 )
-from batchbridge.domain.services.files import Caller, find_file, require_processed
+from batchbridge.domain.services.files import find_file, require_processed
 
 logger = logging.getLogger(__name__)
 INLINE_PROVIDER = "anthropic"
 LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweeper keeps the rest fresh
 LIST_REFRESH_BUDGET_NS = 3_000_000_000  # and for at most this long, well inside API Gateway's 29 s
 CANCEL_WRITE_ATTEMPTS = 5
-PENDING_FRESH_NS: Final = 10 * 365 * 86_400 * 1_000_000_000  # see _accept
+PENDING_FRESH_NS: Final = 10 * 365 * 86_400 * NS_PER_SECOND  # see _accept
 # Providers whose create reads the whole input file: Anthropic converts it and sends it inline, Gemini reads it
 # through for its custom_ids, and the gateway's own openai-compatible runner copies and plans it. A batch of such an
 # input file over SYNC_CREATE_MAX_BYTES is accepted at once, ``validating``, and submitted by the submit_batch job.
@@ -71,7 +73,7 @@ def find_batch(records: RecordStore, caller: Caller, batch_id: str, provider: st
 
 
 @dataclass
-class BatchService:
+class BatchService(Clocked):
     records: RecordStore
     blobs: BlobStore
     providers: ProviderRegistry
@@ -82,65 +84,61 @@ class BatchService:
 
     def create(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> BatchRecord:
         """A batch on ``provider``; None: on its input file's provider (Anthropic for inline requests)."""
-        endpoint = validation.one_of(
-            validation.required_string(params, "endpoint"), validation.BATCH_ENDPOINTS, "endpoint"
-        )
-        window = validation.one_of(
-            validation.required_string(params, "completion_window"),
-            validation.COMPLETION_WINDOWS,
-            "completion_window",
-        )
-        metadata = validation.metadata(params.get("metadata"))
-        output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
+        asked = _parsed(params)
         input_file = self._input_file(caller, params)
         if input_file is not None:
             provider = provider or input_file.provider
-            self._check_input_file(input_file, provider, endpoint)
+            self._check_input_file(input_file, provider, asked.endpoint)
         else:
             provider = provider or INLINE_PROVIDER  # the one provider whose batches take inline requests
         adapter = self.providers.get(provider)
+        intent = self._intent(caller, provider, asked, input_file)
+        if input_file is not None and provider in SUBMITTED_BY_JOB and input_file.bytes > SYNC_CREATE_MAX_BYTES:
+            return self._accept(intent, input_file, params)
+        request = BatchRequest(
+            batch_id=intent.id,
+            input_file=input_file,
+            open_input=input_opener(self.blobs, input_file),
+            endpoint=asked.endpoint,
+            completion_window=asked.window,
+            metadata=asked.metadata,
+            output_expires_after_seconds=asked.output_expires_after,
+            extras=params,
+        )
+        return self._create_at_provider(caller, adapter, intent, request)
+
+    def _intent(self, caller: Caller, provider: str, asked: _Asked, input_file: FileRecord | None) -> BatchRecord:
+        """The batch's record before any provider knows of it (credentials sealed first: fail early)."""
         batch_id = ids.new_batch_id()
-        sealed = self.vault.seal(caller.credentials, batch_id)  # before the provider: fail early
-        created_ns = self.clock()
-        model = params.get("model") if isinstance(params.get("model"), str) and params.get("model") else None
-        if model is not None:
-            validation.bounded(model, "model", validation.MAX_MODEL_CHARS)
-        intent = BatchRecord(
+        sealed = self.vault.seal(caller.credentials, batch_id)
+        created_ns = self.now_ns()
+        model = asked.model()
+        return BatchRecord(
             id=batch_id,
             owner=caller.owner,
             provider=provider,
-            endpoint=endpoint,
+            endpoint=asked.endpoint,
             input_file_id=input_file.id if input_file is not None else "",
-            completion_window=window,
+            completion_window=asked.window,
             status="validating",
-            created_at=created_ns // 1_000_000_000,
+            created_at=seconds(created_ns),
             created_ns=created_ns,
-            metadata=metadata,
+            metadata=asked.metadata,
             model=model or (input_file.model if input_file is not None else None),
             refreshed_ns=created_ns,
             sealed_credentials=sealed,
-            output_expires_after_seconds=output_expires_after,
+            output_expires_after_seconds=asked.output_expires_after,
             creating=True,
         )
-        if input_file is not None and provider in SUBMITTED_BY_JOB and input_file.bytes > SYNC_CREATE_MAX_BYTES:
-            return self._accept(intent, input_file, params)
-        # The intent is stored before the provider hears of the batch: if its answer never reaches our record, the
-        # reconcile job still knows to look for what the create may have left there.
+
+    def _create_at_provider(
+        self, caller: Caller, adapter: ProviderAdapter, intent: BatchRecord, request: BatchRequest
+    ) -> BatchRecord:
+        """The provider's batch made and recorded. The intent is stored before the provider hears of the batch: if
+        its answer never reaches our record, the reconcile job still knows to look for what the create left."""
         self.records.put_batch(intent)
         try:
-            report = adapter.create_batch(
-                caller.credentials,
-                BatchRequest(
-                    batch_id=batch_id,
-                    input_file=input_file,
-                    open_input=input_opener(self.blobs, input_file),
-                    endpoint=endpoint,
-                    completion_window=window,
-                    metadata=metadata,
-                    output_expires_after_seconds=output_expires_after,
-                    extras=params,
-                ),
-            )
+            report = adapter.create_batch(caller.credentials, request)
         except GatewayError as exc:
             if exc.status < 500 and exc.status != 408:  # refused: nothing was created
                 with contextlib.suppress(Exception):  # else the sweeper finds it, and the reconciler drops it
@@ -152,7 +150,7 @@ class BatchService:
             self._reconcile_later(intent)
             raise
         try:
-            record = adopt(self.blobs, adapter.spec, intent, report, created_ns)
+            record = adopt(self.blobs, adapter.spec, intent, report, intent.created_ns)
             saved = save(self.records, intent, record)
         except BaseException:
             # A provider batch nobody can see would run (and bill) unobserved: stop it, and let the reconcile
@@ -187,7 +185,7 @@ class BatchService:
         )
         self.records.put_batch(pending)
         try:
-            self.queue.send(SUBMIT_JOB, pending.id)
+            self.queue.send(Job.SUBMIT_BATCH, pending.id)
         except BaseException:
             # Nothing was sent to the provider: the batch goes, as if never asked for (else the sweeper submits it).
             with contextlib.suppress(Exception):
@@ -225,13 +223,13 @@ class BatchService:
         )
 
     def _find_input(self, caller: Caller, file_id: str) -> FileRecord:
-        now = self.clock() // 1_000_000_000
+        now = self.now()
         return find_file(self.records, caller, file_id, None, now=now, param="input_file_id")
 
     def _reconcile_later(self, intent: BatchRecord) -> None:
         # Best effort: the sweeper finds intents left behind too.
         with contextlib.suppress(Exception):
-            self.queue.send("reconcile", intent.id, delay_seconds=RECONCILE_AFTER_SECONDS)
+            self.queue.send(Job.RECONCILE, intent.id, delay_seconds=RECONCILE_AFTER_SECONDS)
 
     def retrieve(self, caller: Caller, batch_id: str, provider: str | None) -> BatchRecord:
         record = find_batch(self.records, caller, batch_id, provider)
@@ -262,7 +260,7 @@ class BatchService:
             # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).
             updated = fold_all(adapter.spec, record, reports, now_ns)
             if updated.provider_outcome is None:  # providers that answer a cancel with their old state
-                move(updated, "cancelling", now_ns // 1_000_000_000)
+                move(updated, "cancelling", seconds(now_ns))
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated or saved.is_terminal or "cancelling_at" in saved.timestamps:
@@ -298,10 +296,10 @@ class BatchService:
             if not record.submit_pending or record.is_terminal or record.status == "cancelling":
                 return record
             updated = copy.deepcopy(record)
-            move(updated, "cancelling", self.clock() // 1_000_000_000)
+            move(updated, "cancelling", self.now())
             saved = save(self.records, record, updated)
             if saved == updated:
-                self.queue.send(SUBMIT_JOB, record.id)  # (lost, the sweeper sends it again)
+                self.queue.send(Job.SUBMIT_BATCH, record.id)  # (lost, the sweeper sends it again)
                 return saved
             record = saved
         return record
@@ -373,3 +371,30 @@ class BatchService:
                 param="endpoint",
                 code="url_mismatch",
             )
+
+
+@dataclass
+class _Asked:
+    """A create's own parameters, checked (its input file and provider are looked up apart)."""
+
+    endpoint: str
+    window: str
+    metadata: dict[str, str] | None
+    output_expires_after: int | None
+    params: dict[str, Any]  # all of them: ``model`` is checked last (after the input file is found)
+
+    def model(self) -> str | None:
+        model = self.params.get("model")
+        if not isinstance(model, str) or not model:
+            return None
+        return validation.bounded(model, "model", validation.MAX_MODEL_CHARS)
+
+
+def _parsed(params: dict[str, Any]) -> _Asked:
+    endpoint = validation.one_of(validation.required_string(params, "endpoint"), validation.BATCH_ENDPOINTS, "endpoint")
+    window = validation.one_of(
+        validation.required_string(params, "completion_window"), validation.COMPLETION_WINDOWS, "completion_window"
+    )
+    metadata = validation.metadata(params.get("metadata"))
+    output_expires_after = validation.expires_after(params.get("output_expires_after"), "output_expires_after")
+    return _Asked(endpoint, window, metadata, output_expires_after, params)

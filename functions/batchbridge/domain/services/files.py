@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from batchbridge.domain import ids, validation
+from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, not_yet
 from batchbridge.domain.jsonl import BatchInputSummary, check_batch_input
 from batchbridge.domain.ports import (
     BlobStore,
-    Credentials,
+    Caller,
     Page,
     ProviderAdapter,
     ProviderRegistry,
@@ -26,14 +27,6 @@ from batchbridge.domain.streams import reader
 logger = logging.getLogger(__name__)
 FILE_NOT_READY_RETRY_SECONDS = 10  # what a large Upload's file asks its users to wait before asking again
 DOWNLOAD_URL_SECONDS = 300  # long enough to start a download, short enough to be no standing link
-
-
-@dataclass
-class Caller:
-    """Who is asking: the keyed hash that owns records, and what is passed to the provider."""
-
-    owner: str
-    credentials: Credentials
 
 
 def find_file(
@@ -104,7 +97,7 @@ def is_expired(record: FileRecord, now: int) -> bool:
 
 
 @dataclass
-class FileService:
+class FileService(Clocked):
     records: RecordStore
     blobs: BlobStore
     providers: ProviderRegistry
@@ -237,7 +230,7 @@ class FileService:
     ) -> FileRecord:
         purpose, expires_after, adapter = self._check_params(provider, size, params)
         created_ns = self.clock()
-        created_at = created_ns // 1_000_000_000
+        created_at = seconds(created_ns)
         try:
             upstream = adapter.upload_file(
                 caller.credentials,
@@ -294,7 +287,7 @@ class FileService:
         return record
 
     def retrieve(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
-        return find_file(self.records, caller, file_id, provider, now=self._now())
+        return find_file(self.records, caller, file_id, provider, now=self.now())
 
     def list(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> Page[FileRecord]:
         limit = validation.limit(params.get("limit"), default=10_000, maximum=10_000)
@@ -304,7 +297,7 @@ class FileService:
             raise bad_request("Invalid 'purpose': expected a string.", param="purpose", code="invalid_type")
         after = self._cursor(caller, params.get("after"))
 
-        now = self._now()
+        now = self.now()
 
         def keep(record: FileRecord) -> bool:
             return (
@@ -318,7 +311,7 @@ class FileService:
         return page
 
     def delete(self, caller: Caller, file_id: str, provider: str | None) -> FileRecord:
-        record = find_file(self.records, caller, file_id, provider, now=self._now())
+        record = find_file(self.records, caller, file_id, provider, now=self.now())
         if record.provider_file_id is not None:
             adapter = self.providers.get(record.provider)
             try:
@@ -326,7 +319,7 @@ class FileService:
             except GatewayError as exc:
                 if exc.status != 404:  # already gone upstream: still ours to delete
                     raise
-        self.records.delete_file(record, self.clock() // 1_000_000_000)
+        self.records.delete_file(record, self.now())
         if record.blob_key:
             if record.blob_key in own_blob_keys(record):
                 forget_blob(self.blobs, record.blob_key)
@@ -336,14 +329,14 @@ class FileService:
 
     def content_url(self, caller: Caller, file_id: str, provider: str | None) -> str | None:
         """A short-lived download URL for content we hold that is over ``inline_max_bytes``; None: serve inline."""
-        record = find_file(self.records, caller, file_id, provider, now=self._now())
+        record = find_file(self.records, caller, file_id, provider, now=self.now())
         require_processed(record)
         if record.blob_key is None or record.bytes <= self.inline_max_bytes:
             return None
         return self.blobs.download_url(record.blob_key, filename=record.filename, expires_seconds=DOWNLOAD_URL_SECONDS)
 
     def content(self, caller: Caller, file_id: str, provider: str | None) -> tuple[FileRecord, Iterator[bytes]]:
-        record = find_file(self.records, caller, file_id, provider, now=self._now())
+        record = find_file(self.records, caller, file_id, provider, now=self.now())
         require_processed(record)
         if record.blob_key:
             return record, self.blobs.open(record.blob_key)
@@ -364,6 +357,3 @@ class FileService:
                 f"Invalid 'after': no file {after!r} to continue from.", param="after", code="invalid_cursor"
             )
         return record
-
-    def _now(self) -> int:
-        return self.clock() // 1_000_000_000

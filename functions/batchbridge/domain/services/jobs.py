@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from batchbridge.domain import compat, webhooks
+from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import (
     BatchRequest,
@@ -20,6 +21,7 @@ from batchbridge.domain.ports import (
     ChunkRunner,
     Credentials,
     Delivery,
+    Job,
     ProviderAdapter,
     ProviderBatch,
     ProviderRegistry,
@@ -36,7 +38,6 @@ from batchbridge.domain.refresh import move
 from batchbridge.domain.services.batch_writes import (
     NOT_IDENTIFIABLE,
     RECONCILE_AFTER_SECONDS,
-    SUBMIT_JOB,
     SUBMIT_LEASE_SECONDS,
     SUBMIT_RESEND_SECONDS,
     adopt,
@@ -77,7 +78,7 @@ def refresh_reference(batch_id: str, queued_ns: int) -> str:
 
 
 @dataclass
-class BatchJobs:
+class BatchJobs(Clocked):
     records: RecordStore
     blobs: BlobStore
     providers: ProviderRegistry
@@ -89,19 +90,19 @@ class BatchJobs:
 
     def run(self, kind: str, batch_id: str, deadline: float | None = None) -> None:
         """Run one background job; ``deadline`` (``time.monotonic()``): when the process running it ends."""
-        if kind == "finalize":
+        if kind == Job.FINALIZE:
             self.finalize(batch_id)
-        elif kind == "notify":
+        elif kind == Job.NOTIFY:
             self.notify(batch_id)
-        elif kind == "reconcile":
+        elif kind == Job.RECONCILE:
             self.reconcile(batch_id)
-        elif kind == "release":
+        elif kind == Job.RELEASE:
             self.release(batch_id)
-        elif kind == "refresh":
+        elif kind == Job.REFRESH:
             self.refresh_job(batch_id)
-        elif kind == SUBMIT_JOB:
+        elif kind == Job.SUBMIT_BATCH:
             self.submit(batch_id)
-        elif kind == "complete_upload":  # batch_id is an upload's ID here: its file made (a large upload's)
+        elif kind == Job.COMPLETE_UPLOAD:  # batch_id is an upload's ID here: its file made (a large upload's)
             from batchbridge.domain.services.uploads import UploadService  # imported by the one job that needs it
 
             uploads = UploadService.for_jobs(
@@ -111,7 +112,7 @@ class BatchJobs:
         elif kind in ("chunk", "chunk_dead"):  # batch_id is a chunk's reference here
             batch, number = compat.parse_chunk_ref(batch_id)
             runner = cast(ChunkRunner, self.providers.get(compat.PROVIDER))
-            if kind == "chunk":
+            if kind == Job.CHUNK:
                 runner.run_chunk(batch, number, deadline)
             else:
                 runner.dead_chunk(batch, number)
@@ -132,7 +133,7 @@ class BatchJobs:
         adapter = self.providers.get(record.provider)
         reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
         now_ns = self.clock()
-        now = now_ns // 1_000_000_000
+        now = seconds(now_ns)
         results: dict[str, Any] | None = None
         ended = fold_all(adapter.spec, record, reports, now_ns)
         if ended.provider_outcome is not None:
@@ -219,9 +220,9 @@ class BatchJobs:
         if record is None or not record.creating:
             return record
         now_ns = self.clock()
-        age = now_ns // 1_000_000_000 - record.created_at
+        age = seconds(now_ns) - record.created_at
         if age < RECONCILE_AFTER_SECONDS:  # its create may still be waiting on the provider
-            self.queue.send("reconcile", batch_id, delay_seconds=RECONCILE_AFTER_SECONDS - age)
+            self.queue.send(Job.RECONCILE, batch_id, delay_seconds=RECONCILE_AFTER_SECONDS - age)
             return record
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
         input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
@@ -284,7 +285,7 @@ class BatchJobs:
         except Exception:
             # A passing failure: released at once, so the job's next delivery (or the sweeper) carries on.
             with contextlib.suppress(Exception):
-                now = self.clock() // 1_000_000_000
+                now = self.now()
                 self._update_submission(batch_id, lease, lambda current: _with(current, submit_until=now))
             raise
         if record.submit_input_key and (submitted is None or not submitted.submit_pending):
@@ -299,7 +300,7 @@ class BatchJobs:
             record = self.records.get_batch(batch_id)
             if record is None or not record.submit_pending:
                 return record, None
-            now = self.clock() // 1_000_000_000
+            now = self.now()
             if record.submit_until is not None and now < record.submit_until:
                 return record, None  # another run holds it: its lease decides (the sweeper sends the job after it)
             claimed = _with(record, submit_until=now + SUBMIT_LEASE_SECONDS, submit_attempts=record.submit_attempts + 1)
@@ -322,14 +323,14 @@ class BatchJobs:
         raise RuntimeError(f"the submission of {batch_id} kept losing races with other writers")
 
     def _submit(self, record: BatchRecord, lease: int) -> BatchRecord | None:
-        now = self.clock() // 1_000_000_000
+        now = self.now()
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
         adapter = self.providers.get(record.provider)
         request = self._submit_request(record)
         if record.submit_sent_at is not None:  # an earlier run's create got no answer the record knows of
             waited = now - record.submit_sent_at
             if waited < RECONCILE_AFTER_SECONDS:  # it may still be in flight (or not yet in the provider's lists)
-                self.queue.send(SUBMIT_JOB, record.id, delay_seconds=RECONCILE_AFTER_SECONDS - waited)
+                self.queue.send(Job.SUBMIT_BATCH, record.id, delay_seconds=RECONCILE_AFTER_SECONDS - waited)
                 released = self._update_submission(record.id, lease, lambda current: _with(current, submit_until=now))
                 return released or self.records.get_batch(record.id)
             try:
@@ -425,7 +426,7 @@ class BatchJobs:
             target = "cancelled" if current.status == "cancelling" else status
             if target == "failed":
                 ended.errors = errors
-            _end_unsubmitted(ended, target, self.clock() // 1_000_000_000)
+            _end_unsubmitted(ended, target, self.now())
             return ended
 
         saved = self._update_submission(batch_id, lease, end)
@@ -479,7 +480,7 @@ class BatchJobs:
         batch not yet final it reaches (the deployment counts them by provider and status).
         """
         count = 0
-        now = self.clock() // 1_000_000_000
+        now = self.now()
         # each minute's sweep starts elsewhere: one that stops at its budget leaves others for the next ones
         for record in self.records.list_active_batches(start=now // 60):
             if deadline is not None and time.monotonic() > deadline - SWEEP_MARGIN_SECONDS:
@@ -491,22 +492,22 @@ class BatchJobs:
             try:
                 if record.creating:
                     if now - record.created_at >= RECONCILE_AFTER_SECONDS:
-                        self.queue.send("reconcile", record.id)
+                        self.queue.send(Job.RECONCILE, record.id)
                 elif record.submit_pending:
                     # held by no run for a while (its job lost, or its last run released it): submit it again
                     if now >= (record.submit_until or record.created_at) + _resend_after(record.submit_attempts):
-                        self.queue.send(SUBMIT_JOB, record.id)
+                        self.queue.send(Job.SUBMIT_BATCH, record.id)
                 elif record.is_terminal:
                     if self._notify_overdue(record, now):
-                        self.queue.send("notify", record.id)
-                    if record.release_pending and now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
-                        self.queue.send("release", record.id)
+                        self.queue.send(Job.NOTIFY, record.id)
+                    if record.release_pending and now - seconds(record.refreshed_ns) >= FINALIZE_RESEND_SECONDS:
+                        self.queue.send(Job.RELEASE, record.id)
                 elif record.provider_outcome is not None:
                     # ended, not yet finalized: its job was lost or keeps failing; try again now and then
-                    if now - record.refreshed_ns // 1_000_000_000 >= FINALIZE_RESEND_SECONDS:
-                        self.queue.send("finalize", record.id)
+                    if now - seconds(record.refreshed_ns) >= FINALIZE_RESEND_SECONDS:
+                        self.queue.send(Job.FINALIZE, record.id)
                 elif record.jobs:
-                    self.queue.send("refresh", refresh_reference(record.id, self.clock()))
+                    self.queue.send(Job.REFRESH, refresh_reference(record.id, self.clock()))
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)
         return count
@@ -568,9 +569,9 @@ class BatchJobs:
             self._settle(batch_id, "notify_pending")
             return previous
         attempt = (previous.attempts if previous is not None else 0) + 1
-        created_at = record.timestamps.get(f"{record.status}_at", self.clock() // 1_000_000_000)
+        created_at = record.timestamps.get(f"{record.status}_at", self.now())
         body = webhooks.event_body(record.id, record.status, created_at)
-        headers = webhooks.signed_headers(self.webhook.secret, event_id, self.clock() // 1_000_000_000, body)
+        headers = webhooks.signed_headers(self.webhook.secret, event_id, self.now(), body)
         error: str | None = None
         try:
             status = self.sender.post(self.webhook.url, body, headers)
@@ -586,12 +587,12 @@ class BatchJobs:
             status=outcome,
             attempts=attempt,
             last_error=error,
-            at=self.clock() // 1_000_000_000,
+            at=self.now(),
         )
         self.records.put_delivery(delivery)
         if outcome == "retrying":
             delay = self.webhook.first_backoff_seconds * 2 ** (attempt - 1)
-            self.queue.send("notify", record.id, delay_seconds=round(delay))
+            self.queue.send(Job.NOTIFY, record.id, delay_seconds=round(delay))
         else:
             if outcome == "failed":
                 logger.warning("webhook for %s failed after %d attempts: %s", record.id, attempt, error)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Final
 
 from batchbridge.domain import ids, validation
+from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found, not_yet
-from batchbridge.domain.ports import BlobStore, ProviderRegistry, RecordStore, Vault, WorkQueue
+from batchbridge.domain.ports import BlobStore, Caller, Job, ProviderRegistry, RecordStore, Vault, WorkQueue
 from batchbridge.domain.records import (
     PROCESSING_UNFINISHED,
     UPLOAD_TTL_SECONDS,
@@ -30,7 +31,7 @@ from batchbridge.domain.records import (
     UploadRecord,
     blob_expiry_days,
 )
-from batchbridge.domain.services.files import Caller, FileService, find_file, forget_blob
+from batchbridge.domain.services.files import FileService, find_file, forget_blob
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ COMPLETING_LEASE_SECONDS: Final = 60
 PROCESSING_LEASE_SECONDS: Final = 900
 JOB_RUN_SECONDS: Final = 600  # a retry is queued only while a whole run still fits in the lease
 PROCESSING_RETRY_SECONDS: Final = 30  # a job stopped by something passing (a provider's 5xx) runs again after this
-COMPLETE_UPLOAD_JOB: Final = "complete_upload"
+COMPLETE_UPLOAD_JOB: Final = Job.COMPLETE_UPLOAD
 
 
 def find_upload(records: RecordStore, caller: Caller, upload_id: str, provider: str | None) -> UploadRecord:
@@ -78,7 +79,7 @@ class _Lapsed(Exception):
 
 
 @dataclass
-class UploadService:
+class UploadService(Clocked):
     records: RecordStore
     blobs: BlobStore
     files: FileService
@@ -115,7 +116,7 @@ class UploadService:
         validation.file_size(size, purpose)
         validation.expires_after(params.get("expires_after"), "expires_after")
         self.files.providers.check(provider)
-        now = self.clock() // 1_000_000_000
+        now = self.now()
         record = UploadRecord(
             id=ids.new_upload_id(),
             owner=caller.owner,
@@ -145,9 +146,7 @@ class UploadService:
         part_id = ids.new_part_id()
         blob_key = part_blob_key(upload_id, part_id)
         self.blobs.put(blob_key, stream, "application/octet-stream")
-        part = UploadPartRecord(
-            id=part_id, upload_id=upload_id, bytes=size, created_at=self.clock() // 1_000_000_000, blob_key=blob_key
-        )
+        part = UploadPartRecord(id=part_id, upload_id=upload_id, bytes=size, created_at=self.now(), blob_key=blob_key)
         self.records.put_upload_part(part)
         return part
 
@@ -224,9 +223,6 @@ class UploadService:
             return None
         return self._run(upload, claimed)
 
-    def now(self) -> int:
-        return self.clock() // 1_000_000_000
-
     def _require_pending(self, record: UploadRecord, action: str) -> None:
         now = self.now()
         status = record.status_at(now)
@@ -302,7 +298,7 @@ class UploadService:
     def _accept(self, claimed: UploadRecord) -> FileRecord:
         """A large upload's file as OpenAI shows one not yet usable: ``uploaded``, for PROCESSING_LEASE_SECONDS."""
         created_ns = self.clock()
-        created_at = created_ns // 1_000_000_000
+        created_at = seconds(created_ns)
         expires_after = validation.expires_after(claimed.params.get("expires_after"), "expires_after")
         file_id = upload_file_id(claimed.id)
         accepted = FileRecord(
