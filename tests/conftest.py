@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import botocore.session
 import httpx
+import moto.kms.models
 import pytest
 from moto import mock_aws
 
 from batchbridge.api.app import build_app
+from batchbridge.aws import ServiceLoader
 from batchbridge.config import Settings
 from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
@@ -21,12 +24,46 @@ from tests.fakes.bedrock_upstream import create_app as create_fake_bedrock
 from tests.fakes.compat_upstream import create_app as create_fake_compat
 from tests.fakes.gemini_upstream import create_app as create_fake_gemini
 from tests.fakes.openai_upstream import create_app as create_fake_openai
-from tests.fakes.server import running_server
+from tests.fakes.server import LOOPBACK_TLS, running_server
 
 TABLE = "batchbridge-test"
 BUCKET = "batchbridge-test-bucket"
 KMS_ALIAS = "alias/batchbridge-test"
 BEDROCK_ROLE = "arn:aws:iam::123456789012:role/batchbridge-bedrock"
+
+_LOADERS: dict[str | None, ServiceLoader] = {}
+_SYMMETRIC_SIGNING_PAIR: list[Any] = []
+_generate_private_key = moto.kms.models.generate_private_key
+
+
+def fresh_boto3_session() -> None:
+    """A new default boto3 session, as the gateway's ``aws.client`` makes one after moto resets it (its own
+    credentials, configuration and event handlers), but reading service models through this worker's one loader:
+    botocore parses each model once per worker instead of once per test (about 0.1 s for DynamoDB's alone)."""
+    core = botocore.session.get_session()
+    data_path = core.get_config_variable("data_path")
+    if data_path not in _LOADERS:
+        _LOADERS[data_path] = ServiceLoader.for_session(core)
+    core.register_component("data_loader", _LOADERS[data_path])
+    boto3.setup_default_session(botocore_session=core)
+
+
+def _signing_pair(key_spec: str) -> Any:
+    """moto makes an RSA-2048 pair for every KMS key, a symmetric one too (some 0.1 s), and uses it only to sign,
+    verify and give out a public key, which KMS refuses for a symmetric key: symmetric keys share one pair per
+    worker. Each key's own material (what encrypts) is still its own."""
+    if key_spec != "SYMMETRIC_DEFAULT":
+        return _generate_private_key(key_spec)
+    if not _SYMMETRIC_SIGNING_PAIR:
+        _SYMMETRIC_SIGNING_PAIR.append(_generate_private_key(key_spec))
+    return _SYMMETRIC_SIGNING_PAIR[0]
+
+
+@pytest.fixture
+def boto3_models(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """For a test's own ``mock_aws()``: call it inside, to get the cheap fresh session and KMS keys ``aws`` gets."""
+    monkeypatch.setattr(moto.kms.models, "generate_private_key", _signing_pair)
+    return fresh_boto3_session
 
 
 @pytest.fixture(autouse=True)
@@ -70,13 +107,16 @@ def fake_compat() -> Iterator[tuple[Any, str]]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch, boto3_models: Callable[[], None]) -> Iterator[None]:
+    """AWS faked by moto, empty but for the gateway's table, bucket, key and work queue: moto's state starts afresh
+    for every test (``mock_aws`` resets every backend), and so does boto3's default session."""
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
+        boto3_models()
         ensure_table(boto3.client("dynamodb"), TABLE)
         ensure_bucket(boto3.client("s3"), BUCKET)
         ensure_key(boto3.client("kms"), KMS_ALIAS)
@@ -149,5 +189,7 @@ def gateway_url(gateway: Gateway) -> Iterator[str]:
 def drained_http(work_queue: LocalWorkQueue) -> Iterator[httpx.Client]:
     """An HTTP client for the SDK that first lets background jobs finish: each poll sees their effect,
     as a client polling every few seconds would."""
-    with httpx.Client(event_hooks={"request": [lambda _: work_queue.drain()]}, timeout=30) as client:
+    with httpx.Client(
+        event_hooks={"request": [lambda _: work_queue.drain()]}, timeout=30, verify=LOOPBACK_TLS
+    ) as client:
         yield client

@@ -25,7 +25,7 @@ from anthropic.types.messages import (
 )
 
 from tests.fakes.anthropic_upstream import FakeAnthropicState, create_app
-from tests.fakes.server import running_server
+from tests.fakes.server import LOOPBACK_TLS, running_server
 
 API_KEY = "sk-ant-test"
 OTHER_KEY = "sk-ant-other"
@@ -52,6 +52,7 @@ class Fake:
 
     def client(self, api_key: str = API_KEY, **kwargs: Any) -> anthropic.Anthropic:
         kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("http_client", anthropic.DefaultHttpxClient(verify=LOOPBACK_TLS))
         return anthropic.Anthropic(api_key=api_key, base_url=self.base_url, **kwargs)
 
     def raw(self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
@@ -59,7 +60,7 @@ class Fake:
         otherwise (a header given as "" is left out)."""
         sent = {"x-api-key": API_KEY, "anthropic-version": VERSION, **(headers or {})}
         sent = {k: v for k, v in sent.items() if v}
-        return httpx.request(method, self.base_url + path, headers=sent, timeout=10, **kwargs)
+        return httpx.request(method, self.base_url + path, headers=sent, timeout=10, verify=LOOPBACK_TLS, **kwargs)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from tests.contract.openai_schema import assert_valid, errors_for
 from tests.fakes.openai_upstream import FakeOpenAIState, create_app
-from tests.fakes.server import running_server
+from tests.fakes.server import LOOPBACK_TLS, running_server
 
 API_KEY = "sk-test"
 OTHER_KEY = "sk-other"
@@ -41,6 +41,7 @@ class Fake:
 
     def client(self, api_key: str = API_KEY, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("http_client", openai.DefaultHttpxClient(verify=LOOPBACK_TLS))
         return openai.OpenAI(base_url=self.base_url + "/v1", api_key=api_key, **kwargs)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,17 +16,49 @@ from typing import Any
 import uvicorn
 from starlette.responses import StreamingResponse
 
+# For clients of these servers (``httpx.Client(..., verify=LOOPBACK_TLS)``): they speak plain HTTP, so no CA bundle to
+# load (httpx's default loads certifi's for every client, some 30-150 ms); an HTTPS URL would fail closed, never go
+# unverified.
+LOOPBACK_TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
 
 class _TestServer(uvicorn.Server):
-    """uvicorn's server, stopping at once: a test starts and stops hundreds of them, and uvicorn's 0.1 s tick and
-    its fixed 0.1 s pause at shutdown made every stop take about 0.2 s (a second for a test with six servers)."""
+    """uvicorn's server, starting and stopping at once: a test starts and stops hundreds of them, and uvicorn's 0.1 s
+    tick and its fixed 0.1 s pause at shutdown made every stop take about 0.2 s (a second for a test with six
+    servers). ``ready`` is set once it listens (or failed to); ``stop()`` wakes its loop rather than waiting for a
+    tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            await super().startup(sockets)
+        finally:
+            self.ready.set()
+
+    def stop(self) -> None:
+        """From another thread: exit now."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has ended already
+                loop.call_soon_threadsafe(wake.set)
 
     async def main_loop(self) -> None:
+        assert self._wake is not None
         counter = 0
         should_exit = await self.on_tick(counter)
         while not should_exit:
             counter = (counter + 1) % 864_000
-            await asyncio.sleep(0.005)
+            # uvicorn's tick (the Date header, once a second at 10 ticks), cut short by stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
             should_exit = await self.on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -54,15 +88,15 @@ def running_server(app: Any) -> Iterator[str]:
     server = _TestServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
+    if not server.ready.wait(timeout=10) or not server.started:
+        server.stop()
+        thread.join(timeout=10)
+        sock.close()
+        raise RuntimeError("test server did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(timeout=10)
         sock.close()
 

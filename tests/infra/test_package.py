@@ -80,6 +80,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return package.build(tmp_path_factory.mktemp("lambda") / "package")
 
 
+@pytest.mark.heavy  # builds the Lambda package (pip installs its requirements): some 10 s
 def test_every_handler_imports_from_the_package_alone_and_from_its_bytecode(built: Path) -> None:
     handlers = sorted({body["Properties"]["Handler"] for body in functions().values()})
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "AWS_LAMBDA"))}
@@ -98,6 +99,7 @@ def test_every_handler_imports_from_the_package_alone_and_from_its_bytecode(buil
     assert report["modules"] > 500  # fastapi, pydantic, boto3, the gateway: really imported
 
 
+@pytest.mark.heavy  # the same build
 def test_the_package_carries_its_data_files(built: Path) -> None:
     """What the modules read beside themselves: OpenAI's schemas for the OpenAPI document (with their license), the
     docs pages' assets (with theirs)."""

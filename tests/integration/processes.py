@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.fakes.server import LOOPBACK_TLS
+
 Process = subprocess.Popen[bytes]
 
 
@@ -58,7 +60,7 @@ def wait_until_up(url: str, process: Process, log: Path, timeout: float = 60) ->
     while True:
         assert process.poll() is None, f"{process.args} exited early:\n{log.read_text()}"
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=1, verify=LOOPBACK_TLS)
             return
         except httpx.TransportError:
             pass

@@ -33,7 +33,7 @@ from batchbridge.store.queue import LocalWorkQueue
 from tests.contract.openai_schema import assert_valid
 from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
 from tests.fakes.gemini_upstream import create_app as create_fake_gemini
-from tests.fakes.server import Unreliable, running_server
+from tests.fakes.server import LOOPBACK_TLS, Unreliable, running_server
 
 KEY = "sk-user-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -139,7 +139,7 @@ def client(gateway_url: str, drained_http: httpx.Client) -> Iterator[OpenAI]:
 
 @pytest.fixture
 def http(gateway_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway_url + "/openai/v1", headers=AUTH, timeout=30) as raw:
+    with httpx.Client(base_url=gateway_url + "/openai/v1", headers=AUTH, timeout=30, verify=LOOPBACK_TLS) as raw:
         yield raw
 
 

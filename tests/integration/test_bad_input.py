@@ -13,6 +13,7 @@ from batchbridge.api.app import build_app
 from batchbridge.gateway import Gateway
 from batchbridge.providers.registry import FACTORIES, Registry
 from tests.contract.openai_schema import assert_valid
+from tests.fakes.server import LOOPBACK_TLS
 
 AUTH = {"Authorization": "Bearer sk-user-one"}
 LINE = (
@@ -27,7 +28,7 @@ def line(custom_id: str = "r1", url: str = "/v1/chat/completions") -> str:
 
 @pytest.fixture
 def http(gateway_url: str) -> Any:
-    with httpx.Client(base_url=gateway_url + "/openai/v1", headers=AUTH, timeout=10) as client:
+    with httpx.Client(base_url=gateway_url + "/openai/v1", headers=AUTH, timeout=10, verify=LOOPBACK_TLS) as client:
         yield client
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib
 import json
 import os
@@ -208,14 +209,23 @@ def iam_calls(service: str, operation: str, params: dict[str, Any]) -> list[Call
     return needed
 
 
-def granted(operation: str) -> dict[str, list[str]]:
-    """The template's grants of a function: IAM action -> what it is granted on (a key pattern for objects of the
-    gateway's bucket, ``*`` for any other resource)."""
+@functools.cache
+def _template() -> dict[str, Any]:
+    """template.yaml, parsed once per process (its YAML is large and parsed in pure Python)."""
     from pathlib import Path
 
     from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
+    parsed: dict[str, Any] = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
+    return parsed
+
+
+def granted(operation: str) -> dict[str, list[str]]:
+    """The template's grants of a function: IAM action -> what it is granted on (a key pattern for objects of the
+    gateway's bucket, ``*`` for any other resource)."""
+
+
+    template = _template()
     function = template["Resources"][operation.title().replace("_", "") + "Function"]  # sweeper: SweeperFunction
     grants: dict[str, list[str]] = {}
     for policy in function["Properties"]["Policies"]:

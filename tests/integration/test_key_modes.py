@@ -16,7 +16,7 @@ from batchbridge.api.app import build_app
 from batchbridge.config import Settings
 from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
-from tests.fakes.server import running_server
+from tests.fakes.server import LOOPBACK_TLS, running_server
 
 LINE = (
     '{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "%s", '
@@ -34,7 +34,7 @@ def serve_with(
     http_clients: list[httpx.Client] = []
 
     def client_for(base: str, key: str) -> OpenAI:
-        http_clients.append(httpx.Client())
+        http_clients.append(httpx.Client(verify=LOOPBACK_TLS))
         return OpenAI(base_url=base + "/openai", api_key=key, max_retries=0, http_client=http_clients[-1])
 
     def start(env: dict[str, str]) -> Any:

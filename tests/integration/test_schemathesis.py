@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -13,6 +14,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from batchbridge.api.app import build_app
 from batchbridge.gateway import Gateway
 from tests.contract.openai_schema import assert_valid, spec_path
+
+pytestmark = pytest.mark.heavy  # generated requests on every operation of two documents: some 12 s
 
 AUTH = {"Authorization": "Bearer sk-fuzz-key"}
 EXAMPLES = settings(

@@ -32,6 +32,7 @@ from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
 from tests.conftest import BUCKET
 from tests.contract.openai_schema import assert_valid
+from tests.fakes.server import LOOPBACK_TLS
 
 KEY = "sk-user-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -117,7 +118,7 @@ def client(gateway_url: str, drained_http: httpx.Client, clock: Clock) -> Iterat
 
 @pytest.fixture
 def http(gateway_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway_url + "/openai/v1", headers=AUTH, timeout=30) as raw:
+    with httpx.Client(base_url=gateway_url + "/openai/v1", headers=AUTH, timeout=30, verify=LOOPBACK_TLS) as raw:
         yield raw
 
 

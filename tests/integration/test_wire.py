@@ -13,6 +13,7 @@ import pytest
 from openai import OpenAI
 
 from tests.contract.openai_schema import assert_valid, load_spec
+from tests.fakes.server import LOOPBACK_TLS
 from tests.integration.chat import MODELS, chat_jsonl
 
 KEY = "sk-wire-user"
@@ -28,7 +29,10 @@ def client(gateway_url: str, drained_http: httpx.Client) -> Iterator[OpenAI]:
 @pytest.fixture
 def http(gateway_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(
-        base_url=gateway_url + "/openai/v1", headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+        base_url=gateway_url + "/openai/v1",
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+        verify=LOOPBACK_TLS,
     ) as raw:
         yield raw
 

@@ -249,6 +249,10 @@ class FileService(Clocked):
             forget_blob(self.blobs, blob_key)
             raise
         upstream_expiry = upstream.expires_at if upstream is not None else None
+        if upstream is not None and upstream.expires_at is not None and upstream.created_at:
+            # the provider's lifetime counted from our created_at: a second ticking over between its clock and ours
+            # must not make expires_at - created_at differ from the expires_after asked for
+            upstream_expiry = created_at + (upstream.expires_at - upstream.created_at)
         record = FileRecord(
             id=file_id,
             owner=caller.owner,
