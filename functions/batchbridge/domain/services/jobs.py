@@ -225,17 +225,7 @@ class BatchJobs(Clocked):
             self.queue.send(Job.RECONCILE, batch_id, delay_seconds=RECONCILE_AFTER_SECONDS - age)
             return record
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
-        input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
-        request = BatchRequest(
-            batch_id=record.id,
-            input_file=input_file,
-            open_input=input_opener(self.blobs, input_file),
-            endpoint=record.endpoint,
-            completion_window=record.completion_window,
-            metadata=record.metadata,
-            output_expires_after_seconds=record.output_expires_after_seconds,
-            extras={"model": record.model} if record.model else {},
-        )
+        request = self._stored_request(record)
         try:
             adapter = self.providers.get(record.provider)
             report = adapter.find_batch(credentials, request, record.created_at)
@@ -326,7 +316,7 @@ class BatchJobs(Clocked):
         now = self.now()
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
         adapter = self.providers.get(record.provider)
-        request = self._submit_request(record)
+        request = self._stored_request(record)
         if record.submit_sent_at is not None:  # an earlier run's create got no answer the record knows of
             waited = now - record.submit_sent_at
             if waited < RECONCILE_AFTER_SECONDS:  # it may still be in flight (or not yet in the provider's lists)
@@ -382,7 +372,9 @@ class BatchJobs(Clocked):
             raise  # passing (unanswered, it may have been created: the note stays, for the next run to look)
         return self._adopt_submission(adapter, credentials, record.id, lease, report)
 
-    def _submit_request(self, record: BatchRecord) -> BatchRequest:
+    def _stored_request(self, record: BatchRecord) -> BatchRequest:
+        """The create request as the record keeps it (an intent's, or a pending submission's with its extras and
+        its own copy of the input), for the provider's create or for finding what a create left."""
         input_file = self.records.get_file(record.input_file_id, include_deleted=True) if record.input_file_id else None
         if input_file is not None and record.submit_input_key is not None:
             input_file = dataclasses.replace(input_file, blob_key=record.submit_input_key)  # the batch's own copy
