@@ -211,11 +211,11 @@ class Gateway:
         def executor(sender: RequestSender) -> BatchExecutor:
             # runs the openai-compatible batches (its adapter is their provider face): its store is made here
             from batchbridge.domain.executor import BatchExecutor
-            from batchbridge.store.compat_state import DynamoCompatStore
+            from batchbridge.store.executor_state import DynamoChunkStore
 
             return BatchExecutor(
                 settings.compat_endpoints,
-                store=traced(DynamoCompatStore(dynamodb, settings.table), "compat_state"),
+                store=traced(DynamoChunkStore(dynamodb, settings.table), "executor_state"),
                 blobs=blobs,
                 queue=chunk_queue,
                 sender=sender,

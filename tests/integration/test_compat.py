@@ -16,7 +16,7 @@ from openai import OpenAI
 from batchbridge.config import Settings
 from batchbridge.domain.compat import CHUNK_REQUESTS
 from batchbridge.gateway import Gateway
-from batchbridge.store.compat_state import DynamoCompatStore
+from batchbridge.store.executor_state import DynamoChunkStore
 from tests.contract.openai_schema import assert_valid
 from tests.fakes.compat_upstream import embedding_of
 
@@ -154,9 +154,9 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(
     client: OpenAI, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stored: list[int] = []
-    real = DynamoCompatStore.put_result
+    real = DynamoChunkStore.put_result
 
-    def dies_after_40(self: DynamoCompatStore, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:
+    def dies_after_40(self: DynamoChunkStore, batch_id: str, index: int, line: str, ok: bool, expires_at: int) -> bool:
         if len(stored) == 40 and not getattr(dies_after_40, "died", False):
             dies_after_40.died = True  # type: ignore[attr-defined]
             # the chunk's run dies half-way (to the queue, as a killed worker's message: it comes back)
@@ -164,7 +164,7 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(
         stored.append(index)
         return real(self, batch_id, index, line, ok, expires_at)
 
-    monkeypatch.setattr(DynamoCompatStore, "put_result", dies_after_40)
+    monkeypatch.setattr(DynamoChunkStore, "put_result", dies_after_40)
     batch = start(client, chat_lines(CHUNK_REQUESTS + 20))
     done = finish(client, batch.id)
     assert getattr(dies_after_40, "died", False)

@@ -408,14 +408,14 @@ def _walk_every_function(calls: list[Call], finalizer: Any, sweeper: Any) -> Non
     uploaded = run("files_create", upload_event(JSONL, provider="openai-compatible"))
     compat_body = batch_body | {"input_file_id": uploaded["id"], "provider": "openai-compatible"}
     batch = run("batches_create", json_event("POST", "/openai/v1/batches", None, compat_body))
-    from batchbridge.handlers import compat_worker
+    from batchbridge.handlers import executor_worker
 
     time.sleep(0.3)  # its first chunk not run for a while (BATCHBRIDGE_COMPAT_STALL_SECONDS): the sweep queues it again
     background("sweeper", sweeper, {"source": "aws.scheduler"})
     background("finalizer", finalizer, drain_sqs_event(queue_url))  # the batch's refresh mends its chain
     chunks = drain_sqs_event(os.environ["BATCHBRIDGE_COMPAT_QUEUE_URL"])
     assert len(chunks["Records"]) == 2
-    background("compat_worker", compat_worker.handler, chunks)
+    background("compat_worker", executor_worker.handler, chunks)  # (its function: CompatWorkerFunction)
     batch = run("batches_retrieve", rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": batch["id"]}))
     assert batch["status"] == "finalizing"
     background("finalizer", finalizer, drain_sqs_event(queue_url))
@@ -448,7 +448,7 @@ def test_openai_compatible_batches_through_their_lambda_functions(
     results ours; a chunk dead-lettered to the other function becomes error lines."""
     import boto3
 
-    from batchbridge.handlers import compat_dead_letters, compat_worker
+    from batchbridge.handlers import executor_dead_letters, executor_worker
     from tests.fakes.compat_upstream import create_app as create_fake_compat
     from tests.fakes.server import running_server
 
@@ -487,12 +487,13 @@ def test_openai_compatible_batches_through_their_lambda_functions(
         ran = create_batch()
         event = drain_sqs_event(compat_queue)
         assert [json.loads(r["body"]) for r in event["Records"]] == [{"kind": "chunk", "batch_id": f"{ran}#0"}]
-        assert compat_worker.handler(event, LambdaContext(remaining_millis=900_000)) == {"batchItemFailures": []}
+        assert executor_worker.handler(event, LambdaContext(remaining_millis=900_000)) == {"batchItemFailures": []}
         done = finished(ran)
         assert done["status"] == "completed" and done["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
 
         dead = create_batch()
-        assert compat_dead_letters.handler(drain_sqs_event(compat_queue), LambdaContext()) == {"batchItemFailures": []}
+        dead_letters = drain_sqs_event(compat_queue)
+        assert executor_dead_letters.handler(dead_letters, LambdaContext()) == {"batchItemFailures": []}
         failed = finished(dead)
         assert failed["status"] == "completed" and failed["request_counts"]["failed"] == 2
         errors = app.get(f"/openai/v1/files/{failed['error_file_id']}/content", headers=AUTH).content.splitlines()

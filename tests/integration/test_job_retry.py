@@ -11,7 +11,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from batchbridge.handlers import compat_dead_letters, finalizer
+from batchbridge.handlers import executor_dead_letters, finalizer
 from batchbridge.store import queue as work_queue
 from tests.integration.apigw import LambdaContext
 
@@ -46,7 +46,7 @@ def received_event(queue_url: str, queue_name: str) -> tuple[dict[str, Any], str
     ("entry", "body"),
     [
         (finalizer, {"kind": "finalize", "batch_id": "batch_0123"}),
-        (compat_dead_letters, {"kind": "chunk", "batch_id": "batch_0123#1"}),  # (its queue: not FIFO here)
+        (executor_dead_letters, {"kind": "chunk", "batch_id": "batch_0123#1"}),  # (its queue: not FIFO here)
     ],
 )
 def test_a_failed_job_returns_after_its_backoff(

@@ -22,7 +22,7 @@ STALL = 120.0
 
 
 class DictChunkStore:
-    """The ChunkStore port as a dict, its conditional writes as DynamoCompatStore makes them."""
+    """The ChunkStore port as a dict, its conditional writes as DynamoChunkStore makes them."""
 
     def __init__(self) -> None:
         self.states: dict[str, RunState] = {}

@@ -1,8 +1,12 @@
-"""The adapters' one upstream client: retry safety as each call declares it, error bodies, JSON objects, paging."""
+"""The adapters' one upstream client: retry safety as each call declares it, error bodies, JSON objects, paging,
+and the single sends of a caller that retries on its own."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -255,3 +259,59 @@ def test_a_page_read_is_retried(no_retry_waits: list[float]) -> None:
     client, recorded = upstream(answers(BUSY, httpx.Response(200, json={"data": [], "has_more": False})))
     assert list(client.pages("batches", KEY, PAGING, since=0)) == []
     assert len(recorded.requests) == 2 and len(no_retry_waits) == 1
+
+
+# send: one attempt, for a caller whose retries and error answers are its own (the executor's sender)
+def test_a_send_is_one_attempt_and_answers_an_error_status_as_it_came(no_retry_waits: list[float]) -> None:
+    client, recorded = upstream(answers(BUSY, OK))
+    response = client.send("POST", "chat/completions", KEY, json={})
+    assert response.status_code == 503 and response.json() == {"error": {"message": "busy", "type": "server_error"}}
+    assert len(recorded.requests) == 1 and no_retry_waits == []
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError])
+def test_a_send_that_fails_raises_httpx_own_exception(failure: type[httpx.TransportError]) -> None:
+    """Not a GatewayError: whether the request may have arrived is for the caller to judge by the exception."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure("no answer", request=request)
+
+    client, recorded = upstream(fail)
+    with pytest.raises(failure):
+        client.send("POST", "chat/completions", KEY, json={})
+    assert len(recorded.requests) == 1
+
+
+def test_a_send_carries_its_headers_then_the_credentials_which_it_cannot_replace() -> None:
+    client, recorded = upstream(answers(OK))
+    client.send("POST", "chat/completions", KEY, headers={"content-type": "application/json"}, json={"a": 1})
+    client.send("POST", "chat/completions", KEY, headers={"authorization": "Bearer sk-other"}, content=b"{}")
+    first, second = recorded.requests
+    assert str(first.url) == "http://upstream.test/v1/chat/completions" and first.content == b'{"a":1}'
+    sent = [name for name, _ in first.headers.multi_items()]
+    assert sent.index("content-type") < sent.index("authorization")
+    assert first.headers["authorization"] == second.headers["authorization"] == "Bearer sk-test"
+
+
+def test_threads_asking_for_the_client_at_once_share_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchbridge.providers import upstream as upstream_module
+
+    built: list[httpx.Client] = []
+    real = upstream_module.make_client
+
+    def slow_make_client(*args: Any) -> httpx.Client:
+        time.sleep(0.05)  # long enough for every thread to be asking meanwhile
+        built.append(real(*args))
+        return built[-1]
+
+    monkeypatch.setattr(upstream_module, "make_client", slow_make_client)
+    client, _ = upstream(answers(OK))
+    start = threading.Barrier(8)
+
+    def ask(_: int) -> httpx.Client:
+        start.wait()
+        return client.client
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clients = set(pool.map(ask, range(8)))
+    assert len(built) == 1 and clients == {built[0]}

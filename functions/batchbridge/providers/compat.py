@@ -4,8 +4,9 @@
 ``files.create`` keeps the JSONL in our bucket only. The batches themselves are the executor's
 (``domain.executor``: planning, the chunk worker, cancel, expiry, the stored answers); this adapter is the provider
 face of it — which endpoint a file or batch goes to, as the API's 400s say — and ``HttpSender`` is how it sends one
-request: honouring 429 Retry-After, waiting out 5xx, and sending a request again only when it surely never arrived,
-or once when its answer was lost.
+request (through an ``Upstream`` per endpoint, as every httpx adapter reaches its provider): honouring 429
+Retry-After, waiting out 5xx, and sending a request again only when it surely never arrived, or once when its
+answer was lost.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 from batchbridge.domain.records import FileRecord
 from batchbridge.providers import http, registry
 from batchbridge.providers.held_files import GatewayHeldFiles
+from batchbridge.providers.upstream import Upstream
 
 logger = logging.getLogger(__name__)
 PROVIDER: Final = compat.PROVIDER
 ATTEMPTS: Final = 6  # per request: 429s and 5xx are waited out, well inside a worker's run
 MAX_RETRY_AFTER_SECONDS: Final = 60.0
+JSON_BODY: Final = {"content-type": "application/json"}
 # A batch's endpoint not in compat.ENDPOINT_PATHS (the template of endpoints.translation; they are named unquoted).
 UNSUPPORTED_ENDPOINT: Final = (
     f"openai-compatible batches run {' and '.join(compat.ENDPOINT_PATHS)}, not {{endpoint!r}}."
@@ -165,8 +168,9 @@ class CompatAdapter(GatewayHeldFiles):
 
 
 class HttpSender:
-    """The executor's ``RequestSender`` for OpenAI-compatible endpoints: a POST to the endpoint, on a client of its
-    own (pooled, its timeout the endpoint's) with the endpoint's key when it has one."""
+    """The executor's ``RequestSender`` for OpenAI-compatible endpoints: a POST to the endpoint through an
+    ``Upstream`` of its own (one pooled client, its timeout the endpoint's), with the endpoint's key when it has
+    one; the retries are this sender's (see the module), not ``http.call``'s."""
 
     def __init__(
         self,
@@ -177,21 +181,19 @@ class HttpSender:
         """``key_of``: an endpoint's key by the name its api_key_env gives."""
         self._key_of = key_of
         self._transport = transport
-        self._clients: dict[str, httpx.Client] = {}
-        self._clients_lock = threading.Lock()
+        self._upstreams: dict[str, Upstream] = {}
+        self._upstreams_lock = threading.Lock()
 
     def send(self, endpoint: CompatEndpoint, path: str, custom_id: str, body: Any) -> dict[str, Any]:
         """(``RequestSender.send``) The endpoint's answer as an output line; 401 and 403 say nothing of the key."""
-        client = self._client(endpoint)
-        headers = {"content-type": "application/json"}
+        upstream = self._upstream(endpoint)
         key = self._key_of(endpoint.api_key_env) if endpoint.api_key_env else None
-        if key:
-            headers["authorization"] = f"Bearer {key}"
+        credentials = Credentials(api_key=key or "")  # read at each send: a rotated key is used at once
         sent = 0  # sends that may have reached the endpoint: a generation it may charge for
         for attempt in range(ATTEMPTS):
             last = attempt == ATTEMPTS - 1
             try:
-                response = client.post(path, json=body, headers=headers)
+                response = upstream.send("POST", path, credentials, headers=JSON_BODY, json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached it
                 if not last:
                     http.sleep(http.retry_delay(attempt, None) or 0.0)
@@ -236,13 +238,20 @@ class HttpSender:
             )
         raise AssertionError("unreachable")
 
-    def _client(self, endpoint: CompatEndpoint) -> httpx.Client:
-        with self._clients_lock:
-            client = self._clients.get(endpoint.name)
-            if client is None:
-                client = http.make_client(endpoint.base_url + "/", endpoint.timeout_seconds, self._transport)
-                self._clients[endpoint.name] = client
-            return client
+    def _upstream(self, endpoint: CompatEndpoint) -> Upstream:
+        with self._upstreams_lock:
+            upstream = self._upstreams.get(endpoint.name)
+            if upstream is None:
+                upstream = Upstream(
+                    SPEC, endpoint.base_url, timeout=endpoint.timeout_seconds, transport=self._transport, auth=_bearer
+                )
+                self._upstreams[endpoint.name] = upstream
+            return upstream
+
+
+def _bearer(credentials: Credentials) -> dict[str, str]:
+    """The endpoint's key as a bearer token; an endpoint without one is sent no Authorization header."""
+    return {"authorization": f"Bearer {credentials.api_key}"} if credentials.api_key else {}
 
 
 def _named_for(extras: dict[str, Any], input_file: FileRecord) -> dict[str, Any]:

@@ -4,10 +4,15 @@ Each adapter builds one ``Upstream`` with what is its provider's own (the auth h
 how its lists page); the machinery is here once. Every call says whether it is safe to send again: reads and
 deletes are (``get``, ``delete``, ``download``, ``pages``); a POST says so itself (``retry_safe``), a create
 never is (it may have happened). The retry policy is ``http.call``'s.
+
+``send`` is the one exception: a single attempt whose answer, any status, is the caller's to read, for a caller
+with a retry policy of its own (the executor's sender, ``providers.compat``, where an endpoint's error answer is a
+result line and not the gateway's error).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -79,11 +84,17 @@ class Upstream:
         self._errors: ErrorBody = errors or partial(upstream_error, spec)
         self._bad_response = bad_response or self._answered_without
         self._empty_is_object = empty_is_object
+        self._building = threading.Lock()
 
     @cached_property
     def client(self) -> httpx.Client:
-        """Built on first use (see ``make_client``)."""
-        return make_client(*self._client_args)
+        """Built on first use (see ``make_client``), and once: threads calling at the same time share it (a
+        cached_property alone may build one per thread, leaving all but one unclosed)."""
+        with self._building:
+            built: httpx.Client | None = self.__dict__.get("client")
+            if built is None:
+                built = self.__dict__["client"] = make_client(*self._client_args)
+            return built
 
     # calls
     def request(
@@ -105,6 +116,22 @@ class Upstream:
         if response.is_error:
             raise self._errors(response)
         return response
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        credentials: Credentials,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One attempt at ``method path``, its answer whatever its status (read, nothing raised for it); a failure
+        to send or to read the answer raises httpx's own exception, for the caller's retry policy to judge (one
+        that never reached the provider is not one that may have). The call's ``headers``, then the credentials'
+        (which a call's never replace)."""
+        sent = (headers or {}) | self._auth(credentials)
+        return self.client.request(method, path, headers=sent, **kwargs)
 
     def get(
         self,

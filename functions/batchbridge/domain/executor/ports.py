@@ -1,5 +1,5 @@
 """What the executor works with: the state of a batch it runs, and its two ports — the store of that state and of
-the answers (``store.compat_state`` keeps them in DynamoDB), and what sends one request (``providers.compat``'s
+the answers (``store.executor_state`` keeps them in DynamoDB), and what sends one request (``providers.compat``'s
 HTTP call to an OpenAI-compatible endpoint; a Bedrock runtime call could be another)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Lambda entry point of the openai-compatible dead-letter queue: a chunk that kept failing becomes error lines
-for its unanswered requests, and its batch goes on with the next chunk (``chunk_dead``)."""
+"""Lambda entry point of the executor's dead-letter queue (function CompatDeadLettersFunction): an
+openai-compatible chunk that kept failing becomes error lines for its unanswered requests, and its batch goes on
+with the next chunk (``chunk_dead``)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _settle(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@observability.traced_handler("compat_dead_letters")
+@observability.traced_handler("executor_dead_letters")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
 

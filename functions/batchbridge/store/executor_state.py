@@ -1,6 +1,7 @@
-"""The state of batches the gateway runs itself, in the records table: one ``COMPAT#{batch}`` item (status, per-chunk
-counters, which chunk runs and when the counts last moved) and one ``COMPATRESULT#{batch}#{index}`` item per
-answered request.
+"""The executor's state (``domain.executor``: the batches the gateway runs itself), in the records table: one
+``COMPAT#{batch}`` item (status, per-chunk counters, which chunk runs and when the counts last moved) and one
+``COMPATRESULT#{batch}#{index}`` item per answered request (the keys and the ``kind`` values keep the names of the
+first release: items it wrote are read as they are).
 
 A result is written only if none is stored yet (a redelivered chunk's request is stored once), then counted with
 an atomic ADD on its chunk's counter; a chunk's worker recounts its chunk from the stored results when it starts
@@ -49,7 +50,7 @@ def _state(item: dict[str, Any]) -> RunState:
     )
 
 
-class DynamoCompatStore:
+class DynamoChunkStore:
     """The executor's ChunkStore (domain.executor.ports) in the records table."""
 
     def __init__(self, client: Any, table: str) -> None:
