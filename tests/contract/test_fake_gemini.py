@@ -256,3 +256,63 @@ def test_v1beta_pinned_client_and_snake_case_body(env: tuple[FakeGeminiState, st
         headers={"x-goog-api-key": "test-key"},
     )
     assert json.loads(raw.content)["response"]["candidates"][0]["content"]["parts"][0]["text"] == "echo: ping"
+
+
+def test_generation_config_shapes_the_answer_as_the_sdk_reads_it(env: tuple[FakeGeminiState, str]) -> None:
+    """JSON mode with a schema, n candidates, thinking and logprobs: the requests the SDK makes of its own config
+    are answered with what the SDK parses into its types."""
+    fake, base = env
+    client = _client(base)
+    schema = {
+        "type": "OBJECT",
+        "properties": {"label": {"type": "STRING", "enum": ["spam", "ham"]}, "score": {"type": "INTEGER"}},
+        "required": ["label", "score"],
+        "property_ordering": ["label", "score"],
+    }
+    structured = types.GenerateContentConfig(
+        response_mime_type="application/json",
+        response_schema=schema,
+        candidate_count=2,
+        thinking_config=types.ThinkingConfig(thinking_budget=1024, include_thoughts=True),
+        response_logprobs=True,
+        logprobs=2,
+    )
+    plain_json = types.GenerateContentConfig(response_mime_type="application/json")
+    requests: list[types.InlinedRequestDict] = [
+        {"contents": [{"role": "user", "parts": [{"text": "classify this"}]}], "config": structured},
+        {"contents": [{"role": "user", "parts": [{"text": "any JSON"}]}], "config": plain_json},
+        {
+            "contents": [{"role": "user", "parts": [{"text": "open object"}]}],
+            "config": {"response_mime_type": "application/json", "response_schema": {"type": "OBJECT"}},
+        },
+    ]
+    job = client.batches.create(model=MODEL, src=requests)
+    assert job.name is not None
+    sent = fake.requests[-1].json()["batch"]["inputConfig"]["requests"]["requests"]
+    config = sent[0]["request"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and config["candidateCount"] == 2
+    assert config["responseSchema"]["type"] == "OBJECT"
+    assert config["thinkingConfig"] == {"thinking_budget": 1024, "include_thoughts": True}  # the SDK's spelling
+    assert (config["responseLogprobs"], config["logprobs"]) == (True, 2)
+
+    job = client.batches.get(name=fake.run_to_end(job.name)["name"])
+    assert job.dest is not None and job.dest.inlined_responses is not None
+    first, second, third = job.dest.inlined_responses
+    answer = first.response
+    assert answer is not None and answer.candidates is not None
+    assert [c.index for c in answer.candidates] == [0, 1]
+    for candidate in answer.candidates:
+        assert candidate.content is not None and candidate.content.parts is not None
+        thought, text = candidate.content.parts
+        assert thought.thought is True
+        assert json.loads(text.text or "") == {"label": "spam", "score": 0}
+        assert candidate.logprobs_result is not None and candidate.logprobs_result.chosen_candidates is not None
+        assert candidate.logprobs_result.top_candidates is not None
+        assert all(len(step.candidates or []) == 2 for step in candidate.logprobs_result.top_candidates)
+        assert candidate.avg_logprobs is not None
+    usage = answer.usage_metadata
+    assert usage is not None and usage.thoughts_token_count == 7
+    assert usage.total_token_count == (usage.prompt_token_count or 0) + (usage.candidates_token_count or 0) + 7
+    assert second.response is not None and json.loads(second.response.text or "") == {"echo": "any JSON"}
+    assert third.response is None and third.error is not None  # Gemini refuses an OBJECT without properties
+    assert third.error.code == 400 and "should be non-empty for OBJECT type" in (third.error.message or "")

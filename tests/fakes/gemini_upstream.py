@@ -35,6 +35,16 @@ Behaviour summary:
   starts with ``invalid-`` or whose contents contain ``FAIL`` gives ``{"key", "error": {"code": 400, "message",
   "status": "INVALID_ARGUMENT"}}``; one whose contents contain ``BLOCK`` gets a response without candidates and
   with ``promptFeedback.blockReason: SAFETY`` (a blocked prompt). Inline-request batches get ``inlinedResponses``.
+* A request's ``generationConfig`` shapes its response as Gemini's would: ``candidateCount`` n gives n candidates
+  (``index`` 0..n-1); ``responseMimeType: application/json`` makes the text JSON, ``{"echo": <last user text>}``
+  without a schema, else an instance of ``responseSchema`` (the first ``enum`` value or the echo for a string, the
+  ``minimum`` or 0 for numbers, true, ``minItems`` (at least one) items, every property in ``propertyOrdering``
+  order). The schema is checked as Gemini checks it: an unknown field, an OBJECT without properties, an ARRAY
+  without items, a ``required`` name that is no property, or a schema without the JSON MIME type is an
+  INVALID_ARGUMENT error line. ``thinkingConfig`` with a ``thinkingLevel`` or a non-zero ``thinkingBudget`` (both:
+  an error line) reports ``thoughtsTokenCount`` THOUGHT_TOKENS (in ``totalTokenCount``), and with
+  ``includeThoughts`` a ``thought: true`` part first. ``responseLogprobs`` adds ``logprobsResult`` (one chosen
+  candidate per word of the text, ``logprobs`` k top candidates each) and ``avgLogprobs``.
 * Paths are served under both ``/v1beta`` and ``/v1`` (``fake.api_versions``): google-genai 3.x defaults to
   ``api_version="v1"`` for the Gemini API, so the SDK calls ``/v1/...`` and ``/upload/v1/files`` unless pinned.
 * Lists (files and batches) are newest first; ``pageToken`` is opaque; an empty list is ``{}`` (proto3).
@@ -336,19 +346,170 @@ def simulate_line(request: Any, model: str) -> JSONDict:
         }
         return {"response": blocked}
     user = [_content_text(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
-    reply = "echo: " + (user[-1] if user else "")
-    out_tokens = _words(reply)
+    config = _get(request, "generationConfig", "generation_config")
+    config = config if isinstance(config, dict) else {}
+    try:
+        reply = _reply(config, user[-1] if user else "")
+        thoughts, include_thoughts = _thinking(config)
+    except GeminiAPIError as exc:
+        return {"error": exc.body()["error"]}
+    count = _get(config, "candidateCount", "candidate_count") or 1
+    candidates = [_candidate(reply, i, config, include_thoughts) for i in range(int(count))]
+    out_tokens = _words(reply) * len(candidates)
+    usage: JSONDict = {
+        "promptTokenCount": prompt_tokens,
+        "candidatesTokenCount": out_tokens,
+        "totalTokenCount": prompt_tokens + out_tokens + thoughts,
+    }
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
     response = {
-        "candidates": [{"content": {"parts": [{"text": reply}], "role": "model"}, "finishReason": "STOP", "index": 0}],
-        "usageMetadata": {
-            "promptTokenCount": prompt_tokens,
-            "candidatesTokenCount": out_tokens,
-            "totalTokenCount": prompt_tokens + out_tokens,
-        },
+        "candidates": candidates,
+        "usageMetadata": usage,
         "modelVersion": line_model.removeprefix("models/"),
         "responseId": _rand(22),
     }
     return {"response": response}
+
+
+THOUGHT_TOKENS = 7  # what a thinking request reports in thoughtsTokenCount
+# Gemini's Schema (generativelanguage v1beta); each multi-word field in its snake_case spelling as well
+_SCHEMA_FIELDS_CAMEL = (
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "items",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "minimum",
+    "maximum",
+)
+_SCHEMA_FIELDS = {*_SCHEMA_FIELDS_CAMEL, *(re.sub("([A-Z])", r"_\1", f).lower() for f in _SCHEMA_FIELDS_CAMEL)}
+_SCHEMA_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}
+
+
+def _invalid(message: str) -> GeminiAPIError:
+    return GeminiAPIError(400, message, "INVALID_ARGUMENT")
+
+
+def _reply(config: JSONDict, text: str) -> str:
+    """The candidate text: the echo, or JSON when the MIME type asks for it (checked as Gemini checks it)."""
+    mime = _get(config, "responseMimeType", "response_mime_type")
+    schema = _get(config, "responseSchema", "response_schema")
+    if schema is not None and _get(config, "responseJsonSchema", "response_json_schema") is not None:
+        raise _invalid(
+            "* GenerateContentRequest.generation_config: only one of response_schema and response_json_schema "
+            "may be set\n"
+        )
+    if schema is not None and mime != "application/json":
+        raise _invalid(
+            "* GenerateContentRequest.generation_config.response_mime_type: response_schema needs a compatible "
+            "response_mime_type (application/json)\n"
+        )
+    if mime != "application/json":
+        return "echo: " + text
+    if schema is None:
+        return json.dumps({"echo": text})
+    return json.dumps(_instance(schema, text, "generation_config.response_schema"))
+
+
+def _instance(schema: Any, text: str, at: str) -> Any:
+    """A value of a Gemini Schema; a schema Gemini would refuse raises its INVALID_ARGUMENT."""
+    if not isinstance(schema, dict):
+        raise _invalid(f"Invalid JSON payload received. Invalid value at '{at}': expected a Schema object.")
+    unknown = next((k for k in schema if k not in _SCHEMA_FIELDS), None)
+    if unknown is not None:
+        raise _invalid(f"Invalid JSON payload received. Unknown name \"{unknown}\" at '{at}': Cannot find field.")
+    any_of = _get(schema, "anyOf", "any_of")
+    if any_of:
+        return _instance(any_of[0], text, f"{at}.any_of[0]")
+    kind = str(schema.get("type", "")).upper()
+    if kind not in _SCHEMA_TYPES:
+        raise _invalid(
+            f"Invalid JSON payload received. Invalid value at '{at}.type' "
+            f"(type.googleapis.com/google.ai.generativelanguage.v1beta.Type), {json.dumps(schema.get('type'))}"
+        )
+    if kind == "OBJECT":
+        return _object_instance(schema, text, at)
+    if kind == "ARRAY":
+        items = schema.get("items")
+        if items is None:
+            raise _invalid(f"* GenerateContentRequest.{at}.items: missing field.\n")
+        count = max(int(_get(schema, "minItems", "min_items") or 1), 1)
+        maximum = _get(schema, "maxItems", "max_items")
+        count = min(count, int(maximum)) if maximum is not None else count
+        return [_instance(items, text, f"{at}.items") for _ in range(count)]
+    return _scalar(schema, kind, text)
+
+
+def _object_instance(schema: JSONDict, text: str, at: str) -> JSONDict:
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        raise _invalid(f"* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type\n")
+    for i, name in enumerate(schema.get("required") or []):
+        if name not in properties:
+            raise _invalid(f"* GenerateContentRequest.{at}.required[{i}]: property is not defined\n")
+    order = _get(schema, "propertyOrdering", "property_ordering") or list(properties)
+    return {name: _instance(properties[name], text, f"{at}.properties[{name}].value") for name in order}
+
+
+def _scalar(schema: JSONDict, kind: str, text: str) -> Any:
+    if kind == "STRING":
+        enum = schema.get("enum")
+        return enum[0] if enum else text
+    if kind in ("INTEGER", "NUMBER"):
+        low = schema.get("minimum")
+        value = low if low is not None else 0
+        return int(value) if kind == "INTEGER" else float(value)
+    return True if kind == "BOOLEAN" else None
+
+
+def _thinking(config: JSONDict) -> tuple[int, bool]:
+    """(thoughtsTokenCount, whether thought parts are shown) of a generationConfig's thinkingConfig."""
+    thinking = _get(config, "thinkingConfig", "thinking_config")
+    if not isinstance(thinking, dict):
+        return 0, False
+    level = _get(thinking, "thinkingLevel", "thinking_level")
+    budget = _get(thinking, "thinkingBudget", "thinking_budget")
+    if level is not None and budget is not None:
+        raise _invalid(
+            "* GenerateContentRequest.generation_config.thinking_config: thinking_level and thinking_budget "
+            "cannot both be set\n"
+        )
+    thinks = level is not None or (budget is not None and int(budget) != 0)
+    return (THOUGHT_TOKENS if thinks else 0), thinks and bool(_get(thinking, "includeThoughts", "include_thoughts"))
+
+
+def _candidate(reply: str, index: int, config: JSONDict, include_thoughts: bool) -> JSONDict:
+    parts: list[JSONDict] = [{"text": "Thinking it over.", "thought": True}] if include_thoughts else []
+    parts.append({"text": reply})
+    candidate: JSONDict = {"content": {"parts": parts, "role": "model"}, "finishReason": "STOP", "index": index}
+    if _get(config, "responseLogprobs", "response_logprobs"):
+        top = int(_get(config, "logprobs") or 0)
+        words = reply.split() or [reply]
+        chosen = [{"token": w, "tokenId": n, "logProbability": -0.25 * (n % 3)} for n, w in enumerate(words)]
+        candidate["logprobsResult"] = {
+            "topCandidates": [
+                {"candidates": [{**c, "logProbability": c["logProbability"] - k} for k in range(top)]} for c in chosen
+            ],
+            "chosenCandidates": chosen,
+        }
+        candidate["avgLogprobs"] = sum(c["logProbability"] for c in chosen) / len(chosen)
+    return candidate
 
 
 def _jsonl(lines: list[JSONDict]) -> bytes:

@@ -207,7 +207,7 @@ def test_a_batch_model_that_contradicts_the_lines_is_a_400(client: OpenAI, fake:
             },
             "input_audio",
         ),
-        (ask("Hi", logprobs=True), "body.logprobs"),
+        (ask("Hi", logit_bias={"50256": -100}), "body.logit_bias"),  # logprobs translate now (issue 19)
     ],
 )
 def test_a_line_gemini_cannot_take_fails_the_upload(
@@ -413,3 +413,166 @@ def test_a_results_download_dropped_half_way_loses_and_duplicates_nothing(client
         assert polled.output_file_id is None  # never a short file in between
     assert polled.status == "completed" and fake.cut_downloads == 0
     assert sorted(lines_of(client, polled.output_file_id)) == ["req-1", "req-2", "req-3"]  # each exactly once
+
+
+# The OpenAI Cookbook's first batch example (examples/batch_processing.ipynb): movie descriptions classified in
+# JSON mode. Only the model name and the provider extras differ from the notebook.
+COOKBOOK_PROMPT = """
+Your goal is to extract movie categories from movie descriptions, as well as a 1-sentence summary for these movies.
+You will be provided with a movie description, and you will output a json object containing the following information:
+
+{
+    categories: string[] // Array of categories based on the movie description,
+    summary: string // 1-sentence summary of the movie based on the movie description
+}
+
+Categories refer to the genre or type of the movie, like "action", "romance", "comedy", etc. Keep category names simple and use only lower case letters.
+Movies can have several categories, but try to keep it under 3-4. Only mention the categories that are the most obvious based on the description.
+"""  # noqa: E501
+MOVIES = [
+    "Two imprisoned men bond over a number of years, finding solace and eventual redemption through acts of decency.",
+    "An organized crime dynasty's aging patriarch transfers control of his empire to his reluctant son.",
+    "A thief who steals corporate secrets through dream-sharing technology is given the inverse task.",
+]
+
+
+def cookbook_tasks(response_format: dict[str, Any]) -> bytes:
+    tasks = []
+    for index, description in enumerate(MOVIES):
+        task = {
+            "custom_id": f"task-{index}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                # This is what you would have in your Chat Completions API call
+                "model": "gemini-2.5-flash",
+                "temperature": 0.1,
+                "response_format": response_format,
+                "messages": [
+                    {"role": "system", "content": COOKBOOK_PROMPT},
+                    {"role": "user", "content": description},
+                ],
+            },
+        }
+        tasks.append(task)
+    return "\n".join(json.dumps(task) for task in tasks).encode()
+
+
+CATEGORIES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "categories": {"type": "array", "items": {"type": "string"}},
+        "summary": {"type": "string"},
+    },
+    "required": ["categories", "summary"],
+    "additionalProperties": False,
+}
+
+
+def run_cookbook_batch(client: OpenAI, response_format: dict[str, Any]) -> list[str]:
+    """Upload, create, poll and read the results as the notebook does; the answers' content strings."""
+    batch_file = client.files.create(
+        file=("batch_tasks_movies.jsonl", cookbook_tasks(response_format), "application/jsonl"),
+        purpose="batch",
+        extra_body={"provider": PROVIDER},
+    )
+    batch_job = client.batches.create(
+        input_file_id=batch_file.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        extra_body={"provider": PROVIDER},
+    )
+    batch_job = finish(client, batch_job.id)
+    assert batch_job.status == "completed" and batch_job.error_file_id is None
+    assert batch_job.output_file_id is not None
+    result = client.files.content(batch_job.output_file_id).content
+    results = []
+    for line in result.decode().splitlines():
+        json_object = json.loads(line.strip())
+        assert_valid("BatchRequestOutput", json_object)
+        results.append(json_object)
+    contents = []
+    for res in results:
+        task_id = res["custom_id"]
+        index = task_id.split("-")[-1]
+        assert MOVIES[int(index)]
+        contents.append(res["response"]["body"]["choices"][0]["message"]["content"])
+    return contents
+
+
+def test_the_cookbook_json_mode_batch_runs_on_gemini(client: OpenAI, fake: Any) -> None:
+    contents = run_cookbook_batch(client, {"type": "json_object"})
+    sent = [json.loads(line)["request"] for line in fake.file_bytes(sent_file(fake)).splitlines()]
+    assert sent[0]["generationConfig"] == {"temperature": 0.1, "responseMimeType": "application/json"}
+    assert sent[0]["systemInstruction"] == {"parts": [{"text": COOKBOOK_PROMPT}]}
+    assert [json.loads(content) for content in contents] == [{"echo": movie} for movie in MOVIES]
+
+
+def test_the_cookbook_batch_with_a_json_schema_runs_on_gemini(client: OpenAI, fake: Any) -> None:
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "movie_categories", "strict": True, "schema": CATEGORIES_SCHEMA},
+    }
+    contents = run_cookbook_batch(client, response_format)
+    sent = [json.loads(line)["request"] for line in fake.file_bytes(sent_file(fake)).splitlines()]
+    assert sent[0]["generationConfig"] == {
+        "temperature": 0.1,
+        "responseMimeType": "application/json",
+        "responseSchema": {
+            "type": "OBJECT",
+            "properties": {"categories": {"type": "ARRAY", "items": {"type": "STRING"}}, "summary": {"type": "STRING"}},
+            "propertyOrdering": ["categories", "summary"],
+            "required": ["categories", "summary"],
+        },
+    }
+    answers = [json.loads(content) for content in contents]
+    assert answers == [{"categories": [movie], "summary": movie} for movie in MOVIES]
+    assert all(list(answer) == ["categories", "summary"] for answer in answers)  # the schema's order
+
+
+def sent_file(fake: Any) -> str:
+    """The Gemini file the gateway uploaded the converted lines as (the batch's input)."""
+    (created,) = sent(fake, "POST", ":batchGenerateContent")
+    return str(created.json()["batch"]["inputConfig"]["fileName"])
+
+
+def test_a_schema_gemini_cannot_express_fails_the_upload_naming_the_keyword(client: OpenAI, fake: Any) -> None:
+    schema = {
+        **CATEGORIES_SCHEMA,
+        "properties": {**CATEGORIES_SCHEMA["properties"], "year": {"type": "integer", "multipleOf": 1}},
+    }
+    bad = ask("Hi", response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    with pytest.raises(openai.BadRequestError) as caught:
+        upload(client, jsonl(ask("fine"), bad))
+    error = caught.value.body
+    assert (
+        isinstance(error, dict)
+        and error["param"] == "body.response_format.json_schema.schema.properties.year.multipleOf"
+    )
+    assert "custom_id 'req-2'" in error["message"] and "multipleOf" in error["message"]
+    assert fake.file_names(KEY) == []
+
+
+def test_reasoning_n_and_logprobs_come_back_in_openai_shape(client: OpenAI, fake: Any) -> None:
+    lines = jsonl(
+        ask("Think", model="gemini-2.5-flash", reasoning_effort="low", max_completion_tokens=500),
+        ask("Twice please", model="gemini-2.5-flash", n=2),
+        ask("How sure", model="gemini-2.5-flash", logprobs=True, top_logprobs=2),
+    )
+    done = finish(client, create(client, upload(client, lines).id).id)
+    assert done.status == "completed" and done.error_file_id is None
+    output = lines_of(client, done.output_file_id)
+    thought = output["req-1"]["response"]["body"]
+    assert thought["choices"][0]["message"]["content"] == "echo: Think"  # no thought text in the answer
+    usage = thought["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 7  # the fake's thoughtsTokenCount
+    assert usage["completion_tokens"] == 2 + 7 and usage["total_tokens"] == usage["prompt_tokens"] + 9
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 0, "audio_tokens": 0}
+    twice = output["req-2"]["response"]["body"]["choices"]
+    assert [(c["index"], c["message"]["content"]) for c in twice] == [
+        (0, "echo: Twice please"),
+        (1, "echo: Twice please"),
+    ]
+    logprobs = output["req-3"]["response"]["body"]["choices"][0]["logprobs"]
+    assert [token["token"] for token in logprobs["content"]] == ["echo:", "How", "sure"]
+    assert all(len(token["top_logprobs"]) == 2 for token in logprobs["content"])

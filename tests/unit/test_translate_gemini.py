@@ -196,8 +196,16 @@ def test_bad_messages(messages: list[dict[str, Any]], param: str) -> None:
         ({"response_format": {"type": "text"}}, {}),
         ({"response_format": {"type": "json_object"}}, {"responseMimeType": "application/json"}),
         (
-            {"response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}},
-            {"responseMimeType": "application/json", "responseJsonSchema": {"type": "object"}},
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "r", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
+                }
+            },
+            {
+                "responseMimeType": "application/json",
+                "responseSchema": {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}},
+            },
         ),
         (
             {"response_format": {"type": "json_schema", "json_schema": {"name": "r"}}},
@@ -243,8 +251,10 @@ def test_dropped_fields() -> None:
         ({"response_format": {"type": "xml"}}, "body.response_format.type"),
         ({"response_format": {"type": "json_schema"}}, "body.response_format.json_schema"),
         ({"stream": True}, "body.stream"),
-        ({"logprobs": True}, "body.logprobs"),
+        ({"logprobs": "yes"}, "body.logprobs"),
         ({"top_logprobs": 2}, "body.top_logprobs"),
+        ({"logprobs": False, "top_logprobs": 2}, "body.top_logprobs"),
+        ({"logprobs": True, "top_logprobs": 21}, "body.top_logprobs"),
         ({"audio": {"voice": "x"}}, "body.audio"),
         ({"prediction": {"type": "content"}}, "body.prediction"),
         ({"functions": []}, "body.functions"),
@@ -361,8 +371,13 @@ def test_text_response() -> None:
             "prompt_tokens": 10,
             "completion_tokens": 8,
             "total_tokens": 18,
-            "prompt_tokens_details": {"cached_tokens": 4},
-            "completion_tokens_details": {"reasoning_tokens": 3},
+            "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 3,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         },
     }
 
@@ -429,8 +444,13 @@ def test_multiple_candidates_and_missing_usage() -> None:
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "total_tokens": 0,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -515,3 +535,282 @@ def test_line_with_neither_is_bad_gateway() -> None:
     with pytest.raises(GatewayError) as caught:
         output_line({"key": "k0"})
     assert caught.value.status == 502
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# request: response_format (the schema keywords: test_gemini_schema.py)
+
+
+def json_schema(**spec: Any) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "verdict", **spec}}
+
+
+VERDICT = {"type": "object", "properties": {"label": {"type": "string", "enum": ["pos", "neg"]}}}
+
+
+@pytest.mark.parametrize(
+    ("response_format", "config"),
+    [
+        ({"type": "text"}, {}),
+        ({"type": "json_object"}, {"responseMimeType": "application/json"}),
+        (json_schema(), {"responseMimeType": "application/json"}),  # a name and no schema: any JSON
+        (
+            json_schema(schema=VERDICT, strict=True),
+            {
+                "responseMimeType": "application/json",
+                "responseSchema": {
+                    "type": "OBJECT",
+                    "properties": {"label": {"type": "STRING", "enum": ["pos", "neg"]}},
+                },
+            },
+        ),
+        (
+            json_schema(schema=VERDICT, strict=None, description="The review's verdict"),
+            {
+                "responseMimeType": "application/json",
+                "responseSchema": {
+                    "type": "OBJECT",
+                    "properties": {"label": {"type": "STRING", "enum": ["pos", "neg"]}},
+                    "description": "The review's verdict",
+                },
+            },
+        ),
+    ],
+)
+def test_response_format(response_format: dict[str, Any], config: dict[str, Any]) -> None:
+    assert request(response_format=response_format).get("generationConfig", {}) == config
+
+
+def test_json_mode_keeps_the_rest_of_the_line() -> None:
+    # The OpenAI Cookbook's classification line: a system prompt, temperature 0.1, JSON mode.
+    line = {
+        "model": "gemini-2.5-flash",
+        "temperature": 0.1,
+        "response_format": {"type": "json_object"},
+        "messages": [{"role": "system", "content": "Output a json object."}, {"role": "user", "content": "A film."}],
+    }
+    assert chat_to_request(line, custom_id=CID) == {
+        "contents": [{"role": "user", "parts": [{"text": "A film."}]}],
+        "systemInstruction": {"parts": [{"text": "Output a json object."}]},
+        "generationConfig": {"temperature": 0.1, "responseMimeType": "application/json"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("response_format", "param", "code"),
+    [
+        ({"type": "json_schema", "json_schema": {"schema": VERDICT}}, "body.response_format.json_schema.name", None),
+        (json_schema(name="has space"), "body.response_format.json_schema.name", "invalid_value"),
+        (json_schema(name="x" * 65), "body.response_format.json_schema.name", "invalid_value"),
+        (json_schema(strict="yes"), "body.response_format.json_schema.strict", "invalid_type"),
+        (json_schema(description=1), "body.response_format.json_schema.description", "invalid_type"),
+        (json_schema(schema="{}"), "body.response_format.json_schema.schema", "invalid_type"),
+        (json_schema(schemas=VERDICT), "body.response_format.json_schema.schemas", "unknown_parameter"),
+        ({"type": "json_object", "json_schema": {}}, "body.response_format.json_schema", "unknown_parameter"),
+        ({"type": "text", "strict": True}, "body.response_format.strict", "unknown_parameter"),
+        ({"type": "json_schema"}, "body.response_format.json_schema", "missing_required_parameter"),
+        ({"type": "grammar"}, "body.response_format.type", "invalid_value"),
+        ("json", "body.response_format", "invalid_type"),
+        (
+            json_schema(schema={"type": "object", "properties": {"n": {"type": "number", "multipleOf": 5}}}),
+            "body.response_format.json_schema.schema.properties.n.multipleOf",
+            "unsupported_value",
+        ),
+    ],
+)
+def test_rejected_response_formats(response_format: Any, param: str, code: str | None) -> None:
+    error = rejected(body(response_format=response_format))
+    assert error.param == param
+    assert error.code == (code or "missing_required_parameter")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# request: reasoning_effort, logprobs
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "thinking"),
+    [
+        ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),
+        ("gemini-2.5-flash", "minimal", {"thinkingBudget": 1024}),
+        ("gemini-2.5-pro", "low", {"thinkingBudget": 1024}),
+        ("models/gemini-2.5-flash-lite", "medium", {"thinkingBudget": 8192}),
+        ("gemini-2.5-pro", "high", {"thinkingBudget": 24576}),
+        ("gemini-flash-latest", "high", {"thinkingBudget": 24576}),  # a name that says no version: a budget
+        (None, "medium", {"thinkingBudget": 8192}),  # no model on the line: a budget, which every thinker takes
+        ("gemini-3-pro-preview", "low", {"thinkingLevel": "LOW"}),
+        ("gemini-3-flash-preview", "minimal", {"thinkingLevel": "MINIMAL"}),
+        ("models/gemini-3.1-pro", "medium", {"thinkingLevel": "MEDIUM"}),
+        ("gemini-3.5-flash", "high", {"thinkingLevel": "HIGH"}),
+        ("gemini-4-flash", "xhigh", {"thinkingLevel": "XHIGH"}),
+    ],
+)
+def test_reasoning_effort(model: str | None, effort: str, thinking: dict[str, Any]) -> None:
+    line = {"messages": HI, "reasoning_effort": effort, "max_completion_tokens": 4000}
+    if model is not None:
+        line["model"] = model
+    assert chat_to_request(line, custom_id=CID)["generationConfig"] == {
+        "maxOutputTokens": 4000,  # like OpenAI's max_completion_tokens, Gemini's limit includes the thinking
+        "thinkingConfig": thinking,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "code", "why"),
+    [
+        ("gemini-3-pro-preview", "none", "unsupported_value", "cannot turn thinking off"),
+        ("gemini-3-flash-preview", "max", "unsupported_value", "'xhigh'"),
+        ("gemini-2.5-flash", "xhigh", "unsupported_value", "up to 'high'"),
+        ("gemini-2.5-flash", "max", "unsupported_value", "up to 'high'"),
+        ("gemini-2.0-flash", "low", "unsupported_value", "does not think"),
+        ("gemini-1.5-pro", "high", "unsupported_value", "does not think"),
+        ("gemini-2.5-flash", "extreme", "invalid_value", "must be one of none, minimal"),
+        ("gemini-2.5-flash", 3, "invalid_value", "must be one of"),
+    ],
+)
+def test_rejected_reasoning_efforts(model: str, effort: Any, code: str, why: str) -> None:
+    error = rejected(body(model=model, reasoning_effort=effort))
+    assert (error.param, error.code) == ("body.reasoning_effort", code)
+    assert why in error.message
+
+
+def test_a_null_reasoning_effort_is_dropped() -> None:
+    assert request(reasoning_effort=None) == request()
+
+
+@pytest.mark.parametrize(
+    ("fields", "config"),
+    [
+        ({"logprobs": True}, {"responseLogprobs": True}),
+        ({"logprobs": True, "top_logprobs": 0}, {"responseLogprobs": True}),
+        ({"logprobs": True, "top_logprobs": 5}, {"responseLogprobs": True, "logprobs": 5}),
+        ({"logprobs": True, "top_logprobs": 20}, {"responseLogprobs": True, "logprobs": 20}),
+        ({"logprobs": False}, {}),
+    ],
+)
+def test_logprobs(fields: dict[str, Any], config: dict[str, Any]) -> None:
+    assert request(**fields).get("generationConfig", {}) == config
+
+
+def test_the_other_item_4_fields() -> None:
+    config = request(n=3, seed=42, stop=["a", "b", "c", "d", "e"], max_completion_tokens=50)["generationConfig"]
+    assert config == {
+        "maxOutputTokens": 50,
+        "stopSequences": ["a", "b", "c", "d", "e"],
+        "candidateCount": 3,
+        "seed": 42,
+    }
+    assert request(tools=[TOOL], tool_choice="required")["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+    assert request(tools=[TOOL], parallel_tool_calls=True) == request(tools=[TOOL])
+    assert rejected(body(tools=[TOOL], parallel_tool_calls=False)).param == "body.parallel_tool_calls"
+    assert rejected(body(logit_bias={"50256": -100})).param == "body.logit_bias"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# responses: JSON content, n choices, logprobs, usage details
+
+
+def test_json_text_is_the_content_unchanged() -> None:
+    # Gemini may split the JSON over parts, and thoughts come first: the content is the answer's text as written.
+    parts = [
+        {"text": "Let me classify.", "thought": True},
+        {"text": '{"categories": ["drama"],', "thoughtSignature": "c2ln"},
+        {"text": ' "summary": "A film."}'},
+    ]
+    choice = completion(gemini_response({"content": {"parts": parts}, "finishReason": "STOP"}))["choices"][0]
+    assert choice["message"]["content"] == '{"categories": ["drama"], "summary": "A film."}'
+    assert json.loads(choice["message"]["content"]) == {"categories": ["drama"], "summary": "A film."}
+    assert choice["finish_reason"] == "stop" and "tool_calls" not in choice["message"]
+
+
+def test_n_candidates_are_n_choices() -> None:
+    candidates = [
+        {"content": {"parts": [{"text": f'{{"n": {i}}}'}]}, "finishReason": "STOP", "index": i} for i in range(3)
+    ]
+    choices = completion(gemini_response(*candidates))["choices"]
+    assert [(c["index"], json.loads(c["message"]["content"])) for c in choices] == [(i, {"n": i}) for i in range(3)]
+
+
+def test_logprobs_result_becomes_openai_logprobs() -> None:
+    candidate = {
+        "content": {"parts": [{"text": "Hi é"}]},
+        "finishReason": "STOP",
+        "logprobsResult": {
+            "topCandidates": [
+                {"candidates": [{"token": "Hi", "logProbability": -0.1}, {"token": "Hey", "logProbability": -2.5}]},
+                {"candidates": [{"token": " é", "tokenId": 9}]},
+            ],
+            "chosenCandidates": [{"token": "Hi", "tokenId": 4, "logProbability": -0.1}, {"token": " é", "tokenId": 9}],
+        },
+        "avgLogprobs": -0.05,
+    }
+    assert completion(gemini_response(candidate))["choices"][0]["logprobs"] == {
+        "content": [
+            {
+                "token": "Hi",
+                "logprob": -0.1,
+                "bytes": [72, 105],
+                "top_logprobs": [
+                    {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                    {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]},
+                ],
+            },
+            {  # proto3 JSON leaves a log probability of 0 out
+                "token": " é",
+                "logprob": 0.0,
+                "bytes": [32, 195, 169],
+                "top_logprobs": [{"token": " é", "logprob": 0.0, "bytes": [32, 195, 169]}],
+            },
+        ],
+        "refusal": None,
+    }
+    plain = {"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}
+    assert completion(gemini_response(plain))["choices"][0]["logprobs"] is None
+
+
+def test_usage_details_as_openai_reports_them() -> None:
+    response = gemini_response(
+        {"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"},
+        usageMetadata={
+            "promptTokenCount": 120,  # includes the 100 cached
+            "cachedContentTokenCount": 100,
+            "candidatesTokenCount": 30,
+            "thoughtsTokenCount": 50,
+            "toolUsePromptTokenCount": 5,
+            "totalTokenCount": 205,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 100}, {"modality": "AUDIO", "tokenCount": 20}],
+            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 100}],
+            "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 30}],
+        },
+    )
+    assert completion(response)["usage"] == {
+        "prompt_tokens": 125,
+        "completion_tokens": 80,  # OpenAI counts reasoning in the completion
+        "total_tokens": 205,
+        "prompt_tokens_details": {"cached_tokens": 100, "audio_tokens": 20},
+        "completion_tokens_details": {
+            "reasoning_tokens": 50,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def test_usage_matches_the_openai_sdk_type() -> None:
+    from openai.types import CompletionUsage
+    from openai.types.completion_usage import CompletionTokensDetails, PromptTokensDetails
+
+    usage = completion(
+        gemini_response(
+            {"content": {"parts": [{"text": "x"}]}},
+            usageMetadata={"promptTokenCount": 3, "candidatesTokenCount": 2, "thoughtsTokenCount": 4},
+        )
+    )["usage"]
+    # every key one of OpenAI's (the SDK's models would keep unknown keys as extras, so compare the field names)
+    assert set(usage) <= set(CompletionUsage.model_fields)
+    assert set(usage["prompt_tokens_details"]) <= set(PromptTokensDetails.model_fields)
+    assert set(usage["completion_tokens_details"]) <= set(CompletionTokensDetails.model_fields)
+    parsed = CompletionUsage.model_validate(usage)
+    assert parsed.total_tokens == 9 and parsed.completion_tokens_details is not None
+    assert parsed.completion_tokens_details.reasoning_tokens == 4

@@ -21,8 +21,11 @@ a field that changes nothing is dropped.
 | `n` 1..8                                        | `generationConfig.candidateCount`                             |
 | `presence_penalty` / `frequency_penalty` -2..2  | `generationConfig.presencePenalty` / `frequencyPenalty`       |
 | `seed`                                          | `generationConfig.seed`                                       |
+| `response_format` text                          | nothing                                                       |
 | `response_format` json_object                   | `generationConfig.responseMimeType: "application/json"`       |
-| `response_format` json_schema                   | the same, plus `responseJsonSchema` = `json_schema.schema`    |
+| `response_format` json_schema                   | the same, plus `responseSchema` converted from the schema (4) |
+| `reasoning_effort`                              | `generationConfig.thinkingConfig` (5)                         |
+| `logprobs: true` (`top_logprobs` k 1..20)       | `generationConfig.responseLogprobs: true` (`logprobs: k`)     |
 | `tools` (function)                              | `tools: [{"functionDeclarations": [...]}]` (3)                |
 | `tool_choice` auto / none / required / function | `toolConfig.functionCallingConfig.mode` AUTO / NONE / ANY (2) |
 
@@ -31,28 +34,43 @@ call with that `tool_call_id` earlier in the conversation (400 if none). An http
 in a known image extension is a 400 (Gemini needs the MIME type; send a data: URL instead).
 (2) A named function is mode ANY with `allowedFunctionNames: [name]`.
 (3) One `{name, description?, parameters?}` declaration per function tool; `parameters` passes through as given.
+(4) gemini_schema.py: JSON Schema -> Gemini's OpenAPI-subset Schema (types upper-cased, `["T", "null"]` and null
+anyOf members -> `nullable`, `$ref`s inlined, property order kept as `propertyOrdering`, `additionalProperties:
+false` dropped); a keyword it cannot express is a 400 naming its place in the schema. `json_schema.description`
+describes the root when the schema does not; `name` is checked as OpenAI checks it (1..64 of a-zA-Z0-9_-), then
+dropped with `strict` (Gemini holds every answer to its responseSchema). A json_schema without `schema` is JSON mode.
+(5) By the line's model: Gemini 3 and later `thinkingLevel` (THINKING_LEVELS: minimal / low / medium / high /
+xhigh; none is a 400, Gemini 3 cannot stop thinking); Gemini 2.5, and a line that names no model or a name without
+a version, `thinkingBudget` (THINKING_BUDGETS: none 0, minimal and low 1024, medium 8192, high 24576 — Google's
+own OpenAI-compatible values; xhigh and max are a 400); Gemini 1.x and 2.0 do not think: 400. `max` is always a
+400. A model that cannot use the level or budget (2.5 Pro cannot turn thinking off) answers that line with its own
+error. `max_completion_tokens` -> maxOutputTokens holds the thinking as well, as OpenAI's does.
 
-`responseJsonSchema` rather than `responseSchema`: `responseSchema` is Gemini's OpenAPI-subset Schema (no
-`additionalProperties`, `$ref`, `$defs`, ...), so an OpenAI JSON schema would often be rejected or misread;
-`responseJsonSchema` takes JSON Schema as written. `generationConfig` is omitted when empty.
+`generationConfig` is omitted when empty.
 
 Dropped: `service_tier`, `store`, `metadata`, `user`, `stream: false`, `stream_options`, `logprobs: false`,
-`response_format: {"type": "text"}`, `logit_bias: {}`, `modalities: ["text"]`, `parallel_tool_calls: true`,
-`tool_choice` "none" / "auto" without tools, `tools: []`, image `detail`, `json_schema.strict` / `name` /
-`description`, message `name`, and any optional field whose value is null.
+`top_logprobs: 0`, `logit_bias: {}`, `modalities: ["text"]`, `parallel_tool_calls: true`, `tool_choice` "none" /
+"auto" without tools, `tools: []`, image `detail`, `json_schema.strict` / `name`, message `name`, and any optional
+field whose value is null.
 
-Rejected with 400: `stream: true`, `logprobs: true`, `top_logprobs`, `audio`, `prediction`, `functions` /
+Rejected with 400: `stream: true`, `top_logprobs` without `logprobs: true`, `audio`, `prediction`, `functions` /
 `function_call`, non-text `modalities`, non-empty `logit_bias`, `parallel_tool_calls: false` with tools (Gemini
 has no switch for it), `tool_choice` required / function without tools, non-function tools, `strict` tools,
-non-text / non-image parts, http (not https) image URLs, unknown fields.
+non-text / non-image parts, http (not https) image URLs, a schema Gemini cannot express (4), a reasoning_effort
+the model cannot take (5), unknown fields.
 
-Responses: `candidates[i]` -> `choices[i]`: text parts joined (`thought: true` parts skipped; null when there is
-no text); `functionCall` parts -> `tool_calls` (id "call_" + a hash of the completion id and the part's position,
-`arguments` = json.dumps(args)); finishReason STOP -> stop (tool_calls when a function call is present),
-MAX_TOKENS -> length, SAFETY / RECITATION / BLOCKLIST / PROHIBITED_CONTENT / SPII / IMAGE_* -> content_filter,
-anything else -> stop. Usage: prompt = promptTokenCount + toolUsePromptTokenCount, completion =
-candidatesTokenCount + thoughtsTokenCount, total = totalTokenCount (else their sum), cached_tokens =
-cachedContentTokenCount, reasoning_tokens = thoughtsTokenCount; absent counts are 0.
+Responses: `candidates[i]` -> `choices[i]` (index i): text parts joined as they are (JSON mode's JSON text is the
+content unchanged; `thought: true` parts skipped; null when there is no text); `functionCall` parts ->
+`tool_calls` (id "call_" + a hash of the completion id and the part's position, `arguments` = json.dumps(args));
+finishReason STOP -> stop (tool_calls when a function call is present), MAX_TOKENS -> length, SAFETY /
+RECITATION / BLOCKLIST / PROHIBITED_CONTENT / SPII / IMAGE_* -> content_filter, anything else -> stop;
+`logprobsResult` -> `logprobs.content` (chosenCandidates[k] with topCandidates[k] as its top_logprobs; bytes the
+token's UTF-8), else null. Usage (`chat_usage`), in OpenAI's full shape: prompt = promptTokenCount (cached tokens
+included, as OpenAI counts them) + toolUsePromptTokenCount, completion = candidatesTokenCount +
+thoughtsTokenCount (OpenAI counts reasoning in the completion), total = totalTokenCount (else their sum),
+prompt_tokens_details {cached_tokens = cachedContentTokenCount, audio_tokens = the AUDIO promptTokensDetails},
+completion_tokens_details {reasoning_tokens = thoughtsTokenCount, audio_tokens = the AUDIO
+candidatesTokensDetails, accepted / rejected_prediction_tokens = 0}; absent counts are 0.
 
 A response whose prompt was blocked (`promptFeedback.blockReason`, no candidates) becomes an error line: status
 400, code "prompt_blocked", a message naming the block reason. Error lines `{"key", "error": {"code", "message",
@@ -63,6 +81,7 @@ maps the canonical code to (from `status`, or from `code` as a gRPC number), els
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -72,7 +91,7 @@ from batchbridge.domain.endpoints import CHAT_ENDPOINT
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.output_lines import completion_id as completion_id
 from batchbridge.domain.ports import ResultContext
-from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat
+from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat, gemini_schema
 from batchbridge.domain.translate.chat import ChatBody
 
 PROVIDER: Final = "Gemini"
@@ -103,11 +122,34 @@ FINISH_REASONS: Final[dict[str, str]] = {
     "IMAGE_RECITATION": "content_filter",
 }
 
+JSON: Final = "application/json"
+MAX_TOP_LOGPROBS: Final = 20  # OpenAI's limit; Gemini's `logprobs` takes 1..20
+
+# reasoning_effort -> thinkingConfig: a level for Gemini 3 and later, a token budget for Gemini 2.5 and for a
+# model the line does not name (every thinking model takes a budget; Gemini 3 keeps it for compatibility). The
+# budgets for low / medium / high are the ones Google's own OpenAI-compatible endpoint uses.
+REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+THINKING_LEVELS: Final[dict[str, str]] = {
+    "minimal": "MINIMAL",
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "high": "HIGH",
+    "xhigh": "XHIGH",
+}
+THINKING_BUDGETS: Final[dict[str, int]] = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+_GEMINI_VERSION: Final = re.compile(r"(?:models/)?gemini-(\d+)(?:\.(\d+))?\b")
+
 # Fields Gemini translates, which chat.check_dropped_and_rejected would otherwise reject.
-_TRANSLATED: Final = frozenset({"n", "presence_penalty", "frequency_penalty", "response_format"})
+_TRANSLATED: Final = frozenset(
+    {"n", "presence_penalty", "frequency_penalty", "response_format", "logprobs", "top_logprobs", "reasoning_effort"}
+)
+_NOT_IN_CHAT_FIELDS: Final = "reasoning_effort"  # translated here, whether or not chat.FIELDS knows it
+
+_RESPONSE_FORMAT_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_JSON_SCHEMA_KEYS: Final = frozenset({"name", "description", "schema", "strict"})
 
 _REASONS: Final = chat.Reasons(
-    logprobs="log probabilities are not translated for Gemini",
+    logprobs="",  # unused: logprobs are translated
     penalties="",  # unused: penalties are translated
     response_format="",  # unused: response_format is translated
     audio="Gemini batch output is text only here",
@@ -156,7 +198,10 @@ def _simple_request(common: chat.Simple) -> dict[str, Any]:
 
 def _request(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     b = ChatBody(body, custom_id, PROVIDER)
-    chat.check_fields(b)
+    if _NOT_IN_CHAT_FIELDS in body:
+        chat.check_fields(ChatBody({k: v for k, v in body.items() if k != _NOT_IN_CHAT_FIELDS}, custom_id, PROVIDER))
+    else:
+        chat.check_fields(b)
     if "model" in body:  # optional: the batch may name the model instead
         chat.model(b)
     if body.keys().isdisjoint(_TRANSLATED):  # the usual line: nothing to leave out of the check
@@ -206,6 +251,15 @@ def _generation_config(b: ChatBody) -> dict[str, Any]:
     stop = chat.stop(b, MAX_STOP_SEQUENCES)
     if stop:
         config["stopSequences"] = stop
+    config.update(_candidates_and_seed(b))
+    config.update(_logprobs(b))
+    config.update(_response_format(b))
+    config.update(_thinking(b))
+    return config
+
+
+def _candidates_and_seed(b: ChatBody) -> dict[str, Any]:
+    config: dict[str, Any] = {}
     n = b.get("n")
     if n is not None:
         if not chat.is_int(n) or n < 1:
@@ -219,34 +273,111 @@ def _generation_config(b: ChatBody) -> dict[str, Any]:
         if not chat.is_int(seed):
             b.fail("body.seed", "must be an integer", "invalid_type")
         config["seed"] = seed
-    config.update(_response_format(b))
     return config
 
 
+def _logprobs(b: ChatBody) -> dict[str, Any]:
+    """`logprobs` / `top_logprobs` -> `responseLogprobs` / `logprobs` (OpenAI's rules: top_logprobs 0..20, only
+    with logprobs true)."""
+    logprobs, top = b.get("logprobs"), b.get("top_logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        b.fail("body.logprobs", "must be a boolean", "invalid_type")
+    if top is not None:
+        if not chat.is_int(top) or not 0 <= top <= MAX_TOP_LOGPROBS:
+            b.fail("body.top_logprobs", f"must be an integer between 0 and {MAX_TOP_LOGPROBS}")
+        if logprobs is not True:
+            b.fail("body.top_logprobs", "needs logprobs: true", "invalid_value")
+    if logprobs is not True:
+        return {}
+    return {"responseLogprobs": True, "logprobs": top} if top else {"responseLogprobs": True}
+
+
 def _response_format(b: ChatBody) -> dict[str, Any]:
+    """`response_format`: text -> nothing; json_object -> JSON output; json_schema -> JSON output and the schema
+    as Gemini's responseSchema (gemini_schema.py; a schema Gemini cannot take is a 400 naming its keyword)."""
     value = b.get("response_format")
     if value is None:
         return {}
     if not isinstance(value, dict):
         b.fail("body.response_format", "must be an object", "invalid_type")
     kind = value.get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        b.fail("body.response_format.type", f"= {json.dumps(kind)} must be 'text', 'json_object' or 'json_schema'")
+    known = ("type", "json_schema") if kind == "json_schema" else ("type",)
+    extra = next((key for key in value if key not in known), None)
+    if extra is not None:
+        b.fail(f"body.response_format.{extra}", f"is not a field of a {kind} response_format", "unknown_parameter")
     if kind == "text":
         return {}
     if kind == "json_object":
-        return {"responseMimeType": "application/json"}
-    if kind == "json_schema":
-        spec = value.get("json_schema")
-        if not isinstance(spec, dict):
-            b.fail(
-                "body.response_format.json_schema", "is required and must be an object", "missing_required_parameter"
-            )
-        schema = spec.get("schema")
-        if schema is None:
-            return {"responseMimeType": "application/json"}
-        if not isinstance(schema, dict):
-            b.fail("body.response_format.json_schema.schema", "must be a JSON schema object", "invalid_type")
-        return {"responseMimeType": "application/json", "responseJsonSchema": schema}
-    b.fail("body.response_format.type", f"= {json.dumps(kind)} must be 'text', 'json_object' or 'json_schema'")
+        return {"responseMimeType": JSON}
+    return _json_schema(b, value.get("json_schema"))
+
+
+def _json_schema(b: ChatBody, spec: Any) -> dict[str, Any]:
+    where = "body.response_format.json_schema"
+    if not isinstance(spec, dict):
+        b.fail(where, "is required and must be an object", "missing_required_parameter")
+    extra = next((key for key in spec if key not in _JSON_SCHEMA_KEYS), None)
+    if extra is not None:
+        b.fail(f"{where}.{extra}", "is not a field of json_schema", "unknown_parameter")
+    name = spec.get("name")
+    if name is None:
+        b.fail(f"{where}.name", "is required", "missing_required_parameter")
+    if not isinstance(name, str) or not _RESPONSE_FORMAT_NAME.fullmatch(name):
+        b.fail(f"{where}.name", "must be 1 to 64 of a-z, A-Z, 0-9, '_' and '-'")
+    description, strict = spec.get("description"), spec.get("strict")
+    if description is not None and not isinstance(description, str):
+        b.fail(f"{where}.description", "must be a string", "invalid_type")
+    if strict is not None and not isinstance(strict, bool):
+        b.fail(f"{where}.strict", "must be a boolean", "invalid_type")
+    schema = spec.get("schema")
+    if schema is None:
+        return {"responseMimeType": JSON}  # a name and no schema: any JSON, as OpenAI's JSON mode
+    if not isinstance(schema, dict):
+        b.fail(f"{where}.schema", "must be a JSON schema object", "invalid_type")
+    try:
+        converted = gemini_schema.to_response_schema(schema, description)
+    except gemini_schema.SchemaError as error:
+        b.fail(f"{where}.schema" + (f".{error.path}" if error.path else ""), error.problem, error.code)
+    return {"responseMimeType": JSON, "responseSchema": converted}
+
+
+def thinking_kind(model: Any) -> str:
+    """How a model takes reasoning_effort: "level" (Gemini 3 and later), "budget" (Gemini 2.5, and any model the
+    name does not tell), or "none" (Gemini 1.x and 2.0 do not think)."""
+    match = _GEMINI_VERSION.match(model) if isinstance(model, str) else None
+    if match is None:
+        return "budget"
+    version = (int(match[1]), int(match[2] or 0))
+    if version >= (3, 0):
+        return "level"
+    return "budget" if version >= (2, 5) else "none"
+
+
+def _thinking(b: ChatBody) -> dict[str, Any]:
+    """`reasoning_effort` -> `thinkingConfig` (THINKING_LEVELS or THINKING_BUDGETS by the line's model)."""
+    effort = b.get("reasoning_effort")
+    if effort is None:
+        return {}
+    param = "body.reasoning_effort"
+    if not isinstance(effort, str) or effort not in REASONING_EFFORTS:
+        b.fail(param, f"= {json.dumps(effort)} must be one of {', '.join(REASONING_EFFORTS)}")
+    kind = thinking_kind(b.get("model"))
+    if kind == "none":
+        b.unsupported(param, effort, f"{b.get('model')} does not think; Gemini 2.5 and later do")
+    if kind == "level":
+        level = THINKING_LEVELS.get(effort)
+        if level is None:
+            off = effort == "none"
+            why = "Gemini 3 cannot turn thinking off; the least is 'minimal'" if off else "the highest level is 'xhigh'"
+            b.unsupported(param, effort, why)
+        return {"thinkingConfig": {"thinkingLevel": level}}
+    budget = THINKING_BUDGETS.get(effort)
+    if budget is None:
+        why = "Gemini 2.5 thinking budgets go up to 'high'; a line naming a Gemini 3 model gets 'xhigh'"
+        b.unsupported(param, effort, why)
+    return {"thinkingConfig": {"thinkingBudget": budget}}
 
 
 def _tools(b: ChatBody) -> list[dict[str, Any]]:
@@ -398,25 +529,48 @@ def response_to_chat_completion(
         raise output_lines.bad_response(NAME, "a response without candidates")
     choices = [_choice(candidate, i, completion_id) for i, candidate in enumerate(candidates)]
     usage = response.get("usageMetadata")
-    usage = usage if isinstance(usage, dict) else {}
-    prompt_tokens = _count(usage, "promptTokenCount") + _count(usage, "toolUsePromptTokenCount")
-    thoughts = _count(usage, "thoughtsTokenCount")
-    completion_tokens = _count(usage, "candidatesTokenCount") + thoughts
-    total = usage.get("totalTokenCount")
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": total if chat.is_int(total) else prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": _count(usage, "cachedContentTokenCount")},
-            "completion_tokens_details": {"reasoning_tokens": thoughts},
+        "usage": chat_usage(usage if isinstance(usage, dict) else {}),
+    }
+
+
+def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    """Gemini's usageMetadata -> OpenAI's chat usage, every detail OpenAI reports. OpenAI counts reasoning in the
+    completion and cached tokens in the prompt, as Gemini's promptTokenCount already does."""
+    prompt_tokens = _count(usage, "promptTokenCount") + _count(usage, "toolUsePromptTokenCount")
+    thoughts = _count(usage, "thoughtsTokenCount")
+    completion_tokens = _count(usage, "candidatesTokenCount") + thoughts
+    total = usage.get("totalTokenCount")
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total if chat.is_int(total) else prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": _count(usage, "cachedContentTokenCount"),
+            "audio_tokens": _audio(usage, "promptTokensDetails"),
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": thoughts,
+            "audio_tokens": _audio(usage, "candidatesTokensDetails"),
+            "accepted_prediction_tokens": 0,  # Gemini has no predicted outputs
+            "rejected_prediction_tokens": 0,
         },
     }
+
+
+def _audio(usage: dict[str, Any], key: str) -> int:
+    """The AUDIO count of a per-modality list (``[{"modality", "tokenCount"}]``); 0 when there is none."""
+    details = usage.get(key)
+    return sum(
+        _count(detail, "tokenCount")
+        for detail in (details if type(details) is list else ())
+        if type(detail) is dict and detail.get("modality") == "AUDIO"
+    )
 
 
 def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
@@ -447,7 +601,39 @@ def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
     finish = FINISH_REASONS.get(str(candidate.get("finishReason")), "stop")
     if finish == "stop" and tool_calls:
         finish = "tool_calls"
-    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
+    return {"index": index, "message": message, "logprobs": _choice_logprobs(candidate), "finish_reason": finish}
+
+
+def _choice_logprobs(candidate: dict[str, Any]) -> dict[str, Any] | None:
+    """A candidate's logprobsResult -> OpenAI's choice logprobs (``{"content": [token, ...], "refusal": None}``);
+    None when the request asked for none. Step k's top candidates are ``topCandidates[k]``."""
+    result = candidate.get("logprobsResult")
+    if type(result) is not dict:
+        return None
+    chosen, tops = result.get("chosenCandidates"), result.get("topCandidates")
+    chosen = chosen if type(chosen) is list else []
+    tops = tops if type(tops) is list else []
+    content: list[dict[str, Any]] = []
+    for step, token in enumerate(chosen):
+        top = tops[step].get("candidates") if step < len(tops) and type(tops[step]) is dict else None
+        entry = _token_logprob(token)
+        entry["top_logprobs"] = [_token_logprob(other) for other in (top if type(top) is list else ())]
+        content.append(entry)
+    return {"content": content, "refusal": None}
+
+
+def _token_logprob(token: Any) -> dict[str, Any]:
+    """A Gemini logprobs candidate (``{"token", "tokenId", "logProbability"}``) -> OpenAI's ``{"token",
+    "logprob", "bytes"}``."""
+    token = token if type(token) is dict else {}
+    text = token.get("token")
+    text = text if type(text) is str else ""
+    logprob = token.get("logProbability")
+    return {
+        "token": text,
+        "logprob": float(logprob) if chat.is_number(logprob) else 0.0,  # proto3 JSON leaves a 0 out
+        "bytes": list(text.encode("utf-8")),
+    }
 
 
 def _blocked(reason: str) -> GatewayError:
