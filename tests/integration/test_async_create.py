@@ -5,15 +5,12 @@ provider batch is created once, whatever dies where."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import openai
 import pytest
@@ -33,7 +30,21 @@ from batchbridge.store.queue import LocalWorkQueue
 from tests.contract.openai_schema import assert_valid
 from tests.fakes.anthropic_upstream import create_app as create_fake_anthropic
 from tests.fakes.gemini_upstream import create_app as create_fake_gemini
-from tests.fakes.server import LOOPBACK_TLS, Unreliable, running_server
+from tests.fakes.server import LOOPBACK_TLS
+from tests.integration.helpers import (
+    Clock,
+    HeldQueue,
+    Killed,
+    create_batch,
+    handlers_gateway_afresh,
+    hold_jobs,
+    kill_once,
+    move_clock,
+    recorded_aws_calls,
+    sweep_sends,
+    ungranted,
+    unreliable_fake,
+)
 
 KEY = "sk-user-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -47,19 +58,8 @@ FINAL = ("completed", "failed", "expired", "cancelled")
 # -- fixtures ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_anthropic() -> Iterator[tuple[Any, str]]:
-    """The fake Anthropic API behind a network that can lose an answer (``lose_next``)."""
-    app = Unreliable(create_fake_anthropic())
-    with running_server(app) as base:
-        yield app, base
-
-
-@pytest.fixture
-def fake_gemini() -> Iterator[tuple[Any, str]]:
-    app = Unreliable(create_fake_gemini())
-    with running_server(app) as base:
-        yield app, base
+fake_anthropic = unreliable_fake(create_fake_anthropic)  # answers the tests lose (``lose_next``)
+fake_gemini = unreliable_fake(create_fake_gemini)
 
 
 @pytest.fixture
@@ -71,50 +71,9 @@ def gateway_env(
     return gateway_env | {"BATCHBRIDGE_COMPAT_ENDPOINTS": endpoints}
 
 
-class Killed(BaseException):
-    """The function running the work ended mid-way (a Lambda timeout): no handler of the gateway's runs."""
-
-
-class Clock:
-    """The services' clock, moved forward to let leases and windows run out."""
-
-    def __init__(self) -> None:
-        self.offset_ns = 0
-
-    def __call__(self) -> int:
-        return time.time_ns() + self.offset_ns
-
-    def advance(self, seconds: int) -> None:
-        self.offset_ns += seconds * 1_000_000_000
-
-
-class HeldQueue:
-    """Jobs sent, kept until the test hands them to the worker (a queue whose consumer has not run yet)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, int]] = []
-
-    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
-        self.sent.append((kind, batch_id, delay_seconds))
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _, _ in self.sent]
-
-    def release(self, work_queue: LocalWorkQueue) -> None:
-        """Hand every job sent without a delay to the worker, and wait for them (and what they send) to run."""
-        while ready := [(kind, ref) for kind, ref, delay in self.sent if delay == 0]:
-            self.sent = [job for job in self.sent if job[2] != 0]
-            for kind, ref in ready:
-                work_queue.send(kind, ref)
-            work_queue.drain()
-
-
 @pytest.fixture
 def clock(gateway: Gateway) -> Clock:
-    moved = Clock()
-    for service in (gateway.files, gateway.batches, gateway.jobs):
-        service.clock = moved
-    return moved
+    return move_clock(gateway)
 
 
 @pytest.fixture
@@ -125,10 +84,7 @@ def small_bound(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def held(gateway: Gateway) -> HeldQueue:
     """Every job the services send held back (batches.create's submit job, the jobs' own), for the test to run."""
-    queue = HeldQueue()
-    gateway.batches.queue = queue
-    gateway.jobs.queue = queue
-    return queue
+    return hold_jobs(gateway.batches, gateway.jobs)
 
 
 @pytest.fixture
@@ -225,33 +181,6 @@ def output_ids(gateway: Gateway, file_id: str | None) -> list[str]:
     return sorted(json.loads(line)["custom_id"] for line in b"".join(chunks).splitlines())
 
 
-def kill_once(target: Any, name: str, when: Callable[..., bool] = lambda *args: True) -> None:
-    """``target.name`` raises Killed the first time ``when`` holds for its arguments, as a function ending there
-    would."""
-    original = getattr(target, name)
-    killed: list[bool] = []
-
-    def dying(*args: Any, **kwargs: Any) -> Any:
-        if not killed and when(*args):
-            killed.append(True)
-            raise Killed
-        return original(*args, **kwargs)
-
-    setattr(target, name, dying)
-
-
-def sweep_sends(gateway: Gateway) -> list[tuple[str, str]]:
-    """What a sweep queues now (recorded, not run)."""
-    sent: list[tuple[str, str]] = []
-
-    class Recording:
-        def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
-            sent.append((kind, batch_id))
-
-    dataclasses.replace(gateway.jobs, queue=Recording()).sweep()
-    return sent
-
-
 # -- accepted at once, submitted by the job ----------------------------------------------------------------------------
 
 
@@ -311,9 +240,8 @@ def test_the_sdk_s_create_of_an_anthropic_batch_over_the_real_bound_returns_at_o
     data = lines("anthropic", batches_module.SYNC_CREATE_MAX_BYTES + 64 * 1024, pad=4000)
     file_id = upload(gateway, "anthropic", data)
     fake = fake_anthropic[0].state.fake
-    queue = HeldQueue()
-    gateway.batches.queue = queue
-    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+    queue = hold_jobs(gateway.batches)
+    batch = create_batch(client, file_id)
     assert batch.status == "validating" and queue.kinds() == [SUBMIT_JOB] and fake.batch_ids(KEY) == []
     assert_valid("Batch", batch.model_dump(mode="json"))
     gateway.batches.queue = work_queue
@@ -335,7 +263,7 @@ def test_a_small_file_or_a_provider_whose_create_does_not_read_it_keeps_the_sync
     if provider == "openai":
         content = content.replace(MODELS["anthropic"].encode(), b"gpt-4o-mini")
     file_id = upload(gateway, provider, content)
-    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client, file_id)
     record = stored(gateway, batch.id)
     assert record.provider_batch_id is not None and not record.submit_pending
     assert SUBMIT_JOB not in held.kinds()
@@ -367,7 +295,7 @@ def test_a_submission_whose_create_got_no_recorded_answer_never_makes_a_second_p
             gateway.jobs.run(SUBMIT_JOB, batch_id)
         # its lease holds: a redelivery meanwhile does nothing, and the sweeper leaves it be
         gateway.jobs.run(SUBMIT_JOB, batch_id)
-        assert sweep_sends(gateway) == []
+        assert sweep_sends(gateway.jobs) == []
         clock.advance(SUBMIT_LEASE_SECONDS)
     else:
         request.getfixturevalue(f"fake_{provider}")[0].lose_next("POST", CREATE_PATHS[provider])
@@ -385,7 +313,7 @@ def test_a_submission_whose_create_got_no_recorded_answer_never_makes_a_second_p
     assert client.batches.retrieve(batch_id).status == "validating"
 
     clock.advance(SUBMIT_RESEND_SECONDS)
-    assert sweep_sends(gateway) == [(SUBMIT_JOB, batch_id)]  # nobody holds it: the sweeper sends it again
+    assert sweep_sends(gateway.jobs) == [(SUBMIT_JOB, batch_id)]  # nobody holds it: the sweeper sends it again
     gateway.jobs.run(SUBMIT_JOB, batch_id)
     assert len(provider_batches(request, provider)) == 1
     gateway.jobs.queue = gateway.batches.queue = work_queue
@@ -424,7 +352,7 @@ def test_a_run_killed_before_its_create_reached_the_provider_is_taken_over_and_c
         gateway.jobs.run(SUBMIT_JOB, batch_id)
     assert stored(gateway, batch_id).submit_sent_at is not None and provider_batches(request, provider) == []
     clock.advance(SUBMIT_LEASE_SECONDS + SUBMIT_RESEND_SECONDS)
-    assert sweep_sends(gateway) == [(SUBMIT_JOB, batch_id)]
+    assert sweep_sends(gateway.jobs) == [(SUBMIT_JOB, batch_id)]
     gateway.jobs.run(SUBMIT_JOB, batch_id)
     (provider_batch,) = provider_batches(request, provider)
     submitted = stored(gateway, batch_id)
@@ -436,15 +364,11 @@ def test_a_run_killed_before_its_create_reached_the_provider_is_taken_over_and_c
 def test_a_lost_submit_job_is_sent_again_by_the_sweeper_and_the_batch_completes(
     client: OpenAI, gateway: Gateway, clock: Clock, held: HeldQueue, work_queue: LocalWorkQueue, small_bound: None
 ) -> None:
-    batch = client.batches.create(
-        input_file_id=upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)),
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-    )
+    batch = create_batch(client, upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)))
     held.sent.clear()  # the job is lost (its message never delivered)
-    assert sweep_sends(gateway) == []  # a fresh one's job may just be waiting in the queue
+    assert sweep_sends(gateway.jobs) == []  # a fresh one's job may just be waiting in the queue
     clock.advance(SUBMIT_RESEND_SECONDS)
-    assert sweep_sends(gateway) == [(SUBMIT_JOB, batch.id)]
+    assert sweep_sends(gateway.jobs) == [(SUBMIT_JOB, batch.id)]
     work_queue.send(SUBMIT_JOB, batch.id)
     work_queue.drain()
     gateway.jobs.queue = gateway.batches.queue = work_queue
@@ -497,11 +421,7 @@ def test_a_passing_failure_raises_for_the_queue_and_the_next_run_submits_once(
     answered, so it took nothing, and the next run sends the create at once, without looking for a first one."""
     fake = fake_anthropic[0].state.fake
     fake.inject(status, path_contains="/v1/messages/batches", method="POST")
-    batch = client.batches.create(
-        input_file_id=upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)),
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-    )
+    batch = create_batch(client, upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)))
     with pytest.raises(GatewayError, match="Overloaded" if status == 529 else "rate limit") as raised:
         gateway.jobs.run(SUBMIT_JOB, batch.id)
     assert raised.value.status == status if status == 429 else raised.value.status >= 500
@@ -522,11 +442,7 @@ def test_cancelling_a_batch_not_yet_submitted_ends_it_with_no_provider_batch(
     small_bound: None,
     fake_anthropic: tuple[Any, str],
 ) -> None:
-    batch = client.batches.create(
-        input_file_id=upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)),
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-    )
+    batch = create_batch(client, upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)))
     cancelling = client.batches.cancel(batch.id)
     assert cancelling.status == "cancelling" and cancelling.cancelling_at is not None
     assert_valid("Batch", cancelling.model_dump(mode="json"))
@@ -550,11 +466,7 @@ def test_a_cancel_while_the_job_creates_the_batch_cancels_what_it_made(
     small_bound: None,
     fake_anthropic: tuple[Any, str],
 ) -> None:
-    batch = client.batches.create(
-        input_file_id=upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)),
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-    )
+    batch = create_batch(client, upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2)))
     adapter = gateway.providers.get("anthropic")
     original = adapter.create_batch
     caller = gateway.caller(AUTH_HEADERS)
@@ -579,13 +491,9 @@ def test_a_cancel_while_the_job_creates_the_batch_cancels_what_it_made(
 def test_a_batch_left_unsubmitted_past_its_completion_window_expires(
     client: OpenAI, gateway: Gateway, clock: Clock, held: HeldQueue, small_bound: None
 ) -> None:
-    batch = client.batches.create(
-        input_file_id=upload(gateway, "gemini", lines("gemini", THRESHOLD * 2)),
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-    )
+    batch = create_batch(client, upload(gateway, "gemini", lines("gemini", THRESHOLD * 2)))
     clock.advance(24 * 3600)
-    assert sweep_sends(gateway) == [(SUBMIT_JOB, batch.id)]
+    assert sweep_sends(gateway.jobs) == [(SUBMIT_JOB, batch.id)]
     gateway.jobs.run(SUBMIT_JOB, batch.id)
     expired = client.batches.retrieve(batch.id)
     assert expired.status == "expired" and expired.expired_at is not None
@@ -600,7 +508,7 @@ def test_an_input_file_deleted_before_submission_does_not_fail_the_batch(
     batch was accepted with its own copy of the input, which is removed once it is submitted."""
     data = lines("anthropic", THRESHOLD * 2)
     file_id = upload(gateway, "anthropic", data)
-    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client, file_id)
     client.files.delete(file_id)
     held.release(work_queue)
     submitted = stored(gateway, batch.id)
@@ -616,11 +524,8 @@ def test_an_input_file_deleted_before_submission_does_not_fail_the_batch(
 
 @pytest.fixture
 def handlers(gateway: Gateway, small_bound: None) -> Iterator[None]:
-    from batchbridge import gateway as gateway_module
-
-    gateway_module.default_gateway.cache_clear()  # the handlers build their own gateway from the environment
-    yield
-    gateway_module.default_gateway.cache_clear()
+    with handlers_gateway_afresh():
+        yield
 
 
 def test_the_create_function_answers_at_once_and_the_work_queue_s_function_submits(
@@ -630,18 +535,10 @@ def test_the_create_function_answers_at_once_and_the_work_queue_s_function_submi
     function submits it. Every AWS call of both is one the template grants."""
     from batchbridge.handlers import finalizer
     from tests.integration.apigw import LambdaContext, drain_sqs_event, json_event, rest_event
-    from tests.integration.test_handlers import granted, iam_calls, invoke
+    from tests.integration.test_handlers import invoke
 
     file_id = upload(gateway, "anthropic", lines("anthropic", THRESHOLD * 2))
-    calls: list[tuple[str, str | None]] = []
-
-    def record(event_name: str, params: dict[str, Any], **_: Any) -> None:
-        service, operation = event_name.split(".")[1:]
-        calls.extend(iam_calls(service, operation, params))
-
-    events = boto3._get_default_session().events
-    events.register("before-parameter-build", record)
-    try:
+    with recorded_aws_calls() as calls:
         payload = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
         status, raw = invoke("batches_create", json_event("POST", "/openai/v1/batches", None, payload))
         assert status == 200, raw
@@ -653,24 +550,11 @@ def test_the_create_function_answers_at_once_and_the_work_queue_s_function_submi
         assert [json.loads(r["body"])["kind"] for r in jobs["Records"]] == [SUBMIT_JOB]
         assert finalizer.handler(jobs, LambdaContext(remaining_millis=900_000)) == {"batchItemFailures": []}
         seen["finalizer"] = list(calls)
-    finally:
-        events.unregister("before-parameter-build", record)
     retrieve = rest_event("GET", "/openai/v1/batches/{batch_id}", {"batch_id": created["id"]})
     status, raw = invoke("batches_retrieve", retrieve)
     assert status == 200 and json.loads(raw)["status"] in ("in_progress", "finalizing"), raw
     assert fake_anthropic[0].state.fake.batch_ids(KEY) != []
-    refused = {
-        function: sorted({(action, key) for action, key in made if not _allowed(granted(function), action, key)})
-        for function, made in seen.items()
-    }
-    assert refused == {"batches_create": [], "finalizer": []}
-
-
-def _allowed(grants: dict[str, list[str]], action: str, key: str | None) -> bool:
-    import fnmatch
-
-    patterns = grants.get(action, [])
-    return bool(patterns) and (key is None or any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns))
+    assert ungranted(seen) == {"batches_create": [], "finalizer": []}
 
 
 @pytest.mark.parametrize("ending", ["cancelled", "expired"])
@@ -720,7 +604,7 @@ def test_the_sweeper_waits_longer_for_a_submission_that_keeps_failing(
         with pytest.raises(GatewayError):
             gateway.jobs.run(SUBMIT_JOB, batch_id)
         waited = 0
-        while not sweep_sends(gateway):
+        while not sweep_sends(gateway.jobs):
             clock.advance(SUBMIT_RESEND_SECONDS)
             waited += SUBMIT_RESEND_SECONDS
         waits.append(waited)

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -33,6 +33,18 @@ from batchbridge.store.queue import LocalWorkQueue
 from tests.conftest import BUCKET
 from tests.contract.openai_schema import assert_valid
 from tests.fakes.server import LOOPBACK_TLS
+from tests.integration.helpers import (
+    Clock,
+    HeldQueue,
+    Killed,
+    create_batch,
+    handlers_gateway_afresh,
+    hold_jobs,
+    kill_once,
+    move_clock,
+    recorded_aws_calls,
+    ungranted,
+)
 
 KEY = "sk-user-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -52,48 +64,9 @@ def lines(total_bytes: int, model: str = "gpt-4o-mini") -> bytes:
     return b"".join(out)
 
 
-class Killed(BaseException):
-    """The function running the work ended mid-way (a Lambda timeout): no handler of the gateway's runs."""
-
-
-class Clock:
-    """The services' clock, moved forward to let leases run out."""
-
-    def __init__(self) -> None:
-        self.offset_ns = 0
-
-    def __call__(self) -> int:
-        return time.time_ns() + self.offset_ns
-
-    def advance(self, seconds: int) -> None:
-        self.offset_ns += seconds * 1_000_000_000
-
-    def now(self) -> int:
-        return self() // 1_000_000_000
-
-
-class HeldQueue:
-    """Jobs sent, kept until the test hands them to the worker (a queue whose consumer has not run yet)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
-        self.sent.append((kind, batch_id))
-
-    def release(self, work_queue: LocalWorkQueue) -> None:
-        for kind, ref in self.sent:
-            work_queue.send(kind, ref)
-        self.sent.clear()
-        work_queue.drain()
-
-
 @pytest.fixture
 def clock(gateway: Gateway) -> Clock:
-    moved = Clock()
-    for service in (gateway.files, gateway.uploads, gateway.batches, gateway.jobs):
-        service.clock = moved
-    return moved
+    return move_clock(gateway)
 
 
 @pytest.fixture
@@ -104,9 +77,7 @@ def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def held(gateway: Gateway) -> HeldQueue:
     """complete's jobs held back, so the test sees the file before its job ran."""
-    queue = HeldQueue()
-    gateway.uploads.queue = queue
-    return queue
+    return hold_jobs(gateway.uploads)
 
 
 @pytest.fixture
@@ -142,10 +113,6 @@ def upload_parts(client: OpenAI, data: bytes, part_size: int = 8_000, **options:
     return upload.id, [part.id for part in parts]
 
 
-def create_batch(client: OpenAI, file_id: str) -> Any:
-    return client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
-
-
 def settled(client: OpenAI, file_id: str) -> FileObject:
     for _ in range(200):
         file = client.files.retrieve(file_id)
@@ -153,21 +120,6 @@ def settled(client: OpenAI, file_id: str) -> FileObject:
             return file
         time.sleep(0.05)
     raise AssertionError(f"{file_id} stayed 'uploaded'")
-
-
-def kill_once(target: Any, name: str, when: Callable[..., bool] = lambda *args: True) -> None:
-    """``target.name`` raises Killed the first time ``when`` holds for its arguments, as a function ending there
-    would."""
-    original = getattr(target, name)
-    killed: list[bool] = []
-
-    def dying(*args: Any, **kwargs: Any) -> Any:
-        if not killed and when(*args):
-            killed.append(True)
-            raise Killed
-        return original(*args, **kwargs)
-
-    setattr(target, name, dying)
 
 
 # -- synchronous and asynchronous completion -------------------------------------------------------------------------
@@ -211,7 +163,7 @@ def test_a_large_upload_is_accepted_at_once_and_made_by_its_job(
     assert body["status"] == "completed" and body["file"]["status"] == "uploaded"
     assert body["file"]["status_details"] is None and body["file"]["bytes"] == len(data)
     file_id = body["file"]["id"]
-    assert held.sent == [(COMPLETE_UPLOAD_JOB, upload_id)] and provider_copies(fake_openai) == []
+    assert held.sent == [(COMPLETE_UPLOAD_JOB, upload_id, 0)] and provider_copies(fake_openai) == []
 
     # not usable yet: seen as "uploaded", its content and a batch of it a 409 the SDKs retry after a while
     assert client.files.retrieve(file_id).status == "uploaded"
@@ -515,11 +467,8 @@ def handler_flow(provider: str, data: bytes, calls: list[tuple[str, str | None]]
 
 @pytest.fixture
 def handlers(gateway: Gateway, small_threshold: None) -> Iterator[None]:
-    from batchbridge import gateway as gateway_module
-
-    gateway_module.default_gateway.cache_clear()  # the handlers build their own gateway from the environment
-    yield
-    gateway_module.default_gateway.cache_clear()
+    with handlers_gateway_afresh():
+        yield
 
 
 @pytest.mark.parametrize("provider", ["openai", "bedrock"])
@@ -529,33 +478,9 @@ def test_the_handlers_complete_at_once_and_the_finalizer_function_makes_the_file
 
 
 def test_every_aws_call_of_an_asynchronous_completion_is_granted_by_the_template(handlers: None) -> None:
-    from tests.integration.test_handlers import granted, iam_calls
-
-    calls: list[tuple[str, str | None]] = []
-
-    def record(event_name: str, params: dict[str, Any], **_: Any) -> None:
-        _, service, operation = event_name.split(".")
-        calls.extend(iam_calls(service, operation, params))
-
-    events = boto3._get_default_session().events
-    events.register("before-parameter-build", record)
-    try:
+    with recorded_aws_calls() as calls:
         seen = handler_flow("bedrock", lines(THRESHOLD * 2, "anthropic.claude-3-haiku-20240307-v1:0"), calls)
-    finally:
-        events.unregister("before-parameter-build", record)
-    refused = {}
-    for function, made in seen.items():
-        grants = granted(function)
-        refused[function] = sorted(
-            {(action, key) for action, key in made if not _allowed(grants.get(action, []), key)}, key=str
-        )
-    assert refused == {"uploads_complete": [], "finalizer": []}
-
-
-def _allowed(patterns: list[str], key: str | None) -> bool:
-    import fnmatch
-
-    return bool(patterns) and (key is None or any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns))
+    assert ungranted(seen) == {"uploads_complete": [], "finalizer": []}
 
 
 def test_a_complete_that_loses_to_a_cancel_is_told_so_at_once(

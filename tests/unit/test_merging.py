@@ -23,6 +23,8 @@ def job(phase: str | None, outcome: str | None = None, **fields: Any) -> Provide
 @pytest.mark.parametrize(
     ("phases", "expected"),
     [
+        ([], None),  # no job yet: nothing to show
+        ([(None, None)], None),  # no report yet
         ([("in_progress", None)], Observation("in_progress")),
         ([("ended", "completed")], Observation("ended", "completed")),
         ([("validating", None), ("validating", None)], Observation("validating")),
@@ -38,15 +40,10 @@ def job(phase: str | None, outcome: str | None = None, **fields: Any) -> Provide
     ],
 )
 def test_the_batch_shows_what_its_jobs_together_say(
-    phases: list[tuple[str | None, str | None]], expected: Observation
+    phases: list[tuple[str | None, str | None]], expected: Observation | None
 ) -> None:
     jobs = [ProviderJob(id=str(number), phase=phase, outcome=outcome) for number, (phase, outcome) in enumerate(phases)]
     assert merged_observation(jobs) == expected
-
-
-def test_no_report_yet_shows_nothing() -> None:
-    assert merged_observation([]) is None
-    assert merged_observation([ProviderJob(id="a")]) is None
 
 
 def test_counts_usage_and_errors_add_up_over_jobs() -> None:

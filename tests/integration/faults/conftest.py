@@ -15,31 +15,17 @@ from tests.fakes.gemini_upstream import create_app as create_fake_gemini
 from tests.fakes.openai_upstream import create_app as create_fake_openai
 from tests.fakes.server import Unreliable, running_server
 from tests.integration.faults.batches import KEY
+from tests.integration.helpers import unreliable_fake
 
-
-@pytest.fixture
-def fake_openai() -> Iterator[tuple[Any, str]]:
-    app = Unreliable(create_fake_openai())
-    with running_server(app) as base:
-        yield app, base + "/v1"
-
-
-@pytest.fixture
-def fake_anthropic() -> Iterator[tuple[Any, str]]:
-    app = Unreliable(create_fake_anthropic())
-    with running_server(app) as base:
-        yield app, base
-
-
-@pytest.fixture
-def fake_gemini() -> Iterator[tuple[Any, str]]:
-    app = Unreliable(create_fake_gemini())
-    with running_server(app) as base:
-        yield app, base
+fake_openai = unreliable_fake(create_fake_openai, path="/v1")
+fake_anthropic = unreliable_fake(create_fake_anthropic)
+fake_gemini = unreliable_fake(create_fake_gemini)
 
 
 @pytest.fixture
 def fake_bedrock(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    """Behind the same network, but started under moto (it reads and writes moto's S3), and the gateway's bedrock
+    client pointed at it."""
     app = Unreliable(create_fake_bedrock())
     with running_server(app) as base:
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", base)

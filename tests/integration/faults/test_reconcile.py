@@ -24,6 +24,7 @@ from batchbridge.domain.services.jobs import RECONCILE_GIVE_UP_SECONDS
 from batchbridge.gateway import Gateway
 from tests.contract.openai_schema import assert_valid
 from tests.integration.faults.batches import CREATE_PATHS, KEY, create, unreliable, upload
+from tests.integration.helpers import sweep_sends
 
 
 def intents(gateway: Gateway) -> list[BatchRecord]:
@@ -158,16 +159,8 @@ def test_the_sweeper_sends_old_intents_to_the_reconciler(
     client: OpenAI, gateway: Gateway, request: pytest.FixtureRequest
 ) -> None:
     intent, _ = lost_create(client, gateway, request, "gemini")
-    sent: list[tuple[str, str]] = []
-
-    class Recording:
-        def send(self, kind: str, batch_id: str, delay_seconds: int = 0) -> None:
-            sent.append((kind, batch_id))
-
-    dataclasses.replace(gateway.jobs, queue=Recording()).sweep()
-    assert sent == []  # a fresh intent's create may still be running
-    dataclasses.replace(later(gateway, RECONCILE_AFTER_SECONDS), queue=Recording()).sweep()
-    assert sent == [("reconcile", intent.id)]
+    assert sweep_sends(gateway.jobs) == []  # a fresh intent's create may still be running
+    assert sweep_sends(later(gateway, RECONCILE_AFTER_SECONDS)) == [("reconcile", intent.id)]
 
 
 def test_anthropic_batches_carry_no_tag_so_an_unanswered_create_is_given_up_loudly(
