@@ -32,6 +32,10 @@ OUTPUT_DIRECTIONS = {"anthropic-to-openai": "anthropic", "bedrock-to-openai": "b
 THROUGHPUT_TARGET = 0.5
 RSS_GROWTH_TARGET_MB = 32
 UPLOAD_RSS_TARGET_MB = 64
+UPLOAD_CPU_TARGET = 1.7
+UPLOAD_CPU_RUNS = 3
+# the providers whose uploads the gateway converts, each with a file of its own model (the pass-through reads it too)
+UPLOAD_MODELS = {provider: INPUT_DIRECTIONS[f"openai-to-{provider}"] for provider in ("bedrock", "gemini", "anthropic")}
 COLD_START_TARGET_MS = 150
 COLD_RUNS = 7
 
@@ -174,6 +178,43 @@ def conversions(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def upload_cpu(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
+    """Each converting provider's upload against the pass-through's, on the same file, in CPU seconds (bench/
+    upload_cpu.py); each figure the fastest of UPLOAD_CPU_RUNS runs, the runs interleaved."""
+    from batchbridge.domain.validation import MAX_BATCH_FILE_BYTES
+
+    rows = []
+    for size in sizes:
+        for provider, model in UPLOAD_MODELS.items():
+            path = workdir / f"upload-{provider}-{size}.jsonl"
+            # a batch file files.create takes: under its limit by more than a line
+            data.write_input(path, min(size * 1024 * 1024, MAX_BATCH_FILE_BYTES - 64 * 1024), model)
+            measures = {
+                "floor": ("floor",),
+                "pass_through": ("pass", "openai-compatible"),
+                "converting": ("pass", provider),
+                "upload_pass_through": ("upload", "openai-compatible"),
+                "upload_converting": ("upload", provider),
+            }
+            runs: dict[str, list[float]] = {name: [] for name in measures}
+            for _ in range(UPLOAD_CPU_RUNS):
+                for name, args in measures.items():
+                    runs[name].append(child("upload_cpu", *args, str(path))["cpu_seconds"])
+            fastest = {name: min(seconds) for name, seconds in runs.items()}
+            floor = fastest["floor"]
+            rows.append(
+                {
+                    "provider": provider,
+                    "bytes": path.stat().st_size,
+                    **fastest,
+                    "ratio": (fastest["converting"] - fastest["pass_through"]) / floor,
+                    "upload_ratio": (fastest["upload_converting"] - fastest["upload_pass_through"]) / floor,
+                }
+            )
+            path.unlink()
+    return rows
+
+
 def cold_starts(env: dict[str, str], workdir: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Each function's cold start in the Lambda package (bench/package.py), with an event whose objects exist."""
     from batchbridge.api.operations import OPERATIONS
@@ -228,6 +269,7 @@ def verdict(ok: bool) -> str:
 def report(
     rows: list[dict[str, Any]],
     uploads: list[dict[str, Any]],
+    upload_cpus: list[dict[str, Any]],
     cold: tuple[dict[str, float], dict[str, dict[str, float]]],
     warm: dict[str, dict[str, float]],
 ) -> str:
@@ -279,6 +321,7 @@ def report(
             f"| {upload['bytes'] / 1e6:.0f} MB | {upload['seconds']:.1f} | {upload['cpu_seconds']:.1f} | "
             f"{upload['added_mb']:.1f} MB | {verdict(upload['added_mb'] <= UPLOAD_RSS_TARGET_MB)} |"
         )
+    lines += upload_cpu_report(upload_cpus)
     floors, functions = cold
     floor, paused_floor = floors["floor"], floors["floor-paused"]
     lines += [
@@ -325,6 +368,31 @@ def report(
     return "\n".join(lines)
 
 
+def upload_cpu_report(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## An upload's conversion over a pass-through upload (CPU; floor: orjson loads + dumps of each line of the "
+        "same file)",
+        "",
+        "The gateway's one pass over a batch upload's lines (`FileService.checked_input`: each line parsed once, "
+        "checked, converted into a sink, as the conversion benchmark writes) against the same pass for the "
+        "pass-through provider (openai-compatible: checked, kept as it is), in the process's CPU seconds "
+        f"(`time.process_time()`, the fastest of {UPLOAD_CPU_RUNS} runs); the ratio is their difference in floors. "
+        f"Target: ratio <= {UPLOAD_CPU_TARGET}. The last column, for comparison (no target): the same difference "
+        "for the whole `files.create`, the converted file spooled and sent (to a sink) besides.",
+        "",
+        "| provider | file | floor | pass-through | converting | ratio | target | whole upload |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['provider']} | {row['bytes'] / 1e6:.0f} MB | {row['floor']:.3f} s | {row['pass_through']:.3f} s | "
+            f"{row['converting']:.3f} s | {row['ratio']:.2f} | {verdict(row['ratio'] <= UPLOAD_CPU_TARGET)} | "
+            f"{row['upload_ratio']:.2f} |"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sizes", default="20,200", help="file sizes in MB (default 20,200)")
@@ -335,6 +403,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="batchbridge-bench-") as workdir:
         print("conversions ...", flush=True)
         rows = conversions(sizes, Path(workdir))
+        print("upload CPU ...", flush=True)
+        upload_cpus = upload_cpu(sizes, Path(workdir))
     with moto_server() as endpoint:
         env = aws_env(endpoint)
         prepare_aws(env)
@@ -356,7 +426,7 @@ def main() -> int:
             cold = cold_starts(env | {"BATCHBRIDGE_OPENAI_BASE_URL": upstream + "/v1"}, Path(workdir))
         print("warm retrieves ...", flush=True)
         warm = child("warm", str(args.warm_requests), env=env)
-    text = report(rows, uploads, cold, warm)
+    text = report(rows, uploads, upload_cpus, cold, warm)
     Path(args.results).write_text(text)
     print(text)
     return 0

@@ -29,6 +29,9 @@ class Sink:
         self.bytes += len(data)
         return len(data)
 
+    def close(self) -> None:
+        return None
+
 
 def rss_mb() -> float:
     with open("/proc/self/status") as status:
@@ -50,13 +53,16 @@ def run(direction: str, source: BinaryIO, sink: Sink) -> None:
         for raw in lines():
             sink.write(orjson.dumps(orjson.loads(raw)) + b"\n")
     elif direction == "openai-to-gemini":
-        from batchbridge.providers.gemini import _convert
+        from batchbridge.domain.jsonl import parsed_lines
+        from batchbridge.providers.gemini import GeminiLines
 
-        _convert(source, sink)  # type: ignore[arg-type]
+        converted = GeminiLines(sink)  # type: ignore[arg-type]
+        for line in parsed_lines(iter(lambda: source.read(64 * 1024), b"")):
+            converted.add(line)
     elif direction == "openai-to-bedrock":
         from batchbridge.providers.bedrock import convert
 
-        convert(source, sink)  # type: ignore[arg-type]
+        convert(source, sink, Sink())  # type: ignore[arg-type]
     elif direction == "openai-to-anthropic":
         from batchbridge.domain import codec
         from batchbridge.providers.anthropic import _requests_from_lines

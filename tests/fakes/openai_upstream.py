@@ -14,6 +14,9 @@ Usage::
 Behaviour summary:
 
 * Every request is recorded in ``fake.requests`` (method, path, lower-cased headers, query, body).
+* A file's content is sent in chunks (``CONTENT_CHUNK_BYTES``), as a large one comes from OpenAI;
+  ``fake.set_file_content(file_id, content)`` makes a file's bytes whatever a test needs (a result file as OpenAI
+  might have written it).
 * ``fake.delay_seconds`` delays every answer; ``fake.inject(...)`` answers the next matching request(s)
   with an error status instead of handling them.
 * Every ``/v1`` path needs ``Authorization: Bearer <key>``; objects are scoped per key (another key's ids
@@ -39,14 +42,14 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -84,6 +87,7 @@ EXPIRES_AFTER_MIN = 3600
 EXPIRES_AFTER_MAX = 2_592_000
 BATCH_FILE_DEFAULT_TTL = 30 * 86400
 BATCH_COMPLETION_WINDOW_SECONDS = 86400
+CONTENT_CHUNK_BYTES = 64 * 1024  # a file's content is sent in chunks of this size
 FILES_LIMIT_MAX = 10_000
 BATCHES_LIMIT_DEFAULT = 20
 BATCHES_LIMIT_MAX = 100
@@ -651,6 +655,11 @@ class FakeOpenAIState:
         with self._lock:
             return self._files[file_id].content
 
+    def set_file_content(self, file_id: str, content: bytes) -> None:
+        """Make a file's bytes ``content`` (e.g. a batch's result file, as OpenAI might have written it)."""
+        with self._lock:
+            self._files[file_id].content = content
+
     def file_ids(self, api_key: str) -> list[str]:
         with self._lock:
             return [f.id for f in self._files.values() if f.owner == api_key]
@@ -1142,8 +1151,15 @@ def create_app() -> FastAPI:
 
     @app.get("/v1/files/{file_id}/content")
     async def file_content(file_id: str, request: Request) -> Response:
-        f = state.get_file(owner(request), file_id)
-        return Response(f.content, media_type="application/octet-stream")
+        content = state.get_file(owner(request), file_id).content
+
+        async def chunks() -> AsyncIterator[bytes]:  # sent a chunk at a time, as a large file comes from OpenAI
+            for start in range(0, len(content), CONTENT_CHUNK_BYTES):
+                yield content[start : start + CONTENT_CHUNK_BYTES]
+
+        return StreamingResponse(
+            chunks(), media_type="application/octet-stream", headers={"content-length": str(len(content))}
+        )
 
     # -- batches -----------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bench import data
-from bench.__main__ import INPUT_DIRECTIONS, OUTPUT_DIRECTIONS
+from bench.__main__ import INPUT_DIRECTIONS, OUTPUT_DIRECTIONS, UPLOAD_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +33,32 @@ def test_each_conversion_runs_on_a_small_file(direction: str, tmp_path: Path) ->
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["bytes"] == path.stat().st_size
     assert result["out_bytes"] > result["bytes"] // 2  # every line converted, none dropped on the way
+
+
+@pytest.mark.parametrize(
+    "measure",
+    [
+        ["floor"],
+        *(["pass", provider] for provider in ["openai-compatible", *UPLOAD_MODELS]),
+        *(["upload", provider] for provider in ["openai-compatible", *UPLOAD_MODELS]),
+    ],
+    ids=" ".join,
+)
+def test_each_upload_cpu_measure_runs_on_a_small_file(measure: list[str], tmp_path: Path) -> None:
+    """Each runs the file service's own code to its end: a pass whose conversion refused a line, or an upload
+    refused, fails the run."""
+    path = tmp_path / "lines.jsonl"
+    assert data.write_input(path, 100_000, UPLOAD_MODELS.get(measure[-1], "gpt-4o-mini")) > 3
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.upload_cpu", *measure, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["bytes"] == path.stat().st_size and result["cpu_seconds"] > 0
 
 
 @pytest.mark.heavy

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.jsonl import check_batch_input
+from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.jsonl import BatchInputChecker, check_batch_input, convert_each
 
 
 def line(custom_id: str, model: str = "gpt-4o-mini", url: str = "/v1/chat/completions") -> bytes:
@@ -74,3 +74,46 @@ def test_deep_nesting_is_a_400_not_a_crash() -> None:
     with pytest.raises(GatewayError) as caught:
         check_batch_input(io.BytesIO(line("a") + b"[" * 200_000 + b"\n"))
     assert caught.value.code == "invalid_json_line" and "line 2:" in caught.value.message
+
+
+def test_the_checker_a_line_at_a_time_is_the_file_check() -> None:
+    checker = BatchInputChecker(max_requests=3)
+    checker.check(1, json.loads(line("a")))
+    checker.check(3, json.loads(line("b", model="gpt-4o")))
+    summary = checker.summary()
+    assert (summary.request_count, summary.url) == (2, "/v1/chat/completions")
+    assert summary.models == {"gpt-4o-mini", "gpt-4o"}
+    with pytest.raises(GatewayError) as caught:
+        checker.check(4, json.loads(line("a")))
+    assert caught.value.code == "duplicate_custom_id" and caught.value.message == (
+        "Invalid batch input file, line 4: duplicate custom_id 'a' (first used on line 1)."
+    )
+    with pytest.raises(GatewayError) as caught:
+        BatchInputChecker().summary()
+    assert caught.value.code == "empty_file"
+
+
+def test_convert_each_holds_the_conversions_first_error_while_the_rest_is_checked() -> None:
+    converted: list[str] = []
+
+    def convert(parsed: dict[str, object]) -> None:
+        if parsed["custom_id"] in ("b", "c"):
+            raise bad_request(f"custom_id {parsed['custom_id']!r}: no.", param="file")
+        converted.append(str(parsed["custom_id"]))
+
+    checker = BatchInputChecker()
+    error = convert_each(checker.lines(io.BytesIO(line("a") + line("b") + line("c") + line("d"))), convert)
+    assert isinstance(error, GatewayError) and error.message == "custom_id 'b': no."
+    assert converted == ["a"]  # nothing converted past the first refusal
+    assert checker.summary().request_count == 4  # every line checked all the same
+    assert convert_each(BatchInputChecker().lines(io.BytesIO(line("a") + line("d"))), convert) is None
+
+
+def test_convert_each_raises_a_line_the_check_refuses_after_one_the_conversion_refused() -> None:
+    def refuse(parsed: dict[str, object]) -> None:
+        raise bad_request("no.", param="file")
+
+    content = line("a") + line("b") + line("a")
+    with pytest.raises(GatewayError) as caught:
+        convert_each(BatchInputChecker().lines(io.BytesIO(content)), refuse)
+    assert caught.value.code == "duplicate_custom_id" and "line 3:" in caught.value.message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, TypeVar
 
@@ -44,19 +44,51 @@ def check_batch_input(
     """Validate every line of an OpenAI batch input file; raise a 400 naming the first bad line.
 
     Reads the stream once, line by line; memory holds one line plus the set of custom_ids. ``max_custom_id_chars``:
-    None where the provider judges custom_ids itself (OpenAI).
+    None where the provider judges custom_ids itself (OpenAI)."""
+    checker = BatchInputChecker(max_requests, require_model=require_model, max_custom_id_chars=max_custom_id_chars)
+    for _ in checker.lines(stream):
+        pass
+    return checker.summary()
+
+
+class BatchInputChecker:
+    """The check of one OpenAI batch input file, a line at a time: ``check`` each line in file order (or read them
+    through ``lines``), then ``summary``. It holds what the lines must agree on: the custom_ids seen (with the line
+    each was first used on), the url every line calls, the models named.
 
     It runs on every line of files up to 200 MB: the usual line passes one test per field, and the functions that
-    word an error run only when there is one.
-    """
-    custom_id_limit = sys.maxsize if max_custom_id_chars is None else max_custom_id_chars  # one test either way
-    first_lines: dict[str, int] = {}
-    url: str | None = None  # the first line's, which every line must call
-    models: set[str] = set()
-    for number, line in _json_objects(stream):
+    word an error run only when there is one."""
+
+    def __init__(
+        self,
+        max_requests: int = MAX_REQUESTS,
+        *,
+        require_model: bool = True,
+        max_custom_id_chars: int | None = MAX_CUSTOM_ID_CHARS,
+    ) -> None:
+        """``max_custom_id_chars``: None where the provider judges custom_ids itself (OpenAI)."""
+        self._max_requests = max_requests
+        self._require_model = require_model
+        self._max_custom_id_chars = max_custom_id_chars
+        self._custom_id_limit = sys.maxsize if max_custom_id_chars is None else max_custom_id_chars  # one test
+        self._first_lines: dict[str, int] = {}
+        self._url: str | None = None  # the first line's, which every line must call
+        self._models: set[str] = set()
+
+    def lines(self, stream: BinaryIO) -> Iterator[dict[str, Any]]:
+        """Each line of ``stream`` as an object, once it has passed the check; a 400 naming the first that does
+        not. (``summary`` tells the rest once they are all read.)"""
+        check = self.check
+        for number, line in _json_objects(stream):
+            check(number, line)
+            yield line
+
+    def check(self, number: int, line: dict[str, Any]) -> None:
+        """Line ``number`` of the file (an object), checked by itself and against the lines before it."""
         custom_id = line.get("custom_id")
-        if not isinstance(custom_id, str) or not 0 < len(custom_id) <= custom_id_limit:
-            raise _custom_id_error(number, custom_id, max_custom_id_chars)
+        if not isinstance(custom_id, str) or not 0 < len(custom_id) <= self._custom_id_limit:
+            raise _custom_id_error(number, custom_id, self._max_custom_id_chars)
+        first_lines = self._first_lines
         if custom_id in first_lines:
             raise _line_error(
                 number,
@@ -67,21 +99,40 @@ def check_batch_input(
         if line.get("method") != "POST":
             raise _line_error(number, f"'method' must be 'POST', got {line.get('method')!r}.", "invalid_method")
         line_url = line.get("url")
-        if line_url != url or url is None:
-            url = _batch_url(number, line_url, url)
+        if line_url != self._url or self._url is None:
+            self._url = _batch_url(number, line_url, self._url)
         body = line.get("body")
         if not isinstance(body, dict):
             raise _line_error(number, "'body' must be a JSON object.", "invalid_body")
         model = body.get("model")
         if isinstance(model, str) and 0 < len(model) <= MAX_MODEL_CHARS:
-            models.add(model)
-        elif require_model or "model" in body:  # else the provider takes the model per batch (Gemini)
+            self._models.add(model)
+        elif self._require_model or "model" in body:  # else the provider takes the model per batch (Gemini)
             raise _model_error(number, model)
-        if len(first_lines) > max_requests:
-            raise _line_error(number, f"a batch holds at most {max_requests} requests.", "too_many_requests")
-    if url is None:
-        raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
-    return BatchInputSummary(request_count=len(first_lines), url=url, models=models)
+        if len(first_lines) > self._max_requests:
+            raise _line_error(number, f"a batch holds at most {self._max_requests} requests.", "too_many_requests")
+
+    def summary(self) -> BatchInputSummary:
+        """What the lines checked so far hold; a 400 when there were none."""
+        if self._url is None:
+            raise bad_request("Invalid batch input file: it holds no requests.", param="file", code="empty_file")
+        return BatchInputSummary(request_count=len(self._first_lines), url=self._url, models=self._models)
+
+
+def convert_each(lines: Iterator[dict[str, Any]], convert: Callable[[dict[str, Any]], None]) -> Exception | None:
+    """``convert(line)`` for each of ``lines`` (a ``BatchInputChecker.lines``: each line parsed once, checked, then
+    converted), until one fails; returns that failure. The lines after it are still read, and so checked: a line
+    the check refuses anywhere in the file is the error (raised from here), as when a whole file was checked
+    before any of it was converted; the conversion's failure is the caller's to raise where a conversion's
+    errors come."""
+    for line in lines:
+        try:
+            convert(line)
+        except Exception as exc:  # whatever it is, it is raised later, in its turn (translators raise 400s)
+            for _ in lines:
+                pass
+            return exc
+    return None
 
 
 def _json_objects(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -203,8 +254,20 @@ def table_requests(
     it does not hold is a 400 naming its custom_id."""
     for raw in iter_lines(chunks):
         line = codec.loads(raw)
-        custom_id = line["custom_id"]
-        translate = table.get(line.get("url"))
-        if translate is None:
-            raise unsupported_line(custom_id, provider, table, line.get("url"))
-        yield custom_id, translate, line["body"]
+        yield line["custom_id"], line_translation(line, provider, table), line["body"]
+
+
+def parsed_lines(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """Each line of a batch input file the gateway checked earlier, parsed."""
+    for raw in iter_lines(chunks):
+        yield codec.loads(raw)
+
+
+def line_translation(line: dict[str, Any], provider: str, table: Mapping[str, T]) -> T:
+    """What ``table`` (a provider's translations, keyed by endpoint) holds for a checked batch input line's url;
+    a 400 naming its custom_id when it holds none."""
+    url: Any = line.get("url")
+    translate = table.get(url)
+    if translate is None:
+        raise unsupported_line(line["custom_id"], provider, table, url)
+    return translate

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, BinaryIO, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
 
+from batchbridge.domain.jsonl import parsed_lines
 from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
 
@@ -118,6 +120,16 @@ class ProviderFile:
 FIND_SLACK_SECONDS: Final = 300  # clocks differ: find_batch looks this far back past the create's own time
 
 
+@dataclass(frozen=True)
+class OpenAIResults:
+    """A batch's results as its provider wrote them, OpenAI batch output files (OpenAI's own): copied byte for byte
+    into the batch's output and error files, each line in the file the provider put it in, with the provider's
+    request_counts (the gateway converts and counts nothing)."""
+
+    output_file_id: str | None  # the provider's IDs; None where it wrote no such file
+    error_file_id: str | None
+
+
 @dataclass
 class ProviderBatch:
     """A provider's report of a batch: its raw state (``lifecycle`` says what it means), counts, unix seconds."""
@@ -127,8 +139,9 @@ class ProviderBatch:
     timestamps: dict[str, int] = field(default_factory=dict)
     request_counts: dict[str, int] | None = None
     errors: dict[str, Any] | None = None
-    output_file_id: str | None = None  # the provider's ID
-    error_file_id: str | None = None  # the provider's ID
+    # Results the provider wrote itself as OpenAI batch output files (OpenAI's); None: its results are the lines
+    # ``ProviderAdapter.results`` gives, for the gateway to convert
+    openai_results: OpenAIResults | None = None
     model: str | None = None
     usage: dict[str, Any] | None = None
     all_expired: bool = False  # every request expired unrun (providers whose "ended" covers expiry)
@@ -145,6 +158,50 @@ class ProviderBatch:
         return self
 
 
+class LineConversion(Protocol):
+    """A batch upload in the form its provider takes, made a line at a time as the file service checks each line
+    (every line parsed once), what it writes spooled (memory stays bounded) until ``close``."""
+
+    def add(self, line: dict[str, Any]) -> None:
+        """One checked OpenAI batch input line, converted; a 400 naming its custom_id when the provider cannot
+        take it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ConvertsUploads(Protocol):
+    """An adapter whose provider takes batch files converted (Bedrock, Gemini, Anthropic; not OpenAI, which reads
+    them as they are, nor openai-compatible, whose batches the gateway runs from its own copy). Told by the
+    method's presence (``hasattr``), not by ``isinstance``: an adapter's wrappers (gateway keys, tracing) forward
+    its methods through ``__getattr__``, which a runtime protocol check does not consult from Python 3.12 on."""
+
+    def line_conversion(self) -> LineConversion:
+        """An empty conversion for one upload, to ``add`` its lines to; it comes back to the adapter's
+        ``upload_file`` as ``UploadRequest.converted``."""
+        ...
+
+
+@dataclass
+class ConvertedUpload:
+    """A batch upload's lines as the file service converted them, in its one pass over the file: ``conversion``,
+    and ``error``, the first line it could not convert. The pass checked the rest of the file after that line;
+    the adapter raises the error where it converts (after what it checks of the request itself), so errors come
+    in the order they did when the file was checked whole, then converted."""
+
+    conversion: LineConversion
+    error: Exception | None = None
+
+    def result(self) -> LineConversion:
+        """The conversion; the error, raised, when there was one."""
+        if self.error is not None:
+            raise self.error
+        return self.conversion
+
+
+C = TypeVar("C", bound=LineConversion)
+
+
 @dataclass
 class UploadRequest:
     file_id: str  # the gateway's ID for the file being uploaded
@@ -155,6 +212,25 @@ class UploadRequest:
     purpose: str
     expires_after_seconds: int | None
     extras: dict[str, Any]
+    # a batch file for a provider that takes it converted: its lines as the file service checked and converted them
+    converted: ConvertedUpload | None = None
+
+    @contextmanager
+    def converted_lines(self, kind: type[C], make: Callable[[], C]) -> Iterator[C]:
+        """The batch lines as a ``kind`` conversion: the file service's (its error raised now), or, for a caller
+        that gave none, one ``make()`` makes now from ``stream`` (lines checked already), closed on the way out."""
+        if self.converted is not None:
+            conversion = self.converted.result()
+            if isinstance(conversion, kind):
+                yield conversion
+                return
+        made = make()
+        try:
+            for line in parsed_lines(iter(lambda: self.stream.read(64 * 1024), b"")):
+                made.add(line)
+            yield made
+        finally:
+            made.close()
 
 
 @dataclass
@@ -219,12 +295,9 @@ class ProviderAdapter(Protocol):
     name: str
     spec: ProviderSpec  # what its module declares of the provider: names, key, what its batch states mean
 
-    # "files": the provider's results are OpenAI-format files to register as ours;
-    # "lines": the gateway converts the provider's result lines into OpenAI output and error files.
-    results_mode: Literal["files", "lines"]
     max_batch_requests: int  # requests one batch may hold at this provider
-    # ("lines" mode) the provider may leave requests out of its results (unprocessed, stopped,
-    # expired): its custom_id map then lists every request, and the missing ones become error lines
+    # the provider may leave requests out of its result lines (unprocessed, stopped, expired): its custom_id map
+    # then lists every request, and the missing ones become error lines
     results_may_omit: bool
     lines_need_model: bool  # whether each batch input line must name its model (body.model)
     custom_id_max_chars: int | None  # longest custom_id the gateway takes (None: the provider judges them)
@@ -253,20 +326,21 @@ class ProviderAdapter(Protocol):
         ...
 
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
-        """("lines" mode) the ended batch's result lines: (provider custom_id, raw line).
+        """The ended batch's result lines, where its reports name no ``openai_results``: (provider custom_id, raw
+        line).
 
         A None custom_id means "the request at this line's position": for providers whose results keep the input
         order, and only with a custom_id map listing every request in that order."""
         ...
 
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
-        """("lines" mode) one raw result line (as ``results`` gave it) as ("output" | "error", OpenAI batch output
+        """One raw result line (as ``results`` gave it) as ("output" | "error", OpenAI batch output
         line), by the provider's translation for ``context.endpoint``; a GatewayError when it cannot be read."""
         ...
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
-        """("lines" mode) the batch is final and its results are the gateway's files: remove the copies of the
-        results the gateway itself keeps for the provider (stored answers, raw output in its bucket)."""
+        """The batch is final and its results are the gateway's files: remove the copies of the results the gateway
+        itself keeps for the provider (stored answers, raw output in its bucket), if any."""
         ...
 
 

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import httpx
 
@@ -19,7 +19,7 @@ from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import provider_ids
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request
-from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, table_requests
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, table_requests
 from batchbridge.domain.lifecycle import ENDED_COMPLETED, Observation
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
@@ -67,7 +67,6 @@ def build(settings: Settings, parts: registry.Parts) -> AnthropicAdapter:
 class AnthropicAdapter(GatewayHeldFiles):
     name = "anthropic"
     spec = SPEC
-    results_mode: Literal["files", "lines"] = "lines"  # results JSONL in Anthropic's shape: we convert it
     max_batch_requests = MAX_REQUESTS
     results_may_omit = False  # every request has a result line (canceled and expired ones too)
     lines_need_model = True
@@ -80,9 +79,12 @@ class AnthropicAdapter(GatewayHeldFiles):
     # files: the gateway's copy is the only one (Anthropic batches take no input file)
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         if request.purpose == "batch":
-            for _ in _requests_from_lines(iter(lambda: request.stream.read(64 * 1024), b"")):
-                pass  # every line must translate: fail the upload, not a later batch
+            with request.converted_lines(AnthropicParams, AnthropicParams):
+                pass  # every line translated: an upload fails on a line Anthropic cannot take, not a later batch
         return None
+
+    def line_conversion(self) -> AnthropicParams:
+        return AnthropicParams()
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
@@ -325,6 +327,18 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
         return ((item["custom_id"], item["params"]) for item in checked)
 
     return replay
+
+
+class AnthropicParams:
+    """OpenAI batch lines (each checked as JSONL), each translated into Anthropic params and let go: what a batch
+    sends is translated again from the gateway's copy of the file when it is created. (The upload's
+    ``LineConversion``: a 400 naming the custom_id of a line Anthropic cannot take.)"""
+
+    def add(self, line: dict[str, Any]) -> None:
+        line_translation(line, "Anthropic", REQUESTS)(line["body"], custom_id=line["custom_id"])
+
+    def close(self) -> None:
+        return None
 
 
 def _requests_from_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import IO, Any, BinaryIO, Final, Literal
+from typing import IO, Any, BinaryIO, Final
 
 from batchbridge.aws import tagging as expiry_tagging  # (botocore is loaded already: the gateway's blob store)
 from batchbridge.config import Settings
@@ -23,7 +23,7 @@ from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import map_line, read_map
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, table_requests
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, parsed_lines
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
@@ -55,6 +55,9 @@ OUTPUT_PREFIX: Final = "batchbridge/bedrock-output"  # job output in the gateway
 DEFAULT_TIMEOUT_SECONDS: Final = 25.0
 TIMEOUT_HOURS: Final = 24  # Bedrock takes 24..168; OpenAI's window is 24 h
 SPOOL_BYTES: Final = 8 * 1024 * 1024
+# Once a spool is on disk, it is written in writes this large, not 8 KiB ones: a spool is written a line at a
+# time, and the default buffer's system calls cost a third of its CPU.
+SPOOL_WRITE_BYTES: Final = 1024 * 1024
 
 ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 client
 
@@ -119,7 +122,6 @@ def _boto3_client(
 class BedrockAdapter:
     name = "bedrock"
     spec = SPEC
-    results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
     results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
     lines_need_model = True
@@ -178,13 +180,8 @@ class BedrockAdapter:
         record_ids = record_ids_of(staged)
         # Staged objects in the gateway's bucket live as long as their file (removed by its lifecycle rules).
         tagging = expiry_tagging(blob_expiry_days(request.expires_after_seconds)) if bucket == self._bucket else {}
-        # Both spooled (to /tmp past SPOOL_BYTES): the records, and the map of their ids back to custom_ids, which
-        # for a file of short lines is a good part of its size.
-        with (
-            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool,
-            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as id_map,
-        ):
-            convert(request.stream, spool, id_map)
+        with request.converted_lines(BedrockRecords, self.line_conversion) as records:
+            spool, id_map = records.target, records.id_map
             spool.seek(0)
             id_map.seek(0)
             s3 = self._s3_call(bucket, lambda: self._client("s3", region))
@@ -215,6 +212,11 @@ class BedrockAdapter:
             staged_bucket=staged.bucket,
             staged_key=staged.key,
         )
+
+    def line_conversion(self) -> BedrockRecords:
+        # Both spooled (to /tmp past SPOOL_BYTES): the records, and the map of their ids back to custom_ids, which
+        # for a file of short lines is a good part of its size.
+        return BedrockRecords(_spool(), _spool())
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
         raise not_found("file", provider_file_id)
@@ -515,16 +517,37 @@ def _transfer_config() -> Any:
     return config
 
 
-def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes] | None = None) -> int:
-    """OpenAI batch lines (already checked as JSONL) -> Bedrock records, one at a time, into ``target``; their map
-    back (record ID -> custom_id, ``custom_ids.map_lines``' form) into ``id_map``. Returns how many records. A
-    line Bedrock cannot take is a 400 naming its custom_id."""
-    count = 0
-    model: str | None = None
-    lines = table_requests(iter(lambda: source.read(64 * 1024), b""), "Bedrock", REQUESTS)
-    for index, (custom_id, to_model_input, body) in enumerate(lines):
+def _spool() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, buffering=SPOOL_WRITE_BYTES)
+
+
+def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes]) -> int:
+    """OpenAI batch lines (already checked as JSONL) read from ``source`` -> Bedrock records (``BedrockRecords``).
+    Returns how many records."""
+    records = BedrockRecords(target, id_map)
+    for line in parsed_lines(iter(lambda: source.read(64 * 1024), b"")):
+        records.add(line)
+    return records.count
+
+
+class BedrockRecords:
+    """OpenAI batch lines (each checked as JSONL) -> Bedrock records, one at a time, into ``target``; their map
+    back (record ID -> custom_id, ``custom_ids.map_lines``' form) into ``id_map``. A line Bedrock cannot take is a
+    400 naming its custom_id. (The upload's ``LineConversion``.)"""
+
+    def __init__(self, target: IO[bytes], id_map: IO[bytes]) -> None:
+        self.target = target
+        self.id_map = id_map
+        self.count = 0  # records written
+        self._model: str | None = None  # the first line's: a job runs one model
+
+    def add(self, line: dict[str, Any]) -> None:
+        custom_id = line["custom_id"]
+        to_model_input = line_translation(line, "Bedrock", REQUESTS)
+        body = line["body"]
+        model = self._model
         if model is None:
-            model = body["model"]
+            model = self._model = body["model"]
         elif body["model"] != model:
             raise bad_request(
                 f"custom_id {custom_id!r}: model {body['model']!r} differs from {model!r}; "
@@ -532,13 +555,15 @@ def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes] | None = None
                 param="file",
                 code="model_mismatch",
             )
-        record_id = f"r{index:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
+        record_id = f"r{self.count:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
         model_input = to_model_input(body, custom_id=custom_id, model_id=model)
-        target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))
-        if id_map is not None:
-            id_map.write(map_line(record_id, custom_id))
-        count = index + 1
-    return count
+        self.target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))
+        self.id_map.write(map_line(record_id, custom_id))
+        self.count += 1
+
+    def close(self) -> None:
+        self.target.close()
+        self.id_map.close()
 
 
 REGION_NAME: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z")

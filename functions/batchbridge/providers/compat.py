@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import httpx
 
@@ -81,7 +81,6 @@ def build(settings: Settings, parts: registry.Parts) -> CompatAdapter:
 class CompatAdapter(GatewayHeldFiles):
     name = PROVIDER
     spec = SPEC
-    results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000
     results_may_omit = False  # ``results`` yields every request: those never run as unrun lines
     lines_need_model = True

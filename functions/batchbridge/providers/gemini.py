@@ -9,13 +9,14 @@ converted by the finalizer. The bearer key goes upstream as ``x-goog-api-key``.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import IO, Any, BinaryIO, Final, Literal
+from typing import IO, Any, Final
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -24,7 +25,7 @@ from batchbridge.config import Settings
 from batchbridge.domain import codec
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, table_requests
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.output_lines import bad_response
 from batchbridge.domain.ports import (
@@ -48,6 +49,9 @@ DEFAULT_VERSION: Final = "v1beta"  # the Batch API lives in v1beta
 UPLOAD_MIME: Final = "application/jsonl"
 CHUNK_BYTES: Final = 8 * 1024 * 1024  # the google-genai SDK's chunk; a multiple of Google's 256 KiB granularity
 SPOOL_BYTES: Final = 8 * 1024 * 1024
+# Once a spool is on disk, it is written in writes this large, not 8 KiB ones: a spool is written a line at a
+# time, and the default buffer's system calls cost a third of its CPU.
+SPOOL_WRITE_BYTES: Final = 1024 * 1024
 RESULT_LINE_BYTES: Final = 64 * 1024 * 1024
 BATCH_WINDOW_SECONDS: Final = 48 * 3600  # Gemini expires a batch not finished within 48 h
 MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -100,7 +104,6 @@ def split_base_url(base_url: str) -> tuple[str, str]:
 class GeminiAdapter:
     name = "gemini"
     spec = SPEC
-    results_mode: Literal["files", "lines"] = "lines"
     max_batch_requests = 50_000  # Gemini states none; the OpenAI surface we offer holds 50,000
     results_may_omit = True  # cancelled and expired batches have no responses file
     lines_need_model = False  # the model goes in the batch URL; a line may leave it out
@@ -124,11 +127,10 @@ class GeminiAdapter:
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
         if request.purpose != "batch":
             raise bad_request("Gemini files are batch input files: use purpose 'batch'.", param="purpose")
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as converted:
-            _convert(request.stream, converted)
-            size = converted.tell()
-            converted.seek(0)
-            file = self._upload(credentials, converted, size, request.filename)
+        with request.converted_lines(GeminiLines, self.line_conversion) as converted:
+            size = converted.target.seek(0, io.SEEK_END)
+            converted.target.seek(0)
+            file = self._upload(credentials, converted.target, size, request.filename)
         return ProviderFile(
             id=_resource(file.get("name"), "files"),
             bytes=request.size,  # the user's bytes, which files.content returns
@@ -137,6 +139,9 @@ class GeminiAdapter:
             purpose="batch",
             expires_at=_unix(file.get("expirationTime")),
         )
+
+    def line_conversion(self) -> GeminiLines:
+        return GeminiLines(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, buffering=SPOOL_WRITE_BYTES))
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
         body = self._json(f"{self._version}/{_resource(provider_file_id, 'files')}", credentials)
@@ -403,24 +408,34 @@ def _incomplete(problem: str) -> GatewayError:
 _bad_response: Final = partial(bad_response, PROVIDER)  # the 502 of an answer of Gemini's the gateway cannot read
 
 
-def _convert(source: BinaryIO, target: IO[bytes]) -> None:
-    """OpenAI batch lines (already checked as JSONL) -> Gemini batch lines, one at a time; 400 naming a custom_id."""
-    model: str | None = None
-    first_with_model = ""
-    for custom_id, to_request, body in table_requests(iter(lambda: source.read(64 * 1024), b""), "Gemini", REQUESTS):
+class GeminiLines:
+    """OpenAI batch lines (each checked as JSONL) -> Gemini batch lines, one at a time, into ``target``; a 400
+    naming a custom_id. (The upload's ``LineConversion``.)"""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self._model: str | None = None  # the first that names one: a batch runs one model
+        self._first_with_model = ""
+
+    def add(self, line: dict[str, Any]) -> None:
+        custom_id = line["custom_id"]
+        to_request = line_translation(line, "Gemini", REQUESTS)
+        body = line["body"]
         line_model = body.get("model")
         if line_model:
-            if model is None:
-                model, first_with_model = line_model, custom_id
-            elif line_model != model:
+            if self._model is None:
+                self._model, self._first_with_model = line_model, custom_id
+            elif line_model != self._model:
                 raise bad_request(
-                    f"custom_id {custom_id!r}: model {line_model!r} differs from {model!r} "
-                    f"(custom_id {first_with_model!r}); a Gemini batch runs one model.",
+                    f"custom_id {custom_id!r}: model {line_model!r} differs from {self._model!r} "
+                    f"(custom_id {self._first_with_model!r}); a Gemini batch runs one model.",
                     param="file",
                     code="model_mismatch",
                 )
-        request = to_request(body, custom_id=custom_id)
-        target.write(codec.dumps_line({"key": custom_id, "request": request}))
+        self.target.write(codec.dumps_line({"key": custom_id, "request": to_request(body, custom_id=custom_id)}))
+
+    def close(self) -> None:
+        self.target.close()
 
 
 def _inlined(items: Any) -> Iterator[tuple[str | None, dict[str, Any]]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.ports import (
@@ -35,7 +35,6 @@ class GatewayKeyed:
         self._key = key
         self.name: str = adapter.name
         self.spec: ProviderSpec = adapter.spec
-        self.results_mode: Literal["files", "lines"] = adapter.results_mode
         self.max_batch_requests: int = adapter.max_batch_requests
         self.results_may_omit: bool = adapter.results_may_omit
         self.lines_need_model: bool = adapter.lines_need_model

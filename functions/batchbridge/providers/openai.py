@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import httpx
 
@@ -14,6 +14,7 @@ from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
     Credentials,
+    OpenAIResults,
     ProviderBatch,
     ProviderFile,
     ResultContext,
@@ -61,7 +62,6 @@ def build(settings: Settings, parts: registry.Parts) -> OpenAIAdapter:
 class OpenAIAdapter:
     name = PROVIDER
     spec = SPEC
-    results_mode: Literal["files", "lines"] = "files"  # OpenAI writes OpenAI-format output and error files
     max_batch_requests = 50_000
     results_may_omit = False
     lines_need_model = True
@@ -137,14 +137,17 @@ class OpenAIAdapter:
                 return _batch(body)
         return None
 
+    # OpenAI's results are its own output and error files, named by its reports (ProviderBatch.openai_results): the
+    # finalizer copies their bytes as they are, so there are no lines to convert.
     def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
+        raise NotImplementedError("OpenAI's results are its files (the report's openai_results): copied, not converted")
 
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
-        raise NotImplementedError("OpenAI's results are OpenAI files: they are registered, not converted")
+        raise NotImplementedError("OpenAI's results are its files (the report's openai_results): copied, not converted")
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
-        """Nothing is kept for OpenAI's results: its output files are registered as ours, deleted with them."""
+        """The gateway keeps nothing for OpenAI's results. OpenAI's own files stay until they expire there, or until
+        the user deletes the gateway's copy (whose record names OpenAI's file)."""
 
 
 def _auth(credentials: Credentials) -> dict[str, str]:
@@ -212,8 +215,7 @@ def _batch(body: dict[str, Any]) -> ProviderBatch:
         if isinstance(counts, dict)
         else None,
         errors=_errors(body.get("errors")),
-        output_file_id=body.get("output_file_id") or None,
-        error_file_id=body.get("error_file_id") or None,
+        openai_results=OpenAIResults(body.get("output_file_id") or None, body.get("error_file_id") or None),
         model=body.get("model") or None,
         usage=body.get("usage") or None,
     )

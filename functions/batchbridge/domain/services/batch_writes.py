@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from batchbridge.domain import ids, status_events
+from batchbridge.domain import status_events
 from batchbridge.domain.clock import seconds
 from batchbridge.domain.custom_ids import map_lines
 from batchbridge.domain.errors import GatewayError
@@ -20,12 +20,8 @@ from batchbridge.domain.records import (
     BatchRecord,
     FileRecord,
     ProviderJob,
-    blob_expiry_days,
-    output_filename,
-    output_lifetime_seconds,
 )
 from batchbridge.domain.refresh import apply_report
-from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
 # An intent younger than this may still have its create in flight (API Gateway gives a request 29 s).
@@ -124,62 +120,3 @@ def save(records: RecordStore, before: BatchRecord, after: BatchRecord) -> Batch
         return after
     winner = records.get_batch(before.id)
     return winner if winner is not None else before
-
-
-def register_result_files(
-    records: RecordStore,
-    blobs: BlobStore,
-    adapter: ProviderAdapter,
-    credentials: Credentials,
-    batch: BatchRecord,
-    report: ProviderBatch,
-) -> None:
-    """Make the provider's output and error files ours, owned by the batch's owner, their bytes copied into our
-    bucket (streamed): content is then served like every other result file (large ones through a download URL,
-    which a Lambda response could not carry) and outlives the provider's retention.
-
-    IDs derive from the batch ID, so a second run registers the same files. A file gone at the
-    provider (404, e.g. expired) is left out; any other failure propagates so the job is retried.
-    """
-    for role, provider_file_id in (("output", report.output_file_id), ("error", report.error_file_id)):
-        if provider_file_id is None or getattr(batch, f"{role}_file_id") is not None:
-            continue
-        file_id = ids.derived_file_id(batch.id, role)
-        if records.get_file(file_id, include_deleted=True) is None:
-            try:
-                upstream = adapter.get_file(credentials, provider_file_id)
-            except GatewayError as exc:
-                if exc.status != 404:
-                    raise
-                logger.warning("%s file of batch %s is gone at the provider", role, batch.id)
-                continue
-            blob_key = f"batches/{batch.id}/{role}.jsonl"
-            copied = [0]
-
-            def counted(chunks: Iterator[bytes], copied: list[int] = copied) -> Iterator[bytes]:
-                for chunk in chunks:
-                    copied[0] += len(chunk)
-                    yield chunk
-
-            content = counted(adapter.open_file_content(credentials, provider_file_id))
-            # The provider's expiry; where it sets none, our copy's (every result file has one)
-            expires_at = upstream.expires_at or upstream.created_at + output_lifetime_seconds(batch)
-            lifetime = expires_at - upstream.created_at
-            blobs.put(blob_key, reader(content), "application/jsonl", blob_expiry_days(lifetime))
-            records.put_file_if_absent(
-                FileRecord(
-                    id=file_id,
-                    owner=batch.owner,
-                    provider=batch.provider,
-                    provider_file_id=upstream.id,
-                    filename=output_filename(batch, role),
-                    bytes=copied[0],
-                    purpose="batch_output",
-                    created_at=upstream.created_at,
-                    expires_at=expires_at,
-                    source_batch_id=batch.id,
-                    blob_key=blob_key,
-                    content_type="application/jsonl",
-                )
-            )
-        setattr(batch, f"{role}_file_id", file_id)

@@ -6,15 +6,17 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from batchbridge.domain import ids, validation
 from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, not_yet
-from batchbridge.domain.jsonl import BatchInputSummary, check_batch_input
+from batchbridge.domain.jsonl import BatchInputChecker, BatchInputSummary, convert_each
 from batchbridge.domain.ports import (
     BlobStore,
     Caller,
+    ConvertedUpload,
+    ConvertsUploads,
     Page,
     ProviderAdapter,
     ProviderRegistry,
@@ -96,6 +98,14 @@ def is_expired(record: FileRecord, now: int) -> bool:
     return record.expires_at is not None and record.expires_at <= now
 
 
+class CheckedInput(NamedTuple):
+    """What the gateway read of an upload in its one pass over the lines: the batch-input check's summary, and the
+    lines converted for the provider (each None where it does not apply)."""
+
+    summary: BatchInputSummary | None
+    converted: ConvertedUpload | None
+
+
 @dataclass
 class FileService(Clocked):
     records: RecordStore
@@ -117,13 +127,11 @@ class FileService(Clocked):
         file_id: str | None = None,
         store: Callable[[FileRecord], None] | None = None,
     ) -> FileRecord:
-        """A file from the client's (seekable) upload: checked, sent to the provider, kept in our bucket (once its
-        lifetime is known: one tagged PUT), then recorded (``store``: how; put_file by default). ``file_id``: the
-        ID it gets (a new one by default)."""
+        """A file from the client's (seekable) upload: checked (and in the same pass converted, for a provider that
+        takes it converted), sent to the provider, kept in our bucket (once its lifetime is known: one tagged PUT),
+        then recorded (``store``: how; put_file by default). ``file_id``: the ID it gets (a new one by default)."""
         purpose, _, _ = self._check_params(provider, size, params)
         validation.bounded(content_type, "file", validation.MAX_CONTENT_TYPE_CHARS)  # the file part's Content-Type
-        summary = self.check_input(provider, purpose, stream)
-        stream.seek(0)
         file_id = file_id or ids.new_file_id()
         blob_key = f"files/{file_id}"
 
@@ -134,20 +142,21 @@ class FileService(Clocked):
         def keep(expire_days: int | None) -> None:
             self.blobs.put(blob_key, reopen(), content_type, expire_days)
 
-        return self._register(
-            keep,
-            caller,
-            provider,
-            file_id,
-            blob_key,
-            reopen,
-            size,
-            validation.filename(filename),
-            content_type,
-            params,
-            summary,
-            store=store,
-        )
+        with self.checked_input(provider, purpose, stream) as checked:
+            return self._register(
+                keep,
+                caller,
+                provider,
+                file_id,
+                blob_key,
+                reopen,
+                size,
+                validation.filename(filename),
+                content_type,
+                params,
+                checked,
+                store=store,
+            )
 
     def create_from_blob(
         self,
@@ -160,12 +169,12 @@ class FileService(Clocked):
         filename: str,
         content_type: str,
         params: dict[str, Any],
-        summary: BatchInputSummary | None,
+        checked: CheckedInput,
         store: Callable[[FileRecord], None] | None = None,
     ) -> FileRecord:
-        """A file whose bytes are already in our bucket (an assembled upload, checked while assembled): sent to
-        the provider streamed from the bucket, then recorded (``store``: how; put_file by default). The blob is
-        removed if that fails."""
+        """A file whose bytes are already in our bucket (an assembled upload, checked and converted while
+        assembled: ``checked``): sent to the provider (as converted, else streamed from the bucket), then recorded
+        (``store``: how; put_file by default). The blob is removed if that fails."""
         self._check_params(provider, size, params)
 
         def reopen() -> BinaryIO:
@@ -188,21 +197,36 @@ class FileService(Clocked):
             filename,
             content_type,
             params,
-            summary,
+            checked,
             store=store,
         )
 
-    def check_input(self, provider: str, purpose: str, stream: BinaryIO) -> BatchInputSummary | None:
-        """The batch-input check a file of ``purpose`` gets at ``provider`` (None for other purposes)."""
+    @contextlib.contextmanager
+    def checked_input(self, provider: str, purpose: str, stream: BinaryIO) -> Iterator[CheckedInput]:
+        """The batch-input check a file of ``purpose`` gets at ``provider``, and, in the same pass over its lines
+        (each parsed once), their conversion for a provider that takes them converted: a 400 naming the first line
+        the check refuses; the conversion's own error is held for the adapter to raise (``ConvertedUpload``).
+        What the conversion spooled is kept until the block ends."""
         adapter = self.providers.get(provider)
         if purpose != "batch" or adapter.judges_lines:
-            return None
-        return check_batch_input(
-            stream,
-            max_requests=adapter.max_batch_requests,
+            yield CheckedInput(None, None)
+            return
+        checker = BatchInputChecker(
+            adapter.max_batch_requests,
             require_model=adapter.lines_need_model,
             max_custom_id_chars=adapter.custom_id_max_chars,
         )
+        if not hasattr(adapter, "line_conversion"):  # (see ConvertsUploads)
+            for _ in checker.lines(stream):
+                pass
+            yield CheckedInput(checker.summary(), None)
+            return
+        conversion = cast(ConvertsUploads, adapter).line_conversion()
+        try:
+            error = convert_each(checker.lines(stream), conversion.add)
+            yield CheckedInput(checker.summary(), ConvertedUpload(conversion, error))
+        finally:
+            conversion.close()
 
     def _check_params(
         self, provider: str, size: int, params: dict[str, Any]
@@ -224,11 +248,12 @@ class FileService(Clocked):
         filename: str,
         content_type: str,
         params: dict[str, Any],
-        summary: BatchInputSummary | None,
+        checked: CheckedInput,
         *,
         store: Callable[[FileRecord], None] | None = None,
     ) -> FileRecord:
         purpose, expires_after, adapter = self._check_params(provider, size, params)
+        summary = checked.summary
         created_ns = self.clock()
         created_at = seconds(created_ns)
         try:
@@ -243,6 +268,7 @@ class FileService(Clocked):
                     purpose=purpose,
                     expires_after_seconds=expires_after,
                     extras=params,
+                    converted=checked.converted,
                 ),
             )
         except BaseException:

@@ -45,7 +45,6 @@ from batchbridge.domain.services.batch_writes import (
     fold_all,
     input_opener,
     refreshed,
-    register_result_files,
     save,
     schedule,
 )
@@ -137,15 +136,9 @@ class BatchJobs(Clocked):
         results: dict[str, Any] | None = None
         ended = fold_all(adapter.spec, record, reports, now_ns)
         if ended.provider_outcome is not None:
-            if adapter.results_mode == "files":
-                (report,) = reports  # a provider whose result files are OpenAI's runs one job per batch
-                register_result_files(self.records, self.blobs, adapter, credentials, ended, report)
-                results = {"output_file_id": ended.output_file_id, "error_file_id": ended.error_file_id}
-            else:
-                converted = self._convert_results(adapter, credentials, ended, reports, now)
-                if converted is None:  # another run finalized it meanwhile (and may have removed the results)
-                    return self.records.get_batch(batch_id)
-                results = converted
+            results = self._write_results(adapter, credentials, ended, reports, now)
+            if results is None:  # another run finalized it meanwhile (and may have removed the results)
+                return self.records.get_batch(batch_id)
         for _ in range(FINALIZE_ATTEMPTS):
             updated = fold_all(adapter.spec, record, reports, now_ns)
             if results is not None and updated.provider_outcome is not None:
@@ -154,9 +147,7 @@ class BatchJobs(Clocked):
                 outcome = updated.provider_outcome
                 move(updated, outcome, _reported_at(reports, f"{outcome}_at", now))
                 # its working copies go now (and, should that fail, from the sweeper's hands later)
-                updated.release_pending = adapter.results_mode == "lines" or any(
-                    job.custom_id_map_key for job in updated.jobs
-                )
+                updated.release_pending = True
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated:  # not overtaken by another writer
@@ -169,7 +160,7 @@ class BatchJobs(Clocked):
             record = reread
         raise RuntimeError(f"finalize of {batch_id} kept losing races with other writers")
 
-    def _convert_results(
+    def _write_results(
         self,
         adapter: ProviderAdapter,
         credentials: Credentials,
@@ -177,10 +168,11 @@ class BatchJobs(Clocked):
         reports: list[ProviderBatch],
         now: int,
     ) -> dict[str, Any] | None:
-        """Stream every job's result lines into our OpenAI output and error files (bounded memory); returns the
-        batch fields they set. None when another run finalized the batch while this one read its results: this one
-        writes nothing (the other may have removed the results after its final write, so what this run read may be
-        short; what it read before that final write is whole, and the same)."""
+        """Stream every job's results into our OpenAI output and error files (bounded memory): its result lines
+        converted, or its provider's own OpenAI files copied as they are; returns the batch fields they set. None
+        when another run finalized the batch while this one read its results: this one writes nothing (the other may
+        have removed the results after its final write, so what this run read may be short; what it read before
+        that final write is whole, and the same)."""
         with ResultFiles(batch, now) as files:
             for job, report in zip(batch.jobs, reports, strict=True):
                 files.add_job(adapter, credentials, job, report, self.blobs)
@@ -198,12 +190,11 @@ class BatchJobs(Clocked):
             return record
         try:
             adapter = self.providers.get(record.provider)
+            credentials = self.vault.open(record.sealed_credentials or "", record.id)
             for job in record.jobs:
                 if job.custom_id_map_key:
                     self.blobs.delete(job.custom_id_map_key)
-                if adapter.results_mode == "lines":
-                    credentials = self.vault.open(record.sealed_credentials or "", record.id)
-                    adapter.release_results(credentials, job.id)
+                adapter.release_results(credentials, job.id)
         except Exception:
             logger.warning("batch %s: its working copies could not all be removed yet", batch_id, exc_info=True)
             return record

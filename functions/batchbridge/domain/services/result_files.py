@@ -1,5 +1,6 @@
-"""A batch's results as our OpenAI output and error files: each job's result lines streamed in (bounded memory),
-checked to cover every request once, then stored as the batch's files."""
+"""A batch's results as our OpenAI output and error files: each job's results streamed in (bounded memory), its
+result lines converted and checked to cover every request once, or its provider's own OpenAI files copied as they
+are, then stored as the batch's files."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
+    OpenAIResults,
     ProviderAdapter,
     ProviderBatch,
+    ProviderFile,
     RecordStore,
     ResultContext,
 )
@@ -47,16 +50,29 @@ class ResultFiles(contextlib.ExitStack):
         super().__init__()
         self.batch = batch
         self.created = created
-        self.counts = {role: 0 for role in ROLES}
+        self.counts = {role: 0 for role in ROLES}  # the lines converted
+        # the provider's own files copied in, by role: the file is then there even if empty, with their dates
+        self._copied: dict[str, list[ProviderFile]] = {role: [] for role in ROLES}
         self._spools: dict[str, IO[bytes]] = {
             # closed with this stack
             role: self.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115
             for role in ROLES
         }
+        self._unterminated: set[str] = set()  # roles whose last copied file ended without a newline
+        self._provider_counted = False  # a provider wrote its own files: its request_counts stand
 
     def write(self, role: str, line: dict[str, Any]) -> None:
-        self._spools[role].write(codec.dumps_line(line))
+        self._spool(role).write(codec.dumps_line(line))
         self.counts[role] += 1
+
+    def _spool(self, role: str) -> IO[bytes]:
+        """The spool of ``role``, its last line ended (a provider's file may end without a newline: what follows it
+        in our file must not join its last line)."""
+        spool = self._spools[role]
+        if role in self._unterminated:
+            spool.write(b"\n")
+            self._unterminated.discard(role)
+        return spool
 
     def add_job(
         self,
@@ -66,9 +82,14 @@ class ResultFiles(contextlib.ExitStack):
         report: ProviderBatch,
         blobs: BlobStore,
     ) -> None:
-        """Every request of ``job``: its result line converted, or (a provider that omits those it never ran) an
-        unrun error line. A result the adapter cannot read becomes an error line; fewer lines than the job's
-        requests is a failure to retry (a 502), never a short file."""
+        """Every request of ``job``: the provider's own OpenAI files where its report names them (copied as they
+        are), else its result line converted, or (a provider that omits those it never ran) an unrun error line. A
+        result the adapter cannot read becomes an error line; fewer lines than the job's requests is a failure to
+        retry (a 502), never a short file."""
+        if report.openai_results is not None:
+            self._provider_counted = True
+            self._copy(adapter, credentials, report.openai_results)
+            return
         custom_ids = read_map(blobs.open(job.custom_id_map_key)) if job.custom_id_map_key else {}
         before = self.counts["output"] + self.counts["error"]
         seen = self._add_results(adapter, credentials, job, report, custom_ids)
@@ -119,6 +140,30 @@ class ResultFiles(contextlib.ExitStack):
             self.write(role, line)
         return seen
 
+    def _copy(self, adapter: ProviderAdapter, credentials: Credentials, results: OpenAIResults) -> None:
+        """The provider's output and error files streamed into ours a chunk at a time, byte for byte: each of its
+        lines lands in the file it put it in, untouched (OpenAI's lines are the user's answer as OpenAI gave it). A
+        file the provider wrote none of, or one gone there (404: expired, deleted), is left out; any other failure
+        propagates (the finalizer runs again)."""
+        for role, provider_file_id in (("output", results.output_file_id), ("error", results.error_file_id)):
+            if provider_file_id is None:
+                continue
+            try:
+                upstream = adapter.get_file(credentials, provider_file_id)
+            except GatewayError as exc:
+                if exc.status != 404:
+                    raise
+                logger.warning("batch %s: its %s file is gone at the provider", self.batch.id, role)
+                continue
+            spool, last = self._spool(role), b"\n"
+            for chunk in adapter.open_file_content(credentials, provider_file_id):
+                if chunk:
+                    spool.write(chunk)
+                    last = chunk[-1:]
+            if last != b"\n":
+                self._unterminated.add(role)
+            self._copied[role].append(upstream)
+
     def _add_unrun(self, custom_ids: dict[str, str], seen: set[bytes]) -> None:
         code = output_lines.CANCELLED if self.batch.provider_outcome == "cancelled" else output_lines.EXPIRED
         for provider_custom_id, custom_id in custom_ids.items():
@@ -126,39 +171,53 @@ class ResultFiles(contextlib.ExitStack):
                 self.write(*output_lines.unrun(result_line_id(self.batch.id, custom_id), custom_id, code))
 
     def store(self, blobs: BlobStore, records: RecordStore) -> dict[str, Any]:
-        """The files stored (every blob first, then the records that point at them): the batch fields they set."""
-        batch, lifetime = self.batch, output_lifetime_seconds(self.batch)
-        written: list[tuple[str, int]] = []
+        """The files stored (every blob first, then the records that point at them): the batch fields they set.
+        A role gets a file when a line was written to it or a provider's file copied in (even an empty one, as the
+        provider gave it). request_counts are the lines', unless the provider wrote its own files: its counts,
+        folded into the batch from its reports, stand."""
+        batch = self.batch
+        written: list[tuple[str, FileRecord]] = []
         for role, spool in self._spools.items():
-            if self.counts[role]:
-                written.append((role, spool.tell()))
+            if self.counts[role] or self._copied[role]:
+                record = self._record(role, spool.tell())
                 spool.seek(0)
+                lifetime = record.expires_at - record.created_at if record.expires_at is not None else None
                 blobs.put(_blob_key(batch, role), spool, "application/jsonl", blob_expiry_days(lifetime))  # type: ignore[arg-type]
+                written.append((role, record))
         fields: dict[str, Any] = {}
-        for role, size in written:
-            file_id = ids.derived_file_id(batch.id, role)
-            records.put_file(
-                FileRecord(
-                    id=file_id,
-                    owner=batch.owner,
-                    provider=batch.provider,
-                    filename=output_filename(batch, role),
-                    bytes=size,
-                    purpose="batch_output",
-                    created_at=self.created,
-                    expires_at=self.created + lifetime,
-                    blob_key=_blob_key(batch, role),
-                    content_type="application/jsonl",
-                    source_batch_id=batch.id,
-                )
-            )
-            fields[f"{role}_file_id"] = file_id
-        fields["request_counts"] = {
-            "total": self.counts["output"] + self.counts["error"],
-            "completed": self.counts["output"],
-            "failed": self.counts["error"],
-        }
+        for role, record in written:
+            records.put_file(record)
+            fields[f"{role}_file_id"] = record.id
+        if not self._provider_counted:
+            fields["request_counts"] = {
+                "total": self.counts["output"] + self.counts["error"],
+                "completed": self.counts["output"],
+                "failed": self.counts["error"],
+            }
         return fields
+
+    def _record(self, role: str, size: int) -> FileRecord:
+        """The record of the batch's ``role`` file: written now and living the batch's output lifetime, or, copied
+        from the provider's own file, with its dates and ID (its expiry, where it sets none: ours from its creation;
+        with several files, the earliest)."""
+        batch, lifetime, copied = self.batch, output_lifetime_seconds(self.batch), self._copied[role]
+        created = min((upstream.created_at for upstream in copied), default=self.created)
+        expires = min((upstream.expires_at or upstream.created_at + lifetime for upstream in copied), default=None)
+        return FileRecord(
+            id=ids.derived_file_id(batch.id, role),
+            owner=batch.owner,
+            provider=batch.provider,
+            # the provider's copy, deleted with ours (one file: a single ID to name)
+            provider_file_id=copied[0].id if len(copied) == 1 else None,
+            filename=output_filename(batch, role),
+            bytes=size,
+            purpose="batch_output",
+            created_at=created,
+            expires_at=expires if expires is not None else created + lifetime,
+            blob_key=_blob_key(batch, role),
+            content_type="application/jsonl",
+            source_batch_id=batch.id,
+        )
 
 
 def _blob_key(batch: BatchRecord, role: str) -> str:

@@ -1,6 +1,7 @@
 """The OpenAI Uploads API: a file sent in parts (each within the Lambda payload limit), assembled in our bucket
 and then registered as a normal file of the chosen provider — checked, converted and forwarded as a direct upload
-is, streamed from the bucket (a small one is joined in memory and goes the direct upload's way).
+is, its lines checked and converted as they are assembled (a small one is joined in memory and goes the direct
+upload's way).
 
 Nothing of it outruns API Gateway's 29 s: an upload up to SYNC_COMPLETE_MAX_BYTES is completed within the request;
 a larger one is accepted at once — the upload ``completed``, its file ``uploaded`` (not yet usable) — and made by
@@ -11,6 +12,7 @@ within PROCESSING_LEASE_SECONDS reads ``error``, and stays so."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -409,8 +411,8 @@ class UploadService(Clocked):
         parts: list[UploadPartRecord],
         store: Callable[[FileRecord], None],
     ) -> FileRecord:
-        """A large upload's parts written as one object while hashed and checked, then sent to the provider
-        streamed from the bucket, and registered."""
+        """A large upload's parts written as one object while hashed, checked and converted (one pass over its
+        lines), then sent to the provider (as converted, else streamed from the bucket), and registered."""
         file_id = upload_file_id(record.id)
         blob_key = f"files/{file_id}"
         expires_after = validation.expires_after(record.params.get("expires_after"), "expires_after")
@@ -424,32 +426,33 @@ class UploadService(Clocked):
                     writer.write(chunk)
                     yield chunk
 
-        try:
-            stream = chunks()
-            # Held until every chunk is written: the reader closes the chunks when it goes, and a provider whose
-            # lines the gateway does not check (or a file of another purpose) reads none of them.
-            lines = reader(stream)
-            summary = self.files.check_input(record.provider, record.purpose, lines)
-            for _ in stream:  # whatever the check did not need to read is still written
-                pass
-            lines.close()
-            _check_md5(digest.hexdigest(), record.md5)
-            writer.complete()
-        except BaseException:
-            writer.abort()
-            raise
-        return self.files.create_from_blob(
-            caller,
-            record.provider,
-            file_id=file_id,
-            blob_key=blob_key,
-            size=record.bytes,
-            filename=record.filename,
-            content_type=record.mime_type,
-            params=record.params,
-            summary=summary,
-            store=store,
-        )
+        with contextlib.ExitStack() as spooled:  # the converted lines, until the provider has them
+            try:
+                stream = chunks()
+                # Held until every chunk is written: the reader closes the chunks when it goes, and a provider
+                # whose lines the gateway does not check (or a file of another purpose) reads none of them.
+                lines = reader(stream)
+                checked = spooled.enter_context(self.files.checked_input(record.provider, record.purpose, lines))
+                for _ in stream:  # whatever the check did not need to read is still written
+                    pass
+                lines.close()
+                _check_md5(digest.hexdigest(), record.md5)
+                writer.complete()
+            except BaseException:
+                writer.abort()
+                raise
+            return self.files.create_from_blob(
+                caller,
+                record.provider,
+                file_id=file_id,
+                blob_key=blob_key,
+                size=record.bytes,
+                filename=record.filename,
+                content_type=record.mime_type,
+                params=record.params,
+                checked=checked,
+                store=store,
+            )
 
     # the complete_upload job's steps
     def _run(self, upload: UploadRecord, claimed: FileRecord) -> FileRecord | None:
