@@ -15,8 +15,9 @@ from typing import Any
 
 import anthropic
 import httpx
+import jsonschema
 import pytest
-from anthropic.types import TextBlock, ToolUseBlock
+from anthropic.types import TextBlock, ThinkingBlock, ToolUseBlock
 from anthropic.types.messages import (
     MessageBatchCanceledResult,
     MessageBatchErroredResult,
@@ -229,6 +230,88 @@ def test_lifecycle_and_typed_results(fake: Fake, client: anthropic.Anthropic) ->
     assert isinstance(multi.message.content[0], TextBlock)
     assert multi.message.content[0].text == "echo: three four"
     assert multi.message.usage.input_tokens == 4
+
+
+MOVIE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"categories": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"}},
+    "required": ["categories", "summary"],
+    "additionalProperties": False,
+}
+
+
+def test_structured_outputs_forced_tools_and_thinking(client: anthropic.Anthropic) -> None:
+    """What the gateway's translations send for response_format and reasoning_effort, answered as the Messages API
+    answers it, and read by the SDK's own types."""
+    answer_tool = {"name": "answer", "input_schema": MOVIE}
+    requests = [
+        req("native", "a heist movie", output_config={"format": {"type": "json_schema", "schema": MOVIE}}),
+        req("forced", "a love story", tools=[answer_tool], tool_choice={"type": "tool", "name": "answer"}),
+        req(
+            "open",
+            "anything",
+            tools=[{"name": "j", "input_schema": {"type": "object"}}],
+            tool_choice={"type": "tool", "name": "j"},
+        ),
+        req("thinks", "why", max_tokens=3000, thinking={"type": "enabled", "budget_tokens": 1024}),
+        req("adaptive", "why", thinking={"type": "adaptive"}, output_config={"effort": "low"}),
+        req("small-budget", "why", max_tokens=3000, thinking={"type": "enabled", "budget_tokens": 512}),
+        req("budget-over-max", "why", max_tokens=1024, thinking={"type": "enabled", "budget_tokens": 1024}),
+        req(
+            "thinking-forced",
+            "why",
+            max_tokens=3000,
+            thinking={"type": "adaptive"},
+            tools=[answer_tool],
+            tool_choice={"type": "tool", "name": "answer"},
+        ),
+        req("thinking-cold", "why", temperature=0.2, thinking={"type": "adaptive"}),
+        req("open-format", "x", output_config={"format": {"type": "json_schema", "schema": {"type": "object"}}}),
+    ]
+    batch = client.messages.batches.create(requests=requests)
+    client.messages.batches.retrieve(batch.id)
+    by_id = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+
+    native = by_id["native"]
+    assert isinstance(native, MessageBatchSucceededResult)
+    [text] = native.message.content
+    assert isinstance(text, TextBlock) and native.message.stop_reason == "end_turn"
+    assert json.loads(text.text) == {"categories": ["a heist movie"], "summary": "a heist movie"}
+    jsonschema.validate(json.loads(text.text), MOVIE)
+
+    forced = by_id["forced"]
+    assert isinstance(forced, MessageBatchSucceededResult)
+    [call] = forced.message.content
+    assert isinstance(call, ToolUseBlock) and forced.message.stop_reason == "tool_use"
+    assert call.name == "answer"
+    jsonschema.validate(call.input, MOVIE)
+    opened = by_id["open"]
+    assert isinstance(opened, MessageBatchSucceededResult) and isinstance(opened.message.content[0], ToolUseBlock)
+    assert opened.message.content[0].input == {"echo": "anything"}
+
+    for custom_id in ("thinks", "adaptive"):
+        thinks = by_id[custom_id]
+        assert isinstance(thinks, MessageBatchSucceededResult)
+        thought, answer = thinks.message.content
+        assert isinstance(thought, ThinkingBlock) and isinstance(answer, TextBlock)
+        assert answer.text == "echo: why"
+        details = thinks.message.usage.output_tokens_details
+        assert details is not None and details.thinking_tokens == 3  # "Thinking about: why"
+        assert thinks.message.usage.output_tokens == 3 + 2
+
+    for custom_id, message in (
+        ("small-budget", "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"),
+        ("budget-over-max", "`max_tokens` must be greater than `thinking.budget_tokens`."),
+        ("thinking-forced", "Thinking may not be enabled when tool_choice forces tool use."),
+        ("thinking-cold", "`temperature` may only be set to 1 when thinking is enabled."),
+        (
+            "open-format",
+            "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
+        ),
+    ):
+        refused = by_id[custom_id]
+        assert isinstance(refused, MessageBatchErroredResult), custom_id
+        assert (refused.error.error.type, refused.error.error.message) == ("invalid_request_error", message)
 
 
 def test_results_raw_jsonl(fake: Fake, client: anthropic.Anthropic) -> None:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anthropic
 import boto3
 import httpx
+import jsonschema
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -269,6 +271,64 @@ def test_model_families(env: Env, model_id: str, model_input: dict[str, Any], ch
     assert line["recordId"] == "R1"
     assert line["modelInput"] == model_input
     assert check(line["modelOutput"]), line["modelOutput"]
+
+
+MOVIE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"categories": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"}},
+    "required": ["categories", "summary"],
+    "additionalProperties": False,
+}
+FORCED_TOOL = "batchbridge_json_response"
+
+
+def test_structured_answers_and_forced_tools(env: Env) -> None:
+    """What the gateway sends for response_format: Claude's modelOutput read by the anthropic SDK's own Message type,
+    Nova's shaped as its InvokeModel response (a toolUse block), each input matching the schema."""
+    claude_records = [
+        {
+            "recordId": "F1",
+            "modelInput": claude_input("film", output_config={"format": {"type": "json_schema", "schema": MOVIE}}),
+        },
+        {
+            "recordId": "F2",
+            "modelInput": claude_input(
+                "film",
+                tools=[{"name": FORCED_TOOL, "input_schema": MOVIE}],
+                tool_choice={"type": "tool", "name": FORCED_TOOL},
+            ),
+        },
+    ]
+    uri = put_jsonl(env.s3, "structured/claude.jsonl", claude_records)
+    job_id = create(env.bedrock, "structured-claude", uri).rsplit("/", 1)[-1]
+    assert env.fake.run_to_end(job_id)["status"] == "Completed"
+    by_id = {line["recordId"]: line["modelOutput"] for line in read_out(env.s3, f"results/{job_id}/claude.jsonl.out")}
+    native = anthropic.types.Message.model_validate(by_id["F1"])
+    assert native.stop_reason == "end_turn" and isinstance(native.content[0], anthropic.types.TextBlock)
+    jsonschema.validate(json.loads(native.content[0].text), MOVIE)
+    forced = anthropic.types.Message.model_validate(by_id["F2"])
+    assert forced.stop_reason == "tool_use" and isinstance(forced.content[0], anthropic.types.ToolUseBlock)
+    assert forced.content[0].name == FORCED_TOOL
+    jsonschema.validate(forced.content[0].input, MOVIE)
+
+    nova_input = {
+        "schemaVersion": "messages-v1",
+        "messages": [{"role": "user", "content": [{"text": "film"}]}],
+        "toolConfig": {
+            "tools": [{"toolSpec": {"name": FORCED_TOOL, "description": "d", "inputSchema": {"json": MOVIE}}}],
+            "toolChoice": {"tool": {"name": FORCED_TOOL}},
+        },
+    }
+    uri = put_jsonl(env.s3, "structured/nova.jsonl", [{"recordId": "N1", "modelInput": nova_input}])
+    job_id = create(env.bedrock, "structured-nova", uri, model_id="amazon.nova-lite-v1:0").rsplit("/", 1)[-1]
+    assert env.fake.run_to_end(job_id)["status"] == "Completed"
+    [line] = read_out(env.s3, f"results/{job_id}/nova.jsonl.out")
+    out = line["modelOutput"]
+    [block] = out["output"]["message"]["content"]
+    assert set(block) == {"toolUse"} and set(block["toolUse"]) == {"toolUseId", "name", "input"}
+    assert block["toolUse"]["name"] == FORCED_TOOL and out["stopReason"] == "tool_use"
+    jsonschema.validate(block["toolUse"]["input"], MOVIE)
+    assert out["usage"]["totalTokens"] == out["usage"]["inputTokens"] + out["usage"]["outputTokens"]
 
 
 def test_prefix_input_and_partially_completed(env: Env) -> None:

@@ -29,7 +29,14 @@ Behaviour summary:
 * Per-request results are deterministic: ``params.model`` starting with ``invalid-`` gives an ``errored``
   result (``invalid_request_error``); otherwise ``succeeded`` with a Message whose content is
   ``"echo: <last user message text>"`` (or, when ``tools`` are given and that text contains
-  ``"use a tool"``, a ``tool_use`` block for the first tool with input ``{"echo": <text>}``).
+  ``"use a tool"``, a ``tool_use`` block for the first tool with input ``{"echo": <text>}``). As the Messages API
+  answers them: ``output_config.format`` (a JSON schema) -> a text block of JSON matching the schema;
+  ``tool_choice: {"type": "tool", "name"}`` -> a ``tool_use`` block for that tool whose input matches its
+  ``input_schema`` (stop_reason ``tool_use``); ``thinking`` enabled or adaptive -> a ``thinking`` block first, its
+  tokens in ``usage.output_tokens`` and ``usage.output_tokens_details.thinking_tokens`` (values from
+  ``tests/fakes/structured.py``). What the API refuses of such params is an ``errored`` result
+  (``invalid_request_error``): a thinking budget below 1024 or not below ``max_tokens``, thinking with a temperature
+  other than 1 or a forced tool, a format schema with an object not closed by ``additionalProperties: false``.
   A cancel ends every request ``canceled``; ``expire`` ends every request ``expired``.
 * The results JSONL lists requests in reverse request order (the real API does not keep request order).
 """
@@ -54,6 +61,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tests.fakes.server import dropped_midway
+from tests.fakes.structured import instance_of, open_object_nodes
 
 __all__ = [
     "AnthropicAPIError",
@@ -338,6 +346,52 @@ def _system_text(system: Any) -> str:
     return text_of(system) if system is not None else ""
 
 
+def _params_problem(params: JSONDict) -> str | None:
+    """What the Messages API refuses of params that pass the batch's shape checks (an ``errored`` result):
+    extended thinking's budget and companions, and a structured-output schema with an open object."""
+    thinking = params.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if budget >= params["max_tokens"]:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        if params.get("temperature") not in (None, 1):
+            return "`temperature` may only be set to 1 when thinking is enabled."
+        if (params.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            return "Thinking may not be enabled when tool_choice forces tool use."
+    output_format = (params.get("output_config") or {}).get("format")
+    if isinstance(output_format, dict):
+        open_nodes = open_object_nodes(output_format.get("schema"))
+        if open_nodes:
+            return (
+                "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false"
+            )
+    return None
+
+
+def answer_blocks(params: JSONDict, text: str) -> tuple[list[JSONDict], str]:
+    """The content blocks (after any thinking) and stop reason of a processed request: JSON text for
+    ``output_config.format``, the named tool's call for a forced ``tool_choice``, the first tool's call when the text
+    asks for one, else an echo."""
+    tools = params.get("tools")
+    tool_choice = params.get("tool_choice") or {}
+    output_format = (params.get("output_config") or {}).get("format")
+    if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
+        answer = json.dumps(instance_of(output_format.get("schema"), text), separators=(",", ":"))
+        return [{"type": "text", "text": answer}], "end_turn"
+    if tool_choice.get("type") == "tool" and isinstance(tools, list):
+        tool = next((t for t in tools if t.get("name") == tool_choice.get("name")), tools[0])
+        tool_input = instance_of(tool.get("input_schema"), text)
+        return [{"type": "tool_use", "id": "toolu_" + _rand(24), "name": tool["name"], "input": tool_input}], "tool_use"
+    if isinstance(tools, list) and tools and "use a tool" in text:
+        return [
+            {"type": "tool_use", "id": "toolu_" + _rand(24), "name": tools[0]["name"], "input": {"echo": text}}
+        ], "tool_use"
+    return [{"type": "text", "text": "echo: " + text}], "end_turn"
+
+
 def simulate_result(params: JSONDict) -> JSONDict:
     """The deterministic ``result`` object of one request that got processed."""
     model = str(params["model"])
@@ -346,23 +400,31 @@ def simulate_result(params: JSONDict) -> JSONDict:
             "type": "errored",
             "error": error_body("invalid_request_error", f"model: {model} not found"),
         }
+    problem = _params_problem(params)
+    if problem is not None:
+        return {"type": "errored", "error": error_body("invalid_request_error", problem)}
     messages = [m for m in params["messages"] if isinstance(m, dict)]
     user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
     text = user_texts[-1] if user_texts else ""
     input_tokens = _words(
         " ".join([_system_text(params.get("system")), *(text_of(m.get("content")) for m in messages)])
     )
-    tools = params.get("tools")
-    content: list[JSONDict]
-    if isinstance(tools, list) and tools and "use a tool" in text:
-        content = [{"type": "tool_use", "id": "toolu_" + _rand(24), "name": tools[0]["name"], "input": {"echo": text}}]
-        stop_reason = "tool_use"
-        output_tokens = _words(text) + 1
-    else:
-        reply = "echo: " + text
-        content = [{"type": "text", "text": reply}]
-        stop_reason = "end_turn"
-        output_tokens = _words(reply)
+    content, stop_reason = answer_blocks(params, text)
+    output_tokens = sum(
+        _words(json.dumps(block.get("input")) if "input" in block else block["text"]) for block in content
+    )
+    usage: JSONDict = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    thinking = params.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        thought = "Thinking about: " + text
+        content.insert(0, {"type": "thinking", "thinking": thought, "signature": "sig_" + _rand(24)})
+        usage["output_tokens"] += _words(thought)
+        usage["output_tokens_details"] = {"thinking_tokens": _words(thought)}
     return {
         "type": "succeeded",
         "message": {
@@ -373,12 +435,7 @@ def simulate_result(params: JSONDict) -> JSONDict:
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
+            "usage": usage,
         },
     }
 

@@ -50,7 +50,10 @@ Behaviour summary:
   "Malformed input request"}}``; otherwise ``{"recordId", "modelInput", "modelOutput"}`` where ``modelOutput`` is
   the model family's native InvokeModel response (family by ``modelId``, after an ARN's last ``/`` and an
   optional region prefix such as ``us.``): ``anthropic.`` -> an Anthropic Message with text
-  ``"echo: <last user text>"``; ``amazon.nova`` -> a Nova ``output.message``; ``meta.llama`` -> ``generation``
+  ``"echo: <last user text>"`` (or what the Anthropic fake answers a structured-output format, a forced tool or
+  thinking); ``amazon.nova`` -> a Nova ``output.message`` (a ``toolUse`` block for the tool
+  ``toolConfig.toolChoice.tool`` forces, its input matching the tool's ``inputSchema.json``, stopReason
+  ``tool_use``); ``meta.llama`` -> ``generation``
   echoing the last ``user<|end_header_id|>`` turn; ``mistral.`` -> ``outputs[0].text`` echoing the last
   ``[INST] ... [/INST]`` block; other families -> ``{"fake": "unsimulated", "modelId": ...}``.
 * Output objects: ``{outputS3Uri}/{jobId}/{inputFileName}.out`` (one per input ``.jsonl``, lines in REVERSED
@@ -83,6 +86,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tests.fakes.anthropic_upstream import answer_blocks
+from tests.fakes.structured import instance_of
 
 __all__ = [
     "ERROR_STATUS",
@@ -362,13 +368,28 @@ def _mistral_user_text(prompt: str) -> str:
     return blocks[-1].strip() if blocks else prompt.strip()
 
 
+def _nova_answer(model_input: JSONDict, text: str, seed: str) -> tuple[list[JSONDict], str]:
+    """Nova's content blocks and stopReason: the forced tool's call (``toolConfig.toolChoice.tool``), its input
+    matching the tool's ``inputSchema.json``; else an echo."""
+    config = model_input.get("toolConfig")
+    forced = ((config.get("toolChoice") or {}).get("tool") or {}).get("name") if isinstance(config, dict) else None
+    specs = [t.get("toolSpec") or {} for t in config.get("tools") or []] if isinstance(config, dict) else []
+    spec = next((s for s in specs if s.get("name") == forced), None)
+    if spec is None:
+        return [{"text": "echo: " + text}], "end_turn"
+    tool_input = instance_of((spec.get("inputSchema") or {}).get("json"), text)
+    tool_use_id = "tooluse_" + hashlib.sha256(f"{seed}|{text}".encode()).hexdigest()[:22]
+    return [{"toolUse": {"toolUseId": tool_use_id, "name": spec["name"], "input": tool_input}}], "tool_use"
+
+
 def model_output(model_id: str, model_input: JSONDict, seed: str = "") -> tuple[JSONDict, int, int]:
     """The deterministic ``modelOutput`` for one record; returns (output, input tokens, output tokens)."""
     family = _family(model_id)
     if family == "anthropic":
-        reply = "echo: " + _last_user_text(model_input.get("messages"), typed=True)
+        text = _last_user_text(model_input.get("messages"), typed=True)
+        content, stop_reason = answer_blocks(model_input, text)  # as the Anthropic fake answers the same body
         p = _tokens(_all_text(model_input.get("messages"), model_input.get("system"), typed=True))
-        c = _tokens(reply)
+        c = sum(_tokens(json.dumps(b["input"]) if "input" in b else b["text"]) for b in content)
         digest = hashlib.sha256(f"{seed}|{model_id}|{json.dumps(model_input, sort_keys=True)}".encode()).hexdigest()
         return (
             {
@@ -376,8 +397,8 @@ def model_output(model_id: str, model_input: JSONDict, seed: str = "") -> tuple[
                 "type": "message",
                 "role": "assistant",
                 "model": model_id,
-                "content": [{"type": "text", "text": reply}],
-                "stop_reason": "end_turn",
+                "content": content,
+                "stop_reason": stop_reason,
                 "stop_sequence": None,
                 "usage": {"input_tokens": p, "output_tokens": c},
             },
@@ -385,13 +406,14 @@ def model_output(model_id: str, model_input: JSONDict, seed: str = "") -> tuple[
             c,
         )
     if family == "nova":
-        reply = "echo: " + _last_user_text(model_input.get("messages"), typed=False)
+        text = _last_user_text(model_input.get("messages"), typed=False)
+        blocks, stop_reason = _nova_answer(model_input, text, seed)
         p = _tokens(_all_text(model_input.get("messages"), model_input.get("system"), typed=False))
-        c = _tokens(reply)
+        c = sum(_tokens(json.dumps(b["toolUse"]["input"]) if "toolUse" in b else b["text"]) for b in blocks)
         return (
             {
-                "output": {"message": {"role": "assistant", "content": [{"text": reply}]}},
-                "stopReason": "end_turn",
+                "output": {"message": {"role": "assistant", "content": blocks}},
+                "stopReason": stop_reason,
                 "usage": {"inputTokens": p, "outputTokens": c, "totalTokens": p + c},
             },
             p,

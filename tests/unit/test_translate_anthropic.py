@@ -67,7 +67,7 @@ def test_minimal_body() -> None:
         ({"top_p": 1}, {"top_p": 1}),
         ({"user": "user-42"}, {"metadata": {"user_id": "user-42"}}),
         # dropped: no effect on what Anthropic does
-        ({"seed": 7}, {}),
+        ({"seed": None}, {}),
         ({"logprobs": False}, {}),
         ({"n": 1}, {}),
         ({"stream": False}, {}),
@@ -339,19 +339,14 @@ def test_does_not_modify_the_body() -> None:
         (body(top_logprobs=2), "body.top_logprobs", "no log probabilities"),
         (body(presence_penalty=0.5), "body.presence_penalty", "no presence or frequency penalty"),
         (body(frequency_penalty=-1), "body.frequency_penalty", "no presence or frequency penalty"),
-        (body(response_format={"type": "json_object"}), "body.response_format", "no JSON mode"),
-        (
-            body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
-            "body.response_format",
-            "no JSON mode or JSON schema switch",
-        ),
+        (body(seed=7), "body.seed", "body.seed = 7 is not supported by Anthropic (it has no seed"),
         (body(audio={"voice": "alloy", "format": "wav"}), "body.audio", "no audio"),
         (body(modalities=["text", "audio"]), "body.modalities", "text only"),
         (body(prediction={"type": "content", "content": "x"}), "body.prediction", "predicted outputs"),
         (body(functions=[{"name": "f"}]), "body.functions", "deprecated"),
         (body(function_call="auto"), "body.function_call", "deprecated"),
         (body(logit_bias={"50256": -100}), "body.logit_bias", "no logit bias"),
-        (body(reasoning_effort="low"), "body.reasoning_effort", "not a known chat.completions parameter"),
+        (body(reasoning_effort="lots"), "body.reasoning_effort", "must be one of none, minimal, low"),
         (body(temperature=1.5), "body.temperature", "temperature = 1.5 is not supported by Anthropic"),
         (body(temperature=2.5), "body.temperature", "between 0 and 2"),
         (body(temperature=-0.1), "body.temperature", "between 0 and 2"),
@@ -526,11 +521,17 @@ def test_message_to_chat_completion() -> None:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
+        "usage": {  # both details objects, zeros included, as OpenAI writes them
             "prompt_tokens": 12,
             "completion_tokens": 5,
             "total_tokens": 17,
-            "prompt_tokens_details": {"cached_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         },
     }
 
@@ -552,26 +553,31 @@ def test_finish_reasons(stop_reason: str, finish_reason: str) -> None:
     assert out["choices"][0]["finish_reason"] == finish_reason
 
 
+def openai_usage(prompt: int, completion: int, total: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
 @pytest.mark.parametrize(
     ("usage", "expected"),
     [
         (
             {"input_tokens": 10, "output_tokens": 3},
-            {
-                "prompt_tokens": 10,
-                "completion_tokens": 3,
-                "total_tokens": 13,
-                "prompt_tokens_details": {"cached_tokens": 0},
-            },
+            openai_usage(10, 3, 13, cached=0),
         ),
         (
             {"input_tokens": 10, "output_tokens": 3, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 0},
-            {
-                "prompt_tokens": 210,
-                "completion_tokens": 3,
-                "total_tokens": 213,
-                "prompt_tokens_details": {"cached_tokens": 0},
-            },
+            openai_usage(210, 3, 213, cached=0),
         ),
         (
             {
@@ -581,12 +587,7 @@ def test_finish_reasons(stop_reason: str, finish_reason: str) -> None:
                 "cache_read_input_tokens": 1000,
                 "service_tier": "batch",
             },
-            {
-                "prompt_tokens": 1210,
-                "completion_tokens": 3,
-                "total_tokens": 1213,
-                "prompt_tokens_details": {"cached_tokens": 1000},
-            },
+            openai_usage(1210, 3, 1213, cached=1000),
         ),
         (
             {
@@ -595,12 +596,11 @@ def test_finish_reasons(stop_reason: str, finish_reason: str) -> None:
                 "cache_creation_input_tokens": None,
                 "cache_read_input_tokens": None,
             },
-            {
-                "prompt_tokens": 4,
-                "completion_tokens": 1,
-                "total_tokens": 5,
-                "prompt_tokens_details": {"cached_tokens": 0},
-            },
+            openai_usage(4, 1, 5, cached=0),
+        ),
+        (  # thinking tokens are reasoning tokens (output_tokens already counts them)
+            {"input_tokens": 4, "output_tokens": 900, "output_tokens_details": {"thinking_tokens": 850}},
+            openai_usage(4, 900, 904, reasoning=850),
         ),
     ],
 )
@@ -787,3 +787,405 @@ def test_tool_results_merge_across_a_system_message_but_not_a_user_message() -> 
 def test_unknown_stop_reason_is_stop() -> None:
     out = message_to_chat_completion(message(stop_reason="something_new"), created=0)
     assert out["choices"][0]["finish_reason"] == "stop"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# response_format: native structured outputs on the models that have them, a forced tool elsewhere
+
+NATIVE = "claude-sonnet-4-5-20250929"  # 4.5: structured outputs, thinking with a budget
+OLD = "claude-3-5-haiku-latest"  # 3.5: neither
+BUDGET_ONLY = "claude-sonnet-4-20250514"  # 4: thinking with a budget, no structured outputs
+ADAPTIVE = "claude-opus-4-6"  # 4.6: structured outputs, adaptive thinking
+
+MOVIE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"categories": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"}},
+    "required": ["categories", "summary"],
+    "additionalProperties": False,
+}
+
+
+def json_schema(schema: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "movie", "schema": schema or MOVIE, **spec}}
+
+
+def on(model: str, **fields: Any) -> dict[str, Any]:
+    return chat_to_params({"model": model, "messages": HI, **fields}, custom_id=CID)
+
+
+def rejected_on(model: str, **fields: Any) -> GatewayError:
+    return rejected({"model": model, "messages": HI, **fields})
+
+
+def forced_tool(schema: dict[str, Any], name: str = "movie") -> dict[str, Any]:
+    return {
+        "tools": [
+            {
+                "name": "batchbridge_json_response",
+                "description": f"Give your whole answer as this tool's input: the JSON object {name!r}."
+                if name
+                else "Give your whole answer as this tool's input: a JSON object.",
+                "input_schema": schema,
+            }
+        ],
+        "tool_choice": {"type": "tool", "name": "batchbridge_json_response"},
+    }
+
+
+def extra(out: dict[str, Any]) -> dict[str, Any]:
+    """What a translation adds beside a plain line's params."""
+    return {k: v for k, v in out.items() if k not in ("model", "messages", "max_tokens")}
+
+
+@pytest.mark.parametrize(
+    ("model", "response_format", "expected"),
+    [
+        (NATIVE, {"type": "text"}, {}),
+        (OLD, {"type": "text"}, {}),
+        (NATIVE, None, {}),
+        (NATIVE, {"type": "json_object"}, forced_tool({"type": "object"}, name="")),
+        (OLD, {"type": "json_object"}, forced_tool({"type": "object"}, name="")),
+        (ADAPTIVE, {"type": "json_object"}, forced_tool({"type": "object"}, name="")),
+        (NATIVE, json_schema(strict=True), {"output_config": {"format": {"type": "json_schema", "schema": MOVIE}}}),
+        (ADAPTIVE, json_schema(), {"output_config": {"format": {"type": "json_schema", "schema": MOVIE}}}),
+        ("claude-opus-5", json_schema(), {"output_config": {"format": {"type": "json_schema", "schema": MOVIE}}}),
+        (OLD, json_schema(strict=True), forced_tool(MOVIE)),
+        (BUDGET_ONLY, json_schema(strict=False), forced_tool(MOVIE)),
+        ("claude-opus-4-1-20250805", json_schema(), forced_tool(MOVIE)),
+    ],
+)
+def test_response_format(model: str, response_format: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    assert extra(on(model, response_format=response_format)) == expected
+
+
+def test_a_forced_tool_uses_the_format_description() -> None:
+    out = on(OLD, response_format=json_schema(description="A movie, classified."))
+    assert out["tools"][0]["description"] == (
+        "Give your whole answer as this tool's input: the JSON object 'movie'. A movie, classified."
+    )
+
+
+def test_native_structured_outputs_close_open_objects_and_leave_the_line_alone() -> None:
+    open_schema = {
+        "type": "object",
+        "properties": {"who": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        "allOf": [{"type": "object", "properties": {"x": {"type": "string"}}}],
+    }
+    raw = {"model": NATIVE, "messages": HI, "response_format": json_schema(open_schema)}
+    before = json.dumps(raw, sort_keys=True)
+    sent = chat_to_params(raw, custom_id=CID)["output_config"]["format"]["schema"]
+    assert sent == {
+        "type": "object",
+        "properties": {
+            "who": {"type": "object", "properties": {"name": {"type": "string"}}, "additionalProperties": False}
+        },
+        "allOf": [{"type": "object", "properties": {"x": {"type": "string"}}}],  # branches stay open
+        "additionalProperties": False,
+    }
+    assert json.dumps(raw, sort_keys=True) == before
+
+
+def test_native_structured_outputs_keep_the_lines_own_tools() -> None:
+    out = on(NATIVE, response_format=json_schema(), tools=TOOLS, tool_choice="auto")
+    assert out["tools"] == ANTHROPIC_TOOLS and out["tool_choice"] == {"type": "auto"}
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": MOVIE}}
+
+
+def test_a_forced_tool_replaces_a_tool_choice_without_tools() -> None:
+    assert extra(on(OLD, response_format={"type": "json_object"}, tool_choice="none")) == forced_tool(
+        {"type": "object"}, name=""
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "param", "words"),
+    [
+        (NATIVE, {"response_format": {"type": "json_object"}, "tools": TOOLS}, "body.response_format", "own tools"),
+        (OLD, {"response_format": json_schema(), "tools": TOOLS}, "body.response_format", "no native structured"),
+        (
+            BUDGET_ONLY,
+            {"response_format": json_schema(), "reasoning_effort": "low"},
+            "body.response_format",
+            "extended thinking (reasoning_effort) rules out",
+        ),
+        (
+            NATIVE,
+            {"response_format": {"type": "json_object"}, "reasoning_effort": "low"},
+            "body.response_format",
+            "Claude has no JSON mode",
+        ),
+        (
+            OLD,
+            {"response_format": json_schema({"type": "array", "items": {"type": "string"}})},
+            "body.response_format.json_schema.schema.type",
+            "a tool's input, which is an object",
+        ),
+        (
+            NATIVE,
+            {"tools": [{"type": "function", "function": {"name": "batchbridge_json_response"}}]},
+            "body.tools[0].function.name",
+            "reserved for response_format",
+        ),
+        (NATIVE, {"response_format": "json"}, "body.response_format", "must be an object"),
+        (NATIVE, {"response_format": {"type": "xml"}}, "body.response_format.type", "'text', 'json_object' or"),
+        (NATIVE, {"response_format": {"type": "json_schema"}}, "body.response_format.json_schema", "is required"),
+        (
+            NATIVE,
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "a b", "schema": MOVIE}}},
+            "body.response_format.json_schema.name",
+            "1 to 64 letters",
+        ),
+        (
+            NATIVE,
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "m"}}},
+            "body.response_format.json_schema.schema",
+            "is required",
+        ),
+        (
+            NATIVE,
+            {"response_format": json_schema(strict="yes")},
+            "body.response_format.json_schema.strict",
+            "boolean",
+        ),
+    ],
+)
+def test_response_format_rejected(model: str, fields: dict[str, Any], param: str, words: str) -> None:
+    error = rejected_on(model, **fields)
+    assert (error.param, words in error.message) == (param, True), error.message
+
+
+# The schema reaches Claude unchanged (natively or as the tool's input schema), so OpenAI's strict rules are
+# checked: each is a 400 naming where the schema breaks it, whichever way the model takes it.
+@pytest.mark.parametrize("model", [NATIVE, OLD])
+@pytest.mark.parametrize(
+    ("schema", "path", "words"),
+    [
+        ({**MOVIE, "additionalProperties": True}, ".additionalProperties", "must be false on every object"),
+        ({k: v for k, v in MOVIE.items() if k != "additionalProperties"}, ".additionalProperties", "must be false"),
+        ({**MOVIE, "required": ["summary"]}, ".required", "'categories' is missing"),
+        ({**MOVIE, "allOf": [{"type": "object"}]}, ".allOf", "'allOf' is not supported in strict mode"),
+        (
+            {**MOVIE, "properties": {**MOVIE["properties"], "when": {"type": "string", "format": "yearish"}}},
+            ".properties.when.format",
+            "not supported in strict mode",
+        ),
+    ],
+)
+def test_strict_schemas_follow_openais_rules(model: str, schema: dict[str, Any], path: str, words: str) -> None:
+    if "when" in schema["properties"]:
+        schema = {**schema, "required": [*schema["required"], "when"]}
+    error = rejected_on(model, response_format=json_schema(schema, strict=True))
+    assert error.param == "body.response_format.json_schema.schema" + path
+    assert words in error.message and "custom_id 'req-1'" in error.message
+    assert error.code == "invalid_schema"
+
+
+def test_a_non_strict_schema_is_not_held_to_strict_rules() -> None:
+    loose = {"type": "object", "properties": {"a": {"type": "string"}}}
+    assert extra(on(OLD, response_format=json_schema(loose)))["tools"][0]["input_schema"] == loose
+
+
+def with_property(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**MOVIE, "properties": {**MOVIE["properties"], "x": schema}, "required": [*MOVIE["required"], "x"]}
+
+
+# What Claude's structured outputs do not take is a 400 at upload (Anthropic would refuse the line).
+@pytest.mark.parametrize(
+    ("schema", "path", "words"),
+    [
+        (with_property({"type": "integer", "minimum": 1}), ".properties.x.minimum", "'minimum' is not supported"),
+        (with_property({"type": "string", "maxLength": 9}), ".properties.x.maxLength", "'maxLength'"),
+        (
+            with_property({"type": "array", "items": {"type": "string"}, "minItems": 2}),
+            ".properties.x.minItems",
+            "may only be 0 or 1",
+        ),
+        (with_property({"type": "string", "format": "regex"}), ".properties.x.format", "not supported by Claude"),
+        (with_property({"type": "string", "pattern": "^(?=a)"}), ".properties.x.pattern", "uses lookaround"),
+        (with_property({"type": "string", "pattern": r"(a)\1"}), ".properties.x.pattern", "a backreference"),
+        (with_property({"type": "string", "pattern": r"\bword"}), ".properties.x.pattern", "a word boundary"),
+        (with_property({"enum": [{"a": 1}]}), ".properties.x.enum", "only strings, numbers"),
+        (with_property({"$ref": "https://example.com/s.json"}), ".properties.x.$ref", "a local reference"),
+        (with_property({"$ref": "#/$defs/missing"}), ".properties.x.$ref", "points to nothing"),
+        (
+            {
+                **with_property({"$ref": "#/$defs/node"}),
+                "$defs": {
+                    "node": {
+                        "type": "object",
+                        "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                        "required": ["children"],
+                        "additionalProperties": False,
+                    }
+                },
+            },
+            ".$defs.node.properties.children.items.$ref",
+            "recursive",
+        ),
+        (
+            {**MOVIE, "additionalProperties": {"type": "string"}},
+            ".additionalProperties",
+            "must be false in Claude's structured outputs",
+        ),
+    ],
+)
+def test_what_claudes_structured_outputs_do_not_take(schema: dict[str, Any], path: str, words: str) -> None:
+    error = rejected_on(NATIVE, response_format=json_schema(schema))
+    assert error.param == "body.response_format.json_schema.schema" + path
+    assert words in error.message
+
+
+def test_claudes_limits_do_not_apply_to_a_forced_tool() -> None:
+    schema = with_property({"type": "integer", "minimum": 1})
+    assert on(OLD, response_format=json_schema(schema))["tools"][0]["input_schema"] == schema
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reasoning_effort: extended thinking
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "expected"),
+    [
+        (NATIVE, {"reasoning_effort": "none"}, {"max_tokens": DEFAULT_MAX_TOKENS}),
+        (OLD, {"reasoning_effort": "none"}, {"max_tokens": DEFAULT_MAX_TOKENS}),
+        (NATIVE, {"reasoning_effort": None}, {"max_tokens": DEFAULT_MAX_TOKENS}),
+        (
+            NATIVE,
+            {"reasoning_effort": "minimal"},
+            {"max_tokens": 4096 + 1024, "thinking": {"type": "enabled", "budget_tokens": 1024}},
+        ),
+        (
+            BUDGET_ONLY,
+            {"reasoning_effort": "low"},
+            {"max_tokens": 4096 + 2048, "thinking": {"type": "enabled", "budget_tokens": 2048}},
+        ),
+        (
+            "claude-3-7-sonnet-20250219",
+            {"reasoning_effort": "medium"},
+            {"max_tokens": 4096 + 8192, "thinking": {"type": "enabled", "budget_tokens": 8192}},
+        ),
+        (  # a smaller max_completion_tokens caps the thinking, as OpenAI's caps the reasoning
+            NATIVE,
+            {"reasoning_effort": "high", "max_completion_tokens": 10_000},
+            {"max_tokens": 10_000, "thinking": {"type": "enabled", "budget_tokens": 9_999}},
+        ),
+        (
+            NATIVE,
+            {"reasoning_effort": "high", "max_tokens": 40_000, "temperature": 1, "top_p": 0.95},
+            {
+                "max_tokens": 40_000,
+                "thinking": {"type": "enabled", "budget_tokens": 16_384},
+                "temperature": 1,
+                "top_p": 0.95,
+            },
+        ),
+        (
+            ADAPTIVE,
+            {"reasoning_effort": "medium"},
+            {"max_tokens": 4096 + 8192, "thinking": {"type": "adaptive"}, "output_config": {"effort": "medium"}},
+        ),
+        (
+            ADAPTIVE,
+            {"reasoning_effort": "minimal", "max_completion_tokens": 500},
+            {"max_tokens": 500, "thinking": {"type": "adaptive"}, "output_config": {"effort": "low"}},
+        ),
+        (
+            "claude-opus-4-7",
+            {"reasoning_effort": "xhigh", "response_format": json_schema()},
+            {
+                "max_tokens": 4096 + 24576,
+                "thinking": {"type": "adaptive"},
+                "output_config": {"effort": "xhigh", "format": {"type": "json_schema", "schema": MOVIE}},
+            },
+        ),
+        (
+            NATIVE,
+            {"reasoning_effort": "low", "response_format": json_schema(), "tools": TOOLS, "tool_choice": "auto"},
+            {
+                "max_tokens": 4096 + 2048,
+                "thinking": {"type": "enabled", "budget_tokens": 2048},
+                "output_config": {"format": {"type": "json_schema", "schema": MOVIE}},
+                "tools": ANTHROPIC_TOOLS,
+                "tool_choice": {"type": "auto"},
+            },
+        ),
+    ],
+)
+def test_reasoning_effort(model: str, fields: dict[str, Any], expected: dict[str, Any]) -> None:
+    out = on(model, **fields)
+    assert {k: v for k, v in out.items() if k not in ("model", "messages")} == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "param", "words"),
+    [
+        (OLD, {"reasoning_effort": "low"}, "body.reasoning_effort", f"{OLD} has no extended thinking"),
+        ("claude-3-opus-20240229", {"reasoning_effort": "high"}, "body.reasoning_effort", "no extended thinking"),
+        (NATIVE, {"reasoning_effort": "low", "temperature": 0.1}, "body.temperature", "temperature 1 only"),
+        (NATIVE, {"reasoning_effort": "low", "top_p": 0.5}, "body.top_p", "top_p 0.95 to 1 only"),
+        (
+            NATIVE,
+            {"reasoning_effort": "low", "tools": TOOLS, "tool_choice": "required"},
+            "body.tool_choice",
+            "tool_choice auto or none only",
+        ),
+        (NATIVE, {"reasoning_effort": "low", "max_tokens": 1000}, "body.max_tokens", "give at least 1025"),
+        (
+            NATIVE,
+            {"reasoning_effort": "low", "max_completion_tokens": 1024, "max_tokens": 9000},
+            "body.max_completion_tokens",
+            "at least 1024 tokens within max_tokens",
+        ),
+    ],
+)
+def test_reasoning_effort_rejected(model: str, fields: dict[str, Any], param: str, words: str) -> None:
+    error = rejected_on(model, **fields)
+    assert (error.param, words in error.message) == (param, True), error.message
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Answers to response_format: the forced tool's input is the content, as OpenAI would answer
+
+FORCED = {"type": "tool_use", "id": "toolu_9", "name": "batchbridge_json_response"}
+
+
+@pytest.mark.parametrize(
+    ("content", "stop_reason", "text", "finish_reason"),
+    [
+        (
+            [{**FORCED, "input": {"categories": ["drama", "crime"], "summary": "Two men bond in prison."}}],
+            "tool_use",
+            '{"categories":["drama","crime"],"summary":"Two men bond in prison."}',
+            "stop",
+        ),
+        ([{**FORCED, "input": {"summary": "Amélie"}}], "end_turn", '{"summary":"Amélie"}', "stop"),
+        ([{**FORCED, "input": {"summary": "cut"}}], "max_tokens", '{"summary":"cut"}', "length"),
+        (
+            [
+                {"type": "thinking", "thinking": "Hmm.", "signature": "s"},
+                {"type": "text", "text": "Here it is:"},
+                {**FORCED, "input": {}},
+            ],
+            "tool_use",
+            "{}",
+            "stop",
+        ),
+        ([{**FORCED}], "tool_use", "{}", "stop"),
+    ],
+)
+def test_a_forced_tool_answer_is_content(
+    content: list[dict[str, Any]], stop_reason: str, text: str, finish_reason: str
+) -> None:
+    choice = message_to_chat_completion(message(content=content, stop_reason=stop_reason), created=0)["choices"][0]
+    assert choice["message"] == {"role": "assistant", "content": text, "refusal": None}  # no tool_calls
+    assert choice["finish_reason"] == finish_reason
+    json.loads(choice["message"]["content"])
+
+
+def test_a_native_structured_answer_passes_through() -> None:
+    answer = '{"categories":["comedy"],"summary":"A dog runs for mayor."}'
+    content = [{"type": "thinking", "thinking": "Plan.", "signature": "s"}, {"type": "text", "text": answer}]
+    choice = message_to_chat_completion(message(content=content), created=0)["choices"][0]
+    assert choice["message"] == {"role": "assistant", "content": answer, "refusal": None}
+    assert choice["finish_reason"] == "stop"

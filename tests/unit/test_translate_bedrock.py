@@ -155,7 +155,6 @@ def test_claude_is_the_anthropic_translation_without_model_and_metadata() -> Non
         top_p=0.9,
         stop=["END"],
         user="user-42",
-        seed=3,
         tools=[{"type": "function", "function": {"name": "ping"}}],
         tool_choice="required",
     )
@@ -310,7 +309,8 @@ def test_nova_conversation() -> None:
         ({"stop": ["a", "b"]}, {"stopSequences": ["a", "b"]}),
         ({"stop": []}, None),
         # dropped
-        ({"seed": 1, "service_tier": "auto", "store": True, "metadata": {"k": "v"}, "user": "u"}, None),
+        ({"seed": None, "service_tier": "auto", "store": True, "metadata": {"k": "v"}, "user": "u"}, None),
+        ({"reasoning_effort": "none"}, None),
         ({"stream": False, "n": 1, "logprobs": False, "presence_penalty": 0, "frequency_penalty": 0.0}, None),
         ({"response_format": {"type": "text"}, "logit_bias": {}, "modalities": ["text"]}, None),
         ({"tools": [], "tool_choice": "none", "parallel_tool_calls": True, "stream_options": None}, None),
@@ -362,7 +362,18 @@ def test_nova_output() -> None:
                         "finish_reason": "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+                "usage": {  # both details objects, zeros included, as OpenAI writes them
+                    "prompt_tokens": 12,
+                    "completion_tokens": 4,
+                    "total_tokens": 16,
+                    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                    "completion_tokens_details": {
+                        "reasoning_tokens": 0,
+                        "audio_tokens": 0,
+                        "accepted_prediction_tokens": 0,
+                        "rejected_prediction_tokens": 0,
+                    },
+                },
             },
         },
         "error": None,
@@ -393,9 +404,41 @@ def test_nova_finish_reasons(stop_reason: str, finish_reason: str) -> None:
     assert completion["choices"][0]["finish_reason"] == finish_reason
 
 
-def test_nova_usage_without_total_is_the_sum() -> None:
-    completion = output(NOVA, {**NOVA_OUTPUT, "usage": {"inputTokens": 7, "outputTokens": 3}})
-    assert completion["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+def openai_usage(prompt: int, completion: int, *, cached: int = 0) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"inputTokens": 7, "outputTokens": 3}, openai_usage(7, 3)),
+        ({"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}, openai_usage(7, 3)),
+        (  # like Anthropic's, Nova's inputTokens leave out cache reads and writes; OpenAI's prompt_tokens count them
+            {
+                "inputTokens": 7,
+                "outputTokens": 3,
+                "totalTokens": 10,
+                "cacheReadInputTokenCount": 100,
+                "cacheWriteInputTokenCount": 20,
+            },
+            openai_usage(127, 3, cached=100),
+        ),
+        ({}, openai_usage(0, 0)),
+    ],
+)
+def test_nova_usage(usage: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert output(NOVA, {**NOVA_OUTPUT, "usage": usage})["usage"] == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -433,7 +476,8 @@ def test_llama_conversation() -> None:
         ({"top_p": 0.5}, {"top_p": 0.5}),
         ({"stop": None}, {}),
         ({"stop": []}, {}),
-        ({"seed": 9, "user": "u", "metadata": {"a": "b"}}, {}),
+        ({"seed": None, "user": "u", "metadata": {"a": "b"}, "reasoning_effort": "none"}, {}),
+        ({"response_format": {"type": "text"}}, {}),
     ],
 )
 def test_llama_fields(fields: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -474,7 +518,7 @@ def test_llama_output(record: dict[str, Any], finish_reason: str) -> None:
                 "finish_reason": finish_reason,
             }
         ],
-        "usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23},
+        "usage": openai_usage(20, 3),
     }
 
 
@@ -552,7 +596,7 @@ def test_mistral_output(stop_reason: str | None, finish_reason: str) -> None:
         }
     ]
     # Mistral's native response has no token counts.
-    assert completion["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert completion["usage"] == openai_usage(0, 0)
     assert completion["model"] == MISTRAL
     assert completion["id"] == completion_id(LINE)
 
@@ -585,7 +629,10 @@ REJECTED: list[tuple[dict[str, Any], str, str]] = [
     (body(top_logprobs=2), "body.top_logprobs", "log probabilities"),
     (body(presence_penalty=0.5), "body.presence_penalty", "penalty"),
     (body(frequency_penalty=-1), "body.frequency_penalty", "penalty"),
-    (body(response_format={"type": "json_object"}), "body.response_format", "JSON"),
+    (body(seed=7), "body.seed", "has no seed"),
+    (body(reasoning_effort="low"), "body.reasoning_effort", "reasoning is not translated for this model family"),
+    (body(reasoning_effort="lots"), "body.reasoning_effort", "must be one of none, minimal"),
+    (body(response_format={"type": "yaml"}), "body.response_format.type", "must be 'text', 'json_object' or"),
     (body(audio={"voice": "alloy"}), "body.audio", "audio"),
     (body(modalities=["text", "audio"]), "body.modalities", "text only"),
     (body(prediction={"type": "content"}), "body.prediction", "predicted"),
@@ -740,3 +787,207 @@ def test_staging_writes_records_and_their_id_map_as_it_reads() -> None:
         "r0000000002",
     ]
     assert read_map([id_map.getvalue()]) == {f"r{index:010d}": f"request/{index}" for index in range(3)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# response_format and reasoning_effort, per family: what the job's model takes decides (not the line's model name)
+
+CLAUDE_NATIVE = "anthropic.claude-sonnet-4-5-20250929-v1:0"  # 4.5: structured outputs, thinking with a budget
+CLAUDE_ADAPTIVE = "anthropic.claude-opus-4-6-v1"  # 4.6: structured outputs, adaptive thinking
+MOVIE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"categories": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"}},
+    "required": ["categories", "summary"],
+    "additionalProperties": False,
+}
+JSON_OBJECT: dict[str, Any] = {"type": "json_object"}
+STRICT_MOVIE: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "movie", "strict": True, "schema": MOVIE},
+}
+OBJECT_TOOL = "Give your whole answer as this tool's input: a JSON object."
+MOVIE_TOOL = "Give your whole answer as this tool's input: the JSON object 'movie'."
+
+
+@pytest.mark.parametrize(
+    ("model_id", "response_format", "expected"),
+    [
+        (
+            CLAUDE_NATIVE,
+            STRICT_MOVIE,
+            {"output_config": {"format": {"type": "json_schema", "schema": MOVIE}}},
+        ),
+        (
+            "us." + CLAUDE_NATIVE,
+            STRICT_MOVIE,
+            {"output_config": {"format": {"type": "json_schema", "schema": MOVIE}}},
+        ),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global." + CLAUDE_ADAPTIVE,
+            STRICT_MOVIE,
+            {"output_config": {"format": {"type": "json_schema", "schema": MOVIE}}},
+        ),
+        (
+            CLAUDE,  # 3.5: no structured outputs
+            STRICT_MOVIE,
+            {
+                "tools": [{"name": "batchbridge_json_response", "description": MOVIE_TOOL, "input_schema": MOVIE}],
+                "tool_choice": {"type": "tool", "name": "batchbridge_json_response"},
+            },
+        ),
+        (
+            CLAUDE_NATIVE,
+            JSON_OBJECT,
+            {
+                "tools": [
+                    {
+                        "name": "batchbridge_json_response",
+                        "description": OBJECT_TOOL,
+                        "input_schema": {"type": "object"},
+                    }
+                ],
+                "tool_choice": {"type": "tool", "name": "batchbridge_json_response"},
+            },
+        ),
+        (CLAUDE_NATIVE, {"type": "text"}, {}),
+    ],
+)
+def test_claude_response_format(model_id: str, response_format: dict[str, Any], expected: dict[str, Any]) -> None:
+    out = model_input(model_id, response_format=response_format, temperature=0.1)
+    assert out == {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": anthropic.DEFAULT_MAX_TOKENS,
+        "messages": HI,
+        "temperature": 0.1,
+        **expected,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model_id", "expected"),
+    [
+        (CLAUDE_NATIVE, {"max_tokens": 4096 + 8192, "thinking": {"type": "enabled", "budget_tokens": 8192}}),
+        (
+            CLAUDE_ADAPTIVE,
+            {"max_tokens": 4096 + 8192, "thinking": {"type": "adaptive"}, "output_config": {"effort": "medium"}},
+        ),
+    ],
+)
+def test_claude_reasoning_effort(model_id: str, expected: dict[str, Any]) -> None:
+    out = model_input(model_id, reasoning_effort="medium")
+    assert {k: v for k, v in out.items() if k not in ("anthropic_version", "messages")} == expected
+
+
+def test_claude_without_thinking_rejects_reasoning_effort() -> None:
+    error = rejected(CLAUDE, body(reasoning_effort="high"))
+    assert error.param == "body.reasoning_effort" and "no extended thinking" in error.message
+
+
+def test_claude_on_bedrock_checks_claudes_schema_subset() -> None:
+    schema = {**MOVIE, "properties": {**MOVIE["properties"], "n": {"type": "integer", "minimum": 0}}}
+    schema["required"] = [*MOVIE["required"], "n"]
+    fmt = {"type": "json_schema", "json_schema": {"name": "movie", "schema": schema}}
+    error = rejected(CLAUDE_NATIVE, body(response_format=fmt))
+    assert error.param == "body.response_format.json_schema.schema.properties.n.minimum"
+    assert model_input(CLAUDE, response_format=fmt)["tools"][0]["input_schema"] == schema  # a tool takes it
+
+
+def nova_tool(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "batchbridge_json_response",
+                    "description": description,
+                    "inputSchema": {"json": schema},
+                }
+            }
+        ],
+        "toolChoice": {"tool": {"name": "batchbridge_json_response"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("response_format", "tool_config"),
+    [
+        (JSON_OBJECT, nova_tool({"type": "object"}, OBJECT_TOOL)),
+        (STRICT_MOVIE, nova_tool(MOVIE, MOVIE_TOOL)),
+        ({"type": "json_schema", "json_schema": {"name": "movie", "schema": MOVIE}}, nova_tool(MOVIE, MOVIE_TOOL)),
+        ({"type": "text"}, None),
+        (None, None),
+    ],
+)
+def test_nova_response_format_is_a_forced_tool(
+    response_format: dict[str, Any] | None, tool_config: dict[str, Any] | None
+) -> None:
+    out = model_input(NOVA, response_format=response_format, temperature=0.1)
+    assert out.get("toolConfig") == tool_config
+    assert out["inferenceConfig"] == {"temperature": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("response_format", "param", "words"),
+    [
+        (
+            {"type": "json_schema", "json_schema": {"name": "m", "strict": True, "schema": {**MOVIE, "required": []}}},
+            "body.response_format.json_schema.schema.required",
+            "must list every property in strict mode",
+        ),
+        (
+            {"type": "json_schema", "json_schema": {"name": "m", "schema": {"type": "string"}}},
+            "body.response_format.json_schema.schema.type",
+            "Amazon Nova on Bedrock: its JSON answers come as a tool's input",
+        ),
+    ],
+)
+def test_nova_response_format_rejected(response_format: dict[str, Any], param: str, words: str) -> None:
+    error = rejected(NOVA, body(response_format=response_format))
+    assert (error.param, words in error.message) == (param, True), error.message
+
+
+@pytest.mark.parametrize("model_id", [LLAMA, MISTRAL])
+@pytest.mark.parametrize("response_format", [JSON_OBJECT, STRICT_MOVIE])
+def test_prompt_families_have_no_json_mode(model_id: str, response_format: dict[str, Any]) -> None:
+    error = rejected(model_id, body(response_format=response_format))
+    assert error.param == "body.response_format"
+    assert "takes a prompt only, with no JSON mode or JSON schema" in error.message
+
+
+FORCED_INPUT = {"categories": ["drama"], "summary": "A long wait."}
+
+
+def test_a_forced_claude_tool_answer_is_content() -> None:
+    message = {
+        "id": "msg_bdrk_03",
+        "model": "claude-3-5-sonnet-20240620",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "batchbridge_json_response", "input": FORCED_INPUT}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 30, "output_tokens": 12, "cache_read_input_tokens": 10},
+    }
+    completion = output(CLAUDE, message)
+    assert completion["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": '{"categories":["drama"],"summary":"A long wait."}',
+        "refusal": None,
+    }
+    assert completion["choices"][0]["finish_reason"] == "stop"
+    assert completion["usage"] == openai_usage(40, 12, cached=10)
+
+
+@pytest.mark.parametrize(("stop_reason", "finish_reason"), [("tool_use", "stop"), ("max_tokens", "length")])
+def test_a_forced_nova_tool_answer_is_content(stop_reason: str, finish_reason: str) -> None:
+    blocks = [
+        {"reasoningContent": {"reasoningText": {"text": "[REDACTED]"}}},
+        {"toolUse": {"toolUseId": "t1", "name": "batchbridge_json_response", "input": FORCED_INPUT}},
+    ]
+    completion = output(NOVA, {**NOVA_OUTPUT, "output": {"message": {"content": blocks}}, "stopReason": stop_reason})
+    assert completion["choices"][0]["message"]["content"] == '{"categories":["drama"],"summary":"A long wait."}'
+    assert "tool_calls" not in completion["choices"][0]["message"]
+    assert completion["choices"][0]["finish_reason"] == finish_reason
+
+
+def test_another_nova_tool_use_is_not_content() -> None:
+    blocks = [{"text": "Sure."}, {"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {"q": 1}}}]
+    completion = output(NOVA, {**NOVA_OUTPUT, "output": {"message": {"content": blocks}}, "stopReason": "tool_use"})
+    assert completion["choices"][0]["message"]["content"] == "Sure."
+    assert completion["choices"][0]["finish_reason"] == "tool_calls"

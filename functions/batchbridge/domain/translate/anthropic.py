@@ -19,12 +19,33 @@ Request body fields (OpenAI chat.completions -> Anthropic `params`):
 | `tool_choice` auto / required / none / named  | `{type:auto}` / `{type:any}` / `{type:none}` / `{type:tool,name}` |
 | `parallel_tool_calls: false`                  | `tool_choice.disable_parallel_tool_use: true`                     |
 | `user`                                        | `metadata.user_id`                                                |
+| `response_format` json_schema, native models  | `output_config.format: {type: json_schema, schema}` (below)       |
+| `response_format` json_schema, other models   | a forced tool (below) with the schema as its `input_schema`       |
+| `response_format` json_object                 | a forced tool with `input_schema: {"type": "object"}`             |
+| `reasoning_effort` (not "none")               | `thinking` (and `output_config.effort`), per `translate.claude`   |
+
+What each Claude model takes (structured outputs, which thinking) is `translate.claude`'s table, derived from the
+line's model (Bedrock: the job's). response_format:
+
+- json_schema with `strict: true` is held to OpenAI's strict-mode rules (`translate.json_schema`), whichever way it
+  goes: OpenAI would refuse the line.
+- Native (`output_config.format`): the schema must be in Claude's subset (`translate.claude`; a 400 naming the
+  keyword otherwise); objects without `additionalProperties` get `false`. The line's own tools stay.
+- Forced tool: `tools: [{name: "batchbridge_json_response", description, input_schema}]`, `tool_choice: {type: tool,
+  name}`. The schema's root must be an object (a tool's input is one). It rules out the line's own tools and
+  extended thinking (400 naming `response_format`: Anthropic allows no forced tool with thinking). The name is
+  reserved: a line's own tool of that name is a 400.
+
+reasoning_effort: "none" is no thinking; on a model without extended thinking any other value is a 400. A budget
+(`thinking: {type: enabled, budget_tokens}`) is capped below `max_tokens` and must be at least 1024 (400 naming the
+max-tokens field otherwise); without max tokens in the line, `max_tokens` is DEFAULT_MAX_TOKENS + the effort's
+budget. With thinking, `temperature` must be absent or 1, `top_p` at least 0.95, and `tool_choice` auto or none
+(400 naming each otherwise, as Anthropic refuses them).
 
 Dropped (they change nothing Anthropic would do, or have no Anthropic counterpart that matters for the output):
 
 | OpenAI                                        | Why                                                               |
 |-----------------------------------------------|-------------------------------------------------------------------|
-| `seed`                                        | best-effort determinism only; Anthropic has none                  |
 | `logprobs: false`, `n: 1`, `stream: false`    | the defaults                                                      |
 | `presence_penalty` / `frequency_penalty` 0    | the defaults                                                      |
 | `logit_bias: {}`, `modalities: ["text"]`      | the defaults                                                      |
@@ -36,14 +57,17 @@ Dropped (they change nothing Anthropic would do, or have no Anthropic counterpar
 | tool `function.strict: false`                 | the default                                                       |
 | any optional field whose value is null        | null means "absent" in OpenAI's API                               |
 
-Rejected with 400: `n` > 1, `stream: true`, `logprobs: true`, `top_logprobs`, non-zero penalties,
-`response_format` json_object / json_schema, `audio`, non-text `modalities`, `prediction`, `functions` /
-`function_call` (deprecated), non-empty `logit_bias`, `temperature` > 1, tool `strict: true`, audio/file parts,
-and any unknown field.
+Rejected with 400: `n` > 1, `stream: true`, `logprobs: true`, `top_logprobs`, non-zero penalties, `seed`
+(Anthropic has none: answers cannot be made repeatable), `audio`, non-text `modalities`, `prediction`,
+`functions` / `function_call` (deprecated), non-empty `logit_bias`, `temperature` > 1, tool `strict: true`,
+audio/file parts, what response_format and reasoning_effort cannot be (above), and any unknown field.
 
 Anthropic Message -> chat.completion: text blocks joined into `content`, `tool_use` blocks -> `tool_calls`,
-`thinking` blocks are not copied; `stop_reason` -> `finish_reason` as in FINISH_REASONS; usage counts cache
-writes and reads as prompt tokens (Anthropic's `input_tokens` excludes both).
+`thinking` blocks are not copied; a call of response_format's tool is the answer instead: its input as compact
+JSON `content`, no `tool_calls`, `finish_reason` "stop" for `tool_use`. `stop_reason` -> `finish_reason` as in
+FINISH_REASONS. Usage in OpenAI's shape (both details objects): `prompt_tokens` = `input_tokens` + cache writes +
+cache reads (Anthropic's `input_tokens` excludes both), `cached_tokens` = cache reads, `reasoning_tokens` =
+`output_tokens_details.thinking_tokens`.
 """
 
 from __future__ import annotations
@@ -55,7 +79,7 @@ from typing import Any, Final, TypeGuard
 from batchbridge.domain import output_lines
 from batchbridge.domain.endpoints import CHAT_ENDPOINT
 from batchbridge.domain.ports import ResultContext
-from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat
+from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat, claude, completion, structured
 from batchbridge.domain.translate.chat import MAX_STOP_SEQUENCES as MAX_STOP_SEQUENCES
 from batchbridge.domain.translate.chat import ChatBody
 
@@ -89,11 +113,15 @@ ERROR_STATUS: Final[dict[str, int]] = {
     "overloaded_error": 529,
 }
 
+# Fields this translation reads itself, which chat.check_dropped_and_rejected would otherwise reject.
+_TRANSLATED: Final = frozenset({"response_format", "reasoning_effort"})
+THINKING_MIN_TOP_P: Final = 0.95  # the lowest top_p Anthropic takes with extended thinking
+
 # Why Anthropic rejects a chat-body field it cannot honour (see chat.check_dropped_and_rejected).
 _REASONS: Final = chat.Reasons(
     logprobs="Anthropic returns no log probabilities",
     penalties="Anthropic has no presence or frequency penalty",
-    response_format="Anthropic Messages has no JSON mode or JSON schema switch; describe the format in the prompt",
+    response_format="",  # unused: response_format is translated
     audio="Anthropic produces no audio",
     prediction="Anthropic has no predicted outputs",
     modalities="Anthropic produces text only",
@@ -138,19 +166,52 @@ def simple_params(params: dict[str, Any], common: chat.Simple, *, user_metadata:
 
 
 def _params(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
-    b = ChatBody(body, custom_id, "Anthropic")
-    chat.check_fields(b)
-    chat.check_dropped_and_rejected(b, _REASONS)
-    # seed, service_tier, store, metadata, stream_options: dropped (see the module docstring).
-    model = chat.model(b)
+    return claude_params(body, custom_id)
 
+
+def claude_params(
+    body: dict[str, Any], custom_id: str, capabilities: claude.ClaudeModel | None = None
+) -> dict[str, Any]:
+    """The general path of ``chat_to_params``: every field read and checked. ``capabilities``: what the model that
+    runs the line takes (Bedrock's job model); by default the line's own model's."""
+    b = ChatBody(body, custom_id, "Anthropic")
+    _check(b)
+    model = chat.model(b)
     system, messages = _messages(b)
     max_tokens = chat.max_tokens(b)
     params: dict[str, Any] = {"model": model, "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens}
     if system:
         params["system"] = system
     params["messages"] = messages
+    _sampling(b, params)
+    _tool_params(b, params)
+    user = chat.user(b)
+    if user is not None:
+        params["metadata"] = {"user_id": user}
+    capabilities = capabilities or claude.model(model)
+    _reasoning(b, params, capabilities, given_max_tokens=max_tokens is not None)
+    _response_format(b, params, capabilities)
+    return params
 
+
+def _check(b: ChatBody) -> None:
+    """Known fields only; what Anthropic cannot honour rejected (translated fields aside)."""
+    chat.check_fields(b)
+    if b.body.keys().isdisjoint(_TRANSLATED):
+        chat.check_dropped_and_rejected(b, _REASONS)
+    else:
+        rest = {key: value for key, value in b.body.items() if key not in _TRANSLATED}
+        chat.check_dropped_and_rejected(ChatBody(rest, b.custom_id, b.provider), _REASONS)
+    seed = b.get("seed")
+    if seed is not None:
+        b.unsupported(
+            "body.seed", seed, "it has no seed: its sampling cannot be made repeatable", "unsupported_parameter"
+        )
+    # service_tier, store, metadata, stream_options: dropped (see the module docstring).
+
+
+def _sampling(b: ChatBody, params: dict[str, Any]) -> None:
+    """stop, temperature and top_p."""
     stop = chat.stop(b)
     if stop:
         params["stop_sequences"] = stop
@@ -165,6 +226,9 @@ def _params(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     if top_p is not None:
         params["top_p"] = top_p
 
+
+def _tool_params(b: ChatBody, params: dict[str, Any]) -> None:
+    """tools, tool_choice and parallel_tool_calls."""
     tools = _tools(b)
     if tools:
         params["tools"] = tools
@@ -175,15 +239,106 @@ def _params(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
     if tool_choice is not None:
         params["tool_choice"] = tool_choice
 
-    user = chat.user(b)
-    if user is not None:
-        params["metadata"] = {"user_id": user}
-    return params
+
+def _reasoning(
+    b: ChatBody, params: dict[str, Any], capabilities: claude.ClaudeModel, *, given_max_tokens: bool
+) -> None:
+    """reasoning_effort -> extended thinking (``translate.claude``): a budget below max_tokens, or adaptive
+    thinking at an effort. "none" asks for what Claude does without `thinking`."""
+    effort = chat.reasoning_effort(b)
+    if effort is None or effort == "none":
+        return
+    if capabilities.thinking == "none":
+        b.unsupported(
+            "body.reasoning_effort",
+            effort,
+            f"{params['model']} has no extended thinking (Claude 3.7 and later have it)",
+            "unsupported_parameter",
+        )
+    _check_thinking_companions(b, params)
+    budget = claude.THINKING_BUDGETS[effort]
+    if not given_max_tokens:  # room for the thinking and the answer, as the line did not say how much
+        params["max_tokens"] = DEFAULT_MAX_TOKENS + budget
+    if capabilities.thinking == "adaptive":
+        params["thinking"] = {"type": "adaptive"}
+        params["output_config"] = {"effort": claude.EFFORTS[effort]}
+        return
+    # Thinking counts toward max_tokens as reasoning counts toward max_completion_tokens: a smaller max_tokens
+    # caps the thinking, as OpenAI's caps the reasoning.
+    budget = min(budget, params["max_tokens"] - 1)
+    if budget < claude.MIN_THINKING_BUDGET:
+        key = "max_completion_tokens" if b.get("max_completion_tokens") is not None else "max_tokens"
+        b.unsupported(
+            f"body.{key}",
+            b.get(key),
+            f"with reasoning_effort, Claude thinks for at least {claude.MIN_THINKING_BUDGET} tokens within "
+            f"max_tokens: give at least {claude.MIN_THINKING_BUDGET + 1}",
+        )
+    params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def _check_thinking_companions(b: ChatBody, params: dict[str, Any]) -> None:
+    """What Claude's extended thinking does not run with: another temperature, a low top_p, a forced tool."""
+    why = "Claude's extended thinking (reasoning_effort) takes"
+    temperature = params.get("temperature")
+    if temperature is not None and temperature != 1:
+        b.unsupported("body.temperature", temperature, f"{why} temperature 1 only")
+    top_p = params.get("top_p")
+    if top_p is not None and top_p < THINKING_MIN_TOP_P:
+        b.unsupported("body.top_p", top_p, f"{why} top_p {THINKING_MIN_TOP_P} to 1 only")
+    tool_choice = params.get("tool_choice")
+    if tool_choice is not None and tool_choice["type"] in ("any", "tool"):
+        b.unsupported("body.tool_choice", b.get("tool_choice"), f"{why} tool_choice auto or none only")
+
+
+def _response_format(b: ChatBody, params: dict[str, Any], capabilities: claude.ClaudeModel) -> None:
+    """json_schema -> native structured outputs on the models that have them; otherwise (and json_object) a
+    forced tool whose input is the answer (``translate.structured``)."""
+    fmt = chat.response_format(b)
+    if fmt is None or fmt.kind == "text":
+        return
+    if fmt.schema is not None and fmt.strict:
+        chat.check_strict_schema(b, fmt.schema)
+    if fmt.schema is not None and capabilities.structured_outputs:
+        output_format = {"type": "json_schema", "schema": _native_schema(b, fmt.schema)}
+        params["output_config"] = {**params.get("output_config", {}), "format": output_format}
+        return
+    how = (
+        "Claude has no JSON mode: a JSON object comes as a forced tool's input"
+        if fmt.schema is None
+        else f"{params['model']} has no native structured outputs (Claude 4.5 and later have them): the schema "
+        "goes to a forced tool"
+    )
+    if "tools" in params:
+        b.unsupported("body.response_format", b.get("response_format"), f"{how}, which the line's own tools rule out")
+    if "thinking" in params:
+        b.unsupported(
+            "body.response_format",
+            b.get("response_format"),
+            f"{how}, which extended thinking (reasoning_effort) rules out",
+        )
+    params["tools"] = [
+        {
+            "name": structured.RESPONSE_TOOL,
+            "description": structured.tool_description(fmt),
+            "input_schema": structured.tool_schema(b, fmt),
+        }
+    ]
+    params["tool_choice"] = {"type": "tool", "name": structured.RESPONSE_TOOL}
+
+
+def _native_schema(b: ChatBody, schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema as Claude's structured outputs take it; a 400 naming what they do not take."""
+    problem = claude.schema_problem(schema)
+    if problem is not None:
+        b.fail(f"{chat.SCHEMA_PARAM}{problem.path}", problem.problem, "unsupported_value")
+    return claude.native_schema(schema)
 
 
 def _tools(b: ChatBody) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for tool in chat.tools(b):
+    for i, tool in enumerate(chat.tools(b)):
+        structured.check_tool_name(b, tool.name, f"body.tools[{i}]")
         converted: dict[str, Any] = {"name": tool.name}
         if tool.description is not None:
             converted["description"] = tool.description
@@ -296,12 +451,32 @@ def message_to_chat_completion(message: dict[str, Any], *, created: int) -> dict
     message_id = message.get("id")
     if not isinstance(message_id, str):
         raise output_lines.bad_response(NAME, "a message without an id")
+    reply, forced = _reply(message.get("content"))
+    # An unknown (future) stop reason still ended the turn normally; "stop" is the honest default.
+    finish_reason = FINISH_REASONS.get(str(message.get("stop_reason")), "stop")
+    if forced and finish_reason == "tool_calls":
+        finish_reason = "stop"  # the forced tool was the answer, as OpenAI's JSON answer ends with "stop"
+    return {
+        "id": message_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": message.get("model"),
+        "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": message_usage(message.get("usage")),
+    }
+
+
+def _reply(blocks: Any) -> tuple[dict[str, Any], bool]:
+    """The content blocks as the assistant message, and whether they answered through response_format's tool
+    (then its input is the content, and nothing else is said)."""
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for block in message.get("content") or []:
+    for block in blocks if isinstance(blocks, list) else []:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             texts.append(str(block.get("text", "")))
+        elif kind == "tool_use" and block.get("name") == structured.RESPONSE_TOOL:
+            return {"role": "assistant", "content": structured.content(block.get("input")), "refusal": None}, True
         elif kind == "tool_use":
             tool_calls.append(
                 {
@@ -314,38 +489,21 @@ def message_to_chat_completion(message: dict[str, Any], *, created: int) -> dict
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
     if tool_calls:
         reply["tool_calls"] = tool_calls
-    usage = message.get("usage") or {}
-    input_tokens = _count(usage, "input_tokens")
-    cache_write = _count(usage, "cache_creation_input_tokens")
-    cache_read = _count(usage, "cache_read_input_tokens")
-    output_tokens = _count(usage, "output_tokens")
-    prompt_tokens = input_tokens + cache_write + cache_read
-    return {
-        "id": message_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": message.get("model"),
-        "choices": [
-            {
-                "index": 0,
-                "message": reply,
-                "logprobs": None,
-                # An unknown (future) stop reason still ended the turn normally; "stop" is the honest default.
-                "finish_reason": FINISH_REASONS.get(str(message.get("stop_reason")), "stop"),
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": output_tokens,
-            "total_tokens": prompt_tokens + output_tokens,
-            "prompt_tokens_details": {"cached_tokens": cache_read},
-        },
-    }
+    return reply, False
 
 
-def _count(usage: dict[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def message_usage(usage: Any) -> dict[str, Any]:
+    """Anthropic's usage -> OpenAI's: ``input_tokens`` leaves out cache writes and reads, which OpenAI's
+    ``prompt_tokens`` counts (cache reads are its ``cached_tokens``); thinking tokens are reasoning tokens."""
+    cache_write = completion.count(usage, "cache_creation_input_tokens")
+    cache_read = completion.count(usage, "cache_read_input_tokens")
+    details = usage.get("output_tokens_details") if isinstance(usage, dict) else None
+    return completion.usage(
+        completion.count(usage, "input_tokens") + cache_write + cache_read,
+        completion.count(usage, "output_tokens"),
+        cached_tokens=cache_read,
+        reasoning_tokens=completion.count(details, "thinking_tokens"),
+    )
 
 
 def chat_result(line: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:

@@ -19,8 +19,10 @@ whose last path segment is one of those (`arn:aws:bedrock:...:inference-profile/
 Anything else is a 400 `unsupported_model`, including Llama 2 and Llama 4 (`meta.llama2*`, `meta.llama4*`): their
 prompt templates use other special tokens, and a Llama 3 prompt would reach them as plain text.
 
-anthropic (Claude): the body is `translate.anthropic.chat_to_params` (see its docstring for every translated,
-dropped and rejected field), then
+anthropic (Claude): the body is the Anthropic translation (`translate.anthropic.claude_params`; see its docstring
+for every translated, dropped and rejected field), for what the job's model takes (`translate.claude`: native
+structured outputs for `response_format` json_schema on Claude 4.5 and later, a forced tool otherwise and for
+json_object; `reasoning_effort` as extended thinking where the model has it), then
 
 | Change                                        | Why                                                               |
 |-----------------------------------------------|-------------------------------------------------------------------|
@@ -43,16 +45,19 @@ Common to nova, llama and mistral (text-only families):
 | `max_completion_tokens` ?? `max_tokens`       | the family's max-tokens field; omitted (model default) if absent  |
 | `temperature` 0..1 / `top_p` 0..1             | the family's fields; `temperature` > 1 is rejected (range 0..1)   |
 | `stop` (string or <= 4)                       | nova / mistral: the family's stop field; llama: rejected          |
+| `response_format` json_object / json_schema   | nova: a forced tool (below); llama / mistral: rejected (no JSON)  |
 
-Dropped (no effect, or an OpenAI account feature): `seed`, `service_tier`, `store`, `metadata`, `user`,
+Dropped (no effect, or an OpenAI account feature): `service_tier`, `store`, `metadata`, `user`,
 `stream: false`, `stream_options`, `n: 1`, `logprobs: false`, zero penalties, `response_format: {"type": "text"}`,
-`logit_bias: {}`, `modalities: ["text"]`, `parallel_tool_calls` (no tools to run), `tools: []`, `tool_choice`
-"none" / "auto" without tools, message `name`, and any optional field whose value is null.
+`reasoning_effort: "none"` (what these models do anyway), `logit_bias: {}`, `modalities: ["text"]`,
+`parallel_tool_calls` (no tools to run), `tools: []`, `tool_choice` "none" / "auto" without tools, message `name`,
+and any optional field whose value is null.
 
 Rejected with 400: images (not translated for these families yet), non-empty `tools`, any other `tool_choice`,
 assistant `tool_calls`, `tool` / `function` messages, audio / file parts, `n` > 1, `stream: true`, `logprobs: true`,
-`top_logprobs`, non-zero penalties, `response_format` json_object / json_schema, `audio`, `prediction`,
-`functions` / `function_call`, non-text `modalities`, non-empty `logit_bias`, and any unknown field.
+`top_logprobs`, non-zero penalties, `seed` (no family body has one), `reasoning_effort` other than "none" (not
+translated for these families), `audio`, `prediction`, `functions` / `function_call`, non-text `modalities`,
+non-empty `logit_bias`, and any unknown field.
 
 nova (Amazon Nova, `schemaVersion: "messages-v1"`):
 
@@ -62,10 +67,18 @@ nova (Amazon Nova, `schemaVersion: "messages-v1"`):
 | user / assistant                | `messages[]{role, content: [{"text"}, ...]}`                      |
 | max tokens, temperature, top_p  | `inferenceConfig{maxTokens, temperature, topP}`                   |
 | `stop` (string or <= 4)         | `inferenceConfig.stopSequences` (`inferenceConfig` omitted if empty) |
+| `response_format` json_object / json_schema | `toolConfig` forcing one tool (below)                     |
 
-Output `{"output": {"message": {"content": [{"text"}]}}, "stopReason", "usage"}`: texts joined; `stopReason`
-end_turn / stop_sequence -> stop, max_tokens -> length, content_filtered / guardrail_intervened -> content_filter,
-tool_use -> tool_calls, anything else -> stop; usage inputTokens / outputTokens (/ totalTokens, else their sum).
+The forced tool: `toolConfig: {tools: [{toolSpec: {name: "batchbridge_json_response", description, inputSchema:
+{json: <the schema, or {"type": "object"} for json_object>}}}], toolChoice: {tool: {name}}}`. As for Claude
+(`translate.structured`), a strict json_schema is held to OpenAI's strict rules and its root must be an object.
+
+Output `{"output": {"message": {"content": [{"text"}]}}, "stopReason", "usage"}`: texts joined (a `toolUse` of
+response_format's tool is the answer instead: its input as compact JSON content, "stop" for `tool_use`);
+`stopReason` end_turn / stop_sequence -> stop, max_tokens -> length, content_filtered / guardrail_intervened ->
+content_filter, tool_use -> tool_calls, anything else -> stop; usage: prompt_tokens = inputTokens +
+cacheReadInputTokenCount + cacheWriteInputTokenCount (Bedrock's inputTokens leaves cache reads and writes out),
+cached_tokens = cacheReadInputTokenCount, completion_tokens = outputTokens.
 
 llama (Meta Llama 3.x): `{"prompt", "max_gen_len", "temperature", "top_p"}`. The prompt is the Llama 3 chat
 template: `<|begin_of_text|>`, then `<|start_header_id|>system<|end_header_id|>\\n\\n{system}<|eot_id|>` if there is a
@@ -80,7 +93,8 @@ Consecutive messages of one role are merged (blank line), then the prompt is `<s
 start and end with a user turn (400 otherwise: Mistral's template has no other shape). Output `{"outputs": [{"text",
 "stop_reason"}]}`: stop -> stop, length / model_length -> length, tool_calls -> tool_calls, anything else -> stop.
 Mistral's native response carries no token counts (InvokeModel returns them in headers, which a batch record does
-not keep), so usage is reported as 0 / 0 / 0; the job's `manifest.json.out` has the job's totals.
+not keep), so usage is reported as 0 / 0 / 0; the job's `manifest.json.out` has the job's totals. Every usage is in
+OpenAI's shape, both details objects included (zeros where the family reports no such tokens).
 
 Nova, Llama and Mistral completions get `id` "chatcmpl-" + a hash of the batch line id (stable across re-reads) and
 `model` = the Bedrock model id; their `request_id` is "".
@@ -102,8 +116,8 @@ from batchbridge.domain.endpoints import CHAT_ENDPOINT
 from batchbridge.domain.errors import bad_request
 from batchbridge.domain.output_lines import completion_id as completion_id
 from batchbridge.domain.ports import ResultContext
-from batchbridge.domain.translate import ResultTranslation, chat
-from batchbridge.domain.translate.anthropic import chat_to_params, message_to_chat_completion, one_pass, simple_params
+from batchbridge.domain.translate import ResultTranslation, chat, claude, completion, structured
+from batchbridge.domain.translate.anthropic import claude_params, message_to_chat_completion, one_pass, simple_params
 from batchbridge.domain.translate.chat import ChatBody
 
 Family = Literal["anthropic", "nova", "llama", "mistral"]
@@ -164,12 +178,15 @@ ERROR_CODE_STATUS: Final[dict[str, int]] = {
 _REASONS: Final = chat.Reasons(
     logprobs="no log probabilities are returned",
     penalties="the model has no presence or frequency penalty",
-    response_format="no JSON mode or JSON schema; describe the format in the prompt",
+    response_format="",  # unused: response_format is read by each family (_nova_response_format, _no_response_format)
     audio="the model produces no audio",
     prediction="no predicted outputs",
     modalities="the model produces text only",
     logit_bias="no logit bias",
 )
+
+# Fields these translations read themselves, which chat.check_dropped_and_rejected would otherwise reject.
+_TRANSLATED: Final = frozenset({"response_format", "reasoning_effort"})
 
 _REJECTED_ROLES: Final = {
     "tool": "tool messages are not translated for this model family yet",
@@ -181,13 +198,23 @@ _REJECTED_ROLES: Final = {
 # model id -> family
 
 
+def base_model(model_id: str) -> str:
+    """Bedrock model id, inference profile id or ARN -> the model id alone (``anthropic.claude-...``)."""
+    name = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
+    region, dot, rest = name.partition(".")
+    return rest if dot and region in PROFILE_PREFIXES else name
+
+
+@functools.lru_cache(maxsize=64)
+def claude_model(model_id: str) -> claude.ClaudeModel:
+    """What the Claude model behind a Bedrock model id, inference profile or ARN takes (``translate.claude``)."""
+    return claude.model(base_model(model_id).removeprefix("anthropic."))
+
+
 @functools.lru_cache(maxsize=64)  # asked once per line of a file that names one model
 def family_of(model_id: str) -> Family:
     """Bedrock model id, inference profile id or ARN -> the model family; 400 unsupported_model otherwise."""
-    name = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
-    region, dot, rest = name.partition(".")
-    if dot and region in PROFILE_PREFIXES:
-        name = rest
+    name = base_model(model_id)
     for prefix, family in _FAMILY_PREFIXES:
         if name.startswith(prefix):
             return family
@@ -207,26 +234,29 @@ def chat_to_model_input(body: dict[str, Any], *, custom_id: str, model_id: str) 
     """OpenAI chat body -> the model's native InvokeModel body (Bedrock batch `modelInput`)."""
     family = family_of(model_id)
     if family == "anthropic":
-        return _claude_input(body, custom_id)
+        return _claude_input(body, custom_id, model_id)
     b = ChatBody(body, custom_id, _PROVIDER_NAMES[family])
     _check_common(b)
     system, turns = _turns(b)
     if family == "nova":
         return _nova_input(b, system, turns)
+    _no_response_format(b)
     if family == "llama":
         return _llama_input(b, system, turns)
     return _mistral_input(b, system, turns)
 
 
-def _claude_input(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
+def _claude_input(body: dict[str, Any], custom_id: str, model_id: str) -> dict[str, Any]:
     common = chat.simple(body)
     if one_pass(common):  # the common line (text only), in one pass: what _claude_general gives it
         return simple_params({"anthropic_version": ANTHROPIC_VERSION}, common, user_metadata=False)
-    return _claude_general(body, custom_id)
+    return _claude_general(body, custom_id, model_id)
 
 
-def _claude_general(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
-    params = chat_to_params(body, custom_id=custom_id)
+def _claude_general(body: dict[str, Any], custom_id: str, model_id: str | None = None) -> dict[str, Any]:
+    """The Anthropic translation for what the job's model (``model_id``; by default the line's) takes, then
+    Bedrock's body."""
+    params = claude_params(body, custom_id, None if model_id is None else claude_model(model_id))
     params.pop("model")
     params.pop("metadata", None)  # Bedrock's Claude body has no metadata: OpenAI `user` is dropped
     # chat_to_params has validated the messages; Claude on Bedrock reads base64 image sources only.
@@ -248,7 +278,11 @@ def _claude_general(body: dict[str, Any], custom_id: str) -> dict[str, Any]:
 def _check_common(b: ChatBody) -> None:
     chat.check_fields(b)
     chat.model(b)
-    chat.check_dropped_and_rejected(b, _REASONS)
+    if b.body.keys().isdisjoint(_TRANSLATED):
+        chat.check_dropped_and_rejected(b, _REASONS)
+    else:
+        rest = {key: value for key, value in b.body.items() if key not in _TRANSLATED}
+        chat.check_dropped_and_rejected(ChatBody(rest, b.custom_id, b.provider), _REASONS)
     tools = b.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
@@ -264,7 +298,33 @@ def _check_common(b: ChatBody) -> None:
         )
     chat.parallel_tool_calls(b)
     chat.user(b)
-    # seed, service_tier, store, metadata, stream_options, user, parallel_tool_calls: dropped (module docstring).
+    effort = chat.reasoning_effort(b)
+    if effort is not None and effort != "none":  # "none" asks for what these models do anyway
+        b.unsupported(
+            "body.reasoning_effort",
+            effort,
+            "reasoning is not translated for this model family",
+            "unsupported_parameter",
+        )
+    if b.get("seed") is not None:
+        b.unsupported(
+            "body.seed",
+            b.get("seed"),
+            "the model's body has no seed: its sampling cannot be made repeatable",
+            "unsupported_parameter",
+        )
+    # service_tier, store, metadata, stream_options, user, parallel_tool_calls: dropped (module docstring).
+
+
+def _no_response_format(b: ChatBody) -> None:
+    """Llama and Mistral prompt bodies have no JSON switch: response_format text only."""
+    fmt = chat.response_format(b)
+    if fmt is not None and fmt.kind != "text":
+        b.unsupported(
+            "body.response_format",
+            b.get("response_format"),
+            f"{b.provider} takes a prompt only, with no JSON mode or JSON schema; describe the format in the prompt",
+        )
 
 
 def _turns(b: ChatBody) -> tuple[str, list[tuple[str, list[str]]]]:
@@ -359,7 +419,26 @@ def _nova_input(b: ChatBody, system: str, turns: list[tuple[str, list[str]]]) ->
         config["stopSequences"] = stop
     if config:
         model_input["inferenceConfig"] = config
+    tool_config = _nova_response_format(b)
+    if tool_config is not None:
+        model_input["toolConfig"] = tool_config
     return model_input
+
+
+def _nova_response_format(b: ChatBody) -> dict[str, Any] | None:
+    """json_object / json_schema -> Nova's tool forcing: one tool whose input is the answer (Nova has no JSON
+    switch in its InvokeModel body; the line's own tools are not translated, so nothing conflicts)."""
+    fmt = chat.response_format(b)
+    if fmt is None or fmt.kind == "text":
+        return None
+    if fmt.schema is not None and fmt.strict:
+        chat.check_strict_schema(b, fmt.schema)
+    spec = {
+        "name": structured.RESPONSE_TOOL,
+        "description": structured.tool_description(fmt),
+        "inputSchema": {"json": structured.tool_schema(b, fmt)},
+    }
+    return {"tools": [{"toolSpec": spec}], "toolChoice": {"tool": {"name": structured.RESPONSE_TOOL}}}
 
 
 def _llama_input(b: ChatBody, system: str, turns: list[tuple[str, list[str]]]) -> dict[str, Any]:
@@ -453,62 +532,84 @@ def _error_status(code: Any) -> int:
 
 def _completion(output: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
     """modelOutput -> (request_id, chat.completion)."""
-    model_id, custom_id, line_id, created = context.model, context.custom_id, context.line_id, context.created
-    family = family_of(model_id)
+    family = family_of(context.model)
     if family == "anthropic":
-        body = message_to_chat_completion(output, created=created)
+        body = message_to_chat_completion(output, created=context.created)
         if body["model"] is None:
-            body["model"] = model_id
+            body["model"] = context.model
         return str(body["id"]), body
     if family == "nova":
-        message = output.get("output")
-        message = message.get("message") if isinstance(message, dict) else None
-        blocks = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(blocks, list):
-            raise output_lines.bad_response(
-                NAME, f"a Nova output without output.message.content for custom_id {custom_id!r}"
-            )
+        text, finish, usage = _nova_answer(output, context.custom_id)
+    elif family == "llama":
+        text, finish, usage = _llama_answer(output, context.custom_id)
+    else:
+        text, finish, usage = _mistral_answer(output, context.custom_id)
+    return "", _chat_completion(text, finish, usage, context)
+
+
+def _nova_answer(output: dict[str, Any], custom_id: str) -> tuple[str, str, dict[str, Any]]:
+    """A Nova output's (content, finish_reason, usage): its texts, or response_format's tool input."""
+    message = output.get("output")
+    message = message.get("message") if isinstance(message, dict) else None
+    blocks = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(blocks, list):
+        raise output_lines.bad_response(
+            NAME, f"a Nova output without output.message.content for custom_id {custom_id!r}"
+        )
+    finish = NOVA_FINISH_REASONS.get(str(output.get("stopReason")), "stop")
+    forced = next(
+        (
+            block["toolUse"]
+            for block in blocks
+            if isinstance(block, dict)
+            and isinstance(block.get("toolUse"), dict)
+            and block["toolUse"].get("name") == structured.RESPONSE_TOOL
+        ),
+        None,
+    )
+    if forced is not None:  # response_format's tool: its input is the answer, which ended normally
+        text = structured.content(forced.get("input"))
+        finish = "stop" if finish == "tool_calls" else finish
+    else:
         # Only text blocks carry the reply; reasoning and tool-use blocks have no counterpart here.
         text = "".join(str(block["text"]) for block in blocks if isinstance(block, dict) and "text" in block)
-        usage = output.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
-        prompt, completion = _count(usage, "inputTokens"), _count(usage, "outputTokens")
-        total = usage.get("totalTokens")
-        finish = NOVA_FINISH_REASONS.get(str(output.get("stopReason")), "stop")
-        return "", _chat_completion(
-            text, finish, prompt, completion, total if chat.is_int(total) else None, line_id, created, model_id
-        )
-    if family == "llama":
-        generation = output.get("generation")
-        if not isinstance(generation, str):
-            raise output_lines.bad_response(NAME, f"a Llama output without a generation for custom_id {custom_id!r}")
-        finish = LLAMA_FINISH_REASONS.get(str(output.get("stop_reason")), "stop")
-        prompt, completion = _count(output, "prompt_token_count"), _count(output, "generation_token_count")
-        return "", _chat_completion(generation, finish, prompt, completion, None, line_id, created, model_id)
+    counts = output.get("usage")
+    # Like Anthropic's, Nova's inputTokens leave out cache reads and writes, which OpenAI's prompt_tokens count.
+    cache_read = completion.count(counts, "cacheReadInputTokenCount")
+    prompt = (
+        completion.count(counts, "inputTokens") + cache_read + completion.count(counts, "cacheWriteInputTokenCount")
+    )
+    usage = completion.usage(prompt, completion.count(counts, "outputTokens"), cached_tokens=cache_read)
+    return text, finish, usage
+
+
+def _llama_answer(output: dict[str, Any], custom_id: str) -> tuple[str, str, dict[str, Any]]:
+    generation = output.get("generation")
+    if not isinstance(generation, str):
+        raise output_lines.bad_response(NAME, f"a Llama output without a generation for custom_id {custom_id!r}")
+    finish = LLAMA_FINISH_REASONS.get(str(output.get("stop_reason")), "stop")
+    usage = completion.usage(
+        completion.count(output, "prompt_token_count"), completion.count(output, "generation_token_count")
+    )
+    return generation, finish, usage
+
+
+def _mistral_answer(output: dict[str, Any], custom_id: str) -> tuple[str, str, dict[str, Any]]:
     outputs = output.get("outputs")
     first = outputs[0] if isinstance(outputs, list) and outputs else None
     if not isinstance(first, dict) or not isinstance(first.get("text"), str):
         raise output_lines.bad_response(NAME, f"a Mistral output without outputs[0].text for custom_id {custom_id!r}")
     finish = MISTRAL_FINISH_REASONS.get(str(first.get("stop_reason")), "stop")
     # Mistral's native body has no token counts: reported as zeros (see the module docstring).
-    return "", _chat_completion(first["text"], finish, 0, 0, None, line_id, created, model_id)
+    return first["text"], finish, completion.usage(0, 0)
 
 
-def _chat_completion(
-    text: str,
-    finish_reason: str,
-    prompt_tokens: int,
-    completion_tokens: int,
-    total_tokens: int | None,
-    line_id: str,
-    created: int,
-    model_id: str,
-) -> dict[str, Any]:
+def _chat_completion(text: str, finish_reason: str, usage: dict[str, Any], context: ResultContext) -> dict[str, Any]:
     return {
-        "id": output_lines.completion_id(line_id),
+        "id": output_lines.completion_id(context.line_id),
         "object": "chat.completion",
-        "created": created,
-        "model": model_id,
+        "created": context.created,
+        "model": context.model,
         "choices": [
             {
                 "index": 0,
@@ -517,17 +618,8 @@ def _chat_completion(
                 "finish_reason": finish_reason,
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": total_tokens if total_tokens is not None else prompt_tokens + completion_tokens,
-        },
+        "usage": usage,
     }
-
-
-def _count(usage: dict[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class RequestTranslation(Protocol):

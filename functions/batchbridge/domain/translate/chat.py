@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, NoReturn, TypeVar
 
 from batchbridge.domain.errors import bad_request
+from batchbridge.domain.translate import json_schema
 
 T = TypeVar("T")
 
@@ -51,8 +52,12 @@ FIELDS: Final = frozenset(
         "functions",
         "function_call",
         "logit_bias",
+        "reasoning_effort",
     }
 )
+
+# OpenAI's reasoning_effort values, least to most.
+REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
     "system": frozenset({"role", "content", "name"}),
@@ -93,6 +98,8 @@ class Reasons(NamedTuple):
     prediction: str
     modalities: str
     logit_bias: str
+    # a provider that translates reasoning_effort leaves it out of the check (as any translated field)
+    reasoning_effort: str = "reasoning effort is not translated for this provider"
 
 
 def check_fields(b: ChatBody) -> None:
@@ -124,13 +131,15 @@ _CHECKED_FIELDS: Final = frozenset(
         "function_call",
         "modalities",
         "logit_bias",
+        "reasoning_effort",
     }
 )
 
 
 def check_dropped_and_rejected(b: ChatBody, why: Reasons) -> None:
     """n, stream, logprobs, top_logprobs, penalties, response_format, audio, prediction, functions, function_call,
-    modalities and logit_bias: their defaults pass (and are dropped), anything else is a 400."""
+    modalities and logit_bias: their defaults pass (and are dropped), anything else is a 400; so is any
+    reasoning_effort (``Reasons.reasoning_effort`` says why)."""
     if b.body.keys().isdisjoint(_CHECKED_FIELDS):  # the usual line names none of them
         return
     _check_n(b)
@@ -140,6 +149,8 @@ def check_dropped_and_rejected(b: ChatBody, why: Reasons) -> None:
     _check_unsupported_parameters(b, why)
     _check_modalities(b, why)
     _check_logit_bias(b, why)
+    if b.get("reasoning_effort") is not None:
+        b.unsupported("body.reasoning_effort", b.get("reasoning_effort"), why.reasoning_effort, "unsupported_parameter")
 
 
 def _check_n(b: ChatBody) -> None:
@@ -267,6 +278,67 @@ def parallel_tool_calls(b: ChatBody) -> bool | None:
 
 def user(b: ChatBody) -> str | None:
     return _optional(b, b.body, "user", "body.user", str, "a string")
+
+
+def reasoning_effort(b: ChatBody) -> str | None:
+    """`reasoning_effort`: one of REASONING_EFFORTS; None when absent."""
+    value = b.get("reasoning_effort")
+    if value is not None and value not in REASONING_EFFORTS:
+        b.fail("body.reasoning_effort", f"= {json.dumps(value)} must be one of {', '.join(REASONING_EFFORTS)}")
+    return value  # type: ignore[no-any-return]
+
+
+class ResponseFormat(NamedTuple):
+    """A checked `response_format`: kind "text", "json_object" or "json_schema"; for json_schema its name,
+    description, schema (an object) and whether strict."""
+
+    kind: str
+    name: str = ""
+    description: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool = False
+
+
+_SCHEMA_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def response_format(b: ChatBody) -> ResponseFormat | None:
+    """`response_format`: {"type": "text" | "json_object"} or {"type": "json_schema", "json_schema": {name,
+    description?, schema, strict?}}, each part checked as OpenAI does; None when absent."""
+    value = b.get("response_format")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        b.fail("body.response_format", "must be an object", "invalid_type")
+    kind = value.get("type")
+    if kind in ("text", "json_object"):
+        return ResponseFormat(kind)
+    if kind != "json_schema":
+        b.fail("body.response_format.type", f"= {json.dumps(kind)} must be 'text', 'json_object' or 'json_schema'")
+    spec = value.get("json_schema")
+    where = "body.response_format.json_schema"
+    if not isinstance(spec, dict):
+        b.fail(where, "is required and must be an object", "missing_required_parameter")
+    name = spec.get("name")
+    if not isinstance(name, str) or not _SCHEMA_NAME.fullmatch(name):
+        b.fail(f"{where}.name", "is required: 1 to 64 letters, digits, underscores or dashes", "invalid_value")
+    description = _optional(b, spec, "description", f"{where}.description", str, "a string")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        b.fail(f"{where}.schema", "is required and must be a JSON schema object", "missing_required_parameter")
+    strict = _optional(b, spec, "strict", f"{where}.strict", bool, "a boolean")
+    return ResponseFormat("json_schema", name, description, schema, bool(strict))
+
+
+SCHEMA_PARAM: Final = "body.response_format.json_schema.schema"
+
+
+def check_strict_schema(b: ChatBody, schema: dict[str, Any]) -> None:
+    """A 400 naming where ``schema`` breaks OpenAI's strict-mode rules (``json_schema.strict_problem``): OpenAI
+    refuses such a line, whichever provider would run it."""
+    problem = json_schema.strict_problem(schema)
+    if problem is not None:
+        b.fail(f"{SCHEMA_PARAM}{problem.path}", f"{problem.problem} (json_schema.strict is true)", "invalid_schema")
 
 
 def messages(b: ChatBody) -> list[Any]:
