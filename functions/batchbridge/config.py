@@ -41,6 +41,20 @@ def _float(name: str, default: float, *, allow_zero: bool = False) -> float:
     return _env(name, default, parse)
 
 
+def _switch(name: str, default: bool) -> bool:
+    """``name``'s on/off value: true/false, 1/0, yes/no, on/off (any case); ``default`` when unset or blank."""
+
+    def parse(raw: str) -> bool:
+        value = raw.lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+    return _env(name, default, parse)
+
+
 def _base_url(raw: str) -> str:
     """A base URL without trailing slashes: paths are appended with their own."""
     return raw.rstrip("/")
@@ -153,6 +167,8 @@ class Settings:
     owner_secret_arn: str | None = None
     webhook_secret_arn: str | None = None
     compat_keys_secret_arn: str | None = None
+    # Image URLs in batch lines fetched and inlined for providers that take only inline bytes (Bedrock).
+    fetch_image_urls: bool = True
 
     @property
     def gateway_keys_mode(self) -> bool:
@@ -194,6 +210,7 @@ class Settings:
             inline_content_max_bytes=int(
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),
+            fetch_image_urls=_switch("BATCHBRIDGE_FETCH_IMAGE_URLS", True),
             bedrock_allowed_buckets=_names("BATCHBRIDGE_BEDROCK_ALLOWED_BUCKETS"),
             bedrock_allowed_role_arns=_names("BATCHBRIDGE_BEDROCK_ALLOWED_ROLE_ARNS"),
             # Bedrock reads the account's S3, never the embedded store: no default bucket there.

@@ -76,15 +76,24 @@ class _TestServer(uvicorn.Server):
 
 
 @contextmanager
-def running_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` on an ephemeral loopback port; yield its base URL; stop it on exit."""
+def running_server(app: Any, *, tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """Serve ``app`` on an ephemeral loopback port; yield its base URL; stop it on exit. ``tls``: (certificate
+    file, key file) to serve https instead."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit it: without it, a response written in two parts waits ~40 ms for an ACK.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    certfile, keyfile = tls or (None, None)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     server = _TestServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -94,7 +103,7 @@ def running_server(app: Any) -> Iterator[str]:
         sock.close()
         raise RuntimeError("test server did not start")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.stop()
         thread.join(timeout=10)

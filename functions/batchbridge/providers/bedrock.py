@@ -23,6 +23,7 @@ from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import map_line, read_map
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
+from batchbridge.domain.images import ImageFetcher, ImageInliner
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, parsed_lines
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.ports import (
@@ -46,7 +47,7 @@ from batchbridge.domain.staging import (
     split_s3_uri,
     staged_input,
 )
-from batchbridge.domain.translate.bedrock import REQUESTS, RESULTS
+from batchbridge.domain.translate.bedrock import REQUESTS, RESULTS, image_media_types
 from batchbridge.providers import registry
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def build(settings: Settings, parts: registry.Parts) -> BedrockAdapter:
         operator_only=settings.gateway_keys_mode,
         allowed_buckets=settings.bedrock_allowed_buckets,
         allowed_role_arns=settings.bedrock_allowed_role_arns,
+        image_fetcher=parts.image_fetcher if settings.fetch_image_urls else None,
     )
 
 
@@ -139,10 +141,13 @@ class BedrockAdapter:
         operator_only: bool = False,
         allowed_buckets: frozenset[str] = frozenset(),
         allowed_role_arns: frozenset[str] = frozenset(),
+        image_fetcher: Callable[[], ImageFetcher] | None = None,
     ) -> None:
         """``operator_only`` (gateway-key mode): the IAM role, the staging bucket and the output location are the
         operator's to choose: a request may name only the gateway's own or those of ``allowed_buckets`` /
-        ``allowed_role_arns``."""
+        ``allowed_role_arns``. ``image_fetcher``: what fetches the images lines give by https URL, inlined for
+        Claude (Bedrock reads base64 images only); None: such lines are refused (BATCHBRIDGE_FETCH_IMAGE_URLS
+        off)."""
         self._bucket = bucket
         self._role_arn = role_arn
         self._min_records = min_records
@@ -150,6 +155,7 @@ class BedrockAdapter:
         self._operator_only = operator_only
         self._allowed_buckets = allowed_buckets
         self._allowed_role_arns = allowed_role_arns
+        self._image_fetcher = image_fetcher
 
     # files: staged in S3 as Bedrock records
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -216,7 +222,8 @@ class BedrockAdapter:
     def line_conversion(self) -> BedrockRecords:
         # Both spooled (to /tmp past SPOOL_BYTES): the records, and the map of their ids back to custom_ids, which
         # for a file of short lines is a good part of its size.
-        return BedrockRecords(_spool(), _spool())
+        images = ImageInliner(self._image_fetcher) if self._image_fetcher is not None else None
+        return BedrockRecords(_spool(), _spool(), images)
 
     def get_file(self, credentials: Credentials, provider_file_id: str) -> ProviderFile:
         raise not_found("file", provider_file_id)
@@ -535,9 +542,10 @@ class BedrockRecords:
     back (record ID -> custom_id, ``custom_ids.map_lines``' form) into ``id_map``. A line Bedrock cannot take is a
     400 naming its custom_id. (The upload's ``LineConversion``.)"""
 
-    def __init__(self, target: IO[bytes], id_map: IO[bytes]) -> None:
+    def __init__(self, target: IO[bytes], id_map: IO[bytes], images: ImageInliner | None = None) -> None:
         self.target = target
         self.id_map = id_map
+        self.images = images  # https image URLs fetched and inlined for the models that take images (Claude)
         self.count = 0  # records written
         self._model: str | None = None  # the first line's: a job runs one model
 
@@ -555,6 +563,8 @@ class BedrockRecords:
                 param="file",
                 code="model_mismatch",
             )
+        if self.images is not None and (media_types := image_media_types(model)):
+            body = self.images.inline(body, custom_id, media_types)
         record_id = f"r{self.count:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
         model_input = to_model_input(body, custom_id=custom_id, model_id=model)
         self.target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))

@@ -29,6 +29,7 @@ from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 if TYPE_CHECKING:
     from batchbridge.domain.executor import BatchExecutor
     from batchbridge.domain.executor.ports import RequestSender
+    from batchbridge.domain.images import ImageFetcher
 
 # provider -> the module declaring it (its SPEC and build)
 MODULES: Final[dict[str, str]] = {
@@ -48,6 +49,12 @@ def _aws_client(service: str, **kwargs: Any) -> Any:
     return aws.client(service, **kwargs)
 
 
+def _https_image_fetcher() -> ImageFetcher:
+    from batchbridge.image_fetch import HttpsImageFetcher
+
+    return HttpsImageFetcher()
+
+
 def _environment_key(variable: str) -> str | None:
     return os.environ.get(variable) or None
 
@@ -59,11 +66,14 @@ class Parts:
     ``aws_client``: boto3 clients, as ``batchbridge.aws.client`` makes them (service, keyword arguments), for the
     providers that call AWS on the gateway's own identity (Bedrock). ``executor``: what runs the batches of the
     providers the gateway runs itself (openai-compatible), given how it sends one request; None where this gateway
-    runs none. ``compat_key``: an openai-compatible endpoint's key, by the name its ``api_key_env`` gives."""
+    runs none. ``compat_key``: an openai-compatible endpoint's key, by the name its ``api_key_env`` gives.
+    ``image_fetcher``: what fetches the images batch lines give by URL, for providers that take inline bytes only
+    (made when first needed)."""
 
     aws_client: Callable[..., Any] = _aws_client
     executor: Callable[[RequestSender], BatchExecutor] | None = None
     compat_key: Callable[[str], str | None] = _environment_key
+    image_fetcher: Callable[[], ImageFetcher] = _https_image_fetcher
 
 
 def base_url(settings: Settings, spec: ProviderSpec) -> str:

@@ -29,7 +29,8 @@ json_object; `reasoning_effort` as extended thinking where the model has it), th
 | `model` removed                               | Bedrock takes the model from the job's `modelId`                  |
 | `anthropic_version: "bedrock-2023-05-31"` added | required by Bedrock's Claude body                               |
 | `metadata` (from OpenAI `user`) removed       | Bedrock's Claude body has no `metadata`; `user` is dropped        |
-| https image URLs rejected (400)               | Claude on Bedrock takes base64 images only: use a data: URL       |
+| https image URLs                              | fetched and inlined as base64 by the gateway before translation   |
+|                                               | (`domain.images`; with BATCHBRIDGE_FETCH_IMAGE_URLS off, a 400)   |
 
 The `modelOutput` is an Anthropic Message: `translate.anthropic.message_to_chat_completion`, with `model` set to
 the Bedrock model id when the message has none; `request_id` is the message id.
@@ -113,10 +114,10 @@ from typing import Any, Final, Literal, Protocol, get_args
 
 from batchbridge.domain import output_lines
 from batchbridge.domain.endpoints import CHAT_ENDPOINT
-from batchbridge.domain.errors import bad_request
+from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.output_lines import completion_id as completion_id
 from batchbridge.domain.ports import ResultContext
-from batchbridge.domain.translate import ResultTranslation, chat, claude, completion, structured
+from batchbridge.domain.translate import ResultTranslation, anthropic, chat, claude, completion, structured
 from batchbridge.domain.translate.anthropic import claude_params, message_to_chat_completion, one_pass, simple_params
 from batchbridge.domain.translate.chat import ChatBody
 
@@ -224,6 +225,16 @@ def family_of(model_id: str) -> Family:
         param="model",
         code="unsupported_model",
     )
+
+
+def image_media_types(model_id: str) -> tuple[str, ...]:
+    """The image types the model's family takes (inline, base64), none for the families whose images are not
+    translated (or a model this gateway does not run: its lines are refused by the translation)."""
+    try:
+        family = family_of(model_id)
+    except GatewayError:
+        return ()
+    return anthropic.IMAGE_MEDIA_TYPES if family == "anthropic" else ()
 
 
 # --------------------------------------------------------------------------------------------------------------
