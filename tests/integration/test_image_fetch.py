@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
+import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.images import FetchedImage, ImageFetchError, ImageInliner
 from batchbridge.image_fetch import HttpsImageFetcher, public, resolve, sniff
+from batchbridge.providers.bedrock import BedrockRecords
 from tests.fakes.image_server import JPEG, PNG, ImageServer, image_server
 
 TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -213,3 +217,65 @@ def test_the_files_images_together_are_capped() -> None:
     inliner.inline(_body("https://images.test/1.png", "https://images.test/2.png"), "a", TYPES)
     with pytest.raises(GatewayError, match="more than"):
         inliner.inline(_body("https://images.test/3.png"), "b", TYPES)
+
+
+# Bedrock's conversion: images fetched several at once, records in the file's order
+
+
+class _BarrierFetcher:
+    """Its first ``together`` fetches answer only once all of them are under way at once (a conversion fetching one
+    at a time breaks the barrier at its timeout: BrokenBarrierError, which fails the test); ``fail`` names URLs
+    that fail."""
+
+    def __init__(self, together: int, fail: tuple[str, ...] = ()) -> None:
+        self.barrier = threading.Barrier(together, timeout=5)
+        self.together = together
+        self.fail = fail
+        self.urls: list[str] = []
+        self.lock = threading.Lock()
+
+    def fetch(self, url: str, media_types: tuple[str, ...], max_bytes: int) -> FetchedImage:
+        with self.lock:
+            self.urls.append(url)
+            among_first = len(self.urls) <= self.together
+        if among_first:
+            self.barrier.wait()
+        if url in self.fail:
+            raise ImageFetchError("it answered HTTP 404.")
+        return FetchedImage("image/png", PNG + url.encode())
+
+
+def _claude_line(index: int, *urls: str) -> dict[str, Any]:
+    body = _body(*urls)
+    body["model"] = "anthropic.claude-3-haiku-20240307-v1:0"
+    return {"custom_id": f"task-{index}", "method": "POST", "url": "/v1/chat/completions", "body": body}
+
+
+def _records(fetcher: _BarrierFetcher, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    records = BedrockRecords(io.BytesIO(), io.BytesIO(), ImageInliner(lambda: fetcher))
+    try:
+        for line in lines:
+            records.add(line)
+        records.finish()
+        return [json.loads(record) for record in records.target.getvalue().splitlines()]  # type: ignore[attr-defined]
+    finally:
+        records.close()
+
+
+def test_bedrock_fetches_a_files_images_several_at_once_and_keeps_its_order() -> None:
+    fetcher = _BarrierFetcher(together=4)
+    lines = [_claude_line(n, f"https://images.test/{n}.png") for n in range(6)]
+    lines.insert(3, _claude_line(99))  # a line without images between them
+    records = _records(fetcher, lines)
+    assert [record["recordId"] for record in records] == [f"r{n:010d}" for n in range(7)]
+    contents = [record["modelInput"]["messages"][0]["content"] for record in records]
+    datas = [[block["source"]["data"] for block in content if block["type"] == "image"] for content in contents]
+    expected = [[base64.b64encode(PNG + f"https://images.test/{n}.png".encode()).decode()] for n in range(6)]
+    assert datas == [*expected[:3], [], *expected[3:]]
+
+
+def test_bedrock_names_the_first_line_whose_image_fails_in_file_order() -> None:
+    fetcher = _BarrierFetcher(together=3, fail=("https://images.test/1.png", "https://images.test/2.png"))
+    lines = [_claude_line(n, f"https://images.test/{n}.png") for n in range(3)]
+    with pytest.raises(GatewayError, match=r"custom_id 'task-1': the image at images\.test"):
+        _records(fetcher, lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ from batchbridge.domain.errors import GatewayError, bad_request
 MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024  # per image: Claude's limit for an image
 MAX_FILE_IMAGE_BYTES: Final = 256 * 1024 * 1024  # fetched for one file, all its images together
 CACHED_IMAGES: Final = 8  # the same image asked by several lines in a row is fetched once
+FETCHES_AT_ONCE: Final = 8  # a file of a few hundred images must convert within a request's 29 s
+MAX_PENDING_IMAGES: Final = 32  # fetched ahead of the line being converted, at most (5 MB each)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,11 @@ class ImageFetcher(Protocol):
 class ImageInliner:
     """Replaces the https image URLs of one file's lines with data URLs, fetching each (a few recent ones cached)
     and counting what the whole file fetched against ``max_file_bytes``. ``make_fetcher`` is called at the first
-    image to fetch (a file without any costs nothing)."""
+    image to fetch (a file without any costs nothing).
+
+    ``prefetch`` starts a line's fetches (FETCHES_AT_ONCE at a time) and returns what gives its body once they are
+    done, so a conversion can read the next lines meanwhile, keeping the file's order (``busy`` says when to stop
+    reading ahead); ``inline`` does both at once. ``close`` stops what is still running."""
 
     def __init__(
         self,
@@ -60,16 +67,61 @@ class ImageInliner:
         self._max_file_bytes = max_file_bytes
         self._fetched_bytes = 0
         self._recent: OrderedDict[str, str] = OrderedDict()  # url -> its data URL
+        self._pending: dict[str, Future[FetchedImage]] = {}  # url -> its fetch, started ahead
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether enough images are fetched ahead: the conversion should take the lines waiting first."""
+        return len(self._pending) >= MAX_PENDING_IMAGES
 
     def inline(self, body: dict[str, Any], custom_id: str, media_types: tuple[str, ...]) -> dict[str, Any]:
         """``body`` with each https image URL of its messages as a data URL of one of ``media_types`` (a copy where
         anything changed; the rest of the body, and what the translation checks, untouched)."""
+        return self.prefetch(body, custom_id, media_types)()
+
+    def prefetch(
+        self, body: dict[str, Any], custom_id: str, media_types: tuple[str, ...]
+    ) -> Callable[[], dict[str, Any]]:
+        """Starts fetching ``body``'s images; returns what gives the inlined body (waiting for them; a 400 when one
+        cannot be had)."""
         messages = body.get("messages")
         if not isinstance(messages, list) or not any(_image_urls(message) for message in messages):
-            return body
+            return lambda: body
+        for message in messages:
+            if _image_urls(message):
+                for part in message["content"]:
+                    if _is_url_image(part):
+                        self._start(part["image_url"]["url"], media_types)
         line = _Line(custom_id, media_types)
-        inlined = [self._message(message, line) if _image_urls(message) else message for message in messages]
-        return {**body, "messages": inlined}
+
+        def inlined() -> dict[str, Any]:
+            done = [self._message(message, line) if _image_urls(message) else message for message in messages]
+            return {**body, "messages": done}
+
+        return inlined
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pending.clear()
+
+    def _start(self, url: str, media_types: tuple[str, ...]) -> None:
+        if url in self._recent or url in self._pending:
+            return
+        if self._pool is None:
+            self._the_fetcher()  # made here, once, not by the first fetches at once
+            self._pool = ThreadPoolExecutor(FETCHES_AT_ONCE, thread_name_prefix="image-fetch")
+        self._pending[url] = self._pool.submit(self._fetch, url, media_types)
+
+    def _fetch(self, url: str, media_types: tuple[str, ...]) -> FetchedImage:
+        return self._the_fetcher().fetch(url, media_types, self._max_image_bytes)
+
+    def _the_fetcher(self) -> ImageFetcher:
+        fetcher = self._fetcher
+        if fetcher is None:
+            fetcher = self._fetcher = self._make_fetcher()
+        return fetcher
 
     def _message(self, message: dict[str, Any], line: _Line) -> dict[str, Any]:
         content = [self._part(part, line) for part in message["content"]]
@@ -87,10 +139,9 @@ class ImageInliner:
         if cached is not None:
             self._recent.move_to_end(url)
             return cached
-        if self._fetcher is None:
-            self._fetcher = self._make_fetcher()
+        pending = self._pending.pop(url, None)
         try:
-            image = self._fetcher.fetch(url, media_types, self._max_image_bytes)
+            image = pending.result() if pending is not None else self._fetch(url, media_types)
         except ImageFetchError as exc:
             raise _fetch_failed(custom_id, url, str(exc)) from None
         self._fetched_bytes += len(image.data)

@@ -119,18 +119,27 @@ class BatchInputChecker:
         return BatchInputSummary(request_count=len(self._first_lines), url=self._url, models=self._models)
 
 
-def convert_each(lines: Iterator[dict[str, Any]], convert: Callable[[dict[str, Any]], None]) -> Exception | None:
+def convert_each(
+    lines: Iterator[dict[str, Any]],
+    convert: Callable[[dict[str, Any]], None],
+    finish: Callable[[], None] | None = None,
+) -> Exception | None:
     """``convert(line)`` for each of ``lines`` (a ``BatchInputChecker.lines``: each line parsed once, checked, then
-    converted), until one fails; returns that failure. The lines after it are still read, and so checked: a line
-    the check refuses anywhere in the file is the error (raised from here), as when a whole file was checked
-    before any of it was converted; the conversion's failure is the caller's to raise where a conversion's
-    errors come."""
+    converted), then ``finish()`` (what a conversion held back, e.g. lines waiting for their images), until one
+    fails; returns that failure. The lines after it are still read, and so checked: a line the check refuses
+    anywhere in the file is the error (raised from here), as when a whole file was checked before any of it was
+    converted; the conversion's failure is the caller's to raise where a conversion's errors come."""
     for line in lines:
         try:
             convert(line)
         except Exception as exc:  # whatever it is, it is raised later, in its turn (translators raise 400s)
             for _ in lines:
                 pass
+            return exc
+    if finish is not None:
+        try:
+            finish()
+        except Exception as exc:
             return exc
     return None
 

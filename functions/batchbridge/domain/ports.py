@@ -167,6 +167,11 @@ class LineConversion(Protocol):
         take it."""
         ...
 
+    def finish(self) -> None:
+        """After the last ``add``: what it held back (lines waiting for their fetched images), converted; its errors
+        are the conversion's, as ``add``'s are."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -228,6 +233,7 @@ class UploadRequest:
         try:
             for line in parsed_lines(iter(lambda: self.stream.read(64 * 1024), b"")):
                 made.add(line)
+            made.finish()
             yield made
         finally:
             made.close()

@@ -337,6 +337,9 @@ class AnthropicParams:
     def add(self, line: dict[str, Any]) -> None:
         line_translation(line, "Anthropic", REQUESTS)(line["body"], custom_id=line["custom_id"])
 
+    def finish(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -534,25 +535,51 @@ def convert(source: BinaryIO, target: IO[bytes], id_map: IO[bytes]) -> int:
     records = BedrockRecords(target, id_map)
     for line in parsed_lines(iter(lambda: source.read(64 * 1024), b"")):
         records.add(line)
+    records.finish()
     return records.count
 
 
 class BedrockRecords:
     """OpenAI batch lines (each checked as JSONL) -> Bedrock records, one at a time, into ``target``; their map
     back (record ID -> custom_id, ``custom_ids.map_lines``' form) into ``id_map``. A line Bedrock cannot take is a
-    400 naming its custom_id. (The upload's ``LineConversion``.)"""
+    400 naming its custom_id. (The upload's ``LineConversion``.)
+
+    With ``images`` (lines' https image URLs fetched and inlined for Claude), a line with images waits for them
+    while the next lines are read and their images fetched (LOOKAHEAD_LINES at most); records are still written,
+    and errors raised, in the file's order."""
+
+    LOOKAHEAD_LINES: Final = 16
 
     def __init__(self, target: IO[bytes], id_map: IO[bytes], images: ImageInliner | None = None) -> None:
         self.target = target
         self.id_map = id_map
-        self.images = images  # https image URLs fetched and inlined for the models that take images (Claude)
+        self.images = images
         self.count = 0  # records written
         self._model: str | None = None  # the first line's: a job runs one model
+        self._waiting: deque[tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = deque()
 
     def add(self, line: dict[str, Any]) -> None:
+        media_types = image_media_types(line["body"]["model"]) if self.images is not None else ()
+        if not media_types and not self._waiting:
+            self._write(line, line["body"])
+            return
+        body = line["body"]
+        ready = self.images.prefetch(body, line["custom_id"], media_types) if self.images else (lambda: body)
+        self._waiting.append((line, ready))
+        while len(self._waiting) > self.LOOKAHEAD_LINES or (self._waiting and self.images and self.images.busy):
+            self._write_next()
+
+    def finish(self) -> None:
+        while self._waiting:
+            self._write_next()
+
+    def _write_next(self) -> None:
+        line, ready = self._waiting.popleft()
+        self._write(line, ready())
+
+    def _write(self, line: dict[str, Any], body: dict[str, Any]) -> None:
         custom_id = line["custom_id"]
         to_model_input = line_translation(line, "Bedrock", REQUESTS)
-        body = line["body"]
         model = self._model
         if model is None:
             model = self._model = body["model"]
@@ -563,8 +590,6 @@ class BedrockRecords:
                 param="file",
                 code="model_mismatch",
             )
-        if self.images is not None and (media_types := image_media_types(model)):
-            body = self.images.inline(body, custom_id, media_types)
         record_id = f"r{self.count:010d}"  # alphanumeric, as Bedrock's docs ask; mapped back at the end
         model_input = to_model_input(body, custom_id=custom_id, model_id=model)
         self.target.write(codec.dumps_line({"recordId": record_id, "modelInput": model_input}))
@@ -572,6 +597,8 @@ class BedrockRecords:
         self.count += 1
 
     def close(self) -> None:
+        if self.images is not None:
+            self.images.close()
         self.target.close()
         self.id_map.close()
 

@@ -434,6 +434,9 @@ class GeminiLines:
                 )
         self.target.write(codec.dumps_line({"key": custom_id, "request": to_request(body, custom_id=custom_id)}))
 
+    def finish(self) -> None:
+        return None  # each line was written as it came
+
     def close(self) -> None:
         self.target.close()
 

@@ -223,7 +223,7 @@ class FileService(Clocked):
             return
         conversion = cast(ConvertsUploads, adapter).line_conversion()
         try:
-            error = convert_each(checker.lines(stream), conversion.add)
+            error = convert_each(checker.lines(stream), conversion.add, conversion.finish)
             yield CheckedInput(checker.summary(), ConvertedUpload(conversion, error))
         finally:
             conversion.close()
