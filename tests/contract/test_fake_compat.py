@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.fakes.compat_upstream import create_app, embedding_of
+from tests.fakes.compat_upstream import REASONING_TOKENS, create_app, embedding_of
 from tests.fakes.server import running_server
 
 
@@ -29,6 +29,24 @@ def test_chat_and_embeddings_through_the_sdk(served: tuple[Any, str]) -> None:
     vectors = client.embeddings.create(model="nomic-embed", input=["a", "b"])
     assert [item.embedding for item in vectors.data] == [embedding_of("a"), embedding_of("b")]
     assert fake.calls == 2 and fake.peak == 1
+
+
+def test_chat_usage_details_parse_in_the_sdk(served: tuple[Any, str]) -> None:
+    _, base = served
+    client = OpenAI(base_url=base, api_key="none", max_retries=0)
+    plain = client.chat.completions.create(model="llama3", messages=[{"role": "user", "content": "Hi"}]).usage
+    assert plain is not None and plain.prompt_tokens_details is not None and plain.completion_tokens_details is not None
+    assert (plain.prompt_tokens_details.cached_tokens, plain.completion_tokens_details.reasoning_tokens) == (0, 0)
+    usage = client.chat.completions.create(
+        model="o-like",
+        messages=[{"role": "system", "content": "Be very brief."}, {"role": "user", "content": "Hi"}],
+        reasoning_effort="low",
+    ).usage
+    assert usage is not None and usage.prompt_tokens_details is not None and usage.completion_tokens_details is not None
+    assert usage.prompt_tokens_details.cached_tokens == 3 and usage.prompt_tokens == 5 + 3
+    assert usage.completion_tokens_details.reasoning_tokens == REASONING_TOKENS
+    assert usage.completion_tokens == 2 + REASONING_TOKENS  # "echo: Hi"
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
 def test_injected_errors_are_what_the_sdk_expects(served: tuple[Any, str]) -> None:

@@ -419,12 +419,7 @@ def simulate_result(params: JSONDict) -> JSONDict:
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
     }
-    thinking = params.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
-        thought = "Thinking about: " + text
-        content.insert(0, {"type": "thinking", "thinking": thought, "signature": "sig_" + _rand(24)})
-        usage["output_tokens"] += _words(thought)
-        usage["output_tokens_details"] = {"thinking_tokens": _words(thought)}
+    add_thinking(params, text, content, usage, "sig_" + _rand(24))
     return {
         "type": "succeeded",
         "message": {
@@ -438,6 +433,17 @@ def simulate_result(params: JSONDict) -> JSONDict:
             "usage": usage,
         },
     }
+
+
+def add_thinking(params: JSONDict, text: str, content: list[JSONDict], usage: JSONDict, signature: str) -> None:
+    """A request with ``thinking`` enabled or adaptive: a thinking block first in ``content``, its tokens counted in
+    ``usage`` (output_tokens and output_tokens_details.thinking_tokens)."""
+    thinking = params.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        thought = "Thinking about: " + text
+        content.insert(0, {"type": "thinking", "thinking": thought, "signature": signature})
+        usage["output_tokens"] += _words(thought)
+        usage["output_tokens_details"] = {"thinking_tokens": _words(thought)}
 
 
 def _jsonl(lines: list[JSONDict]) -> bytes:

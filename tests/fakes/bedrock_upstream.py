@@ -87,7 +87,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tests.fakes.anthropic_upstream import answer_blocks
+from tests.fakes.anthropic_upstream import add_thinking, answer_blocks
 from tests.fakes.structured import instance_of
 
 __all__ = [
@@ -391,6 +391,8 @@ def model_output(model_id: str, model_input: JSONDict, seed: str = "") -> tuple[
         p = _tokens(_all_text(model_input.get("messages"), model_input.get("system"), typed=True))
         c = sum(_tokens(json.dumps(b["input"]) if "input" in b else b["text"]) for b in content)
         digest = hashlib.sha256(f"{seed}|{model_id}|{json.dumps(model_input, sort_keys=True)}".encode()).hexdigest()
+        usage: JSONDict = {"input_tokens": p, "output_tokens": c}
+        add_thinking(model_input, text, content, usage, "sig_" + digest[24:48])  # as the Messages API answers it
         return (
             {
                 "id": "msg_bdrk_" + digest[:24],
@@ -400,10 +402,10 @@ def model_output(model_id: str, model_input: JSONDict, seed: str = "") -> tuple[
                 "content": content,
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
-                "usage": {"input_tokens": p, "output_tokens": c},
+                "usage": usage,
             },
             p,
-            c,
+            usage["output_tokens"],
         )
     if family == "nova":
         text = _last_user_text(model_input.get("messages"), typed=False)

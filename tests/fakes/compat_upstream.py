@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible server (as vLLM, Ollama or Groq serve): ``POST /v1/chat/completions`` and
 ``POST /v1/embeddings``, with OpenAI's response shapes.
 
-* Answers are deterministic: a chat's reply is ``echo: <the last user message>``; an embedding is eight numbers
-  derived from the input's SHA-256.
+* Answers are deterministic: a chat's reply is ``echo: <the last user message>``, its usage with OpenAI's details
+  (``chat_usage``: a system message counts as cached tokens, a reasoning_effort as reasoning tokens); an embedding
+  is eight numbers derived from the input's SHA-256.
 * ``fake.inject(status, times=, headers=)`` answers the next requests with an OpenAI-style error (e.g. 429 with
   ``retry-after``, 500); ``fake.delay_seconds`` holds every answer that long.
 * ``fake.peak`` is the most requests it ever had in flight at once; ``fake.calls`` counts the requests answered;
@@ -24,6 +25,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+REASONING_TOKENS = 3  # what a chat with a reasoning_effort reports in completion_tokens_details.reasoning_tokens
 
 
 @dataclass
@@ -63,15 +66,39 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> JSO
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
 
 
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
+
+
 def reply_to(messages: Any) -> str:
     last = ""
     for message in messages if isinstance(messages, list) else []:
         if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-            last = str(content)
+            last = _text(message.get("content"))
     return f"echo: {last}"
+
+
+def chat_usage(body: dict[str, Any], reply: str) -> dict[str, Any]:
+    """A chat answer's usage, with OpenAI's details: a system message's words are a prefix the server has cached
+    (counted in prompt_tokens too), and a reasoning_effort other than "none" spends REASONING_TOKENS (counted in
+    completion_tokens too)."""
+    system = " ".join(
+        _text(message.get("content"))
+        for message in body["messages"]
+        if isinstance(message, dict) and message.get("role") in ("system", "developer")
+    )
+    cached = len(system.split())
+    reasoning = REASONING_TOKENS if body.get("reasoning_effort") not in (None, "none") else 0
+    prompt, completion = 5 + cached, len(reply.split()) + reasoning
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
+    }
 
 
 def embedding_of(text: str) -> list[float]:
@@ -134,11 +161,7 @@ def create_app() -> FastAPI:
                             "logprobs": None,
                         }
                     ],
-                    "usage": {
-                        "prompt_tokens": 5,
-                        "completion_tokens": len(text.split()),
-                        "total_tokens": 5 + len(text.split()),
-                    },
+                    "usage": chat_usage(body, text),
                 },
                 headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"},
             )

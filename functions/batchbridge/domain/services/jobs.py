@@ -48,7 +48,7 @@ from batchbridge.domain.services.batch_writes import (
     save,
     schedule,
 )
-from batchbridge.domain.services.result_files import ResultFiles
+from batchbridge.domain.services.result_files import ResultFiles, StoredResults
 
 logger = logging.getLogger(__name__)
 SWEEP_MARGIN_SECONDS = 10.0  # a sweep stops queueing this long before its function's end
@@ -133,7 +133,7 @@ class BatchJobs(Clocked):
         reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
         now_ns = self.clock()
         now = seconds(now_ns)
-        results: dict[str, Any] | None = None
+        results: StoredResults | None = None
         ended = fold_all(adapter.spec, record, reports, now_ns)
         if ended.provider_outcome is not None:
             results = self._write_results(adapter, credentials, ended, reports, now)
@@ -142,8 +142,8 @@ class BatchJobs(Clocked):
         for _ in range(FINALIZE_ATTEMPTS):
             updated = fold_all(adapter.spec, record, reports, now_ns)
             if results is not None and updated.provider_outcome is not None:
-                for name, value in results.items():
-                    setattr(updated, name, value)
+                # the files' fields and the lines' usage go in the write that makes the batch final
+                results.apply(updated)
                 outcome = updated.provider_outcome
                 move(updated, outcome, _reported_at(reports, f"{outcome}_at", now))
                 # its working copies go now (and, should that fail, from the sweeper's hands later)
@@ -167,12 +167,13 @@ class BatchJobs(Clocked):
         batch: BatchRecord,
         reports: list[ProviderBatch],
         now: int,
-    ) -> dict[str, Any] | None:
+    ) -> StoredResults | None:
         """Stream every job's results into our OpenAI output and error files (bounded memory): its result lines
-        converted, or its provider's own OpenAI files copied as they are; returns the batch fields they set. None
-        when another run finalized the batch while this one read its results: this one writes nothing (the other may
-        have removed the results after its final write, so what this run read may be short; what it read before
-        that final write is whole, and the same)."""
+        converted (their usage summed as they go), or its provider's own OpenAI files copied as they are; returns
+        what they give the batch (its fields, the converted jobs' usage). None when another run finalized the batch
+        while this one read its results: this one writes nothing (the other may have removed the results after its
+        final write, so what this run read may be short; what it read before that final write is whole, and the
+        same)."""
         with ResultFiles(batch, now) as files:
             for job, report in zip(batch.jobs, reports, strict=True):
                 files.add_job(adapter, credentials, job, report, self.blobs)

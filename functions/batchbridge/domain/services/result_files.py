@@ -5,14 +5,17 @@ are, then stored as the batch's files."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import tempfile
+from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from batchbridge.domain import codec, ids, output_lines
 from batchbridge.domain.custom_ids import read_map
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.merging import merge_reports
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
@@ -31,6 +34,7 @@ from batchbridge.domain.records import (
     output_filename,
     output_lifetime_seconds,
 )
+from batchbridge.domain.usage import UsageTally
 
 logger = logging.getLogger(__name__)
 SPOOL_BYTES: Final = 8 * 1024 * 1024  # files beyond this spill to disk while they are written
@@ -40,6 +44,28 @@ ROLES: Final = ("output", "error")
 def result_line_id(batch_id: str, custom_id: str) -> str:
     """Derived, so a second finalizer run writes the same lines."""
     return "batch_req_" + hashlib.sha256(f"{batch_id}:{custom_id}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class StoredResults:
+    """What a batch's stored result files give its record: the fields they set (file IDs, request_counts), and
+    each converted job's usage, summed from its output lines (OpenAI's Batch ``usage`` shape)."""
+
+    fields: dict[str, Any]
+    line_usage: dict[str, dict[str, Any]]  # by job (provider batch) ID; a job whose files were copied has none
+
+    def apply(self, record: BatchRecord) -> None:
+        """``record`` given the files' fields, and each job its lines' usage where its provider's reports gave
+        none (a provider's own figure stands), merged into the batch's ``usage`` as every job report is. Setting,
+        not adding: applied again (a lost write race, a finalize run again) it gives the same figure."""
+        for name, value in self.fields.items():
+            setattr(record, name, value)
+        for job in record.jobs:
+            if job.usage is None and job.id in self.line_usage:
+                job.usage = copy.deepcopy(self.line_usage[job.id])
+        usage = merge_reports(record.jobs).usage
+        if usage is not None:
+            record.usage = usage
 
 
 class ResultFiles(contextlib.ExitStack):
@@ -60,6 +86,7 @@ class ResultFiles(contextlib.ExitStack):
         }
         self._unterminated: set[str] = set()  # roles whose last copied file ended without a newline
         self._provider_counted = False  # a provider wrote its own files: its request_counts stand
+        self._line_usage: dict[str, dict[str, Any]] = {}  # each converted job's output lines' usage, summed
 
     def write(self, role: str, line: dict[str, Any]) -> None:
         self._spool(role).write(codec.dumps_line(line))
@@ -92,7 +119,8 @@ class ResultFiles(contextlib.ExitStack):
             return
         custom_ids = read_map(blobs.open(job.custom_id_map_key)) if job.custom_id_map_key else {}
         before = self.counts["output"] + self.counts["error"]
-        seen = self._add_results(adapter, credentials, job, report, custom_ids)
+        tally = UsageTally()
+        seen = self._add_results(adapter, credentials, job, report, custom_ids, tally)
         if adapter.results_may_omit:
             self._add_unrun(custom_ids, seen)
         expected = len(custom_ids) if adapter.results_may_omit else (report.request_counts or {}).get("total", 0)
@@ -105,6 +133,9 @@ class ResultFiles(contextlib.ExitStack):
                 type="upstream_error",
                 code="provider_incomplete_results",
             )
+        usage = tally.batch_usage()
+        if usage is not None:
+            self._line_usage[job.id] = usage
 
     def _add_results(
         self,
@@ -113,13 +144,16 @@ class ResultFiles(contextlib.ExitStack):
         job: ProviderJob,
         report: ProviderBatch,
         custom_ids: dict[str, str],
+        tally: UsageTally,
     ) -> set[bytes]:
         """The job's result lines, each converted with its context (the batch's endpoint, the job's model as
-        ``report`` gives it); returns the digests of the provider custom_ids met (16 bytes each, whatever their
-        length). A line that names no custom_id is the request at its position (in the map's order)."""
+        ``report`` gives it), the usage of each answered one added to ``tally``; returns the digests of the provider
+        custom_ids met (16 bytes each, whatever their length). A line that names no custom_id is the request at its
+        position (in the map's order)."""
         seen: set[bytes] = set()
         in_order = list(custom_ids)
         endpoint, model, created, convert = self.batch.endpoint, report.model or "", self.created, adapter.output_line
+        count_usage = tally.add
         context = tuple.__new__  # ResultContext's own __new__ is a Python call: this is half the cost, once a line
         for position, (named, raw) in enumerate(adapter.results(credentials, job.id)):
             provider_custom_id = named if named is not None else _at(in_order, position)
@@ -138,6 +172,10 @@ class ResultFiles(contextlib.ExitStack):
             except GatewayError as exc:  # one unreadable result must not hold back the others
                 role, line = output_lines.bad_result(line_id, custom_id, exc.message)
             self.write(role, line)
+            if role == output_lines.OUTPUT:  # an answer (2xx): its body as the endpoint or translation gave it
+                body = line["response"]["body"]
+                if isinstance(body, dict):
+                    count_usage(body.get("usage"))
         return seen
 
     def _copy(self, adapter: ProviderAdapter, credentials: Credentials, results: OpenAIResults) -> None:
@@ -170,11 +208,11 @@ class ResultFiles(contextlib.ExitStack):
             if _digest(provider_custom_id) not in seen:  # the provider never ran it
                 self.write(*output_lines.unrun(result_line_id(self.batch.id, custom_id), custom_id, code))
 
-    def store(self, blobs: BlobStore, records: RecordStore) -> dict[str, Any]:
-        """The files stored (every blob first, then the records that point at them): the batch fields they set.
-        A role gets a file when a line was written to it or a provider's file copied in (even an empty one, as the
-        provider gave it). request_counts are the lines', unless the provider wrote its own files: its counts,
-        folded into the batch from its reports, stand."""
+    def store(self, blobs: BlobStore, records: RecordStore) -> StoredResults:
+        """The files stored (every blob first, then the records that point at them): the batch fields they set, and
+        the converted jobs' usage. A role gets a file when a line was written to it or a provider's file copied in
+        (even an empty one, as the provider gave it). request_counts are the lines', unless the provider wrote its
+        own files: its counts, folded into the batch from its reports, stand."""
         batch = self.batch
         written: list[tuple[str, FileRecord]] = []
         for role, spool in self._spools.items():
@@ -194,7 +232,7 @@ class ResultFiles(contextlib.ExitStack):
                 "completed": self.counts["output"],
                 "failed": self.counts["error"],
             }
-        return fields
+        return StoredResults(fields, dict(self._line_usage))
 
     def _record(self, role: str, size: int) -> FileRecord:
         """The record of the batch's ``role`` file: written now and living the batch's output lifetime, or, copied
