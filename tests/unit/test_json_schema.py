@@ -169,10 +169,69 @@ def test_definitions_count_their_nesting_from_where_they_are_used() -> None:
     ],
 )
 def test_what_each_claude_model_takes(name: str, structured_outputs: bool, thinking: str) -> None:
-    assert claude.model(name) == claude.ClaudeModel(structured_outputs, thinking)  # type: ignore[arg-type]
+    taken = claude.model(name)
+    assert (taken.structured_outputs, taken.thinking) == (structured_outputs, thinking)
 
 
 def test_thinking_budgets_respect_anthropics_minimum_and_grow_with_effort() -> None:
     budgets = list(claude.THINKING_BUDGETS.values())
     assert budgets == sorted(budgets) and budgets[0] == claude.MIN_THINKING_BUDGET == 1024
     assert set(claude.THINKING_BUDGETS) == set(claude.EFFORTS) == {"minimal", "low", "medium", "high", "xhigh", "max"}
+
+
+@pytest.mark.parametrize(
+    ("name", "default", "off", "forced_tool", "sampling", "prefill", "max_output"),
+    [
+        ("claude-3-haiku-20240307", "off", None, True, "any", True, 4096),
+        ("claude-3-5-sonnet-20240620", "off", None, True, "any", True, 8192),
+        ("claude-opus-4-20250514", "off", None, True, "any", True, 32_000),
+        ("claude-opus-4-1-20250805", "off", None, True, "one", True, 32_000),
+        ("claude-sonnet-4-20250514", "off", None, True, "any", True, 64_000),
+        ("claude-haiku-4-5", "off", None, True, "one", True, 64_000),
+        ("claude-sonnet-4-6", "off", None, True, "one", False, 128_000),
+        ("claude-opus-4-7", "off", None, True, "default", False, 128_000),
+        ("claude-opus-4-8", "off", None, True, "default", False, 128_000),
+        ("claude-sonnet-5", "on", "disabled", True, "default", False, 128_000),
+        ("claude-opus-5", "on", "disabled", True, "default", False, 128_000),
+        ("claude-haiku-5-5", "on", "disabled", True, "default", False, 128_000),
+        ("claude-sonnet-5-5", "on", "between_tools", False, "default", False, 128_000),
+        ("claude-opus-5-5", "always", None, False, "default", False, 128_000),
+        ("claude-fable-5", "always", None, False, "default", False, 128_000),
+        ("claude-mythos-5-1", "always", None, False, "default", False, 128_000),
+        ("claude-mythos-preview", "always", None, False, "default", False, 128_000),
+        ("claude-opus-6", "always", None, False, "default", False, 128_000),  # newer than the table: the strictest
+    ],
+)
+def test_what_each_claude_model_takes_beyond_thinking(
+    name: str, default: str, off: str | None, forced_tool: bool, sampling: str, prefill: bool, max_output: int
+) -> None:
+    taken = claude.model(name)
+    assert (taken.thinking_default, taken.thinking_off, taken.forced_tool, taken.sampling, taken.prefill) == (
+        default,
+        off,
+        forced_tool,
+        sampling,
+        prefill,
+    )
+    assert taken.max_output == max_output
+
+
+@pytest.mark.parametrize(
+    ("name", "wanted", "given"),
+    [
+        ("claude-opus-4-6", "xhigh", "high"),
+        ("claude-opus-4-6", "max", "max"),
+        ("claude-opus-4-7", "xhigh", "xhigh"),
+        ("claude-opus-4-7", "minimal", "low"),
+    ],
+)
+def test_effort_rounds_down_to_a_level_the_model_has(name: str, wanted: str, given: str) -> None:
+    assert claude.effort(claude.model(name), wanted) == given
+
+
+def test_free_form_objects_are_outside_claudes_subset_and_never_closed() -> None:
+    free = {"type": "object", "properties": {"meta": {"type": "object"}}, "required": ["meta"]}
+    problem = claude.schema_problem(free)
+    assert problem is not None and problem.path == ".properties.meta" and "free-form" in problem.problem
+    assert claude.native_schema(free)["properties"]["meta"] == {"type": "object"}
+    assert claude.schema_problem({"type": "object", "additionalProperties": False}) is None

@@ -68,6 +68,7 @@ def test_minimal_body() -> None:
         ({"user": "user-42"}, {"metadata": {"user_id": "user-42"}}),
         # dropped: no effect on what Anthropic does
         ({"seed": None}, {}),
+        ({"seed": 7}, {}),  # best effort in OpenAI's API; Anthropic has none (its OpenAI layer ignores it too)
         ({"logprobs": False}, {}),
         ({"n": 1}, {}),
         ({"stream": False}, {}),
@@ -339,7 +340,7 @@ def test_does_not_modify_the_body() -> None:
         (body(top_logprobs=2), "body.top_logprobs", "no log probabilities"),
         (body(presence_penalty=0.5), "body.presence_penalty", "no presence or frequency penalty"),
         (body(frequency_penalty=-1), "body.frequency_penalty", "no presence or frequency penalty"),
-        (body(seed=7), "body.seed", "body.seed = 7 is not supported by Anthropic (it has no seed"),
+        (body(seed=7.5), "body.seed", "body.seed must be an integer"),
         (body(audio={"voice": "alloy", "format": "wav"}), "body.audio", "no audio"),
         (body(modalities=["text", "audio"]), "body.modalities", "text only"),
         (body(prediction={"type": "content", "content": "x"}), "body.prediction", "predicted outputs"),
@@ -937,9 +938,9 @@ def test_a_forced_tool_replaces_a_tool_choice_without_tools() -> None:
         ),
         (
             NATIVE,
-            {"response_format": {"type": "json_schema", "json_schema": {"name": "m"}}},
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "m", "schema": "{}"}}},
             "body.response_format.json_schema.schema",
-            "is required",
+            "must be a JSON schema object",
         ),
         (
             NATIVE,
@@ -989,7 +990,8 @@ def with_property(schema: dict[str, Any]) -> dict[str, Any]:
     return {**MOVIE, "properties": {**MOVIE["properties"], "x": schema}, "required": [*MOVIE["required"], "x"]}
 
 
-# What Claude's structured outputs do not take is a 400 at upload (Anthropic would refuse the line).
+# What Claude's structured outputs do not take is a 400 at upload for a strict schema (it must hold, and Claude
+# cannot hold it), the message saying it is Claude's limit; OpenAI's strict rules come first where both apply.
 @pytest.mark.parametrize(
     ("schema", "path", "words"),
     [
@@ -1000,7 +1002,7 @@ def with_property(schema: dict[str, Any]) -> dict[str, Any]:
             ".properties.x.minItems",
             "may only be 0 or 1",
         ),
-        (with_property({"type": "string", "format": "regex"}), ".properties.x.format", "not supported by Claude"),
+        (with_property({"type": "string", "format": "regex"}), ".properties.x.format", "not supported"),
         (with_property({"type": "string", "pattern": "^(?=a)"}), ".properties.x.pattern", "uses lookaround"),
         (with_property({"type": "string", "pattern": r"(a)\1"}), ".properties.x.pattern", "a backreference"),
         (with_property({"type": "string", "pattern": r"\bword"}), ".properties.x.pattern", "a word boundary"),
@@ -1025,14 +1027,26 @@ def with_property(schema: dict[str, Any]) -> dict[str, Any]:
         (
             {**MOVIE, "additionalProperties": {"type": "string"}},
             ".additionalProperties",
-            "must be false in Claude's structured outputs",
+            "must be false",
         ),
     ],
 )
 def test_what_claudes_structured_outputs_do_not_take(schema: dict[str, Any], path: str, words: str) -> None:
-    error = rejected_on(NATIVE, response_format=json_schema(schema))
+    error = rejected_on(NATIVE, response_format=json_schema(schema, strict=True))
     assert error.param == "body.response_format.json_schema.schema" + path
     assert words in error.message
+    assert on(NATIVE, response_format=json_schema(schema)) == {  # not strict: guidance for a forced tool
+        **on(NATIVE),
+        **forced_tool(schema),
+    }
+
+
+def test_a_strict_schema_outside_claudes_subset_names_claudes_limit() -> None:
+    error = rejected_on(
+        NATIVE, response_format=json_schema(with_property({"type": "integer", "minimum": 1}), strict=True)
+    )
+    assert error.param == "body.response_format.json_schema.schema.properties.x.minimum"
+    assert "a limit of Claude's structured outputs" in error.message
 
 
 def test_claudes_limits_do_not_apply_to_a_forced_tool() -> None:
@@ -1070,8 +1084,8 @@ def test_claudes_limits_do_not_apply_to_a_forced_tool() -> None:
             {"reasoning_effort": "high", "max_completion_tokens": 10_000},
             {"max_tokens": 10_000, "thinking": {"type": "enabled", "budget_tokens": 9_999}},
         ),
-        (
-            NATIVE,
+        (  # 3.7 takes temperature and top_p together (4.5 takes one of them)
+            "claude-3-7-sonnet-20250219",
             {"reasoning_effort": "high", "max_tokens": 40_000, "temperature": 1, "top_p": 0.95},
             {
                 "max_tokens": 40_000,
@@ -1189,3 +1203,180 @@ def test_a_native_structured_answer_passes_through() -> None:
     choice = message_to_chat_completion(message(content=content), created=0)["choices"][0]
     assert choice["message"] == {"role": "assistant", "content": answer, "refusal": None}
     assert choice["finish_reason"] == "stop"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What each model takes (translate.claude's table): sampling, thinking by default, effort levels, prefill, limits
+
+SONNET_5 = "claude-sonnet-5"  # thinks by default; `disabled` turns it off
+SONNET_5_5 = "claude-sonnet-5-5"  # thinks by default; `between_tools` is its lowest setting; no forced tools
+FABLE = "claude-fable-5"  # always thinks
+OPUS_4_7 = "claude-opus-4-7"  # no thinking by default; adaptive only; default sampling only
+
+
+@pytest.mark.parametrize("model", [OPUS_4_7, "claude-opus-4-8", SONNET_5, "claude-opus-5", FABLE, "claude-haiku-5-5"])
+@pytest.mark.parametrize("key", ["temperature", "top_p"])
+def test_models_that_take_only_default_sampling(model: str, key: str) -> None:
+    error = rejected_on(model, **{key: 0.5})
+    assert (error.param, error.code) == (f"body.{key}", "unsupported_parameter")
+    assert f"{model} takes only the default {key}" in error.message
+    assert key not in on(model, **{key: 1})  # the default passes, left out as the model runs with it anyway
+    assert on(model, **{key: 1}) == on(model)
+
+
+@pytest.mark.parametrize("model", [NATIVE, "claude-haiku-4-5", "claude-opus-4-1-20250805", ADAPTIVE])
+def test_models_that_take_one_of_temperature_and_top_p(model: str) -> None:
+    error = rejected_on(model, temperature=0.5, top_p=0.9)
+    assert error.param == "body.top_p" and "temperature or top_p, not both" in error.message
+    assert on(model, temperature=0.5)["temperature"] == 0.5
+    assert on(model, top_p=0.9)["top_p"] == 0.9
+
+
+@pytest.mark.parametrize("model", [OLD, BUDGET_ONLY, "claude-3-7-sonnet-20250219", "claude-opus-4-20250514"])
+def test_older_models_take_temperature_and_top_p_together(model: str) -> None:
+    out = on(model, temperature=0.5, top_p=0.9)
+    assert (out["temperature"], out["top_p"]) == (0.5, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [
+        (NATIVE, None),  # thinking is off by default: nothing to send
+        (ADAPTIVE, None),
+        (OPUS_4_7, None),  # off by default, and `disabled` is refused: left out
+        (SONNET_5, {"type": "disabled"}),
+        ("claude-opus-5", {"type": "disabled"}),
+        ("claude-haiku-5-5", {"type": "disabled"}),
+        (SONNET_5_5, {"type": "between_tools"}),
+    ],
+)
+def test_reasoning_effort_none_turns_default_thinking_off(model: str, thinking: dict[str, Any] | None) -> None:
+    out = on(model, reasoning_effort="none")
+    assert out.get("thinking") == thinking
+    assert "output_config" not in out
+
+
+@pytest.mark.parametrize(
+    "model", [FABLE, "claude-fable-5-1", "claude-mythos-5", "claude-mythos-preview", "claude-opus-5-5"]
+)
+def test_reasoning_effort_none_on_a_model_that_always_thinks(model: str) -> None:
+    error = rejected_on(model, reasoning_effort="none")
+    assert error.param == "body.reasoning_effort" and "always thinks" in error.message
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning_effort", "effort"),
+    [
+        (ADAPTIVE, "xhigh", "high"),  # 4.6 has no xhigh: rounded down
+        (ADAPTIVE, "max", "max"),
+        ("claude-mythos-preview", "xhigh", "high"),
+        (OPUS_4_7, "xhigh", "xhigh"),
+        (SONNET_5, "max", "max"),
+        (SONNET_5, "minimal", "low"),
+    ],
+)
+def test_effort_levels_the_model_lacks_round_down(model: str, reasoning_effort: str, effort: str) -> None:
+    assert on(model, reasoning_effort=reasoning_effort)["output_config"] == {"effort": effort}
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "tool_choice"),
+    [
+        (SONNET_5, {"response_format": {"type": "json_object"}}, {"type": "tool", "name": "batchbridge_json_response"}),
+        (SONNET_5, {"tools": TOOLS, "tool_choice": "required"}, {"type": "any"}),
+        (
+            "claude-opus-5",
+            {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+            {"type": "tool", "name": "get_weather"},
+        ),
+    ],
+)
+def test_a_forced_tool_turns_default_thinking_off(model: str, fields: dict[str, Any], tool_choice: Any) -> None:
+    out = on(model, **fields)
+    assert (out["tool_choice"], out["thinking"]) == (tool_choice, {"type": "disabled"})
+    assert "thinking" not in on(NATIVE, **fields)  # no thinking by default: nothing to turn off
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "param", "words"),
+    [
+        (FABLE, {"response_format": {"type": "json_object"}}, "body.response_format", "always thinks"),
+        (FABLE, {"tools": TOOLS, "tool_choice": "required"}, "body.tool_choice", "always thinks"),
+        (SONNET_5_5, {"tools": TOOLS, "tool_choice": "required"}, "body.tool_choice", "refuses forced tool use"),
+        ("claude-opus-5-5", {"response_format": {"type": "json_object"}}, "body.response_format", "forced tool"),
+        (
+            SONNET_5,
+            {"reasoning_effort": "low", "response_format": {"type": "json_object"}},
+            "body.response_format",
+            "extended thinking",
+        ),
+    ],
+)
+def test_a_forced_tool_where_thinking_cannot_be_off(model: str, fields: dict[str, Any], param: str, words: str) -> None:
+    error = rejected_on(model, **fields)
+    assert (error.param, words in error.message) == (param, True), error.message
+
+
+def test_a_native_schema_needs_no_forced_tool_on_a_model_that_always_thinks() -> None:
+    out = on(FABLE, response_format=json_schema())
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": MOVIE}}
+    assert "tool_choice" not in out and "thinking" not in out
+
+
+@pytest.mark.parametrize("model", [ADAPTIVE, "claude-sonnet-4-6", OPUS_4_7, SONNET_5, FABLE])
+def test_models_that_refuse_a_prefill(model: str) -> None:
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "{"},
+        {"role": "system", "content": "s"},
+    ]
+    error = rejected({"model": model, "messages": messages})
+    assert error.param == "body.messages[1]" and "prefill" in error.message and model in error.message
+    ends_with_user = [*messages, {"role": "user", "content": "go on"}]
+    assert chat_to_params({"model": model, "messages": ends_with_user}, custom_id=CID)["messages"][-1]["role"] == "user"
+
+
+@pytest.mark.parametrize("model", [NATIVE, OLD])
+def test_models_that_take_a_prefill(model: str) -> None:
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "{"}]
+    assert chat_to_params({"model": model, "messages": messages}, custom_id=CID)["messages"][-1] == messages[-1]
+
+
+@pytest.mark.parametrize(
+    ("model", "max_tokens", "budget"),
+    [
+        ("claude-opus-4-1-20250805", 32_000, 32_000 - 4096),  # capped at Opus 4.1's 32K; the answer keeps 4096
+        ("claude-opus-4-20250514", 32_000, 32_000 - 4096),
+        ("claude-3-7-sonnet-20250219", 4096 + 32_768, 32_768),  # within 3.7's 64K
+    ],
+)
+def test_max_effort_stays_within_the_models_output_limit(model: str, max_tokens: int, budget: int) -> None:
+    out = on(model, reasoning_effort="max")
+    assert (out["max_tokens"], out["thinking"]) == (max_tokens, {"type": "enabled", "budget_tokens": budget})
+
+
+def test_json_schema_without_a_schema_is_json_object() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "movie", "description": "A film."}}
+    out = on(NATIVE, response_format=fmt)
+    expected = forced_tool({"type": "object"})
+    expected["tools"][0]["description"] += " A film."
+    assert extra(out) == expected
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        with_property({"type": "object"}),  # a free-form object: closing it would allow only {}
+        {"type": "object"},
+    ],
+)
+def test_a_free_form_object_is_not_closed_but_goes_to_the_forced_tool(schema: dict[str, Any]) -> None:
+    out = on(NATIVE, response_format=json_schema(schema))
+    assert extra(out) == forced_tool(schema)
+    assert "additionalProperties" not in str(out["tools"][0]["input_schema"].get("properties", {}).get("x", ""))
+
+
+def test_objects_with_properties_are_still_closed_natively() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "string"}}}}}
+    native = on(NATIVE, response_format=json_schema(schema))["output_config"]["format"]["schema"]
+    assert native["additionalProperties"] is False and native["properties"]["a"]["additionalProperties"] is False

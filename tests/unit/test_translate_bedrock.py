@@ -309,7 +309,7 @@ def test_nova_conversation() -> None:
         ({"stop": ["a", "b"]}, {"stopSequences": ["a", "b"]}),
         ({"stop": []}, None),
         # dropped
-        ({"seed": None, "service_tier": "auto", "store": True, "metadata": {"k": "v"}, "user": "u"}, None),
+        ({"seed": 7, "service_tier": "auto", "store": True, "metadata": {"k": "v"}, "user": "u"}, None),
         ({"reasoning_effort": "none"}, None),
         ({"stream": False, "n": 1, "logprobs": False, "presence_penalty": 0, "frequency_penalty": 0.0}, None),
         ({"response_format": {"type": "text"}, "logit_bias": {}, "modalities": ["text"]}, None),
@@ -476,7 +476,7 @@ def test_llama_conversation() -> None:
         ({"top_p": 0.5}, {"top_p": 0.5}),
         ({"stop": None}, {}),
         ({"stop": []}, {}),
-        ({"seed": None, "user": "u", "metadata": {"a": "b"}, "reasoning_effort": "none"}, {}),
+        ({"seed": 7, "user": "u", "metadata": {"a": "b"}, "reasoning_effort": "none"}, {}),
         ({"response_format": {"type": "text"}}, {}),
     ],
 )
@@ -629,7 +629,7 @@ REJECTED: list[tuple[dict[str, Any], str, str]] = [
     (body(top_logprobs=2), "body.top_logprobs", "log probabilities"),
     (body(presence_penalty=0.5), "body.presence_penalty", "penalty"),
     (body(frequency_penalty=-1), "body.frequency_penalty", "penalty"),
-    (body(seed=7), "body.seed", "has no seed"),
+    (body(seed="7"), "body.seed", "must be an integer"),
     (body(reasoning_effort="low"), "body.reasoning_effort", "reasoning is not translated for this model family"),
     (body(reasoning_effort="lots"), "body.reasoning_effort", "must be one of none, minimal"),
     (body(response_format={"type": "yaml"}), "body.response_format.type", "must be 'text', 'json_object' or"),
@@ -886,10 +886,13 @@ def test_claude_without_thinking_rejects_reasoning_effort() -> None:
 def test_claude_on_bedrock_checks_claudes_schema_subset() -> None:
     schema = {**MOVIE, "properties": {**MOVIE["properties"], "n": {"type": "integer", "minimum": 0}}}
     schema["required"] = [*MOVIE["required"], "n"]
-    fmt = {"type": "json_schema", "json_schema": {"name": "movie", "schema": schema}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "movie", "schema": schema, "strict": True}}
     error = rejected(CLAUDE_NATIVE, body(response_format=fmt))
     assert error.param == "body.response_format.json_schema.schema.properties.n.minimum"
+    assert "a limit of Claude's structured outputs" in error.message
     assert model_input(CLAUDE, response_format=fmt)["tools"][0]["input_schema"] == schema  # a tool takes it
+    loose = {"type": "json_schema", "json_schema": {"name": "movie", "schema": schema}}  # guidance: the tool
+    assert model_input(CLAUDE_NATIVE, response_format=loose)["tools"][0]["input_schema"] == schema
 
 
 def nova_tool(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -991,3 +994,43 @@ def test_another_nova_tool_use_is_not_content() -> None:
     completion = output(NOVA, {**NOVA_OUTPUT, "output": {"message": {"content": blocks}}, "stopReason": "tool_use"})
     assert completion["choices"][0]["message"]["content"] == "Sure."
     assert completion["choices"][0]["finish_reason"] == "tool_calls"
+
+
+# What the job's Claude model takes (translate.claude), on Bedrock's body
+
+CLAUDE_SONNET_5 = "us.anthropic.claude-sonnet-5"  # thinks by default; `disabled` turns it off
+CLAUDE_FABLE = "anthropic.claude-fable-5"  # always thinks
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"response_format": {"type": "json_object"}},
+        {"tools": [{"type": "function", "function": {"name": "ping"}}], "tool_choice": "required"},
+    ],
+)
+def test_claude_forced_tool_turns_default_thinking_off_on_bedrock(fields: dict[str, Any]) -> None:
+    out = model_input(CLAUDE_SONNET_5, **fields)
+    assert out["thinking"] == {"type": "disabled"} and out["tool_choice"]["type"] in ("tool", "any")
+    error = rejected(CLAUDE_FABLE, body(**fields))
+    assert error.param in ("body.response_format", "body.tool_choice") and "always thinks" in error.message
+
+
+def test_claude_rules_follow_the_jobs_model_on_the_one_pass_path() -> None:
+    # A common line (text only) naming an older model: the job's model decides what it may carry.
+    line = {"model": "claude-3-haiku", "messages": HI, "temperature": 0.3}
+    assert model_input(CLAUDE, **{k: v for k, v in line.items() if k != "messages"})["temperature"] == 0.3
+    assert rejected(CLAUDE_SONNET_5, line).param == "body.temperature"
+    prefill = {"model": "claude-3-haiku", "messages": [*HI, {"role": "assistant", "content": "{"}]}
+    assert rejected(CLAUDE_FABLE, prefill).param == "body.messages[1]"
+    assert model_input(CLAUDE, messages=prefill["messages"])["messages"][-1] == {"role": "assistant", "content": "{"}
+
+
+def test_claude_reasoning_effort_none_on_bedrock() -> None:
+    assert model_input(CLAUDE_SONNET_5, reasoning_effort="none")["thinking"] == {"type": "disabled"}
+    assert rejected(CLAUDE_FABLE, body(reasoning_effort="none")).param == "body.reasoning_effort"
+
+
+def test_claude_seed_is_dropped_on_bedrock() -> None:
+    assert model_input(CLAUDE_NATIVE, seed=7) == model_input(CLAUDE_NATIVE)
+    assert rejected(CLAUDE_NATIVE, body(seed=True)).param == "body.seed"

@@ -14,7 +14,7 @@ Request body fields (OpenAI chat.completions -> Anthropic `params`):
 | `tool` messages (consecutive ones merged)     | one `user` message of `tool_result` blocks                        |
 | `max_completion_tokens` ?? `max_tokens`       | `max_tokens`, DEFAULT_MAX_TOKENS when both are absent             |
 | `stop` (string or <= 4)                       | `stop_sequences`                                                  |
-| `temperature` 0..1 / `top_p` 0..1             | `temperature` / `top_p`                                           |
+| `temperature` 0..1 / `top_p` 0..1             | `temperature` / `top_p`, as the model takes them (below)          |
 | `tools[].function{name,description,parameters}` | `tools[]{name,description,input_schema}`                        |
 | `tool_choice` auto / required / none / named  | `{type:auto}` / `{type:any}` / `{type:none}` / `{type:tool,name}` |
 | `parallel_tool_calls: false`                  | `tool_choice.disable_parallel_tool_use: true`                     |
@@ -22,25 +22,31 @@ Request body fields (OpenAI chat.completions -> Anthropic `params`):
 | `response_format` json_schema, native models  | `output_config.format: {type: json_schema, schema}` (below)       |
 | `response_format` json_schema, other models   | a forced tool (below) with the schema as its `input_schema`       |
 | `response_format` json_object                 | a forced tool with `input_schema: {"type": "object"}`             |
-| `reasoning_effort` (not "none")               | `thinking` (and `output_config.effort`), per `translate.claude`   |
+| `reasoning_effort`                            | `thinking` (and `output_config.effort`), per `translate.claude`   |
 
 What each Claude model takes (structured outputs, which thinking) is `translate.claude`'s table, derived from the
 line's model (Bedrock: the job's). response_format:
 
 - json_schema with `strict: true` is held to OpenAI's strict-mode rules (`translate.json_schema`), whichever way it
   goes: OpenAI would refuse the line.
-- Native (`output_config.format`): the schema must be in Claude's subset (`translate.claude`; a 400 naming the
-  keyword otherwise); objects without `additionalProperties` get `false`. The line's own tools stay.
+- Native (`output_config.format`): when the schema is in Claude's subset (`translate.claude`); objects with
+  `properties` and without `additionalProperties` get `false`. The line's own tools stay. Outside the subset a
+  strict schema is a 400 naming the keyword (Claude's limit) and any other goes to the forced tool, as guidance.
+- json_schema without `schema` is json_object (``chat.response_format``).
 - Forced tool: `tools: [{name: "batchbridge_json_response", description, input_schema}]`, `tool_choice: {type: tool,
   name}`. The schema's root must be an object (a tool's input is one). It rules out the line's own tools and
   extended thinking (400 naming `response_format`: Anthropic allows no forced tool with thinking). The name is
   reserved: a line's own tool of that name is a 400.
 
-reasoning_effort: "none" is no thinking; on a model without extended thinking any other value is a 400. A budget
-(`thinking: {type: enabled, budget_tokens}`) is capped below `max_tokens` and must be at least 1024 (400 naming the
-max-tokens field otherwise); without max tokens in the line, `max_tokens` is DEFAULT_MAX_TOKENS + the effort's
-budget. With thinking, `temperature` must be absent or 1, `top_p` at least 0.95, and `tool_choice` auto or none
-(400 naming each otherwise, as Anthropic refuses them).
+reasoning_effort: "none" is no thinking (left out, `thinking` off, or a 400 where the model always thinks); on a
+model without extended thinking any other value is a 400. A budget (`thinking: {type: enabled, budget_tokens}`) is
+capped below `max_tokens` and must be at least 1024 (400 naming the max-tokens field otherwise); without max tokens
+in the line, `max_tokens` is DEFAULT_MAX_TOKENS + the effort's budget, capped at the model's most output (the budget
+shrinks so the answer keeps DEFAULT_MAX_TOKENS). Adaptive effort levels the model lacks round down. With thinking,
+`temperature` must be absent or 1, `top_p` at least 0.95, and `tool_choice` auto or none (400 naming each otherwise,
+as Anthropic refuses them). Per the model (`translate.claude`): a non-default temperature / top_p, or both of them,
+is a 400 where the model refuses it; a trailing assistant message (prefill) is a 400 naming it on Claude 4.6 and
+later; a forced tool gets `thinking` off beside it on a model that thinks by default (a 400 where it cannot be off).
 
 Dropped (they change nothing Anthropic would do, or have no Anthropic counterpart that matters for the output):
 
@@ -55,10 +61,11 @@ Dropped (they change nothing Anthropic would do, or have no Anthropic counterpar
 | `stream_options`                              | only meaningful when streaming, which a batch never does          |
 | message `name`, image `detail`                | no Anthropic counterpart; hints only                              |
 | tool `function.strict: false`                 | the default                                                       |
+| `seed` (an integer)                           | best effort in OpenAI's API; Anthropic has none                   |
 | any optional field whose value is null        | null means "absent" in OpenAI's API                               |
 
-Rejected with 400: `n` > 1, `stream: true`, `logprobs: true`, `top_logprobs`, non-zero penalties, `seed`
-(Anthropic has none: answers cannot be made repeatable), `audio`, non-text `modalities`, `prediction`,
+Rejected with 400: `n` > 1, `stream: true`, `logprobs: true`, `top_logprobs`, non-zero penalties, a `seed` that is
+not an integer, `audio`, non-text `modalities`, `prediction`,
 `functions` / `function_call` (deprecated), non-empty `logit_bias`, `temperature` > 1, tool `strict: true`,
 audio/file parts, what response_format and reasoning_effort cannot be (above), and any unknown field.
 
@@ -82,6 +89,7 @@ from batchbridge.domain.ports import ResultContext
 from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat, claude, completion, structured
 from batchbridge.domain.translate.chat import MAX_STOP_SEQUENCES as MAX_STOP_SEQUENCES
 from batchbridge.domain.translate.chat import ChatBody
+from batchbridge.domain.translate.json_schema import SchemaProblem
 
 NAME: Final = "anthropic"  # the provider, as the gateway names it (in the 502 of a result it cannot read)
 
@@ -141,9 +149,18 @@ def chat_to_params(body: dict[str, Any], *, custom_id: str) -> dict[str, Any]:
     return _params(body, custom_id)
 
 
-def one_pass(common: chat.Simple | None) -> TypeGuard[chat.Simple]:
-    """Whether the general path would accept the common line as it is (then ``simple_params`` gives its params)."""
-    return common is not None and common.model is not None and (common.temperature is None or common.temperature <= 1)
+def one_pass(common: chat.Simple | None, capabilities: claude.ClaudeModel | None = None) -> TypeGuard[chat.Simple]:
+    """Whether the general path would accept the common line as it is (then ``simple_params`` gives its params).
+    ``capabilities``: what the model that runs the line takes (Bedrock's job model); by default the line's own
+    model's. Sampling the model restricts, and a prefill the model refuses, are left to the general path."""
+    if common is None or common.model is None or (common.temperature is not None and common.temperature > 1):
+        return False
+    capabilities = capabilities or claude.model(common.model)
+    if capabilities.sampling == "default" and (common.temperature is not None or common.top_p is not None):
+        return False
+    if capabilities.sampling == "one" and common.temperature is not None and common.top_p is not None:
+        return False
+    return capabilities.prefill or common.turns[-1][0] != "assistant"
 
 
 def simple_params(params: dict[str, Any], common: chat.Simple, *, user_metadata: bool = True) -> dict[str, Any]:
@@ -177,20 +194,23 @@ def claude_params(
     b = ChatBody(body, custom_id, "Anthropic")
     _check(b)
     model = chat.model(b)
+    capabilities = capabilities or claude.model(model)
     system, messages = _messages(b)
+    if not capabilities.prefill:
+        _check_no_prefill(b, model)
     max_tokens = chat.max_tokens(b)
     params: dict[str, Any] = {"model": model, "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens}
     if system:
         params["system"] = system
     params["messages"] = messages
-    _sampling(b, params)
+    _sampling(b, params, capabilities)
     _tool_params(b, params)
     user = chat.user(b)
     if user is not None:
         params["metadata"] = {"user_id": user}
-    capabilities = capabilities or claude.model(model)
     _reasoning(b, params, capabilities, given_max_tokens=max_tokens is not None)
     _response_format(b, params, capabilities)
+    _forced_tool_without_thinking(b, params, capabilities)
     return params
 
 
@@ -203,15 +223,13 @@ def _check(b: ChatBody) -> None:
         rest = {key: value for key, value in b.body.items() if key not in _TRANSLATED}
         chat.check_dropped_and_rejected(ChatBody(rest, b.custom_id, b.provider), _REASONS)
     seed = b.get("seed")
-    if seed is not None:
-        b.unsupported(
-            "body.seed", seed, "it has no seed: its sampling cannot be made repeatable", "unsupported_parameter"
-        )
-    # service_tier, store, metadata, stream_options: dropped (see the module docstring).
+    if seed is not None and not chat.is_int(seed):
+        b.fail("body.seed", "must be an integer", "invalid_type")
+    # seed (best effort in OpenAI's API), service_tier, store, metadata, stream_options: dropped (module docstring).
 
 
-def _sampling(b: ChatBody, params: dict[str, Any]) -> None:
-    """stop, temperature and top_p."""
+def _sampling(b: ChatBody, params: dict[str, Any], capabilities: claude.ClaudeModel) -> None:
+    """stop, temperature and top_p, as the model takes them (``translate.claude``)."""
     stop = chat.stop(b)
     if stop:
         params["stop_sequences"] = stop
@@ -225,6 +243,35 @@ def _sampling(b: ChatBody, params: dict[str, Any]) -> None:
     top_p = chat.number(b, "top_p", 0.0, 1.0)
     if top_p is not None:
         params["top_p"] = top_p
+    if capabilities.sampling == "default":
+        for key in ("temperature", "top_p"):
+            value = params.pop(key, None)  # the default is what the model runs with anyway
+            if value is not None and value != 1:
+                b.unsupported(
+                    f"body.{key}",
+                    value,
+                    f"{params['model']} takes only the default {key}, 1, as OpenAI's reasoning models do",
+                    "unsupported_parameter",
+                )
+    elif capabilities.sampling == "one" and "temperature" in params and "top_p" in params:
+        b.unsupported("body.top_p", top_p, f"{params['model']} takes temperature or top_p, not both")
+
+
+def _check_no_prefill(b: ChatBody, model: str) -> None:
+    """The conversation does not end with an assistant turn (system messages aside): a prefill, which Claude 4.6
+    and later refuse."""
+    messages = b.body["messages"]  # checked by _messages
+    for i in range(len(messages) - 1, -1, -1):
+        role = messages[i]["role"]
+        if role == "assistant":
+            b.fail(
+                f"body.messages[{i}]",
+                f"is an assistant message ending the conversation (a prefill), which {model} does not take "
+                "(Claude 4.6 and later): end with a user message",
+                "unsupported_value",
+            )
+        if role not in ("system", "developer"):
+            return
 
 
 def _tool_params(b: ChatBody, params: dict[str, Any]) -> None:
@@ -244,9 +291,12 @@ def _reasoning(
     b: ChatBody, params: dict[str, Any], capabilities: claude.ClaudeModel, *, given_max_tokens: bool
 ) -> None:
     """reasoning_effort -> extended thinking (``translate.claude``): a budget below max_tokens, or adaptive
-    thinking at an effort. "none" asks for what Claude does without `thinking`."""
+    thinking at an effort (a level the model lacks rounded down). "none" turns thinking off (``_no_thinking``)."""
     effort = chat.reasoning_effort(b)
-    if effort is None or effort == "none":
+    if effort is None:
+        return
+    if effort == "none":
+        _no_thinking(b, params, capabilities)
         return
     if capabilities.thinking == "none":
         b.unsupported(
@@ -257,15 +307,19 @@ def _reasoning(
         )
     _check_thinking_companions(b, params)
     budget = claude.THINKING_BUDGETS[effort]
-    if not given_max_tokens:  # room for the thinking and the answer, as the line did not say how much
-        params["max_tokens"] = DEFAULT_MAX_TOKENS + budget
+    if not given_max_tokens:  # room for the thinking and the answer, within what the model can write
+        params["max_tokens"] = min(DEFAULT_MAX_TOKENS + budget, capabilities.max_output)
     if capabilities.thinking == "adaptive":
         params["thinking"] = {"type": "adaptive"}
-        params["output_config"] = {"effort": claude.EFFORTS[effort]}
+        params["output_config"] = {"effort": claude.effort(capabilities, effort)}
         return
-    # Thinking counts toward max_tokens as reasoning counts toward max_completion_tokens: a smaller max_tokens
-    # caps the thinking, as OpenAI's caps the reasoning.
-    budget = min(budget, params["max_tokens"] - 1)
+    if given_max_tokens:
+        # Thinking counts toward max_tokens as reasoning counts toward max_completion_tokens: a smaller max_tokens
+        # caps the thinking, as OpenAI's caps the reasoning.
+        budget = min(budget, params["max_tokens"] - 1)
+    else:
+        # Capped at the model's output limit (Opus 4 / 4.1: 32K), the answer keeps its default room.
+        budget = min(budget, params["max_tokens"] - DEFAULT_MAX_TOKENS)
     if budget < claude.MIN_THINKING_BUDGET:
         key = "max_completion_tokens" if b.get("max_completion_tokens") is not None else "max_tokens"
         b.unsupported(
@@ -275,6 +329,37 @@ def _reasoning(
             f"max_tokens: give at least {claude.MIN_THINKING_BUDGET + 1}",
         )
     params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def _no_thinking(b: ChatBody, params: dict[str, Any], capabilities: claude.ClaudeModel) -> None:
+    """reasoning_effort "none": nothing where the model does not think by default, the value that turns thinking
+    off where it does, a 400 where it always thinks."""
+    if capabilities.thinking_default == "off":
+        return
+    if capabilities.thinking_default == "always" or capabilities.thinking_off is None:
+        b.unsupported("body.reasoning_effort", "none", f"{params['model']} always thinks: its thinking cannot be off")
+    params["thinking"] = {"type": capabilities.thinking_off}
+
+
+def _forced_tool_without_thinking(b: ChatBody, params: dict[str, Any], capabilities: claude.ClaudeModel) -> None:
+    """A forced tool (response_format's, or tool_choice required / a function) runs only without thinking: on a
+    model that thinks by default, thinking is turned off beside it; where it cannot be, or the model refuses
+    forced tools, a 400 naming the field that forces the tool."""
+    choice = params.get("tool_choice")
+    if choice is None or choice["type"] not in ("any", "tool") or capabilities.thinking_default == "off":
+        return
+    ours = choice.get("name") == structured.RESPONSE_TOOL
+    key = "response_format" if ours else "tool_choice"
+    if not capabilities.forced_tool or capabilities.thinking_off is None:
+        why = (
+            "always thinks, and a forced tool runs only without thinking"
+            if capabilities.thinking_off is None
+            else "refuses forced tool use"
+        )
+        if ours:
+            why += "; JSON without a native schema comes as a forced tool's input: use a json_schema in Claude's subset"
+        b.unsupported(f"body.{key}", b.get(key), f"{params['model']} {why}")
+    params.setdefault("thinking", {"type": capabilities.thinking_off})
 
 
 def _check_thinking_companions(b: ChatBody, params: dict[str, Any]) -> None:
@@ -299,19 +384,23 @@ def _response_format(b: ChatBody, params: dict[str, Any], capabilities: claude.C
         return
     if fmt.schema is not None and fmt.strict:
         chat.check_strict_schema(b, fmt.schema)
+    problem = None
     if fmt.schema is not None and capabilities.structured_outputs:
-        output_format = {"type": "json_schema", "schema": _native_schema(b, fmt.schema)}
-        params["output_config"] = {**params.get("output_config", {}), "format": output_format}
-        return
-    how = (
-        "Claude has no JSON mode: a JSON object comes as a forced tool's input"
-        if fmt.schema is None
-        else f"{params['model']} has no native structured outputs (Claude 4.5 and later have them): the schema "
-        "goes to a forced tool"
-    )
+        problem = claude.schema_problem(fmt.schema)
+        if problem is None:
+            output_format = {"type": "json_schema", "schema": claude.native_schema(fmt.schema)}
+            params["output_config"] = {**params.get("output_config", {}), "format": output_format}
+            return
+        if fmt.strict:  # a strict schema must hold: the forced tool would only be guided by it
+            b.fail(
+                f"{chat.SCHEMA_PARAM}{problem.path}",
+                f"{problem.problem} (a limit of Claude's structured outputs; a strict schema must be in their subset)",
+                "unsupported_value",
+            )
+    how = _forced_tool_how(fmt, problem, params["model"])
     if "tools" in params:
         b.unsupported("body.response_format", b.get("response_format"), f"{how}, which the line's own tools rule out")
-    if "thinking" in params:
+    if params.get("thinking", {}).get("type") in ("enabled", "adaptive"):
         b.unsupported(
             "body.response_format",
             b.get("response_format"),
@@ -327,12 +416,18 @@ def _response_format(b: ChatBody, params: dict[str, Any], capabilities: claude.C
     params["tool_choice"] = {"type": "tool", "name": structured.RESPONSE_TOOL}
 
 
-def _native_schema(b: ChatBody, schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema as Claude's structured outputs take it; a 400 naming what they do not take."""
-    problem = claude.schema_problem(schema)
+def _forced_tool_how(fmt: chat.ResponseFormat, problem: SchemaProblem | None, model: str) -> str:
+    """Why response_format goes to the forced tool (the start of a 400 when the tool is ruled out)."""
+    if fmt.schema is None:
+        return "Claude has no JSON mode: a JSON object comes as a forced tool's input"
     if problem is not None:
-        b.fail(f"{chat.SCHEMA_PARAM}{problem.path}", problem.problem, "unsupported_value")
-    return claude.native_schema(schema)
+        return (
+            f"the schema is outside Claude's structured outputs (schema{problem.path} {problem.problem}): not "
+            "strict, it goes to a forced tool as guidance"
+        )
+    return (
+        f"{model} has no native structured outputs (Claude 4.5 and later have them): the schema goes to a forced tool"
+    )
 
 
 def _tools(b: ChatBody) -> list[dict[str, Any]]:

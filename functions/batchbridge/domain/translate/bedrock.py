@@ -22,7 +22,8 @@ prompt templates use other special tokens, and a Llama 3 prompt would reach them
 anthropic (Claude): the body is the Anthropic translation (`translate.anthropic.claude_params`; see its docstring
 for every translated, dropped and rejected field), for what the job's model takes (`translate.claude`: native
 structured outputs for `response_format` json_schema on Claude 4.5 and later, a forced tool otherwise and for
-json_object; `reasoning_effort` as extended thinking where the model has it), then
+json_object; `reasoning_effort` as extended thinking where the model has it; sampling, prefill and a forced tool's
+`thinking: {type: disabled}` as the job's model takes them, on the one-pass path too), then
 
 | Change                                        | Why                                                               |
 |-----------------------------------------------|-------------------------------------------------------------------|
@@ -48,7 +49,8 @@ Common to nova, llama and mistral (text-only families):
 | `stop` (string or <= 4)                       | nova / mistral: the family's stop field; llama: rejected          |
 | `response_format` json_object / json_schema   | nova: a forced tool (below); llama / mistral: rejected (no JSON)  |
 
-Dropped (no effect, or an OpenAI account feature): `service_tier`, `store`, `metadata`, `user`,
+Dropped (no effect, or an OpenAI account feature): `seed` (best effort in OpenAI's API; no family body has one),
+`service_tier`, `store`, `metadata`, `user`,
 `stream: false`, `stream_options`, `n: 1`, `logprobs: false`, zero penalties, `response_format: {"type": "text"}`,
 `reasoning_effort: "none"` (what these models do anyway), `logit_bias: {}`, `modalities: ["text"]`,
 `parallel_tool_calls` (no tools to run), `tools: []`, `tool_choice` "none" / "auto" without tools, message `name`,
@@ -56,7 +58,7 @@ and any optional field whose value is null.
 
 Rejected with 400: images (not translated for these families yet), non-empty `tools`, any other `tool_choice`,
 assistant `tool_calls`, `tool` / `function` messages, audio / file parts, `n` > 1, `stream: true`, `logprobs: true`,
-`top_logprobs`, non-zero penalties, `seed` (no family body has one), `reasoning_effort` other than "none" (not
+`top_logprobs`, non-zero penalties, a `seed` that is not an integer, `reasoning_effort` other than "none" (not
 translated for these families), `audio`, `prediction`, `functions` / `function_call`, non-text `modalities`,
 non-empty `logit_bias`, and any unknown field.
 
@@ -259,7 +261,7 @@ def chat_to_model_input(body: dict[str, Any], *, custom_id: str, model_id: str) 
 
 def _claude_input(body: dict[str, Any], custom_id: str, model_id: str) -> dict[str, Any]:
     common = chat.simple(body)
-    if one_pass(common):  # the common line (text only), in one pass: what _claude_general gives it
+    if one_pass(common, claude_model(model_id)):  # the common line, in one pass: what _claude_general gives it
         return simple_params({"anthropic_version": ANTHROPIC_VERSION}, common, user_metadata=False)
     return _claude_general(body, custom_id, model_id)
 
@@ -317,14 +319,11 @@ def _check_common(b: ChatBody) -> None:
             "reasoning is not translated for this model family",
             "unsupported_parameter",
         )
-    if b.get("seed") is not None:
-        b.unsupported(
-            "body.seed",
-            b.get("seed"),
-            "the model's body has no seed: its sampling cannot be made repeatable",
-            "unsupported_parameter",
-        )
-    # service_tier, store, metadata, stream_options, user, parallel_tool_calls: dropped (module docstring).
+    seed = b.get("seed")
+    if seed is not None and not chat.is_int(seed):
+        b.fail("body.seed", "must be an integer", "invalid_type")
+    # seed (best effort in OpenAI's API), service_tier, store, metadata, stream_options, user, parallel_tool_calls:
+    # dropped (module docstring).
 
 
 def _no_response_format(b: ChatBody) -> None:

@@ -304,7 +304,8 @@ _SCHEMA_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 def response_format(b: ChatBody) -> ResponseFormat | None:
     """`response_format`: {"type": "text" | "json_object"} or {"type": "json_schema", "json_schema": {name,
-    description?, schema, strict?}}, each part checked as OpenAI does; None when absent."""
+    description?, schema?, strict?}}, each part checked as OpenAI does; None when absent. A json_schema without
+    `schema` (OpenAI makes it optional) is read as json_object, keeping its name and description."""
     value = b.get("response_format")
     if value is None:
         return None
@@ -324,9 +325,11 @@ def response_format(b: ChatBody) -> ResponseFormat | None:
         b.fail(f"{where}.name", "is required: 1 to 64 letters, digits, underscores or dashes", "invalid_value")
     description = _optional(b, spec, "description", f"{where}.description", str, "a string")
     schema = spec.get("schema")
-    if not isinstance(schema, dict):
-        b.fail(f"{where}.schema", "is required and must be a JSON schema object", "missing_required_parameter")
     strict = _optional(b, spec, "strict", f"{where}.strict", bool, "a boolean")
+    if schema is None:  # optional in OpenAI's API: any JSON object, as json_object (named and described)
+        return ResponseFormat("json_object", name, description)
+    if not isinstance(schema, dict):
+        b.fail(f"{where}.schema", "must be a JSON schema object", "invalid_type")
     return ResponseFormat("json_schema", name, description, schema, bool(strict))
 
 
