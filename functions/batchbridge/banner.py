@@ -5,17 +5,20 @@ providers a caller can use. Never a key: only the names of the variables holding
 from __future__ import annotations
 
 import os
-from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from batchbridge.config import Settings
+from batchbridge.domain.providers import SETUPS
 
-# provider, its name in prose, the variable of the gateway's own key (gateway-key mode)
-KEYED_PROVIDERS: Final = (
-    ("openai", "OpenAI", "OPENAI_API_KEY"),
-    ("anthropic", "Anthropic", "ANTHROPIC_API_KEY"),
-    ("gemini", "Gemini", "GEMINI_API_KEY"),
-)
+
+def keyed_providers() -> list[tuple[str, str, str]]:
+    """Each provider taking a key of the gateway's (gateway-key mode): its name, its name in prose, its key's
+    variable — as its setup declares them (``domain.providers.SETUPS``)."""
+    return [
+        (provider, setup.display_name, setup.key_variable)
+        for provider, setup in SETUPS.items()
+        if setup.key_variable is not None
+    ]
 
 
 def banner(settings: Settings, *, url: str, storage: str, aws_credentials: bool) -> list[str]:
@@ -41,21 +44,10 @@ def banner(settings: Settings, *, url: str, storage: str, aws_credentials: bool)
         )
     else:
         lines.append("keys: pass-through: each caller's bearer key goes to the provider it names")
-    upstreams = {
-        "openai": settings.openai_base_url,
-        "anthropic": settings.anthropic_base_url,
-        "gemini": settings.gemini_base_url,
-    }
-    for provider, label, variable in KEYED_PROVIDERS:
-        if not gateway_keys:
-            status = f"usable with the caller's own {label} key"
-        elif provider in settings.provider_keys:
-            status = f"usable, the gateway's key from {variable}"
-        elif settings.provider_keys_secret_arn:
-            status = f'usable if the secret of BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN holds an "{provider}" key'
-        else:
-            status = f"not usable: no key in {variable} or BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN"
-        lines.append(f"  {provider}: {status} ({public_url(upstreams[provider])})")
+    for provider, label, variable in keyed_providers():
+        upstream = settings.base_urls.get(provider)
+        where = f" ({public_url(upstream)})" if upstream else ""
+        lines.append(f"  {provider}: {_keyed(settings, provider, label, variable)}{where}")
     lines.append(f"  bedrock: {_bedrock(settings, aws_credentials)}")
     if settings.compat_endpoints:
         for name, endpoint in sorted(settings.compat_endpoints.items()):
@@ -73,6 +65,17 @@ def banner(settings: Settings, *, url: str, storage: str, aws_credentials: bool)
             "llama.cpp's: see the README's 'Try it without keys')"
         )
     return [f"batchbridge: {line}" for line in lines]
+
+
+def _keyed(settings: Settings, provider: str, label: str, variable: str) -> str:
+    """Whether a keyed provider is usable, and with whose key."""
+    if not settings.gateway_keys_mode:
+        return f"usable with the caller's own {label} key"
+    if provider in settings.provider_keys:
+        return f"usable, the gateway's key from {variable}"
+    if settings.provider_keys_secret_arn:
+        return f'usable if the secret of BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN holds an "{provider}" key'
+    return f"not usable: no key in {variable} or BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN"
 
 
 def _bedrock(settings: Settings, aws_credentials: bool) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
 from batchbridge.domain.compat import CompatEndpoint, parse_endpoints
+from batchbridge.domain.providers import SETUPS
 
 StorageMode = Literal["embedded", "aws"]
 
@@ -132,9 +133,7 @@ class Settings:
     storage: StorageMode
     table: str
     bucket: str
-    openai_base_url: str
-    anthropic_base_url: str
-    gemini_base_url: str
+    base_urls: dict[str, str]  # provider -> its base URL (each provider's setup names its variable and default)
     owner_secret: str | None
     upstream_timeout_seconds: float
     refresh_seconds: float
@@ -157,10 +156,12 @@ class Settings:
     api_keys_secret_arn: str | None = None
     provider_keys: dict[str, str] = field(default_factory=dict, repr=False)  # provider -> key, from the env
     provider_keys_secret_arn: str | None = None
-    # provider openai-compatible: endpoint name -> its settings; chunks of its batches go to this queue (SQS)
+    # provider openai-compatible: endpoint name -> its settings
     compat_endpoints: dict[str, CompatEndpoint] = field(default_factory=dict)
-    compat_queue_url: str | None = None
-    compat_stall_seconds: float = 120.0  # a running self-run batch silent this long has lost its worker
+    # the executor (the batches the gateway runs itself): chunks go to this queue (SQS); a running batch silent
+    # this long has lost its worker
+    executor_queue_url: str | None = None
+    executor_stall_seconds: float = 120.0
     # Secrets Manager secrets read at runtime (the deployment keeps no secret value in a function's environment):
     # the owner HMAC key, the webhook signing secret, and a JSON object of openai-compatible keys by the name an
     # endpoint's api_key_env gives. A plain value (BATCHBRIDGE_OWNER_SECRET, …) wins over its secret.
@@ -183,9 +184,7 @@ class Settings:
             storage=storage,  # type: ignore[arg-type]
             table=_env("BATCHBRIDGE_TABLE", "batchbridge"),
             bucket=_env("BATCHBRIDGE_BUCKET", "batchbridge-local"),
-            openai_base_url=_env("BATCHBRIDGE_OPENAI_BASE_URL", "https://api.openai.com/v1", _base_url),
-            anthropic_base_url=_env("BATCHBRIDGE_ANTHROPIC_BASE_URL", "https://api.anthropic.com", _base_url),
-            gemini_base_url=_env("BATCHBRIDGE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com", _base_url),
+            base_urls=_base_urls(),
             owner_secret=os.environ.get("BATCHBRIDGE_OWNER_SECRET") or None,
             upstream_timeout_seconds=_float("BATCHBRIDGE_UPSTREAM_TIMEOUT_SECONDS", 25.0),
             refresh_seconds=_float("BATCHBRIDGE_REFRESH_SECONDS", 5.0, allow_zero=True),
@@ -202,8 +201,9 @@ class Settings:
             provider_keys=_provider_keys(),
             provider_keys_secret_arn=_env("BATCHBRIDGE_PROVIDER_KEYS_SECRET_ARN", None),
             compat_endpoints=_keyed_over_tls(parse_endpoints(os.environ.get("BATCHBRIDGE_COMPAT_ENDPOINTS", ""))),
-            compat_queue_url=_env("BATCHBRIDGE_COMPAT_QUEUE_URL", None),
-            compat_stall_seconds=_float("BATCHBRIDGE_COMPAT_STALL_SECONDS", 120.0),
+            # (the variables keep their names: they are the product's interface)
+            executor_queue_url=_env("BATCHBRIDGE_COMPAT_QUEUE_URL", None),
+            executor_stall_seconds=_float("BATCHBRIDGE_COMPAT_STALL_SECONDS", 120.0),
             owner_secret_arn=_env("BATCHBRIDGE_OWNER_SECRET_ARN", None),
             webhook_secret_arn=_env("BATCHBRIDGE_WEBHOOK_SECRET_ARN", None),
             compat_keys_secret_arn=_env("BATCHBRIDGE_COMPAT_KEYS_SECRET_ARN", None),
@@ -220,10 +220,16 @@ class Settings:
 
 
 def _provider_keys() -> dict[str, str]:
-    """The providers' own keys, from the environment: provider -> key (gateway-key mode sends these upstream)."""
-    keys = {
-        "openai": _env("OPENAI_API_KEY", ""),
-        "anthropic": _env("ANTHROPIC_API_KEY", ""),
-        "gemini": _env("GEMINI_API_KEY", ""),
-    }
+    """The providers' own keys, from the environment: provider -> key (gateway-key mode sends these upstream),
+    each from the variable its setup names (``domain.providers.SETUPS``: no adapter is imported to read them)."""
+    keys = {provider: _env(setup.key_variable, "") for provider, setup in SETUPS.items() if setup.key_variable}
     return {provider: key for provider, key in keys.items() if key}
+
+
+def _base_urls() -> dict[str, str]:
+    """Each provider's base URL: from the variable its setup names, else the setup's default."""
+    return {
+        provider: _base_url(_env(setup.base_url_variable, setup.default_base_url))
+        for provider, setup in SETUPS.items()
+        if setup.base_url_variable
+    }

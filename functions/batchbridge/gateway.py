@@ -28,7 +28,7 @@ from batchbridge.domain.services.files import FileService
 from batchbridge.store.keys import KeySource
 
 if TYPE_CHECKING:
-    from batchbridge.domain.executor import BatchExecutor, RequestSender
+    from batchbridge.domain.executor import BatchExecutor
     from batchbridge.domain.services.batches import BatchService
     from batchbridge.domain.services.jobs import BatchJobs
     from batchbridge.domain.services.uploads import UploadService
@@ -59,6 +59,8 @@ class Gateway:
     webhook_sender: WebhookSender | None = None
     key_source: KeySource | None = None  # set in gateway-key mode
     idempotency_store_factory: Callable[[], Any] | None = None  # Powertools persistence on our table
+    # the executor (the batches the gateway runs itself), built on first use; None: this gateway runs none
+    executor_factory: Callable[[], BatchExecutor] | None = None
 
     @cached_property
     def idempotency_store(self) -> Any:
@@ -76,6 +78,11 @@ class Gateway:
             from batchbridge.domain import webhooks
 
             webhooks.secret_key(self.settings.webhook_secret)  # fail at start on a malformed secret
+
+    @property
+    def executor(self) -> BatchExecutor | None:
+        """The executor its background jobs run chunks on (the openai-compatible provider's batches)."""
+        return None if self.executor_factory is None else self.executor_factory()
 
     @cached_property
     def files(self) -> FileService:
@@ -116,6 +123,7 @@ class Gateway:
             now_ns,
             webhook=webhook,
             sender=self.webhook_sender,
+            executor=self.executor,
         )
 
     def caller(self, headers: Mapping[str, str]) -> Caller:
@@ -168,7 +176,7 @@ class Gateway:
 
         ``aws`` is the embedded store (its own endpoint); None means boto3's environment. ``queue``
         is where background jobs go; None means the SQS queue at BATCHBRIDGE_WORK_QUEUE_URL. ``chunk_queue``: where
-        openai-compatible chunks go; None means BATCHBRIDGE_COMPAT_QUEUE_URL's SQS queue, else ``queue``.
+        the executor's chunks go; None means BATCHBRIDGE_COMPAT_QUEUE_URL's SQS queue, else ``queue``.
         """
         from batchbridge import aws as aws_clients
         from batchbridge.providers.registry import Parts, Registry, factories
@@ -205,29 +213,31 @@ class Gateway:
         # the same in-process queue under `serve`.
         if chunk_queue is None:
             chunk_queue = queue
-            if settings.compat_queue_url:
-                chunk_queue = traced(SqsWorkQueue(lambda: client("sqs"), settings.compat_queue_url), "chunk_queue")
+            if settings.executor_queue_url:
+                chunk_queue = traced(SqsWorkQueue(lambda: client("sqs"), settings.executor_queue_url), "chunk_queue")
+        chunks: WorkQueue = chunk_queue  # (narrowed for the closure below)
 
-        def executor(sender: RequestSender) -> BatchExecutor:
-            # runs the openai-compatible batches (its adapter is their provider face): its store is made here
+        @cache
+        def executor() -> BatchExecutor:
+            # One executor, for the background jobs (its chunks) and the openai-compatible adapter (its batches'
+            # provider face): it sends to the endpoints that provider configures, over its HTTP sender.
             from batchbridge.domain.executor import BatchExecutor
+            from batchbridge.providers.compat import HttpSender, send_targets
             from batchbridge.store.executor_state import DynamoChunkStore
 
-            return BatchExecutor(
-                settings.compat_endpoints,
+            built = BatchExecutor(
+                send_targets(settings.compat_endpoints),
                 store=traced(DynamoChunkStore(dynamodb, settings.table), "executor_state"),
                 blobs=blobs,
-                queue=chunk_queue,
-                sender=sender,
-                stall_seconds=settings.compat_stall_seconds,
+                queue=chunks,
+                sender=HttpSender(key_of=lambda variable: compat_key(settings, variable)),
+                clock=now_ns,
+                stall_seconds=settings.executor_stall_seconds,
             )
+            return traced(built, "executor")
 
         # Bedrock's AWS clients are boto3's own (its environment), never the embedded store's.
-        parts = Parts(
-            aws_client=aws_clients.client,
-            executor=executor,
-            compat_key=lambda variable: compat_key(settings, variable),
-        )
+        parts = Parts(aws_client=aws_clients.client, executor=executor)
 
         return cls(
             settings=settings,
@@ -244,6 +254,7 @@ class Gateway:
             webhook_sender=_webhook_sender() if settings.webhook_url else None,
             key_source=key_source,
             idempotency_store_factory=lambda: _idempotency_store(settings.table, dynamodb),
+            executor_factory=executor,
         )
 
 

@@ -14,7 +14,7 @@ import pytest
 from openai import OpenAI
 
 from batchbridge.config import Settings
-from batchbridge.domain.compat import CHUNK_REQUESTS
+from batchbridge.domain.executor import CHUNK_REQUESTS
 from batchbridge.gateway import Gateway
 from batchbridge.store.executor_state import DynamoChunkStore
 from tests.contract.openai_schema import assert_valid
@@ -203,16 +203,16 @@ def test_cancel_in_the_middle_stops_the_rest(client: OpenAI, fake_compat: tuple[
 def test_a_chunk_that_keeps_failing_is_dead_lettered_and_the_batch_goes_on(
     client: OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchbridge.providers.compat import CompatAdapter
+    from batchbridge.domain.executor import BatchExecutor
 
-    real = CompatAdapter.run_chunk
+    real = BatchExecutor.run_chunk
 
-    def first_chunk_poisoned(self: CompatAdapter, batch_id: str, number: int, deadline: float | None = None) -> None:
+    def first_chunk_poisoned(self: BatchExecutor, batch_id: str, number: int, deadline: float | None = None) -> None:
         if number == 0:
             raise RuntimeError("poison")
         real(self, batch_id, number, deadline)
 
-    monkeypatch.setattr(CompatAdapter, "run_chunk", first_chunk_poisoned)
+    monkeypatch.setattr(BatchExecutor, "run_chunk", first_chunk_poisoned)
     done = finish(client, start(client, chat_lines(CHUNK_REQUESTS + 5)).id)
     assert done.status == "completed"
     assert done.request_counts is not None

@@ -18,8 +18,8 @@ from openai import OpenAI
 
 from batchbridge.api.app import build_app
 from batchbridge.config import Settings
-from batchbridge.domain.compat import CHUNK_REQUESTS
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.executor import CHUNK_REQUESTS
 from batchbridge.gateway import Gateway
 from batchbridge.store.queue import LocalWorkQueue
 from tests.fakes.server import running_server
@@ -181,9 +181,10 @@ def test_a_run_stops_sending_before_its_deadline_and_queues_the_rest(make: Any, 
     chunks = LossyQueue()
     client, gateway = make(timeout=1.0, chunks=chunks, run_chunks=False)
     batch = start_batch(client, chat_lines(CHUNK_REQUESTS))
-    runner = gateway.providers.get("openai-compatible")
+    runner = gateway.executor  # what the chunk jobs run on
+    assert runner is not None
     # 2 sends x 1 s + the 30 s margin: half a second to send in
-    runner.run_chunk(batch.id, 0, deadline=time.monotonic() + 32.5)  # type: ignore[attr-defined]
+    runner.run_chunk(batch.id, 0, deadline=time.monotonic() + 32.5)
     sent_first = sum(fake.received.values())
     assert 0 < sent_first < CHUNK_REQUESTS
     assert [ref.count("#") for kind, ref in chunks.sent if kind == "chunk"] == [1, 2]  # chunk 0, then again
@@ -198,9 +199,10 @@ def test_two_runs_of_a_chunk_queue_the_next_once(make: Any, fake_compat: tuple[A
     chunks = LossyQueue()
     client, gateway = make(chunks=chunks, run_chunks=False)
     batch = start_batch(client, chat_lines(CHUNK_REQUESTS + 5))
-    runner = gateway.providers.get("openai-compatible")
-    runner.run_chunk(batch.id, 0)  # type: ignore[attr-defined]
-    runner.run_chunk(batch.id, 0)  # type: ignore[attr-defined]
+    runner = gateway.executor  # what the chunk jobs run on
+    assert runner is not None
+    runner.run_chunk(batch.id, 0)
+    runner.run_chunk(batch.id, 0)
     assert [ref for kind, ref in chunks.sent if kind == "chunk"] == [f"{batch.id}#0", f"{batch.id}#1"]
     assert sum(fake_compat[0].received.values()) == CHUNK_REQUESTS
 

@@ -9,7 +9,14 @@ from typing import Any
 import httpx
 
 from batchbridge.domain.compat import CompatEndpoint
-from batchbridge.providers.compat import HttpSender
+from batchbridge.domain.executor import SendTarget
+from batchbridge.providers.compat import HttpSender, send_target
+
+
+def target(name: str, base_url: str, **settings: Any) -> SendTarget:
+    """Where the executor sends an endpoint's requests, as the endpoint's configuration gives it."""
+    return send_target(CompatEndpoint(name, base_url, **settings))
+
 
 BODY = {"model": "llama3", "messages": [{"role": "user", "content": "héllo"}]}
 
@@ -27,7 +34,7 @@ def sender(answer: httpx.Response, keys: dict[str, str]) -> tuple[HttpSender, li
 def test_a_request_goes_to_the_endpoint_with_its_key_and_its_own_timeout() -> None:
     ok = httpx.Response(200, json={"id": "chatcmpl-1"}, headers={"x-request-id": "req_1"})
     send, received = sender(ok, {"VLLM_KEY": "sk-endpoint"})
-    endpoint = CompatEndpoint("vllm", "http://vllm.test/v1", api_key_env="VLLM_KEY", timeout_seconds=42.0)
+    endpoint = target("vllm", "http://vllm.test/v1", api_key_env="VLLM_KEY", timeout_seconds=42.0)
     line = send.send(endpoint, "chat/completions", "req-1", BODY)
     (request,) = received
     assert (request.method, str(request.url)) == ("POST", "http://vllm.test/v1/chat/completions")
@@ -40,8 +47,8 @@ def test_a_request_goes_to_the_endpoint_with_its_key_and_its_own_timeout() -> No
 
 def test_an_endpoint_without_a_key_is_sent_none() -> None:
     send, received = sender(httpx.Response(200, json={}), {})
-    send.send(CompatEndpoint("open", "http://open.test/v1"), "embeddings", "a", {"input": "x"})
-    send.send(CompatEndpoint("unset", "http://unset.test/v1", api_key_env="UNSET_KEY"), "embeddings", "b", {})
+    send.send(target("open", "http://open.test/v1"), "embeddings", "a", {"input": "x"})
+    send.send(target("unset", "http://unset.test/v1", api_key_env="UNSET_KEY"), "embeddings", "b", {})
     assert [str(request.url) for request in received] == [
         "http://open.test/v1/embeddings",
         "http://unset.test/v1/embeddings",
@@ -52,6 +59,6 @@ def test_an_endpoint_without_a_key_is_sent_none() -> None:
 def test_an_error_answer_is_the_line_and_is_not_sent_again(no_retry_waits: list[float]) -> None:
     error: dict[str, Any] = {"error": {"message": "bad model", "type": "invalid_request_error", "param": "model"}}
     send, received = sender(httpx.Response(400, json=error), {})
-    line = send.send(CompatEndpoint("vllm", "http://vllm.test/v1"), "chat/completions", "req-1", BODY)
+    line = send.send(target("vllm", "http://vllm.test/v1"), "chat/completions", "req-1", BODY)
     assert line["response"]["status_code"] == 400 and line["response"]["body"] == error
     assert len(received) == 1 and no_retry_waits == []

@@ -12,10 +12,19 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from batchbridge.domain import compat
-from batchbridge.domain.compat import CHUNK_REQUESTS, CompatEndpoint
 from batchbridge.domain.errors import GatewayError, not_found
-from batchbridge.domain.executor import UNRUN, BatchExecutor, RunState, output_line, report
+from batchbridge.domain.executor import (
+    CHUNK_REQUESTS,
+    UNRUN,
+    WINDOW_SECONDS,
+    BatchExecutor,
+    RunState,
+    SendTarget,
+    answer_line,
+    output_line,
+    parse_chunk_ref,
+    report,
+)
 from batchbridge.domain.executor.run import STATE_CHECK_SECONDS
 
 STALL = 120.0
@@ -161,31 +170,31 @@ class ScriptedSender:
         self.sent: list[str] = []
         self.before: Callable[[str], None] = lambda custom_id: None  # runs first: to cancel, move the clock, fail
 
-    def send(self, endpoint: CompatEndpoint, path: str, custom_id: str, body: Any) -> dict[str, Any]:
+    def send(self, target: SendTarget, path: str, custom_id: str, body: Any) -> dict[str, Any]:
         self.before(custom_id)
         self.sent.append(custom_id)
         status = self.script(custom_id)
         answer = {"echo": body, "path": path} if status < 300 else {"error": {"message": "no"}}
-        return compat.output_line(
-            line_id="", custom_id=custom_id, status=status, body=answer, request_id="req", error=None
-        )
+        return answer_line(line_id="", custom_id=custom_id, status=status, body=answer, request_id="req", error=None)
 
 
 class Clock:
+    """The services' clock (nanoseconds since the epoch), moved by the tests in seconds (``now``)."""
+
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> int:
+        return round(self.now * 1_000_000_000)
 
 
-ENDPOINT = CompatEndpoint(name="local", base_url="http://127.0.0.1:1/v1", max_concurrency=1, timeout_seconds=5.0)
+ENDPOINT = SendTarget(name="local", base_url="http://127.0.0.1:1/v1", max_concurrency=1, timeout_seconds=5.0)
 
 
 class World:
     """An executor and its ports."""
 
-    def __init__(self, endpoints: dict[str, CompatEndpoint] | None = None) -> None:
+    def __init__(self, endpoints: dict[str, SendTarget] | None = None) -> None:
         self.store = DictChunkStore()
         self.blobs = MemoryBlobs()
         self.queue = ListQueue()
@@ -201,13 +210,13 @@ class World:
             stall_seconds=STALL,
         )
 
-    def start(self, requests: int, batch_id: str = "batch_1", endpoint: CompatEndpoint = ENDPOINT) -> str:
+    def start(self, requests: int, batch_id: str = "batch_1", endpoint: SendTarget = ENDPOINT) -> str:
         lines = [
             {"custom_id": f"r-{n}", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "n": n}}
             for n in range(requests)
         ]
         self.blobs.blobs["files/input"] = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-        self.executor.start(batch_id, "files/input", "chat/completions", endpoint)
+        self.executor.start(batch_id, "files/input", "chat/completions", endpoint.name)
         return batch_id
 
     def drain(self) -> int:
@@ -216,7 +225,7 @@ class World:
         while self.queue.sent:
             kind, ref = self.queue.sent.pop(0)
             assert kind == "chunk"
-            self.executor.run_chunk(*compat.parse_chunk_ref(ref))
+            self.executor.run_chunk(*parse_chunk_ref(ref))
             ran += 1
         return ran
 
@@ -419,7 +428,7 @@ def test_a_batch_past_its_window_expires(world: World) -> None:
     world.queue.sent.clear()
     world.executor.run_chunk(batch, 0)
     assert world.queue.sent == [("chunk", "batch_1#1")]
-    world.clock.now += compat.WINDOW_SECONDS
+    world.clock.now += WINDOW_SECONDS
     state = world.executor.state(batch)
     assert (state.status, state.ended_at) == ("expired", state.expires_at)
     world.drain()
@@ -433,7 +442,7 @@ def test_a_run_in_the_window_s_last_moments_expires_the_batch_after_it(world: Wo
 
     def past_the_window(custom_id: str) -> None:
         if custom_id == "r-1":
-            world.clock.now += compat.WINDOW_SECONDS
+            world.clock.now += WINDOW_SECONDS
 
     world.sender.before = past_the_window
     world.drain()
@@ -454,7 +463,7 @@ def test_a_run_near_its_deadline_leaves_the_rest_to_another(world: World) -> Non
 
 
 def test_a_batch_whose_endpoint_went_away_fails(world: World) -> None:
-    gone = CompatEndpoint(name="gone", base_url="http://127.0.0.1:2/v1")
+    gone = SendTarget(name="gone", base_url="http://127.0.0.1:2/v1", timeout_seconds=5.0)
     batch = world.start(3, endpoint=gone)
     world.drain()
     state = world.executor.state(batch)
@@ -481,7 +490,7 @@ def test_an_answer_too_large_to_store_is_an_error_line(world: World) -> None:
 
 
 def test_requests_run_max_concurrency_at_once() -> None:
-    wide = CompatEndpoint(name="local", base_url="http://127.0.0.1:1/v1", max_concurrency=3, timeout_seconds=5.0)
+    wide = SendTarget(name="local", base_url="http://127.0.0.1:1/v1", max_concurrency=3, timeout_seconds=5.0)
     world = World({"local": wide})
     in_flight, most, lock, all_three = [0], [0], threading.Lock(), threading.Event()
 

@@ -10,10 +10,11 @@ from typing import Any, cast
 
 import pytest
 
-from batchbridge.domain import codec, compat, output_lines
+from batchbridge.domain import codec, output_lines
 from batchbridge.domain.endpoints import CHAT_ENDPOINT, EMBEDDINGS_ENDPOINT, translation
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.executor import UNRUN, output_line
+from batchbridge.domain.executor import UNRUN, answer_line, output_line
+from batchbridge.domain.executor.views import failed_line
 from batchbridge.domain.jsonl import table_requests
 from batchbridge.domain.ports import BatchRequest, Credentials, ResultContext
 from batchbridge.domain.records import FileRecord
@@ -172,10 +173,10 @@ def context(model: str = "") -> ResultContext:
 
 
 def test_the_executors_lines_are_the_builders() -> None:
-    stored = compat.output_line(line_id="", custom_id=CID, status=200, body={"x": 1}, request_id=None, error=None)
+    stored = answer_line(line_id="", custom_id=CID, status=200, body={"x": 1}, request_id=None, error=None)
     assert stored == output_lines.answered("", CID, 200, {"x": 1})[1]
-    assert compat.failed_line(CID, "no") == output_lines.failed("", CID, "no")[1]
-    unanswered = compat.output_line(line_id="", custom_id=CID, status=None, body=None, request_id=None, error=None)
+    assert failed_line(CID, "no") == output_lines.failed("", CID, "no")[1]
+    unanswered = answer_line(line_id="", custom_id=CID, status=None, body=None, request_id=None, error=None)
     assert unanswered == output_lines.failed("", CID, "The endpoint did not answer.")[1]
     assert output_line(stored, custom_id=CID, line_id=LINE) == output_lines.placed(stored, LINE, CID)
     assert output_line({UNRUN: "batch_cancelled"}, custom_id=CID, line_id=LINE) == output_lines.unrun(

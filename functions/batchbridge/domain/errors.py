@@ -37,6 +37,12 @@ def provider_status(status: int) -> int:
     return 502 if status >= 500 and status not in (502, 503, 504) else status
 
 
+def bad_provider_response(message: str) -> GatewayError:
+    """The 502 for an answer of a provider the gateway cannot read (``message`` names the provider and what is
+    wrong): every ``provider_bad_response`` is built here."""
+    return GatewayError(502, message, type="upstream_error", code="provider_bad_response")
+
+
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
     return GatewayError(400, message, param=param, code=code)
 

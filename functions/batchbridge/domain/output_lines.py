@@ -5,7 +5,7 @@ when the request was answered, whatever the status, else ``error`` (``{"code", "
 ``(role, line)``: the role is the file the line goes to, "output" for a 2xx answer and "error" for everything else
 (as OpenAI sorts them). Key order is the files' own: the files stay byte for byte what they were.
 
-The translations (``domain.translate``), the executor's answers (``domain.compat``, ``domain.executor.views``) and
+The translations (``domain.translate``), the executor's answers (``domain.executor.views``) and
 the finalizer (``domain.services.result_files``) build their lines here, and nowhere else. These run once per line
 of files of up to 200 MB: each is one dict literal.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
-from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.errors import GatewayError, bad_provider_response
 
 OUTPUT: Final = "output"
 ERROR: Final = "error"
@@ -117,9 +117,13 @@ def role_of(line: dict[str, Any]) -> str:
 
 def bad_response(provider: str, problem: str) -> GatewayError:
     """The 502 for an answer of ``provider`` the gateway cannot read; a result line's becomes ``bad_result``."""
-    return GatewayError(
-        502, f"The {provider} provider returned {problem}.", type="upstream_error", code="provider_bad_response"
-    )
+    return bad_provider_response(f"The {provider} provider returned {problem}.")
+
+
+def result_line_id(batch_id: str, custom_id: str) -> str:
+    """The id of a request's line in a batch's result files: derived, so a second finalizer run writes the same
+    lines."""
+    return "batch_req_" + hashlib.sha256(f"{batch_id}:{custom_id}".encode()).hexdigest()[:32]
 
 
 def completion_id(line_id: str) -> str:

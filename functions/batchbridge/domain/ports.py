@@ -120,14 +120,39 @@ class ProviderFile:
 FIND_SLACK_SECONDS: Final = 300  # clocks differ: find_batch looks this far back past the create's own time
 
 
-@dataclass(frozen=True)
-class OpenAIResults:
-    """A batch's results as its provider wrote them, OpenAI batch output files (OpenAI's own): copied byte for byte
-    into the batch's output and error files, each line in the file the provider put it in, with the provider's
-    request_counts (the gateway converts and counts nothing)."""
+@dataclass(frozen=True, slots=True)
+class RawResultLine:
+    """A result line the provider wrote itself as an OpenAI batch output line (OpenAI's), as ``results`` gives it:
+    ``data``, its bytes as the provider wrote them, its line ending included (a file's last line may have none), for
+    the gateway to write untouched into the batch's ``role`` file ("output" | "error", the file the provider put it
+    in). (A class of its own, not a tuple: ``results`` yields it beside the (custom_id, raw line) pairs.)"""
 
-    output_file_id: str | None  # the provider's IDs; None where it wrote no such file
-    error_file_id: str | None
+    role: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RawResultFile:
+    """A result file the provider wrote itself (OpenAI's output or error file), as ``results`` announces it before
+    its lines (RawResultLine): the batch's ``role`` file is then there even when the provider's file is empty, and
+    takes its dates (and its ID, to delete it with ours)."""
+
+    role: str
+    file: ProviderFile
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableResult:
+    """A result line of the provider's the adapter could not read at all (not a JSON object), in its place in
+    ``results`` (the request at its position, when it names no custom_id): ``problem`` says what is wrong; the
+    gateway writes it as a ``provider_bad_result`` error line."""
+
+    problem: str
+
+
+# What ``ProviderAdapter.results`` yields: (provider custom_id, raw line) pairs to convert (the raw line may be an
+# UnreadableResult), or, from a provider that writes OpenAI lines itself, its files and their raw lines.
+ResultItem = tuple[str | None, dict[str, Any] | UnreadableResult] | RawResultLine | RawResultFile
 
 
 @dataclass
@@ -139,9 +164,13 @@ class ProviderBatch:
     timestamps: dict[str, int] = field(default_factory=dict)
     request_counts: dict[str, int] | None = None
     errors: dict[str, Any] | None = None
-    # Results the provider wrote itself as OpenAI batch output files (OpenAI's); None: its results are the lines
-    # ``ProviderAdapter.results`` gives, for the gateway to convert
-    openai_results: OpenAIResults | None = None
+    # The provider writes its results as OpenAI batch output lines itself, in files of its own (OpenAI): ``results``
+    # gives them raw (RawResultFile, RawResultLine), and its request_counts stand (the gateway counts and checks none)
+    writes_result_lines: bool = False
+    # Where the provider holds the job's input (its file ID; None where it names none) and its results (its output and
+    # error file IDs, once it names them): kept on the job (ProviderJob) as last reported
+    input_location: str | None = None
+    output_locations: list[str] | None = None
     model: str | None = None
     usage: dict[str, Any] | None = None
     all_expired: bool = False  # every request expired unrun (providers whose "ended" covers expiry)
@@ -331,9 +360,11 @@ class ProviderAdapter(Protocol):
         ``create_batch`` would, custom_id map included."""
         ...
 
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
-        """The ended batch's result lines, where its reports name no ``openai_results``: (provider custom_id, raw
-        line).
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[ResultItem]:
+        """The ended batch's results: (provider custom_id, raw line) pairs, each converted by ``output_line`` (an
+        UnreadableResult in place of a line the adapter could not read); or, where its reports say the provider
+        ``writes_result_lines``, each of its files (RawResultFile) followed by that file's lines (RawResultLine),
+        written as they are.
 
         A None custom_id means "the request at this line's position": for providers whose results keep the input
         order, and only with a custom_id map listing every request in that order."""

@@ -1,10 +1,12 @@
-"""Providers: their names, how a request picks one, and what a provider declares of itself (``ProviderSpec``).
+"""Providers: their names, how a request picks one, and what a provider declares of itself.
 
-Each provider is declared once, by its adapter module (``SPEC``, beside its ``build``): its names, its key, its
-base URL setting and what its batch states mean. The domain never imports those modules (they are the edges'); it
-is handed a spec with the adapter (``ProviderAdapter.spec``). Only the names are needed before any adapter is
-built (to check a request's ``provider``, in error messages, in the API's schema): ``PROVIDERS``, the one list of
-them, which ``providers.registry`` maps each to its module.
+A provider is declared in two parts. What the gateway reads of it at every start, before any adapter module is
+imported — its display name, the variable of the gateway's own key for it, the variable and default of its base
+URL — is its ``ProviderSetup``, a line of ``SETUPS`` here: the settings (``config``), ``serve``'s banner, the API's
+schema and messages read that table, so a Lambda function's cold start imports no adapter to read its keys. The
+rest is its adapter module's ``SPEC`` (a ``ProviderSpec``, beside its ``build``): what its batch states mean and
+how its create works; the spec reads its setup by its name. The domain never imports those modules (they are the
+edges'); it is handed a spec with the adapter (``ProviderAdapter.spec``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,36 @@ from typing import Any, Final
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.lifecycle import Observation
 
+
+@dataclass(frozen=True)
+class ProviderSetup:
+    """What is read of a provider before any adapter is built. ``display_name``: as messages name it ("OpenAI:
+    Rate limit reached", "… refused this gateway's own credentials"). ``key_variable``: the environment variable
+    holding the gateway's own key for it (gateway-key mode); None for a provider that takes none from the gateway's
+    provider keys (Bedrock runs on the gateway's AWS identity; an openai-compatible endpoint takes the key its
+    configuration names). ``base_url_variable``: the environment variable of its base URL (``Settings.base_urls``),
+    ``default_base_url`` when unset; None for a provider without one."""
+
+    display_name: str
+    key_variable: str | None = None
+    base_url_variable: str | None = None
+    default_base_url: str = ""
+
+
 # Every provider the gateway knows, in the order the API lists them (``providers.registry.MODULES`` has a module for
 # each: a test holds both the same).
-PROVIDERS: Final = ("openai", "anthropic", "bedrock", "gemini", "openai-compatible")
+SETUPS: Final[Mapping[str, ProviderSetup]] = {
+    "openai": ProviderSetup("OpenAI", "OPENAI_API_KEY", "BATCHBRIDGE_OPENAI_BASE_URL", "https://api.openai.com/v1"),
+    "anthropic": ProviderSetup(
+        "Anthropic", "ANTHROPIC_API_KEY", "BATCHBRIDGE_ANTHROPIC_BASE_URL", "https://api.anthropic.com"
+    ),
+    "bedrock": ProviderSetup("Bedrock"),
+    "gemini": ProviderSetup(
+        "Gemini", "GEMINI_API_KEY", "BATCHBRIDGE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"
+    ),
+    "openai-compatible": ProviderSetup("openai-compatible"),
+}
+PROVIDERS: Final = tuple(SETUPS)
 DEFAULT_PROVIDER: Final = "openai"
 
 
@@ -26,25 +55,42 @@ DEFAULT_PROVIDER: Final = "openai"
 class ProviderSpec:
     """A provider as its adapter module declares it (``SPEC``).
 
-    ``name``: as requests and records name it (one of ``PROVIDERS``). ``display_name``: as messages name it
-    ("OpenAI: Rate limit reached", "… refused this gateway's own credentials"). ``key_variable``: the environment
-    variable holding the gateway's own key for it (gateway-key mode); None for a provider that takes none from the
-    gateway's provider keys (Bedrock runs on the gateway's AWS identity; an openai-compatible endpoint takes the key
-    its configuration names). ``base_url_setting``: the ``Settings`` attribute holding its base URL, if it has one.
+    ``name``: as requests and records name it (one of ``PROVIDERS``); its ``setup`` (``SETUPS``) gives its
+    ``display_name`` and ``key_variable``.
 
     What its raw batch states mean (``lifecycle.observe``): ``states``, raw state -> observation, looked up after
     removing each of ``state_prefixes`` in turn (Gemini spells a state ``BATCH_STATE_RUNNING`` or
     ``JOB_STATE_RUNNING``); ``ended_says_how`` False when an ended state does not tell how the batch ended, the
     gateway then knowing it (Anthropic's ``ended``: after a cancel it is a cancellation, with every request expired
-    an expiry)."""
+    an expiry).
+
+    ``create_reads_input``: its create reads the whole input file (Anthropic converts it and sends it inline, Gemini
+    reads it through for its custom_ids, the executor copies and plans it), so a batch of a large input file is
+    accepted at once, ``validating``, and submitted by the submit_batch job. False where the create names the
+    provider's copy, made at upload (OpenAI, Bedrock): its work does not grow with the file.
+
+    ``keeps_results``: the gateway keeps copies of the provider's results for it (raw output in its bucket, stored
+    answers) that its adapter's ``release_results`` removes once a batch is final; False where that does nothing."""
 
     name: str
-    display_name: str
     states: Mapping[str, Observation]
-    key_variable: str | None = None
-    base_url_setting: str | None = None
     state_prefixes: tuple[str, ...] = ()
     ended_says_how: bool = True
+    create_reads_input: bool = False
+    keeps_results: bool = False
+
+    @property
+    def setup(self) -> ProviderSetup:
+        """Its line of ``SETUPS`` (a provider not listed there is known by its name alone)."""
+        return SETUPS.get(self.name) or ProviderSetup(self.name)
+
+    @property
+    def display_name(self) -> str:
+        return self.setup.display_name
+
+    @property
+    def key_variable(self) -> str | None:
+        return self.setup.key_variable
 
 
 def parse_provider(value: Any, *, default: str | None) -> str | None:

@@ -88,6 +88,12 @@ class ProviderJob:
     usage: dict[str, Any] | None = None
     errors: dict[str, Any] | None = None
     custom_id_map_key: str | None = None  # blob of {provider custom_id: user's}, where the provider needed others
+    # Where the provider holds the job's input: its file ID there (OpenAI, Gemini), or the key the gateway staged it
+    # at (Bedrock); None where it took the requests inline, or for records written before jobs kept it
+    input_location: str | None = None
+    # Where the provider wrote the job's results, as it last named them (OpenAI's output and error file IDs); None
+    # where it names none
+    output_locations: list[str] | None = None
 
     @classmethod
     def from_stored(cls, values: dict[str, Any]) -> ProviderJob:

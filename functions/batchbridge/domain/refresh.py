@@ -46,7 +46,7 @@ def apply_report(spec: ProviderSpec, record: BatchRecord, report: ProviderBatch,
     job.phase = observation.phase
     if observation.phase == "ended":  # an outcome, once reported, stands (a late report of an older state)
         job.outcome = observation.outcome
-    for name in ("request_counts", "usage", "errors"):  # each kept as last reported
+    for name in ("request_counts", "usage", "errors", "input_location", "output_locations"):  # as last reported
         if getattr(report, name) is not None:
             setattr(job, name, copy.deepcopy(getattr(report, name)))
     for name in PASSING_TIMESTAMPS:

@@ -48,15 +48,13 @@ JSON: Final = {"content-type": "application/json"}
 # The provider, as the registry and the services know it (see providers.registry).
 SPEC: Final = ProviderSpec(
     name=PROVIDER,
-    display_name="Anthropic",
-    key_variable="ANTHROPIC_API_KEY",
-    base_url_setting="anthropic_base_url",
     states={
         "in_progress": Observation("in_progress"),
         "canceling": Observation("cancelling"),
         "ended": ENDED_COMPLETED,  # or cancelled, or expired: see ended_says_how
     },
     ended_says_how=False,  # after a cancel "ended" is a cancellation; with every request expired, an expiry
+    create_reads_input=True,  # see ProviderSpec.create_reads_input
 )
 
 

@@ -23,7 +23,7 @@ from batchbridge.config import Settings
 from batchbridge.domain import codec
 from batchbridge.domain.custom_ids import map_line, read_map
 from batchbridge.domain.endpoints import translation
-from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
+from batchbridge.domain.errors import GatewayError, bad_provider_response, bad_request, not_found, provider_status
 from batchbridge.domain.images import ImageFetcher, ImageInliner
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, parsed_lines
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
@@ -67,7 +67,7 @@ ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 c
 # AWS identity: no key of its own, and its endpoints are boto3's.
 SPEC: Final = ProviderSpec(
     name="bedrock",
-    display_name="Bedrock",
+    keeps_results=True,  # its jobs' output in the gateway's bucket (release_results)
     states={
         "Submitted": Observation("validating"),
         "Validating": Observation("validating"),
@@ -301,12 +301,7 @@ class BedrockAdapter:
         job_arn = created.get("jobArn") if isinstance(created, dict) else None
         if not isinstance(job_arn, str) or not job_arn:
             # e.g. an answer cut short: the job may exist all the same (the reconcile job looks for it)
-            raise GatewayError(
-                502,
-                "The bedrock provider answered without a jobArn.",
-                type="upstream_error",
-                code="provider_bad_response",
-            )
+            raise bad_provider_response("The bedrock provider answered without a jobArn.")
         return ProviderBatch(id=job_arn, raw_status="Submitted").as_created(model, record_ids)
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
@@ -434,17 +429,10 @@ class BedrockAdapter:
         try:
             bucket, prefix = split_s3_uri(str(job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"]), "s3Uri")
         except (GatewayError, KeyError, TypeError):
-            raise GatewayError(
-                502,
-                "Bedrock reported an output location the gateway did not give.",
-                type="upstream_error",
-                code="provider_bad_response",
-            ) from None
+            raise bad_provider_response("Bedrock reported an output location the gateway did not give.") from None
         job_id = provider_batch_id.rsplit("/", 1)[-1]
         if not job_id.isalnum():
-            raise GatewayError(
-                502, "Bedrock reported a malformed job ARN.", type="upstream_error", code="provider_bad_response"
-            )
+            raise bad_provider_response("Bedrock reported a malformed job ARN.")
         return StagedObject(bucket, f"{prefix}/{job_id}/".lstrip("/"))
 
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:

@@ -2,11 +2,12 @@
 ``/chat/completions`` and ``/embeddings`` (vLLM, Ollama, Groq, Together, …), which have no batch API of their own.
 
 ``files.create`` keeps the JSONL in our bucket only. The batches themselves are the executor's
-(``domain.executor``: planning, the chunk worker, cancel, expiry, the stored answers); this adapter is the provider
-face of it — which endpoint a file or batch goes to, as the API's 400s say — and ``HttpSender`` is how it sends one
-request (through an ``Upstream`` per endpoint, as every httpx adapter reaches its provider): honouring 429
-Retry-After, waiting out 5xx, and sending a request again only when it surely never arrived, or once when its
-answer was lost.
+(``domain.executor``: planning, the chunk worker, cancel, expiry, the stored answers), which the composition root
+builds and hands to this adapter; the adapter is the provider face of it — which endpoint a file or batch goes to,
+as the API's 400s say. ``send_target`` maps an endpoint's configuration to the executor's ``SendTarget``, and
+``HttpSender`` is how the executor sends one request there (through an ``Upstream`` per endpoint, as every httpx
+adapter reaches its provider): honouring 429 Retry-After, waiting out 5xx, and sending a request again only when it
+surely never arrived, or once when its answer was lost.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 import httpx
@@ -24,7 +25,7 @@ from batchbridge.domain import compat
 from batchbridge.domain.compat import CompatEndpoint
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import bad_request
-from batchbridge.domain.executor import MAX_SENDS_UNANSWERED, BatchExecutor, views
+from batchbridge.domain.executor import MAX_SENDS_UNANSWERED, BatchExecutor, SendTarget, views
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ResultContext, UploadRequest
@@ -52,13 +53,15 @@ __all__ = [
     "CompatAdapter",
     "HttpSender",
     "build",
+    "send_target",
+    "send_targets",
 ]
 
 # The provider, as the registry and the services know it (see providers.registry). Its batches are the executor's,
 # which reports OpenAI's own states; an endpoint takes the key its configuration names (no provider key).
 SPEC: Final = ProviderSpec(
     name=PROVIDER,
-    display_name=PROVIDER,
+    keeps_results=True,  # the executor's stored answers (release_results)
     states={
         "in_progress": Observation("in_progress"),
         "cancelling": Observation("cancelling"),
@@ -67,15 +70,32 @@ SPEC: Final = ProviderSpec(
         "cancelled": ENDED_CANCELLED,
         "failed": Observation("failed"),
     },
+    create_reads_input=True,  # see ProviderSpec.create_reads_input
 )
 
 
 def build(settings: Settings, parts: registry.Parts) -> CompatAdapter:
-    """The executor's provider face, its requests sent by an ``HttpSender``; a gateway given no executor (its
-    store, blobs and chunk queue are the composition root's) does not offer the provider."""
+    """The executor's provider face, over the endpoints the settings configure; a gateway given no executor (the
+    composition root builds it: its store, blobs, chunk queue and sender) does not offer the provider."""
     if parts.executor is None:
         raise unsupported_provider(PROVIDER)
-    return CompatAdapter(parts.executor(HttpSender(key_of=parts.compat_key)))
+    return CompatAdapter(parts.executor(), settings.compat_endpoints)
+
+
+def send_target(endpoint: CompatEndpoint) -> SendTarget:
+    """Where the executor sends an endpoint's requests, and how fast."""
+    return SendTarget(
+        name=endpoint.name,
+        base_url=endpoint.base_url,
+        timeout_seconds=endpoint.timeout_seconds,
+        max_concurrency=endpoint.max_concurrency,
+        requests_per_minute=endpoint.requests_per_minute,
+        key_variable=endpoint.api_key_env,
+    )
+
+
+def send_targets(endpoints: Mapping[str, CompatEndpoint]) -> dict[str, SendTarget]:
+    return {name: send_target(endpoint) for name, endpoint in endpoints.items()}
 
 
 class CompatAdapter(GatewayHeldFiles):
@@ -87,9 +107,11 @@ class CompatAdapter(GatewayHeldFiles):
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
     judges_lines = False
 
-    def __init__(self, executor: BatchExecutor) -> None:
-        """``executor``: what runs the batches, against its endpoints."""
+    def __init__(self, executor: BatchExecutor, endpoints: Mapping[str, CompatEndpoint] | None = None) -> None:
+        """``executor``: what runs the batches; ``endpoints``: by name, those they may run against (the executor's
+        targets are made of the same configuration)."""
         self._executor = executor
+        self._endpoints: Mapping[str, CompatEndpoint] = endpoints or {}
 
     # files: the gateway's copy is the only one
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> None:
@@ -106,7 +128,7 @@ class CompatAdapter(GatewayHeldFiles):
             )
         path = translation(compat.ENDPOINT_PATHS, request.endpoint, UNSUPPORTED_ENDPOINT)
         endpoint = self._endpoint(_named_for(request.extras, input_file))
-        state = self._executor.start(request.batch_id, input_file.blob_key, path, endpoint)
+        state = self._executor.start(request.batch_id, input_file.blob_key, path, endpoint.name)
         report = views.report(state)
         report.model = input_file.model
         return report
@@ -133,33 +155,23 @@ class CompatAdapter(GatewayHeldFiles):
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         self._executor.release(provider_batch_id)
 
-    # the worker (domain.ports.ChunkRunner)
-    def run_chunk(self, batch_id: str, number: int, deadline: float | None = None) -> None:
-        self._executor.run_chunk(batch_id, number, deadline)
-
-    def dead_chunk(self, batch_id: str, number: int) -> None:
-        self._executor.dead_chunk(batch_id, number)
-
-    def mend(self, batch_id: str) -> None:
-        self._executor.mend(batch_id)
-
     # helpers
     def _endpoint(self, extras: dict[str, Any]) -> CompatEndpoint:
         name = extras.get("endpoint_name")
         if name is None or name == "":
-            if len(self._executor.endpoints) == 1:
-                return next(iter(self._executor.endpoints.values()))
+            if len(self._endpoints) == 1:
+                return next(iter(self._endpoints.values()))
             raise bad_request(
                 "Name the endpoint: extra_body {'endpoint_name': ...}, one of "
-                f"{', '.join(sorted(self._executor.endpoints)) or '(none configured: BATCHBRIDGE_COMPAT_ENDPOINTS)'}.",
+                f"{', '.join(sorted(self._endpoints)) or '(none configured: BATCHBRIDGE_COMPAT_ENDPOINTS)'}.",
                 param="endpoint_name",
                 code="missing_endpoint_name",
             )
-        endpoint = self._executor.endpoints.get(name) if isinstance(name, str) else None
+        endpoint = self._endpoints.get(name) if isinstance(name, str) else None
         if endpoint is None:
             raise bad_request(
                 f"No OpenAI-compatible endpoint named {name!r}; configured: "
-                f"{', '.join(sorted(self._executor.endpoints)) or 'none (BATCHBRIDGE_COMPAT_ENDPOINTS)'}.",
+                f"{', '.join(sorted(self._endpoints)) or 'none (BATCHBRIDGE_COMPAT_ENDPOINTS)'}.",
                 param="endpoint_name",
                 code="unknown_endpoint",
             )
@@ -167,9 +179,9 @@ class CompatAdapter(GatewayHeldFiles):
 
 
 class HttpSender:
-    """The executor's ``RequestSender`` for OpenAI-compatible endpoints: a POST to the endpoint through an
-    ``Upstream`` of its own (one pooled client, its timeout the endpoint's), with the endpoint's key when it has
-    one; the retries are this sender's (see the module), not ``http.call``'s."""
+    """The executor's ``RequestSender`` for OpenAI-compatible endpoints: a POST to the target through an
+    ``Upstream`` of its own (one pooled client, its timeout the target's), with the key its ``key_variable`` names
+    when it has one; the retries are this sender's (see the module), not ``http.call``'s."""
 
     def __init__(
         self,
@@ -177,16 +189,16 @@ class HttpSender:
         transport: httpx.BaseTransport | None = None,
         key_of: Callable[[str], str | None] = lambda variable: os.environ.get(variable) or None,
     ) -> None:
-        """``key_of``: an endpoint's key by the name its api_key_env gives."""
+        """``key_of``: an endpoint's key by the name its api_key_env (the target's ``key_variable``) gives."""
         self._key_of = key_of
         self._transport = transport
         self._upstreams: dict[str, Upstream] = {}
         self._upstreams_lock = threading.Lock()
 
-    def send(self, endpoint: CompatEndpoint, path: str, custom_id: str, body: Any) -> dict[str, Any]:
+    def send(self, target: SendTarget, path: str, custom_id: str, body: Any) -> dict[str, Any]:
         """(``RequestSender.send``) The endpoint's answer as an output line; 401 and 403 say nothing of the key."""
-        upstream = self._upstream(endpoint)
-        key = self._key_of(endpoint.api_key_env) if endpoint.api_key_env else None
+        upstream = self._upstream(target)
+        key = self._key_of(target.key_variable) if target.key_variable else None
         credentials = Credentials(api_key=key or "")  # read at each send: a rotated key is used at once
         sent = 0  # sends that may have reached the endpoint: a generation it may charge for
         for attempt in range(ATTEMPTS):
@@ -197,7 +209,7 @@ class HttpSender:
                 if not last:
                     http.sleep(http.retry_delay(attempt, None) or 0.0)
                     continue
-                return compat.failed_line(custom_id, f"The endpoint could not be reached ({type(exc).__name__}).")
+                return views.failed_line(custom_id, f"The endpoint could not be reached ({type(exc).__name__}).")
             except httpx.TransportError as exc:
                 # Sent, and no answer read (a read timeout, a dropped connection): the endpoint may be generating
                 # it still. One more send at most, never a blind series of paid generations.
@@ -205,7 +217,7 @@ class HttpSender:
                 if sent < MAX_SENDS_UNANSWERED and not last:
                     http.sleep(http.retry_delay(attempt, None) or 0.0)
                     continue
-                return compat.failed_line(
+                return views.failed_line(
                     custom_id, f"The endpoint did not answer ({type(exc).__name__}) after {sent} sends."
                 )
             if response.status_code in http.RETRY_STATUSES and not last:
@@ -217,7 +229,7 @@ class HttpSender:
                 answer = {"error": {"message": response.text[:2000], "type": "upstream_error"}}
             if response.status_code in (401, 403):
                 # the key is the operator's (api_key_env), and the endpoint's text may quote it: not the tenant's
-                logger.warning("endpoint %s refused its key (HTTP %d): %s", endpoint.name, response.status_code, answer)
+                logger.warning("endpoint %s refused its key (HTTP %d): %s", target.name, response.status_code, answer)
                 answer = {
                     "error": {
                         "message": "The endpoint refused the gateway's credentials for it "
@@ -227,7 +239,7 @@ class HttpSender:
                         "code": "provider_auth_failed",
                     }
                 }
-            return compat.output_line(
+            return views.answer_line(
                 line_id="",
                 custom_id=custom_id,
                 status=response.status_code,
@@ -237,14 +249,14 @@ class HttpSender:
             )
         raise AssertionError("unreachable")
 
-    def _upstream(self, endpoint: CompatEndpoint) -> Upstream:
+    def _upstream(self, target: SendTarget) -> Upstream:
         with self._upstreams_lock:
-            upstream = self._upstreams.get(endpoint.name)
+            upstream = self._upstreams.get(target.name)
             if upstream is None:
                 upstream = Upstream(
-                    SPEC, endpoint.base_url, timeout=endpoint.timeout_seconds, transport=self._transport, auth=_bearer
+                    SPEC, target.base_url, timeout=target.timeout_seconds, transport=self._transport, auth=_bearer
                 )
-                self._upstreams[endpoint.name] = upstream
+                self._upstreams[target.name] = upstream
             return upstream
 
 

@@ -35,6 +35,7 @@ from batchbridge.domain.ports import (
     ProviderBatch,
     ProviderFile,
     ResultContext,
+    UnreadableResult,
     UploadRequest,
 )
 from batchbridge.domain.providers import ProviderSpec
@@ -59,7 +60,6 @@ RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}\Z")
 FIND_PAGE: Final = 100
 OBJECT: Final = "a JSON object"  # what an answer lacks when it is not one (a 502)
 VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*\Z")
-UNREADABLE: Final = "batchbridge_unreadable"
 HTTP_TYPES: Final = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -72,9 +72,6 @@ HTTP_TYPES: Final = {
 # The provider, as the registry and the services know it (see providers.registry).
 SPEC: Final = ProviderSpec(
     name=PROVIDER,
-    display_name="Gemini",
-    key_variable="GEMINI_API_KEY",
-    base_url_setting="gemini_base_url",
     states={
         "PENDING": Observation("validating"),
         "RUNNING": Observation("in_progress"),
@@ -85,6 +82,7 @@ SPEC: Final = ProviderSpec(
         "EXPIRED": ENDED_EXPIRED,
     },
     state_prefixes=("BATCH_STATE_", "JOB_STATE_"),  # both spellings
+    create_reads_input=True,  # see ProviderSpec.create_reads_input
 )
 
 
@@ -245,7 +243,9 @@ class GeminiAdapter:
                 raise
         return self.get_batch(credentials, provider_batch_id)
 
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    def results(
+        self, credentials: Credentials, provider_batch_id: str
+    ) -> Iterator[tuple[str | None, dict[str, Any] | UnreadableResult]]:
         operation = self._operation_json(credentials, provider_batch_id)
         metadata = _metadata(operation)
         output = _output(operation)
@@ -270,8 +270,6 @@ class GeminiAdapter:
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
         """A line of the responses file (or an inline result); ``context.model`` is the batch's, as Gemini reports
         it (the line's own ``modelVersion`` comes first)."""
-        if UNREADABLE in raw:
-            raise _bad_response(str(raw[UNREADABLE]))
         return RESULTS[context.endpoint](raw, context)
 
     # transport
@@ -322,7 +320,7 @@ class GeminiAdapter:
 
     def _result_lines(
         self, credentials: Credentials, file_name: str, expected: int, state: str
-    ) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    ) -> Iterator[tuple[str | None, dict[str, Any] | UnreadableResult]]:
         file_id = file_name.removeprefix("files/")
         query = "?alt=media"
         paths = (f"{self._version}/files/{file_id}:download", f"download/{self._version}/files/{file_id}:download")
@@ -348,9 +346,9 @@ class GeminiAdapter:
                 except ValueError:
                     line = None
                 if not isinstance(line, dict):
-                    # Kept in place (positions match lines without a key); output_line makes it an error line.
+                    # Kept in place (positions match lines without a key); the finalizer makes it an error line.
                     logger.warning("unreadable line %d in %s", count, file_name)
-                    yield None, {UNREADABLE: f"line {count} of the responses file is not a JSON object"}
+                    yield None, UnreadableResult(f"line {count} of the responses file is not a JSON object")
                     continue
                 key = line.get("key")
                 # Lines come in input order: one without a key is matched by its position.

@@ -18,6 +18,7 @@ from batchbridge.domain.ports import (
     ProviderBatch,
     ProviderFile,
     ResultContext,
+    ResultItem,
     UploadRequest,
 )
 from batchbridge.domain.providers import ProviderSpec
@@ -101,7 +102,7 @@ class GatewayKeyed:
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         return self._guarded(lambda: self._adapter.find_batch(self._credentials(), request, created_at))
 
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[ResultItem]:
         return self._guarded(lambda: self._adapter.results(self._credentials(), provider_batch_id))
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, Final
 
 import httpx
 
 from batchbridge.config import Settings
+from batchbridge.domain import output_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
     Credentials,
-    OpenAIResults,
     ProviderBatch,
     ProviderFile,
+    RawResultFile,
+    RawResultLine,
     ResultContext,
     UploadRequest,
 )
@@ -25,6 +28,7 @@ from batchbridge.domain.records import BATCH_TIMESTAMPS, FileRecord
 from batchbridge.providers import registry
 from batchbridge.providers.upstream import Paging, Upstream
 
+logger = logging.getLogger(__name__)
 PROVIDER: Final = "openai"
 CHUNK_BYTES: Final = 64 * 1024
 # The gateway's batch ID, carried in the provider batch's metadata so an unanswered create can be found again
@@ -39,9 +43,6 @@ BATCH: Final = "a valid batch object"
 # The provider, as the registry and the services know it (see providers.registry).
 SPEC: Final = ProviderSpec(
     name=PROVIDER,
-    display_name="OpenAI",
-    key_variable="OPENAI_API_KEY",
-    base_url_setting="openai_base_url",
     states={
         "validating": Observation("validating"),
         "in_progress": Observation("in_progress"),
@@ -137,13 +138,30 @@ class OpenAIAdapter:
                 return _batch(body)
         return None
 
-    # OpenAI's results are its own output and error files, named by its reports (ProviderBatch.openai_results): the
-    # finalizer copies their bytes as they are, so there are no lines to convert.
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        raise NotImplementedError("OpenAI's results are its files (the report's openai_results): copied, not converted")
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[RawResultFile | RawResultLine]:
+        """OpenAI's results are OpenAI batch output lines already (its reports say ``writes_result_lines``): its
+        output file, then its error file, each announced (RawResultFile) and then streamed a chunk at a time as its
+        raw lines (RawResultLine, byte for byte: each stays in the file OpenAI put it in). A file OpenAI wrote none
+        of, or one gone there (404: expired, deleted), is left out; any other failure propagates (the finalizer runs
+        again)."""
+        files = self._upstream.get_json(f"batches/{provider_batch_id}", credentials, _result_files, what=BATCH)
+        for role, file_id in files:
+            if file_id is None:
+                continue
+            try:
+                upstream = self.get_file(credentials, file_id)
+            except GatewayError as exc:
+                if exc.status != 404:
+                    raise
+                logger.warning("batch %s: its %s file is gone at OpenAI", provider_batch_id, role)
+                continue
+            yield RawResultFile(role, upstream)
+            for data in _raw_lines(self.open_file_content(credentials, file_id)):
+                yield RawResultLine(role, data)
 
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
-        raise NotImplementedError("OpenAI's results are its files (the report's openai_results): copied, not converted")
+        """OpenAI's results come raw (``results`` gives no line to convert): a line in OpenAI's shape is its own."""
+        return output_lines.placed(raw, context.line_id, context.custom_id)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """The gateway keeps nothing for OpenAI's results. OpenAI's own files stay until they expire there, or until
@@ -157,6 +175,23 @@ def _auth(credentials: Credentials) -> dict[str, str]:
     if credentials.project:
         headers["OpenAI-Project"] = credentials.project
     return headers
+
+
+def _raw_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a file read in chunks, each as its bytes, its line ending included (the last one's, if the file
+    has none at its end, absent): one line held at a time."""
+    parts: list[bytes] = []  # the line being read, across chunks
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            parts.append(chunk[start : end + 1])
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts = []
+            start = end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+    if parts:
+        yield b"".join(parts)
 
 
 def _stream(response: httpx.Response) -> Iterator[bytes]:
@@ -203,6 +238,12 @@ PAGING: Final = Paging(
 )
 
 
+def _result_files(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The result files an OpenAI batch names, by role: its output file, then its error file (those it has)."""
+    named = (("output", body.get("output_file_id")), ("error", body.get("error_file_id")))
+    return [(role, str(file_id)) for role, file_id in named if file_id]
+
+
 def _batch(body: dict[str, Any]) -> ProviderBatch:
     counts = body.get("request_counts")
     if not isinstance(body["status"], str):
@@ -215,7 +256,9 @@ def _batch(body: dict[str, Any]) -> ProviderBatch:
         if isinstance(counts, dict)
         else None,
         errors=_errors(body.get("errors")),
-        openai_results=OpenAIResults(body.get("output_file_id") or None, body.get("error_file_id") or None),
+        writes_result_lines=True,
+        input_location=body.get("input_file_id") or None,
+        output_locations=[file_id for _, file_id in _result_files(body)] or None,
         model=body.get("model") or None,
         usage=body.get("usage") or None,
     )

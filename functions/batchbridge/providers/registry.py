@@ -1,13 +1,15 @@
 """Which module serves which provider, and the adapters built from them on first use.
 
-A provider is one adapter module declaring it: ``SPEC`` (a ``domain.providers.ProviderSpec``: its names, its key
-variable, its base URL setting, what its batch states mean) and ``build(settings, parts)``, its adapter made from
-the settings and what the composition root hands it (``Parts``). Adding a provider takes that module, its
-translations (``domain/translate``), its fake upstream (``tests/fakes``), its name in ``domain.providers.PROVIDERS``
-and its line in ``MODULES`` below; a provider with a key or a base URL of its own also needs its setting
-(``config``: read at every start, before any adapter) and its line in ``serve``'s banner.
-``tests/unit/test_provider_specs.py`` checks that every name has a module whose ``SPEC`` is its own, with a state
-table ``lifecycle`` can read, keys as the settings and the banner read them, built only when first used.
+A provider is one adapter module declaring it: ``SPEC`` (a ``domain.providers.ProviderSpec``: what its batch
+states mean, how its create works) and ``build(settings, parts)``, its adapter made from the settings and what the
+composition root hands it (``Parts``). Adding a provider takes that module, its translation tables
+(``domain/translate``), its fake upstream (``tests/fakes``, checked in ``tests/contract``), its line in
+``domain.providers.SETUPS`` (its name, display name, key variable and base-URL variable: read at every start,
+before any adapter, by the settings' provider keys and base URLs and by ``serve``'s banner) and its module's line
+in ``MODULES`` below; a setting of its own beyond its key and base URL (as Bedrock's role and bucket) is a further
+field in ``config``. ``tests/unit/test_provider_specs.py`` checks that every name has a
+module whose ``SPEC`` is its own, with a state table ``lifecycle`` can read, keys and base URLs read and shown as
+its setup names them, built only when first used.
 
 A module is imported only when its provider is first used: its HTTP or AWS client is no part of a cold start of a
 function that never calls it (``tests/infra/test_cold_start.py``).
@@ -15,7 +17,6 @@ function that never calls it (``tests/infra/test_cold_start.py``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -28,7 +29,6 @@ from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 
 if TYPE_CHECKING:
     from batchbridge.domain.executor import BatchExecutor
-    from batchbridge.domain.executor.ports import RequestSender
     from batchbridge.domain.images import ImageFetcher
 
 # provider -> the module declaring it (its SPEC and build)
@@ -55,32 +55,27 @@ def _https_image_fetcher() -> ImageFetcher:
     return HttpsImageFetcher()
 
 
-def _environment_key(variable: str) -> str | None:
-    return os.environ.get(variable) or None
-
-
 @dataclass(frozen=True)
 class Parts:
     """What the composition root hands an adapter's ``build`` besides the settings.
 
     ``aws_client``: boto3 clients, as ``batchbridge.aws.client`` makes them (service, keyword arguments), for the
-    providers that call AWS on the gateway's own identity (Bedrock). ``executor``: what runs the batches of the
-    providers the gateway runs itself (openai-compatible), given how it sends one request; None where this gateway
-    runs none. ``compat_key``: an openai-compatible endpoint's key, by the name its ``api_key_env`` gives.
-    ``image_fetcher``: what fetches the images batch lines give by URL, for providers that take inline bytes only
-    (made when first needed)."""
+    providers that call AWS on the gateway's own identity (Bedrock). ``executor``: the executor the composition root
+    built (the same one its background jobs run chunks on), for the provider whose batches it runs
+    (openai-compatible), built when first called; None where this gateway runs none. ``image_fetcher``: what
+    fetches the images batch lines give by URL, for providers that take inline bytes only (made when first
+    needed)."""
 
     aws_client: Callable[..., Any] = _aws_client
-    executor: Callable[[RequestSender], BatchExecutor] | None = None
-    compat_key: Callable[[str], str | None] = _environment_key
+    executor: Callable[[], BatchExecutor] | None = None
     image_fetcher: Callable[[], ImageFetcher] = _https_image_fetcher
 
 
 def base_url(settings: Settings, spec: ProviderSpec) -> str:
-    """The base URL ``settings`` hold for provider ``spec`` (its ``base_url_setting``)."""
-    if spec.base_url_setting is None:
+    """The base URL ``settings`` hold for provider ``spec`` (read from the variable its setup names)."""
+    if spec.name not in settings.base_urls:
         raise ValueError(f"provider {spec.name} has no base URL setting")
-    return str(getattr(settings, spec.base_url_setting))
+    return settings.base_urls[spec.name]
 
 
 def spec(name: str) -> ProviderSpec:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from batchbridge.domain.errors import GatewayError, provider_status
+from batchbridge.domain.errors import GatewayError, bad_provider_response, provider_status
 from batchbridge.domain.ports import Credentials
 from batchbridge.domain.providers import ProviderSpec
 from batchbridge.providers import registry
@@ -37,7 +37,7 @@ def _spec(provider: ProviderSpec | str) -> ProviderSpec:
     its name alone)."""
     if isinstance(provider, ProviderSpec):
         return provider
-    return registry.spec(provider) if provider in registry.MODULES else ProviderSpec(provider, provider, {})
+    return registry.spec(provider) if provider in registry.MODULES else ProviderSpec(provider, {})
 
 
 def json_object(body: JsonObject) -> JsonObject:
@@ -220,12 +220,7 @@ class Upstream:
         raise self._bad_response(f"HTTP {response.status_code} without {what}")
 
     def _answered_without(self, problem: str) -> GatewayError:
-        return GatewayError(
-            502,
-            f"The {self.provider} provider answered {problem}.",
-            type="upstream_error",
-            code="provider_bad_response",
-        )
+        return bad_provider_response(f"The {self.provider} provider answered {problem}.")
 
 
 def upstream_error(provider: ProviderSpec | str, response: httpx.Response) -> GatewayError:

@@ -12,12 +12,15 @@ has the stored answers and the working copies removed. A chunk redelivered after
 chain that broke (its worker's beat stopped) is mended by the sweeper (``mend``).
 
 It works through two ports of its own (``ports``): a ``ChunkStore`` of the batches' state and answers, and a
-``RequestSender`` of one request; and the gateway's blob store and work queue. ``service.BatchExecutor`` is the
-whole of it; ``plan`` holds the working copies, ``run`` one run of a chunk, ``views`` what the services see.
+``RequestSender`` of one request to a ``SendTarget``; and the gateway's blob store, work queue and clock. The
+composition root builds it and hands it to the background jobs (``domain.ports.ChunkRunner``) and to the provider
+whose batches it runs (``providers.compat``). ``service.BatchExecutor`` is the whole of it; ``plan`` holds the
+chunks and the working copies, ``run`` one run of a chunk, ``views`` what the services see and the lines stored.
 """
 
 from __future__ import annotations
 
+from batchbridge.domain.executor.plan import CHUNK_REQUESTS, WINDOW_SECONDS, chunk_ref, parse_chunk_ref
 from batchbridge.domain.executor.ports import (
     ENDED,
     MAX_SENDS_UNANSWERED,
@@ -25,20 +28,27 @@ from batchbridge.domain.executor.ports import (
     ChunkStore,
     RequestSender,
     RunState,
+    SendTarget,
 )
 from batchbridge.domain.executor.service import DEFAULT_STALL_SECONDS, BatchExecutor
-from batchbridge.domain.executor.views import UNRUN, output_line, report
+from batchbridge.domain.executor.views import UNRUN, answer_line, output_line, report
 
 __all__ = [
+    "CHUNK_REQUESTS",
     "DEFAULT_STALL_SECONDS",
     "ENDED",
     "MAX_SENDS_UNANSWERED",
     "RESULT_MAX_BYTES",
     "UNRUN",
+    "WINDOW_SECONDS",
     "BatchExecutor",
     "ChunkStore",
     "RequestSender",
     "RunState",
+    "SendTarget",
+    "answer_line",
+    "chunk_ref",
     "output_line",
+    "parse_chunk_ref",
     "report",
 ]

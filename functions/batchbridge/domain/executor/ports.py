@@ -1,6 +1,7 @@
-"""What the executor works with: the state of a batch it runs, and its two ports — the store of that state and of
-the answers (``store.executor_state`` keeps them in DynamoDB), and what sends one request (``providers.compat``'s
-HTTP call to an OpenAI-compatible endpoint; a Bedrock runtime call could be another)."""
+"""What the executor works with: the state of a batch it runs, where its requests go (``SendTarget``), and its two
+ports — the store of that state and of the answers (``store.executor_state`` keeps them in DynamoDB), and what sends
+one request (``providers.compat``'s HTTP call to an OpenAI-compatible endpoint; a Bedrock runtime call could be
+another)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from batchbridge.domain.compat import CompatEndpoint
-
 RESULT_MAX_BYTES: Final = 350 * 1024  # the most a stored answer holds (DynamoDB items hold 400 KB)
 MAX_SENDS_UNANSWERED: Final = 2  # a request sent without an answer read is sent once more at most
 ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
+
+
+@dataclass(frozen=True)
+class SendTarget:
+    """Where a batch's requests go, as the executor sees it: a name (the batch's ``endpoint_name``), the base URL
+    its sender appends a path to, how long one request may take, and how the executor paces them. A provider maps
+    its own configuration to it (``providers.compat.send_target``); what else a send needs is its sender's."""
+
+    name: str
+    base_url: str
+    timeout_seconds: float  # one send (the executor sends nothing that might outlast its run)
+    max_concurrency: int = 4  # requests of one batch in flight at once
+    requests_per_minute: int | None = None  # requests of one batch started per minute
+    key_variable: str | None = None  # what holds its key, read by the sender at each send (None: no key)
+
+    @property
+    def start_gap_seconds(self) -> float:
+        """The spacing of request starts that ``requests_per_minute`` asks for (0: none)."""
+        return 60.0 / self.requests_per_minute if self.requests_per_minute else 0.0
 
 
 @dataclass
@@ -103,10 +121,10 @@ class ChunkStore(Protocol):
 
 
 class RequestSender(Protocol):
-    def send(self, endpoint: CompatEndpoint, path: str, custom_id: str, body: Any) -> dict[str, Any]:
-        """Send one request (``body``, to ``path`` under the endpoint) and give its OpenAI batch output line, with
-        no line ID yet: the endpoint's answer whatever its status, or an error line when none came. What the
-        endpoint does wrong is a line, not an exception (an exception fails the chunk's run, to be run again).
-        Sent MAX_SENDS_UNANSWERED times at most without an answer read, each send within the endpoint's
+    def send(self, target: SendTarget, path: str, custom_id: str, body: Any) -> dict[str, Any]:
+        """Send one request (``body``, to ``path`` under the target) and give its OpenAI batch output line, with
+        no line ID yet: the target's answer whatever its status, or an error line when none came. What the
+        target does wrong is a line, not an exception (an exception fails the chunk's run, to be run again).
+        Sent MAX_SENDS_UNANSWERED times at most without an answer read, each send within the target's
         ``timeout_seconds``: the executor sends no request that might outlast its run."""
         ...

@@ -11,15 +11,18 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from batchbridge.domain import codec, compat
-from batchbridge.domain.compat import Chunk, CompatEndpoint
+from batchbridge.domain import codec
+from batchbridge.domain.executor.plan import Chunk
 from batchbridge.domain.executor.ports import (
     MAX_SENDS_UNANSWERED,
     RESULT_MAX_BYTES,
     ChunkStore,
     RequestSender,
     RunState,
+    SendTarget,
 )
+from batchbridge.domain.executor.views import encoded, failed_line
+from batchbridge.domain.output_lines import role_of
 
 STATE_CHECK_SECONDS: Final = 1.0  # how often a running chunk looks for a cancel
 DEADLINE_MARGIN_SECONDS: Final = 30.0  # kept at a run's end for recounting and queueing the rest
@@ -55,14 +58,14 @@ class ChunkRun:
         store: ChunkStore,
         sender: RequestSender,
         clock: Callable[[], float],
-        endpoint: CompatEndpoint,
+        target: SendTarget,
         work: ChunkWork,
         beat_seconds: float,
     ) -> None:
         self._store = store
         self._sender = sender
-        self._clock = clock
-        self._endpoint = endpoint
+        self._clock = clock  # unix seconds
+        self._target = target
         self._work = work
         self._beat = _Beat(lambda: store.beat(work.batch_id, clock()), beat_seconds)
         self._checked = clock()
@@ -74,12 +77,12 @@ class ChunkRun:
         ``beat_seconds`` meanwhile: a batch whose beat stops has lost its worker (the sweeper then queues the chunk
         again). False when it stopped for ``deadline`` (``time.monotonic()``): the rest of the chunk is for another
         run."""
-        work, endpoint = self._work, self._endpoint
+        work, target = self._work, self._target
         recount(self._store, work, work.answered)  # a run before this one may have died between store and count
-        slots = threading.BoundedSemaphore(endpoint.max_concurrency)
+        slots = threading.BoundedSemaphore(target.max_concurrency)
         in_time = True
         futures: list[Future[None]] = []
-        with ThreadPoolExecutor(max_workers=endpoint.max_concurrency, thread_name_prefix="compat") as pool:
+        with ThreadPoolExecutor(max_workers=target.max_concurrency, thread_name_prefix="executor") as pool:
             for index, (_, _, raw) in zip(work.indexes, work.lines, strict=False):
                 if index in work.answered:
                     continue
@@ -104,7 +107,7 @@ class ChunkRun:
         """Whether the next request may be sent: not when it might outlast the run (it gets two sends of its
         timeout), nor once the batch must stop (looked up every STATE_CHECK_SECONDS)."""
         if deadline is not None and deadline - time.monotonic() < (
-            MAX_SENDS_UNANSWERED * self._endpoint.timeout_seconds + DEADLINE_MARGIN_SECONDS
+            MAX_SENDS_UNANSWERED * self._target.timeout_seconds + DEADLINE_MARGIN_SECONDS
         ):
             return "late"
         if self._clock() - self._checked >= STATE_CHECK_SECONDS:
@@ -119,21 +122,21 @@ class ChunkRun:
         while (wait := self._next_start - time.monotonic()) > 0:
             time.sleep(min(wait, STATE_CHECK_SECONDS))
             self._beat()
-        self._next_start = max(self._next_start, time.monotonic()) + self._endpoint.start_gap_seconds
+        self._next_start = max(self._next_start, time.monotonic()) + self._target.start_gap_seconds
 
     def _answer(self, index: int, raw: bytes, slots: threading.Semaphore) -> None:
         work = self._work
         try:
             line = codec.loads(raw)
             custom_id = str(line["custom_id"])
-            out = self._sender.send(self._endpoint, work.path, custom_id, line.get("body"))
-            stored = compat.encoded(out)
+            out = self._sender.send(self._target, work.path, custom_id, line.get("body"))
+            stored = encoded(out)
             if len(stored) > RESULT_MAX_BYTES:
-                out = compat.failed_line(
+                out = failed_line(
                     custom_id, f"The endpoint's answer ({len(stored)} bytes) is larger than the gateway stores."
                 )
-                stored = compat.encoded(out)
-            ok = compat.role_of(out) == "output"
+                stored = encoded(out)
+            ok = role_of(out) == "output"
             if self._store.put_result(work.batch_id, index, stored, ok=ok, expires_at=work.state.expires_at):
                 self._store.count(work.batch_id, work.number, ok, self._clock())
         finally:

@@ -4,42 +4,42 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-from batchbridge.domain import codec, compat
-from batchbridge.domain.compat import CompatEndpoint
+from batchbridge.domain import codec
+from batchbridge.domain.clock import NS_PER_SECOND, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.executor import plan
-from batchbridge.domain.executor.ports import ChunkStore, RequestSender, RunState
+from batchbridge.domain.executor.ports import ChunkStore, RequestSender, RunState, SendTarget
 from batchbridge.domain.executor.run import ChunkRun, ChunkWork, recount
-from batchbridge.domain.executor.views import UNRUN
+from batchbridge.domain.executor.views import UNRUN, encoded, failed_line
 from batchbridge.domain.jsonl import iter_lines_at
 from batchbridge.domain.ports import BlobStore, Job, WorkQueue
 from batchbridge.domain.records import WORKING_EXPIRY_DAYS
 
 logger = logging.getLogger(__name__)
 RESULTS_PAGE: Final = 100  # stored answers read at once
-DEFAULT_STALL_SECONDS: Final = 120.0  # BATCHBRIDGE_COMPAT_STALL_SECONDS
+DEFAULT_STALL_SECONDS: Final = 120.0  # Settings.executor_stall_seconds (BATCHBRIDGE_COMPAT_STALL_SECONDS)
 
 
 class BatchExecutor:
     def __init__(
         self,
-        endpoints: Mapping[str, CompatEndpoint],
+        targets: Mapping[str, SendTarget],
         *,
         store: ChunkStore,
         blobs: BlobStore,
         queue: WorkQueue,
         sender: RequestSender,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int],
         stall_seconds: float = DEFAULT_STALL_SECONDS,
     ) -> None:
-        """``endpoints``: by name, those batches may run against. ``queue``: where chunks go (kind ``chunk``).
-        ``stall_seconds``: how long a running batch may go without its worker's beat or any answer before its
-        chunk chain counts as broken and its first unfinished chunk is queued again."""
-        self.endpoints = endpoints
+        """``targets``: by name, where batches may send their requests (through ``sender``). ``queue``: where
+        chunks go (kind ``chunk``). ``clock``: the services' clock (nanoseconds since the epoch). ``stall_seconds``:
+        how long a running batch may go without its worker's beat or any answer before its chunk chain counts as
+        broken and its first unfinished chunk is queued again."""
+        self.targets = targets
         self._store = store
         self._blobs = blobs
         self._queue = queue
@@ -47,29 +47,34 @@ class BatchExecutor:
         self._clock = clock
         self._stall_seconds = stall_seconds
 
+    def _now(self) -> float:
+        """Unix seconds, with their fraction: a batch's progress is timed finer than OpenAI's whole seconds."""
+        return self._clock() / NS_PER_SECOND
+
     # batches
-    def start(self, batch_id: str, input_key: str, path: str, endpoint: CompatEndpoint) -> RunState:
-        """Plan the batch (the requests of blob ``input_key``, to go to ``path`` under ``endpoint``) and queue its
-        first chunk. It runs on its own copy of the input (server-side, nothing passes through here): deleting the
-        file while the batch runs must not break it, as deleting an OpenAI batch's input file does not."""
+    def start(self, batch_id: str, input_key: str, path: str, target: str) -> RunState:
+        """Plan the batch (the requests of blob ``input_key``, to go to ``path`` under the target named ``target``)
+        and queue its first chunk. It runs on its own copy of the input (server-side, nothing passes through here):
+        deleting the file while the batch runs must not break it, as deleting an OpenAI batch's input file does
+        not."""
         copy = plan.input_key(batch_id)
         self._blobs.copy(input_key, copy, WORKING_EXPIRY_DAYS)
-        chunks, total = compat.plan_chunks(plan.planned(self._blobs.open(copy)))
+        chunks, total = plan.plan_chunks(plan.planned(self._blobs.open(copy)))
         if not total:
             raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
-        now = int(self._clock())
+        now = seconds(self._clock())
         plan.write(self._blobs, batch_id, plan.Plan(copy, path, chunks))
         state = RunState(
             batch_id=batch_id,
             status="in_progress",
-            endpoint_name=endpoint.name,
+            endpoint_name=target,
             total=total,
             chunks=len(chunks),
             created_at=now,
-            expires_at=now + compat.WINDOW_SECONDS,
+            expires_at=now + plan.WINDOW_SECONDS,
         )
         self._store.create(state)
-        self._queue.send(Job.CHUNK, compat.chunk_ref(batch_id, 0))
+        self._queue.send(Job.CHUNK, plan.chunk_ref(batch_id, 0))
         return state
 
     def state(self, batch_id: str) -> RunState:
@@ -77,7 +82,7 @@ class BatchExecutor:
         state = self._store.get(batch_id)
         if state is None:
             raise not_found("batch", batch_id)
-        if not state.ended and self._clock() >= state.expires_at:
+        if not state.ended and self._now() >= state.expires_at:
             # a running chunk ends it itself once its requests in flight are answered
             self._store.end(batch_id, "expired", state.expires_at, unless_running=True)
             state = self._store.get(batch_id) or state
@@ -90,7 +95,7 @@ class BatchExecutor:
         self.state(batch_id)
         self._store.request_cancel(batch_id)
         # No chunk running to see the cancel: it ends now (the write fails if a chunk has just started: it will).
-        self._store.end(batch_id, "cancelled", int(self._clock()), unless_running=True)
+        self._store.end(batch_id, "cancelled", seconds(self._clock()), unless_running=True)
         return self.state(batch_id)
 
     def results(self, batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
@@ -140,19 +145,19 @@ class BatchExecutor:
         work = self._chunk(batch_id, number)
         if work is None:
             return
-        endpoint = self.endpoints.get(work.state.endpoint_name)
-        if endpoint is None:
+        target = self.targets.get(work.state.endpoint_name)
+        if target is None:
             logger.error("batch %s: endpoint %r is no longer configured", batch_id, work.state.endpoint_name)
-            self._store.end(batch_id, "failed", int(self._clock()))
+            self._store.end(batch_id, "failed", seconds(self._clock()))
             return
-        if work.state.must_stop(self._clock()) or not self._store.start_chunk(batch_id, number, self._clock()):
+        if work.state.must_stop(self._now()) or not self._store.start_chunk(batch_id, number, self._now()):
             self._stopped(self._store.get(batch_id) or work.state)  # cancelled or expired: nothing runs it now
             return
-        run = ChunkRun(self._store, self._sender, self._clock, endpoint, work, self._stall_seconds / 4)
+        run = ChunkRun(self._store, self._sender, self._now, target, work, self._stall_seconds / 4)
         try:
             finished = run.run(deadline)
         finally:
-            self._store.finish_chunk(batch_id, number, self._clock())
+            self._store.finish_chunk(batch_id, number, self._now())
         if finished:
             self._next(work)
         else:
@@ -168,12 +173,12 @@ class BatchExecutor:
             return
         for index, (_, _, raw) in zip(work.indexes, work.lines, strict=False):
             if index not in work.answered:
-                line = compat.failed_line(
+                line = failed_line(
                     str(codec.loads(raw)["custom_id"]),
                     "The gateway gave up on this request after repeated worker failures.",
                 )
                 self._store.put_result(
-                    batch_id, index, compat.encoded(line), ok=False, expires_at=work.state.expires_at
+                    batch_id, index, encoded(line), ok=False, expires_at=work.state.expires_at
                 )
         recount(self._store, work, self._store.answered(batch_id, work.indexes))
         self._next(work)
@@ -184,21 +189,21 @@ class BatchExecutor:
         unfinished chunk queued again (it skips what was answered), and a cancel or an expiry nobody is left to see
         ends it."""
         state = self._store.get(batch_id)
-        if state is None or state.ended or self._clock() - state.progressed_at < self._stall_seconds:
+        if state is None or state.ended or self._now() - state.progressed_at < self._stall_seconds:
             return
-        sizes = compat.chunk_sizes(state.total, state.chunks)
+        sizes = plan.chunk_sizes(state.total, state.chunks)
         unfinished = [number for number, size in enumerate(sizes) if state.answered.get(number, 0) < size]
         restart = unfinished[0] if unfinished else state.chunks
-        if not self._store.claim_restart(state.batch_id, state.progressed_at, self._clock(), restart):
+        if not self._store.claim_restart(state.batch_id, state.progressed_at, self._now(), restart):
             return  # another sweep got there first
-        if state.must_stop(self._clock()):
+        if state.must_stop(self._now()):
             self._stopped(state)
             return
         if unfinished:
             logger.warning("batch %s: no progress for a while; chunk %d queued again", state.batch_id, unfinished[0])
             self._send_again(state.batch_id, unfinished[0])
         else:  # every request answered, but the chain died before ending the batch
-            self._store.end(state.batch_id, "completed", int(self._clock()))
+            self._store.end(state.batch_id, "completed", seconds(self._clock()))
 
     def _chunk(self, batch_id: str, number: int) -> ChunkWork | None:
         """What a run of chunk ``number`` works on; None when the batch has ended or has no such chunk."""
@@ -222,14 +227,14 @@ class BatchExecutor:
             return
         if number + 1 < len(work.chunks):
             if self._store.advance(batch_id, number, number + 1):  # a second run of this chunk queues nothing
-                self._queue.send(Job.CHUNK, compat.chunk_ref(batch_id, number + 1))
+                self._queue.send(Job.CHUNK, plan.chunk_ref(batch_id, number + 1))
         else:
-            self._store.end(batch_id, "completed", int(self._clock()))
+            self._store.end(batch_id, "completed", seconds(self._clock()))
 
     def _send_again(self, batch_id: str, number: int) -> None:
         """Queue a chunk that was queued before (its run stopped early, or its chain broke): a new generation, so a
         FIFO queue does not drop it as the same message."""
-        self._queue.send(Job.CHUNK, compat.chunk_ref(batch_id, number, generation=int(self._clock())))
+        self._queue.send(Job.CHUNK, plan.chunk_ref(batch_id, number, generation=seconds(self._clock())))
 
     def _stopped(self, state: RunState) -> bool:
         """Whether the batch must run no further request; ends it (cancelled or expired) when so. Called where no
@@ -237,9 +242,9 @@ class BatchExecutor:
         if state.ended:
             return True
         if state.cancel_requested:
-            self._store.end(state.batch_id, "cancelled", int(self._clock()), unless_running=True)
+            self._store.end(state.batch_id, "cancelled", seconds(self._clock()), unless_running=True)
             return True
-        if self._clock() >= state.expires_at:
+        if self._now() >= state.expires_at:
             self._store.end(state.batch_id, "expired", state.expires_at, unless_running=True)
             return True
         return False

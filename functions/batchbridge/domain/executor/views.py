@@ -1,7 +1,9 @@
-"""How a batch the gateway runs itself shows to the services: as a provider's batch, and its result lines."""
+"""How a batch the gateway runs itself shows to the services: as a provider's batch, and its result lines (as a
+sender gives them, as they are stored, as the output and error files take them)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from batchbridge.domain import output_lines
@@ -35,3 +37,22 @@ def output_line(raw: dict[str, Any], *, custom_id: str, line_id: str) -> tuple[s
     if UNRUN in raw:
         return output_lines.unrun(line_id, custom_id, str(raw[UNRUN]))
     return output_lines.placed(raw, line_id, custom_id)
+
+
+def answer_line(
+    *, line_id: str, custom_id: str, status: int | None, body: Any, request_id: str | None, error: str | None
+) -> dict[str, Any]:
+    """One OpenAI batch output line: the endpoint's answer (any status), or an error when none came."""
+    if status is None:
+        return output_lines.failed(line_id, custom_id, error or "The endpoint did not answer.")[1]
+    return output_lines.answered(line_id, custom_id, status, body, request_id or "")[1]
+
+
+def failed_line(custom_id: str, error: str) -> dict[str, Any]:
+    """The line of a request that got no answer (the line's own ID is given when the files are assembled)."""
+    return output_lines.failed("", custom_id, error)[1]
+
+
+def encoded(line: dict[str, Any]) -> str:
+    """A line as it is stored: compact JSON."""
+    return json.dumps(line, separators=(",", ":"))

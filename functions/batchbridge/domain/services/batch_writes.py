@@ -11,7 +11,7 @@ from typing import Final
 from batchbridge.domain import status_events
 from batchbridge.domain.clock import seconds
 from batchbridge.domain.custom_ids import map_lines
-from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.errors import bad_provider_response
 from batchbridge.domain.lifecycle import UnknownProviderState
 from batchbridge.domain.ports import BlobStore, Credentials, Job, ProviderAdapter, ProviderBatch, RecordStore, WorkQueue
 from batchbridge.domain.providers import ProviderSpec
@@ -49,12 +49,23 @@ def input_opener(blobs: BlobStore, input_file: FileRecord | None) -> Callable[[]
     return lambda: blobs.open(blob_key)
 
 
-def adopt(blobs: BlobStore, spec: ProviderSpec, intent: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
-    """The batch record an intent becomes once its provider's (``spec``) batch is known (stored by the caller)."""
-    job = ProviderJob(id=report.id)
+def adopt(
+    blobs: BlobStore,
+    spec: ProviderSpec,
+    intent: BatchRecord,
+    report: ProviderBatch,
+    now_ns: int,
+    input_file: FileRecord | None = None,
+) -> BatchRecord:
+    """The batch record an intent becomes once its provider's (``spec``) batch is known (stored by the caller): the
+    batch's job, its custom_id map written (the first job's under the batch's key, as records before jobs had it;
+    a later job's under its own), and where the provider holds its input (as the report names it, else the provider's
+    copy of ``input_file``)."""
+    others = [job for job in intent.jobs if job.id != report.id]
+    job = ProviderJob(id=report.id, input_location=report.input_location or _provider_copy(input_file))
     record = dataclasses.replace(
         intent,
-        jobs=[job],
+        jobs=[*others, job],
         model=report.model or intent.model,
         creating=False,
         submit_pending=False,
@@ -64,7 +75,7 @@ def adopt(blobs: BlobStore, spec: ProviderSpec, intent: BatchRecord, report: Pro
         submit_input_key=None,
     )
     if report.custom_id_map:
-        job.custom_id_map_key = f"batches/{intent.id}/custom_ids.json"
+        job.custom_id_map_key = custom_id_map_key(intent.id, len(others))
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             for line in map_lines(report.custom_id_map):
                 spool.write(line)
@@ -74,14 +85,26 @@ def adopt(blobs: BlobStore, spec: ProviderSpec, intent: BatchRecord, report: Pro
     return fold(spec, record, report, now_ns)
 
 
+def custom_id_map_key(batch_id: str, job_number: int) -> str:
+    """Where the custom_id map of a batch's job (``job_number``: its place among the batch's jobs) is kept."""
+    if job_number == 0:
+        return f"batches/{batch_id}/custom_ids.json"
+    return f"batches/{batch_id}/custom_ids-{job_number}.json"
+
+
+def _provider_copy(input_file: FileRecord | None) -> str | None:
+    """The provider's copy of a batch's input file: its file ID there, or the key the gateway staged it at."""
+    if input_file is None:
+        return None
+    return input_file.provider_file_id or input_file.staged_key
+
+
 def fold(spec: ProviderSpec, record: BatchRecord, report: ProviderBatch, now_ns: int) -> BatchRecord:
     """``record`` updated with a report of its provider's (``spec``), stamped as refreshed now."""
     try:
         updated = apply_report(spec, record, report, seconds(now_ns))
     except UnknownProviderState as exc:
-        raise GatewayError(
-            502, f"The {record.provider} provider reported {exc}.", type="upstream_error", code="provider_bad_response"
-        ) from None
+        raise bad_provider_response(f"The {record.provider} provider reported {exc}.") from None
     updated.refreshed_ns = now_ns
     return updated
 

@@ -46,13 +46,9 @@ LIST_REFRESH_MAX = 10  # stale batches a list asks the provider about; the sweep
 LIST_REFRESH_BUDGET_NS = 3_000_000_000  # and for at most this long, well inside API Gateway's 29 s
 CANCEL_WRITE_ATTEMPTS = 5
 PENDING_FRESH_NS: Final = 10 * 365 * 86_400 * NS_PER_SECOND  # see _accept
-# Providers whose create reads the whole input file: Anthropic converts it and sends it inline, Gemini reads it
-# through for its custom_ids, and the gateway's own openai-compatible runner copies and plans it. A batch of such an
-# input file over SYNC_CREATE_MAX_BYTES is accepted at once, ``validating``, and submitted by the submit_batch job.
-# (OpenAI's and Bedrock's creates name the provider's copy, made at upload: their work does not grow with the file.)
-SUBMITTED_BY_JOB: Final = frozenset({"anthropic", "gemini", "openai-compatible"})
-# The largest input file such a create reads within the request: the bound uploads.complete keeps (read at call
-# time, so tests may lower it).
+# The largest input file a create that reads the whole input (``ProviderSpec.create_reads_input``) reads within the
+# request: a batch of a larger one is accepted at once, ``validating``, and submitted by the submit_batch job. The
+# bound uploads.complete keeps (read at call time, so tests may lower it).
 SYNC_CREATE_MAX_BYTES: Final = validation.SYNC_WORK_MAX_BYTES
 # The create's parameters kept apart on the record already (or never submitted by the job: inline requests).
 UNSTORED_PARAMS: Final = frozenset(
@@ -93,7 +89,7 @@ class BatchService(Clocked):
             provider = provider or INLINE_PROVIDER  # the one provider whose batches take inline requests
         adapter = self.providers.get(provider)
         intent = self._intent(caller, provider, asked, input_file)
-        if input_file is not None and provider in SUBMITTED_BY_JOB and input_file.bytes > SYNC_CREATE_MAX_BYTES:
+        if input_file is not None and adapter.spec.create_reads_input and input_file.bytes > SYNC_CREATE_MAX_BYTES:
             return self._accept(intent, input_file, params)
         request = BatchRequest(
             batch_id=intent.id,
@@ -150,7 +146,7 @@ class BatchService(Clocked):
             self._reconcile_later(intent)
             raise
         try:
-            record = adopt(self.blobs, adapter.spec, intent, report, intent.created_ns)
+            record = adopt(self.blobs, adapter.spec, intent, report, intent.created_ns, request.input_file)
             saved = save(self.records, intent, record)
         except BaseException:
             # A provider batch nobody can see would run (and bill) unobserved: stop it, and let the reconcile
@@ -250,11 +246,16 @@ class BatchService(Clocked):
             return record
         adapter = self.providers.get(record.provider)
         reports: list[ProviderBatch] = []
-        for job in record.jobs:  # every job cancelled
+        refusals: list[GatewayError] = []
+        for job in record.jobs:  # every job cancelled (one that had ended already is done: its report kept)
             cancelled = self._cancel_job(caller, adapter, record, job.id, provider)
             if isinstance(cancelled, BatchRecord):  # another cancel got there first: answered as it left the batch
                 return cancelled
-            reports.append(cancelled)
+            reports.append(cancelled.report)
+            if cancelled.refusal is not None:
+                refusals.append(cancelled.refusal)
+        if len(refusals) == len(record.jobs):  # no job left to cancel: the provider's refusal stands
+            raise refusals[0]
         now_ns = self.clock()
         for _ in range(CANCEL_WRITE_ATTEMPTS):
             # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).
@@ -270,12 +271,14 @@ class BatchService(Clocked):
 
     def _cancel_job(
         self, caller: Caller, adapter: ProviderAdapter, record: BatchRecord, job_id: str, provider: str | None
-    ) -> ProviderBatch | BatchRecord:
+    ) -> _JobCancel | BatchRecord:
         """The provider's report of a job it was asked to cancel; or, when it would not cancel it (again) because
         another cancel racing this one got there first, the batch as that cancel left it (every cancel answers
-        alike)."""
+        alike). A job of several that the provider would not cancel because it had ended is done: its fresh report,
+        with the refusal (raised when no job of the batch could be cancelled). A batch's one job that had ended is
+        the refusal, raised."""
         try:
-            return adapter.cancel_batch(caller.credentials, job_id)
+            return _JobCancel(adapter.cancel_batch(caller.credentials, job_id))
         except GatewayError as exc:
             if exc.status not in (400, 409):
                 raise
@@ -284,9 +287,16 @@ class BatchService(Clocked):
                 return current
             report = adapter.get_batch(caller.credentials, job_id)
             seen = fold(adapter.spec, record, report, self.clock())
-            if seen.status not in ("cancelling", "cancelled") and seen.provider_outcome != "cancelled":
+            if seen.status in ("cancelling", "cancelled") or seen.provider_outcome == "cancelled":
+                return _JobCancel(report)
+            job = seen.job(job_id)
+            if len(record.jobs) == 1 or job is None:
                 raise
-            return report
+            if job.phase == "cancelling" or job.outcome == "cancelled":  # cancelled already (the batch still runs)
+                return _JobCancel(report)
+            if job.phase not in ("ended", "failed"):
+                raise
+            return _JobCancel(report, refusal=exc)
 
     def _cancel_submission(self, record: BatchRecord) -> BatchRecord:
         """A batch not yet submitted, ``cancelling``: its submit_batch job ends it ``cancelled`` without creating it
@@ -371,6 +381,14 @@ class BatchService(Clocked):
                 param="endpoint",
                 code="url_mismatch",
             )
+
+
+@dataclass
+class _JobCancel:
+    """A job's cancel: the provider's report of the job, and its refusal when the job had ended before it."""
+
+    report: ProviderBatch
+    refusal: GatewayError | None = None
 
 
 @dataclass

@@ -10,11 +10,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from batchbridge.domain import compat, webhooks
 from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.executor.plan import parse_chunk_ref
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
@@ -86,6 +87,7 @@ class BatchJobs(Clocked):
     clock: Callable[[], int]  # nanoseconds since the epoch
     webhook: WebhookConfig | None = None
     sender: WebhookSender | None = None
+    executor: ChunkRunner | None = None  # runs the batches the gateway runs itself (openai-compatible's)
 
     def run(self, kind: str, batch_id: str, deadline: float | None = None) -> None:
         """Run one background job; ``deadline`` (``time.monotonic()``): when the process running it ends."""
@@ -108,13 +110,12 @@ class BatchJobs(Clocked):
                 self.records, self.blobs, self.providers, self.vault, self.queue, self.clock
             )
             uploads.process(batch_id)
-        elif kind in ("chunk", "chunk_dead"):  # batch_id is a chunk's reference here
-            batch, number = compat.parse_chunk_ref(batch_id)
-            runner = cast(ChunkRunner, self.providers.get(compat.PROVIDER))
+        elif kind in (Job.CHUNK, Job.CHUNK_DEAD):  # batch_id is a chunk's reference here
+            batch, number = parse_chunk_ref(batch_id)
             if kind == Job.CHUNK:
-                runner.run_chunk(batch, number, deadline)
+                self._executor().run_chunk(batch, number, deadline)
             else:
-                runner.dead_chunk(batch, number)
+                self._executor().dead_chunk(batch, number)
         else:
             logger.warning("ignoring unknown job %r for %s", kind, batch_id)
 
@@ -146,8 +147,11 @@ class BatchJobs(Clocked):
                 results.apply(updated)
                 outcome = updated.provider_outcome
                 move(updated, outcome, _reported_at(reports, f"{outcome}_at", now))
-                # its working copies go now (and, should that fail, from the sweeper's hands later)
-                updated.release_pending = True
+                # its working copies go now (and, should that fail, from the sweeper's hands later); a batch with
+                # none (OpenAI's) costs no release
+                updated.release_pending = adapter.spec.keeps_results or any(
+                    job.custom_id_map_key for job in updated.jobs
+                )
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated:  # not overtaken by another writer
@@ -191,11 +195,13 @@ class BatchJobs(Clocked):
             return record
         try:
             adapter = self.providers.get(record.provider)
-            credentials = self.vault.open(record.sealed_credentials or "", record.id)
+            credentials = None
             for job in record.jobs:
                 if job.custom_id_map_key:
                     self.blobs.delete(job.custom_id_map_key)
-                adapter.release_results(credentials, job.id)
+                if adapter.spec.keeps_results:  # (the vault opened only for a provider with copies of its own)
+                    credentials = credentials or self.vault.open(record.sealed_credentials or "", record.id)
+                    adapter.release_results(credentials, job.id)
         except Exception:
             logger.warning("batch %s: its working copies could not all be removed yet", batch_id, exc_info=True)
             return record
@@ -516,10 +522,15 @@ class BatchJobs(Clocked):
         if record.provider == compat.PROVIDER:
             # the gateway runs these itself: the sweep is also what notices a broken chunk chain
             for job in record.jobs:
-                cast(ChunkRunner, self.providers.get(record.provider)).mend(job.id)
+                self._executor().mend(job.id)
         saved = self.refresh(record)
         schedule(self.queue, record, saved)
         return saved
+
+    def _executor(self) -> ChunkRunner:
+        if self.executor is None:
+            raise RuntimeError("this gateway runs no executor: it has no chunk jobs")
+        return self.executor
 
     def _notify_overdue(self, record: BatchRecord, now: int) -> bool:
         """A final batch whose webhook is still owed, with no attempt for a while (a lost notify job)."""
