@@ -316,3 +316,78 @@ def test_generation_config_shapes_the_answer_as_the_sdk_reads_it(env: tuple[Fake
     assert second.response is not None and json.loads(second.response.text or "") == {"echo": "any JSON"}
     assert third.response is None and third.error is not None  # Gemini refuses an OBJECT without properties
     assert third.error.code == 400 and "should be non-empty for OBJECT type" in (third.error.message or "")
+
+
+TREE_SCHEMA: dict[str, Any] = {
+    "$defs": {
+        "Node": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
+            },
+            "required": ["id", "children"],
+            "additionalProperties": False,
+        }
+    },
+    "type": "object",
+    "properties": {
+        "tree": {"$ref": "#/$defs/Node"},
+        "email": {"anyOf": [{"type": "null"}, {"type": "string", "format": "email"}]},
+        "point": {"type": "array", "prefixItems": [{"type": "number"}, {"type": "integer", "minimum": 3}]},
+        "stars": {"type": "integer", "enum": [4, 5]},
+        "kind": {"const": "review"},
+        "age": {"type": ["integer", "null"], "exclusiveMinimum": 17},
+    },
+    "required": ["tree", "email", "point", "stars", "kind", "age"],
+    "additionalProperties": False,
+}
+
+
+def test_response_json_schema_is_answered_with_an_instance(env: tuple[FakeGeminiState, str]) -> None:
+    """The SDK's ``response_json_schema`` (JSON Schema as written: a recursive $ref, anyOf with null, prefixItems,
+    an integer enum, const) reaches the fake as ``responseJsonSchema`` and is answered with JSON of that shape; a
+    $ref that points nowhere, or a schema without the JSON MIME type, is the line's INVALID_ARGUMENT."""
+    fake, base = env
+    client = _client(base)
+    json_schema = types.GenerateContentConfig(response_mime_type="application/json", response_json_schema=TREE_SCHEMA)
+    dangling = {"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}}
+    requests: list[types.InlinedRequestDict] = [
+        {"contents": [{"role": "user", "parts": [{"text": "a tree"}]}], "config": json_schema},
+        {
+            "contents": [{"role": "user", "parts": [{"text": "dangling"}]}],
+            "config": {"response_mime_type": "application/json", "response_json_schema": dangling},
+        },
+        {
+            "contents": [{"role": "user", "parts": [{"text": "no mime"}]}],
+            "config": {"response_json_schema": TREE_SCHEMA},
+        },
+    ]
+    job = client.batches.create(model=MODEL, src=requests)
+    assert job.name is not None
+    sent = fake.requests[-1].json()["batch"]["inputConfig"]["requests"]["requests"]
+    config = sent[0]["request"]["generationConfig"]
+    assert config == {"responseMimeType": "application/json", "responseJsonSchema": TREE_SCHEMA}  # as written
+
+    job = client.batches.get(name=fake.run_to_end(job.name)["name"])
+    assert job.dest is not None and job.dest.inlined_responses is not None
+    first, second, third = job.dest.inlined_responses
+    assert first.response is not None
+    answer = json.loads(first.response.text or "")
+    assert list(answer) == ["tree", "email", "point", "stars", "kind", "age"]
+    assert (answer["email"], answer["point"], answer["stars"], answer["kind"], answer["age"]) == (
+        "a tree",
+        [0.0, 3],
+        4,
+        "review",
+        18,
+    )
+    node, depth = answer["tree"], 0
+    while node["children"]:  # the recursion ends: past a depth, arrays hold only their minItems
+        assert list(node) == ["id", "children"] and len(node["children"]) == 1
+        node, depth = node["children"][0], depth + 1
+    assert 1 < depth < 64
+    assert second.response is None and second.error is not None and second.error.code == 400
+    assert "could not be resolved" in (second.error.message or "")
+    assert third.response is None and third.error is not None and third.error.code == 400
+    assert "response_json_schema needs a compatible response_mime_type" in (third.error.message or "")

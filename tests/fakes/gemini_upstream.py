@@ -37,11 +37,14 @@ Behaviour summary:
   with ``promptFeedback.blockReason: SAFETY`` (a blocked prompt). Inline-request batches get ``inlinedResponses``.
 * A request's ``generationConfig`` shapes its response as Gemini's would: ``candidateCount`` n gives n candidates
   (``index`` 0..n-1); ``responseMimeType: application/json`` makes the text JSON, ``{"echo": <last user text>}``
-  without a schema, else an instance of ``responseSchema`` (the first ``enum`` value or the echo for a string, the
-  ``minimum`` or 0 for numbers, true, ``minItems`` (at least one) items, every property in ``propertyOrdering``
-  order). The schema is checked as Gemini checks it: an unknown field, an OBJECT without properties, an ARRAY
-  without items, a ``required`` name that is no property, or a schema without the JSON MIME type is an
-  INVALID_ARGUMENT error line. ``thinkingConfig`` with a ``thinkingLevel`` or a non-zero ``thinkingBudget`` (both:
+  without a schema, else an instance of ``responseJsonSchema`` (JSON Schema as Gemini takes it: ``$ref``s, recursive
+  ones too, ``anyOf``, ``const``, enums of any type, type lists, ``prefixItems``; ``_JsonSchemaInstance``) or of
+  ``responseSchema`` (the first ``enum`` value or the echo for a string, the ``minimum`` or 0 for numbers, true,
+  ``minItems`` (at least one) items, every property in ``propertyOrdering`` order). A ``responseSchema`` is checked
+  as Gemini checks it: an unknown field, an OBJECT without properties, an ARRAY without items, a ``required`` name
+  that is no property is an INVALID_ARGUMENT error line; so are a ``$ref`` of a ``responseJsonSchema`` that points
+  nowhere, both schema fields at once, and either without the JSON MIME type.
+  ``thinkingConfig`` with a ``thinkingLevel`` or a non-zero ``thinkingBudget`` (both:
   an error line) reports ``thoughtsTokenCount`` THOUGHT_TOKENS (in ``totalTokenCount``), and with
   ``includeThoughts`` a ``thought: true`` part first. ``responseLogprobs`` adds ``logprobsResult`` (one chosen
   candidate per word of the text, ``logprobs`` k top candidates each) and ``avgLogprobs``.
@@ -410,21 +413,110 @@ def _reply(config: JSONDict, text: str) -> str:
     """The candidate text: the echo, or JSON when the MIME type asks for it (checked as Gemini checks it)."""
     mime = _get(config, "responseMimeType", "response_mime_type")
     schema = _get(config, "responseSchema", "response_schema")
-    if schema is not None and _get(config, "responseJsonSchema", "response_json_schema") is not None:
+    json_schema = _get(config, "responseJsonSchema", "response_json_schema")
+    if schema is not None and json_schema is not None:
         raise _invalid(
             "* GenerateContentRequest.generation_config: only one of response_schema and response_json_schema "
             "may be set\n"
         )
-    if schema is not None and mime != "application/json":
-        raise _invalid(
-            "* GenerateContentRequest.generation_config.response_mime_type: response_schema needs a compatible "
-            "response_mime_type (application/json)\n"
-        )
+    for given, field_name in ((schema, "response_schema"), (json_schema, "response_json_schema")):
+        if given is not None and mime != "application/json":
+            raise _invalid(
+                f"* GenerateContentRequest.generation_config.response_mime_type: {field_name} needs a compatible "
+                "response_mime_type (application/json)\n"
+            )
     if mime != "application/json":
         return "echo: " + text
+    if json_schema is not None:
+        return json.dumps(
+            _JsonSchemaInstance(json_schema, text).of(json_schema, "generation_config.response_json_schema")
+        )
     if schema is None:
         return json.dumps({"echo": text})
     return json.dumps(_instance(schema, text, "generation_config.response_schema"))
+
+
+class _JsonSchemaInstance:
+    """A value of a JSON Schema (``responseJsonSchema``), as Gemini's JSON Schema support reads one: local ``$ref``s
+    (recursive ones too) into ``$defs``/``definitions``, ``anyOf``/``oneOf`` (the first member that is not null),
+    ``const``, ``enum`` of any type (the first value), a type list (its first type besides null), objects (every
+    property, in ``propertyOrdering`` else the schema's order), arrays (``prefixItems`` then ``items`` up to
+    ``minItems``, at least one item until RECURSION_DEPTH subschemas deep), strings (the echo), numbers (``minimum``,
+    one above ``exclusiveMinimum``, else 0). A schema that is not an object or boolean, or a ``$ref`` that points
+    nowhere, is Gemini's INVALID_ARGUMENT."""
+
+    RECURSION_DEPTH = 8  # past it, arrays hold only their minItems: a recursive schema's answer ends
+    MAX_DEPTH = 64
+
+    def __init__(self, root: Any, text: str) -> None:
+        self.root, self.text = root, text
+
+    def of(self, schema: Any, at: str, depth: int = 0) -> Any:
+        if depth > self.MAX_DEPTH:
+            raise _invalid(f"* GenerateContentRequest.{at}: schema nests too deeply\n")
+        if isinstance(schema, bool):
+            return self.text
+        if not isinstance(schema, dict):
+            raise _invalid(f"Invalid JSON payload received. Invalid value at '{at}': expected a JSON Schema object.")
+        ref = schema.get("$ref")
+        if ref is not None:
+            return self.of(self._resolve(ref, at), f"{at}.$ref", depth + 1)
+        if "const" in schema:
+            return schema["const"]
+        enum = schema.get("enum")
+        if isinstance(enum, list) and enum:
+            return enum[0]
+        members = schema.get("anyOf") or schema.get("oneOf")
+        if isinstance(members, list) and members:
+            chosen = next((m for m in members if not (isinstance(m, dict) and m.get("type") == "null")), members[0])
+            return self.of(chosen, f"{at}.anyOf", depth + 1)
+        return self._typed(schema, at, depth)
+
+    def _typed(self, schema: JSONDict, at: str, depth: int) -> Any:
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object" or (kind is None and "properties" in schema):
+            properties = schema.get("properties") or {}
+            order = schema.get("propertyOrdering") or list(properties)
+            return {name: self.of(properties[name], f"{at}.properties.{name}", depth + 1) for name in order}
+        if kind == "array":
+            return self._array(schema, at, depth)
+        if kind in ("integer", "number"):
+            low = schema.get("minimum")
+            if low is None and schema.get("exclusiveMinimum") is not None:
+                low = schema["exclusiveMinimum"] + 1
+            value = low if low is not None else 0
+            return int(value) if kind == "integer" else float(value)
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        return self.text  # a string, or a schema that says no type
+
+    def _array(self, schema: JSONDict, at: str, depth: int) -> list[Any]:
+        prefix = schema.get("prefixItems") or []
+        values = [self.of(item, f"{at}.prefixItems[{i}]", depth + 1) for i, item in enumerate(prefix)]
+        least = int(schema.get("minItems") or 0)
+        wanted = least if depth > self.RECURSION_DEPTH else max(least, 1)
+        items = schema.get("items")
+        if items is False or (items is None and prefix):
+            return values
+        while len(values) < wanted:
+            values.append(self.of(items if items is not None else True, f"{at}.items", depth + 1))
+        return values
+
+    def _resolve(self, ref: Any, at: str) -> Any:
+        node = self.root
+        if isinstance(ref, str) and ref.startswith("#"):
+            for token in [t for t in ref[1:].split("/") if t]:
+                token = token.replace("~1", "/").replace("~0", "~")
+                node = node.get(token) if isinstance(node, dict) else None
+        else:
+            node = None
+        if node is None:
+            raise _invalid(f"* GenerateContentRequest.{at}.$ref: {ref!r} could not be resolved\n")
+        return node
 
 
 def _instance(schema: Any, text: str, at: str) -> Any:

@@ -187,7 +187,6 @@ def test_bad_messages(messages: list[dict[str, Any]], param: str) -> None:
         ({"top_p": 0.9}, {"topP": 0.9}),
         ({"stop": "END"}, {"stopSequences": ["END"]}),
         ({"stop": ["a", "b", "c", "d"]}, {"stopSequences": ["a", "b", "c", "d"]}),
-        ({"stop": ["a", "b", "c", "d", "e"]}, {"stopSequences": ["a", "b", "c", "d", "e"]}),  # Gemini's 5
         ({"n": 3}, {"candidateCount": 3}),
         ({"n": 8}, {"candidateCount": 8}),
         ({"n": 1}, {}),
@@ -204,7 +203,7 @@ def test_bad_messages(messages: list[dict[str, Any]], param: str) -> None:
             },
             {
                 "responseMimeType": "application/json",
-                "responseSchema": {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}},
+                "responseJsonSchema": {"type": "object", "properties": {"a": {"type": "string"}}},
             },
         ),
         (
@@ -241,7 +240,7 @@ def test_dropped_fields() -> None:
     [
         ({"temperature": 2.5}, "body.temperature"),
         ({"top_p": 1.5}, "body.top_p"),
-        ({"stop": ["a", "b", "c", "d", "e", "f"]}, "body.stop"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "body.stop"),  # OpenAI's limit is 4 (Gemini's 5)
         ({"n": 9}, "body.n"),
         ({"n": 0}, "body.n"),
         ({"max_tokens": 0}, "body.max_tokens"),
@@ -538,7 +537,7 @@ def test_line_with_neither_is_bad_gateway() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# request: response_format (the schema keywords: test_gemini_schema.py)
+# request: response_format
 
 
 def json_schema(**spec: Any) -> dict[str, Any]:
@@ -546,6 +545,7 @@ def json_schema(**spec: Any) -> dict[str, Any]:
 
 
 VERDICT = {"type": "object", "properties": {"label": {"type": "string", "enum": ["pos", "neg"]}}}
+STRICT_VERDICT = {**VERDICT, "required": ["label"], "additionalProperties": False}
 
 
 @pytest.mark.parametrize(
@@ -553,32 +553,114 @@ VERDICT = {"type": "object", "properties": {"label": {"type": "string", "enum": 
     [
         ({"type": "text"}, {}),
         ({"type": "json_object"}, {"responseMimeType": "application/json"}),
-        (json_schema(), {"responseMimeType": "application/json"}),  # a name and no schema: any JSON
+        (json_schema(), {"responseMimeType": "application/json"}),  # a name and no schema: JSON mode
+        (json_schema(strict=False), {"responseMimeType": "application/json"}),
+        (json_schema(schema=VERDICT), {"responseMimeType": "application/json", "responseJsonSchema": VERDICT}),
         (
-            json_schema(schema=VERDICT, strict=True),
-            {
-                "responseMimeType": "application/json",
-                "responseSchema": {
-                    "type": "OBJECT",
-                    "properties": {"label": {"type": "STRING", "enum": ["pos", "neg"]}},
-                },
-            },
+            json_schema(schema=STRICT_VERDICT, strict=True),
+            {"responseMimeType": "application/json", "responseJsonSchema": STRICT_VERDICT},
         ),
         (
             json_schema(schema=VERDICT, strict=None, description="The review's verdict"),
             {
                 "responseMimeType": "application/json",
-                "responseSchema": {
-                    "type": "OBJECT",
-                    "properties": {"label": {"type": "STRING", "enum": ["pos", "neg"]}},
-                    "description": "The review's verdict",
-                },
+                "responseJsonSchema": {**VERDICT, "description": "The review's verdict"},
             },
+        ),
+        (  # the schema's own description wins: it is what the user wrote into the schema
+            json_schema(schema={**VERDICT, "description": "Mine"}, description="The review's verdict"),
+            {"responseMimeType": "application/json", "responseJsonSchema": {**VERDICT, "description": "Mine"}},
         ),
     ],
 )
 def test_response_format(response_format: dict[str, Any], config: dict[str, Any]) -> None:
     assert request(response_format=response_format).get("generationConfig", {}) == config
+
+
+# What Pydantic and Zod generate, which Gemini's JSON Schema takes as it is: a recursive $ref, $defs, anyOf with
+# null, prefixItems, formats, integer enums, bounds, additionalProperties, a const.
+GENERATED_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$defs": {
+        "Node": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
+            },
+            "required": ["id", "children"],
+            "additionalProperties": False,
+        }
+    },
+    "type": "object",
+    "properties": {
+        "tree": {"$ref": "#/$defs/Node"},
+        "email": {"anyOf": [{"type": "string", "format": "email"}, {"type": "null"}]},
+        "born": {"type": "string", "format": "date"},
+        "point": {"type": "array", "prefixItems": [{"type": "number"}, {"type": "number"}], "minItems": 2},
+        "stars": {"type": "integer", "enum": [1, 2, 3], "minimum": 1, "exclusiveMaximum": 4},
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "extra": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "kind": {"const": "review"},
+    },
+    "required": ["tree", "email"],
+}
+
+
+def test_a_generated_json_schema_reaches_gemini_as_written() -> None:
+    fmt = json_schema(schema=GENERATED_SCHEMA)
+    config = request(response_format=fmt)["generationConfig"]
+    assert config == {"responseMimeType": "application/json", "responseJsonSchema": GENERATED_SCHEMA}
+    assert "responseSchema" not in config
+
+
+def test_a_strict_schema_within_openai_s_rules_goes_as_written() -> None:
+    schema = {
+        "type": "object",
+        "$defs": {
+            "Tag": {
+                "type": "object",
+                "properties": {"v": {"type": "string"}},
+                "required": ["v"],
+                "additionalProperties": False,
+            }
+        },
+        "properties": {
+            "tags": {"type": "array", "items": {"$ref": "#/$defs/Tag"}},
+            "at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        "required": ["tags", "at"],
+        "additionalProperties": False,
+    }
+    config = request(response_format=json_schema(schema=schema, strict=True))["generationConfig"]
+    assert config["responseJsonSchema"] == schema
+
+
+@pytest.mark.parametrize(
+    ("schema", "param", "rule"),
+    [
+        (VERDICT, ".additionalProperties", "must be false on every object"),
+        ({**STRICT_VERDICT, "required": []}, ".required", "must list every property"),
+        (
+            {**STRICT_VERDICT, "properties": {"label": {"type": "string", "format": "color"}}, "required": ["label"]},
+            ".properties.label.format",
+            "is not supported in strict mode",
+        ),
+        ({**STRICT_VERDICT, "allOf": [{"type": "object"}]}, ".allOf", "'allOf' is not supported"),
+        ({"anyOf": [STRICT_VERDICT]}, ".anyOf", "the root must be an object"),
+    ],
+)
+def test_a_strict_schema_breaking_openai_s_rules_is_a_400(schema: dict[str, Any], param: str, rule: str) -> None:
+    error = rejected(body(response_format=json_schema(schema=schema, strict=True)))
+    assert error.param == "body.response_format.json_schema.schema" + param
+    assert error.code == "invalid_schema"
+    assert rule in error.message and "strict is true" in error.message
+
+
+def test_without_strict_openai_s_strict_rules_are_not_checked() -> None:
+    for strict in (False, None):
+        config = request(response_format=json_schema(schema=VERDICT, strict=strict))["generationConfig"]
+        assert config["responseJsonSchema"] == VERDICT  # no additionalProperties: false, fine outside strict
 
 
 def test_json_mode_keeps_the_rest_of_the_line() -> None:
@@ -611,11 +693,6 @@ def test_json_mode_keeps_the_rest_of_the_line() -> None:
         ({"type": "json_schema"}, "body.response_format.json_schema", "missing_required_parameter"),
         ({"type": "grammar"}, "body.response_format.type", "invalid_value"),
         ("json", "body.response_format", "invalid_type"),
-        (
-            json_schema(schema={"type": "object", "properties": {"n": {"type": "number", "multipleOf": 5}}}),
-            "body.response_format.json_schema.schema.properties.n.multipleOf",
-            "unsupported_value",
-        ),
     ],
 )
 def test_rejected_response_formats(response_format: Any, param: str, code: str | None) -> None:
@@ -636,13 +713,18 @@ def test_rejected_response_formats(response_format: Any, param: str, code: str |
         ("gemini-2.5-pro", "low", {"thinkingBudget": 1024}),
         ("models/gemini-2.5-flash-lite", "medium", {"thinkingBudget": 8192}),
         ("gemini-2.5-pro", "high", {"thinkingBudget": 24576}),
+        ("gemini-2.5-pro", "xhigh", {"thinkingBudget": 32768}),  # the most each 2.5 model takes
+        ("models/gemini-2.5-pro-preview-06-05", "max", {"thinkingBudget": 32768}),
+        ("gemini-2.5-flash", "xhigh", {"thinkingBudget": 24576}),
+        ("gemini-2.5-flash", "max", {"thinkingBudget": 24576}),
+        ("gemini-2.5-flash-lite", "max", {"thinkingBudget": 24576}),
         ("gemini-flash-latest", "high", {"thinkingBudget": 24576}),  # a name that says no version: a budget
-        (None, "medium", {"thinkingBudget": 8192}),  # no model on the line: a budget, which every thinker takes
         ("gemini-3-pro-preview", "low", {"thinkingLevel": "LOW"}),
         ("gemini-3-flash-preview", "minimal", {"thinkingLevel": "MINIMAL"}),
         ("models/gemini-3.1-pro", "medium", {"thinkingLevel": "MEDIUM"}),
         ("gemini-3.5-flash", "high", {"thinkingLevel": "HIGH"}),
-        ("gemini-4-flash", "xhigh", {"thinkingLevel": "XHIGH"}),
+        ("gemini-3-pro-preview", "max", {"thinkingLevel": "HIGH"}),  # Gemini 3's highest documented level
+        ("gemini-4-flash", "xhigh", {"thinkingLevel": "HIGH"}),
     ],
 )
 def test_reasoning_effort(model: str | None, effort: str, thinking: dict[str, Any]) -> None:
@@ -659,9 +741,6 @@ def test_reasoning_effort(model: str | None, effort: str, thinking: dict[str, An
     ("model", "effort", "code", "why"),
     [
         ("gemini-3-pro-preview", "none", "unsupported_value", "cannot turn thinking off"),
-        ("gemini-3-flash-preview", "max", "unsupported_value", "'xhigh'"),
-        ("gemini-2.5-flash", "xhigh", "unsupported_value", "up to 'high'"),
-        ("gemini-2.5-flash", "max", "unsupported_value", "up to 'high'"),
         ("gemini-2.0-flash", "low", "unsupported_value", "does not think"),
         ("gemini-1.5-pro", "high", "unsupported_value", "does not think"),
         ("gemini-2.5-flash", "extreme", "invalid_value", "must be one of none, minimal"),
@@ -676,6 +755,14 @@ def test_rejected_reasoning_efforts(model: str, effort: Any, code: str, why: str
 
 def test_a_null_reasoning_effort_is_dropped() -> None:
     assert request(reasoning_effort=None) == request()
+
+
+@pytest.mark.parametrize("effort", ["none", "minimal", "medium", "max"])
+def test_reasoning_effort_on_a_line_without_a_model_is_a_400(effort: str) -> None:
+    # Gemini 3 takes a level, 2.5 a budget, 2.0 neither, and the batch's model is not known at upload.
+    error = rejected({"messages": HI, "reasoning_effort": effort})
+    assert (error.param, error.code) == ("body.reasoning_effort", "invalid_value")
+    assert "needs the model named on the line (body.model)" in error.message
 
 
 @pytest.mark.parametrize(
@@ -693,10 +780,10 @@ def test_logprobs(fields: dict[str, Any], config: dict[str, Any]) -> None:
 
 
 def test_the_other_item_4_fields() -> None:
-    config = request(n=3, seed=42, stop=["a", "b", "c", "d", "e"], max_completion_tokens=50)["generationConfig"]
+    config = request(n=3, seed=42, stop=["a", "b", "c", "d"], max_completion_tokens=50)["generationConfig"]
     assert config == {
         "maxOutputTokens": 50,
-        "stopSequences": ["a", "b", "c", "d", "e"],
+        "stopSequences": ["a", "b", "c", "d"],
         "candidateCount": 3,
         "seed": 42,
     }
@@ -704,6 +791,8 @@ def test_the_other_item_4_fields() -> None:
     assert request(tools=[TOOL], parallel_tool_calls=True) == request(tools=[TOOL])
     assert rejected(body(tools=[TOOL], parallel_tool_calls=False)).param == "body.parallel_tool_calls"
     assert rejected(body(logit_bias={"50256": -100})).param == "body.logit_bias"
+    five = rejected(body(stop=["a", "b", "c", "d", "e"]))  # OpenAI refuses a fifth; so do we, though Gemini takes it
+    assert five.param == "body.stop" and "has 5 sequences; at most 4 are allowed" in five.message
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,13 +17,13 @@ a field that changes nothing is dropped.
 | `tool` messages (consecutive ones merged)       | one user content of `{"functionResponse": {...}}` parts (1)   |
 | `max_completion_tokens` ?? `max_tokens`         | `generationConfig.maxOutputTokens`                            |
 | `temperature` 0..2 / `top_p` 0..1               | `generationConfig.temperature` / `topP`                       |
-| `stop` (a string or <= 5, Gemini's limit)       | `generationConfig.stopSequences`                              |
+| `stop` (a string or <= 4, OpenAI's limit)       | `generationConfig.stopSequences`                              |
 | `n` 1..8                                        | `generationConfig.candidateCount`                             |
 | `presence_penalty` / `frequency_penalty` -2..2  | `generationConfig.presencePenalty` / `frequencyPenalty`       |
 | `seed`                                          | `generationConfig.seed`                                       |
 | `response_format` text                          | nothing                                                       |
 | `response_format` json_object                   | `generationConfig.responseMimeType: "application/json"`       |
-| `response_format` json_schema                   | the same, plus `responseSchema` converted from the schema (4) |
+| `response_format` json_schema                   | the same, plus `responseJsonSchema`: the schema as given (4)  |
 | `reasoning_effort`                              | `generationConfig.thinkingConfig` (5)                         |
 | `logprobs: true` (`top_logprobs` k 1..20)       | `generationConfig.responseLogprobs: true` (`logprobs: k`)     |
 | `tools` (function)                              | `tools: [{"functionDeclarations": [...]}]` (3)                |
@@ -34,17 +34,23 @@ call with that `tool_call_id` earlier in the conversation (400 if none). An http
 in a known image extension is a 400 (Gemini needs the MIME type; send a data: URL instead).
 (2) A named function is mode ANY with `allowedFunctionNames: [name]`.
 (3) One `{name, description?, parameters?}` declaration per function tool; `parameters` passes through as given.
-(4) gemini_schema.py: JSON Schema -> Gemini's OpenAPI-subset Schema (types upper-cased, `["T", "null"]` and null
-anyOf members -> `nullable`, `$ref`s inlined, property order kept as `propertyOrdering`, `additionalProperties:
-false` dropped); a keyword it cannot express is a 400 naming its place in the schema. `json_schema.description`
-describes the root when the schema does not; `name` is checked as OpenAI checks it (1..64 of a-zA-Z0-9_-), then
-dropped with `strict` (Gemini holds every answer to its responseSchema). A json_schema without `schema` is JSON mode.
-(5) By the line's model: Gemini 3 and later `thinkingLevel` (THINKING_LEVELS: minimal / low / medium / high /
-xhigh; none is a 400, Gemini 3 cannot stop thinking); Gemini 2.5, and a line that names no model or a name without
-a version, `thinkingBudget` (THINKING_BUDGETS: none 0, minimal and low 1024, medium 8192, high 24576 — Google's
-own OpenAI-compatible values; xhigh and max are a 400); Gemini 1.x and 2.0 do not think: 400. `max` is always a
-400. A model that cannot use the level or budget (2.5 Pro cannot turn thinking off) answers that line with its own
-error. `max_completion_tokens` -> maxOutputTokens holds the thinking as well, as OpenAI's does.
+(4) Gemini takes JSON Schema itself (`responseJsonSchema`: anyOf, $ref (recursive too), $defs, prefixItems,
+min/max keywords, additionalProperties, formats, enums of any type), on every model with structured output (2.5 and
+later), so the schema goes as the user wrote it; what Gemini refuses in it comes back as that line's error.
+`json_schema.description` becomes the root's `description` when the schema has none (Gemini has no other place
+for it). `name` is checked as OpenAI checks it (1..64 of a-zA-Z0-9_-), then dropped. `strict: true` is checked
+at upload against OpenAI's strict-mode rules (`chat.check_strict_schema`: a 400 naming the keyword, as OpenAI
+refuses such a line), then dropped (Gemini holds every answer to its schema). A json_schema without `schema` is
+JSON mode.
+(5) By the line's model, which the line must name (the batch's model is not known when the file is converted, so
+a reasoning_effort on a line without `model` is a 400): Gemini 3 and later `thinkingLevel` (THINKING_LEVELS:
+minimal / low / medium / high; xhigh and max are HIGH, the highest level Google documents for Gemini 3 models — the
+SDK's enum has XHIGH, no model is documented to take it; none is a 400, Gemini 3 cannot stop thinking); Gemini 2.5,
+and a name without a version, `thinkingBudget` (THINKING_BUDGETS: none 0, minimal and low 1024, medium 8192, high
+24576 — Google's own OpenAI-compatible values; xhigh and max the model's largest budget, MAX_THINKING_BUDGET: 32768
+for a Pro model, else 24576); Gemini 1.x and 2.0 do not think: 400. A model that cannot use the level or budget
+(2.5 Pro cannot turn thinking off) answers that line with its own error. `max_completion_tokens` ->
+maxOutputTokens holds the thinking as well, as OpenAI's does.
 
 `generationConfig` is omitted when empty.
 
@@ -56,8 +62,9 @@ field whose value is null.
 Rejected with 400: `stream: true`, `top_logprobs` without `logprobs: true`, `audio`, `prediction`, `functions` /
 `function_call`, non-text `modalities`, non-empty `logit_bias`, `parallel_tool_calls: false` with tools (Gemini
 has no switch for it), `tool_choice` required / function without tools, non-function tools, `strict` tools,
-non-text / non-image parts, http (not https) image URLs, a schema Gemini cannot express (4), a reasoning_effort
-the model cannot take (5), unknown fields.
+non-text / non-image parts, http (not https) image URLs, more than 4 `stop` sequences (OpenAI's limit; Gemini
+would take 5), a strict schema that breaks OpenAI's strict rules (4), a reasoning_effort the model cannot take or
+on a line without a model (5), unknown fields.
 
 Responses: `candidates[i]` -> `choices[i]` (index i): text parts joined as they are (JSON mode's JSON text is the
 content unchanged; `thought: true` parts skipped; null when there is no text); `functionCall` parts ->
@@ -91,13 +98,13 @@ from batchbridge.domain.endpoints import CHAT_ENDPOINT
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.output_lines import completion_id as completion_id
 from batchbridge.domain.ports import ResultContext
-from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat, gemini_schema
+from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat
 from batchbridge.domain.translate.chat import ChatBody
 
 PROVIDER: Final = "Gemini"
 NAME: Final = "gemini"  # the provider, as the gateway names it (in the 502 of a result it cannot read)
 MAX_CANDIDATES: Final = 8
-MAX_STOP_SEQUENCES: Final = 5  # Gemini's limit (OpenAI allows 4)
+MAX_STOP_SEQUENCES: Final = chat.MAX_STOP_SEQUENCES  # OpenAI's 4: OpenAI refuses a fifth (Gemini would take 5)
 
 IMAGE_MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
 IMAGE_EXTENSIONS: Final[dict[str, str]] = {
@@ -126,17 +133,22 @@ JSON: Final = "application/json"
 MAX_TOP_LOGPROBS: Final = 20  # OpenAI's limit; Gemini's `logprobs` takes 1..20
 
 # reasoning_effort -> thinkingConfig: a level for Gemini 3 and later, a token budget for Gemini 2.5 and for a
-# model the line does not name (every thinking model takes a budget; Gemini 3 keeps it for compatibility). The
-# budgets for low / medium / high are the ones Google's own OpenAI-compatible endpoint uses.
+# model name without a version. The budgets for low / medium / high are the ones Google's own OpenAI-compatible
+# endpoint uses; xhigh and max take the most the model has.
 REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+# Gemini 3 models document MINIMAL..HIGH (3 Pro: LOW and HIGH); the SDK's XHIGH is no documented model's level.
 THINKING_LEVELS: Final[dict[str, str]] = {
     "minimal": "MINIMAL",
     "low": "LOW",
     "medium": "MEDIUM",
     "high": "HIGH",
-    "xhigh": "XHIGH",
+    "xhigh": "HIGH",
+    "max": "HIGH",
 }
 THINKING_BUDGETS: Final[dict[str, int]] = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+# The largest thinkingBudget each Gemini 2.5 model takes: Pro 128..32768, Flash 0..24576, Flash-Lite 512..24576.
+MAX_THINKING_BUDGET: Final[dict[str, int]] = {"pro": 32768, "other": 24576}
+_PRO: Final = re.compile(r"-pro\b")
 _GEMINI_VERSION: Final = re.compile(r"(?:models/)?gemini-(\d+)(?:\.(\d+))?\b")
 
 # Fields Gemini translates, which chat.check_dropped_and_rejected would otherwise reject.
@@ -293,8 +305,8 @@ def _logprobs(b: ChatBody) -> dict[str, Any]:
 
 
 def _response_format(b: ChatBody) -> dict[str, Any]:
-    """`response_format`: text -> nothing; json_object -> JSON output; json_schema -> JSON output and the schema
-    as Gemini's responseSchema (gemini_schema.py; a schema Gemini cannot take is a 400 naming its keyword)."""
+    """`response_format`: text -> nothing; json_object -> JSON output; json_schema -> JSON output held to the
+    schema (`responseJsonSchema`, note 4 of the module docstring)."""
     value = b.get("response_format")
     if value is None:
         return {}
@@ -336,11 +348,11 @@ def _json_schema(b: ChatBody, spec: Any) -> dict[str, Any]:
         return {"responseMimeType": JSON}  # a name and no schema: any JSON, as OpenAI's JSON mode
     if not isinstance(schema, dict):
         b.fail(f"{where}.schema", "must be a JSON schema object", "invalid_type")
-    try:
-        converted = gemini_schema.to_response_schema(schema, description)
-    except gemini_schema.SchemaError as error:
-        b.fail(f"{where}.schema" + (f".{error.path}" if error.path else ""), error.problem, error.code)
-    return {"responseMimeType": JSON, "responseSchema": converted}
+    if strict:
+        chat.check_strict_schema(b, schema)  # OpenAI refuses such a line whoever runs it
+    if description is not None and "description" not in schema:
+        schema = {**schema, "description": description}  # Gemini's only place for it: the schema's own
+    return {"responseMimeType": JSON, "responseJsonSchema": schema}
 
 
 def thinking_kind(model: Any) -> str:
@@ -363,20 +375,21 @@ def _thinking(b: ChatBody) -> dict[str, Any]:
     param = "body.reasoning_effort"
     if not isinstance(effort, str) or effort not in REASONING_EFFORTS:
         b.fail(param, f"= {json.dumps(effort)} must be one of {', '.join(REASONING_EFFORTS)}")
-    kind = thinking_kind(b.get("model"))
+    model = b.get("model")
+    if model is None:
+        # Gemini 3 takes a level, 2.5 a budget, 2.0 neither: which, only the model tells, and the batch's model
+        # is not known while its file is converted.
+        b.fail(param, "needs the model named on the line (body.model): how Gemini thinks depends on the model")
+    kind = thinking_kind(model)
     if kind == "none":
-        b.unsupported(param, effort, f"{b.get('model')} does not think; Gemini 2.5 and later do")
+        b.unsupported(param, effort, f"{model} does not think; Gemini 2.5 and later do")
     if kind == "level":
-        level = THINKING_LEVELS.get(effort)
-        if level is None:
-            off = effort == "none"
-            why = "Gemini 3 cannot turn thinking off; the least is 'minimal'" if off else "the highest level is 'xhigh'"
-            b.unsupported(param, effort, why)
-        return {"thinkingConfig": {"thinkingLevel": level}}
+        if effort == "none":
+            b.unsupported(param, effort, "Gemini 3 cannot turn thinking off; the least is 'minimal'")
+        return {"thinkingConfig": {"thinkingLevel": THINKING_LEVELS[effort]}}
     budget = THINKING_BUDGETS.get(effort)
-    if budget is None:
-        why = "Gemini 2.5 thinking budgets go up to 'high'; a line naming a Gemini 3 model gets 'xhigh'"
-        b.unsupported(param, effort, why)
+    if budget is None:  # xhigh, max: the most the model takes
+        budget = MAX_THINKING_BUDGET["pro" if _PRO.search(model) else "other"]
     return {"thinkingConfig": {"thinkingBudget": budget}}
 
 
