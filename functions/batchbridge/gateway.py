@@ -123,7 +123,7 @@ class Gateway:
             now_ns,
             webhook=webhook,
             sender=self.webhook_sender,
-            executor=self.executor,
+            executor=self.executor_factory,
         )
 
     def caller(self, headers: Mapping[str, str]) -> Caller:

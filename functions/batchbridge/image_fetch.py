@@ -27,6 +27,8 @@ from batchbridge.domain.images import FetchedImage, ImageFetchError
 TIMEOUT_SECONDS: Final = 10.0  # one image, redirects included
 MAX_REDIRECTS: Final = 3
 _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64: Final = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+_IPV4_COMPATIBLE: Final = ipaddress.ip_network("::/96")  # the deprecated ::a.b.c.d form
 # what the first bytes of each image type are
 _SIGNATURES: Final = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -55,13 +57,15 @@ def public(address: str) -> bool:
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local or ip in _LOCAL_NAT64:
+            return False
         if ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
-        elif ip in _NAT64:
+        elif ip in _NAT64 or ip in _IPV4_COMPATIBLE:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         elif ip.sixtofour is not None:
             ip = ip.sixtofour
-    return ip.is_global and not ip.is_multicast
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
 
 
 @cache
@@ -103,7 +107,11 @@ class HttpsImageFetcher:
             # a client per fetch: a pooled connection to the same address made for another host would skip the
             # check of this host's certificate
             with httpx.Client(verify=self._tls or _verified_tls(), trust_env=False, follow_redirects=False) as client:
-                response = self._send(client, self._request(client, target, deadline))
+                try:
+                    request = self._request(client, target, deadline)
+                except (httpx.InvalidURL, ValueError):  # (UnicodeError is a ValueError)
+                    raise ImageFetchError("the URL is malformed.") from None
+                response = self._send(client, request)
                 try:
                     if response.is_redirect:
                         url = urljoin(url, response.headers.get("location", ""))
@@ -129,22 +137,28 @@ class HttpsImageFetcher:
             raise ImageFetchError("only https URLs are fetched (a redirect led elsewhere).")
         if not parts.hostname or parts.username is not None or parts.password is not None:
             raise ImageFetchError("the URL must name a host and no user or password.")
-        addresses = [parts.hostname] if _literal(parts.hostname) else self._resolver(parts.hostname, port)
+        try:
+            host = parts.hostname if _literal(parts.hostname) else parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ImageFetchError("the URL's host name is malformed.") from None
+        addresses = [host] if _literal(host) else self._resolver(host, port)
         if not addresses:
             raise ImageFetchError("its host does not resolve.")
         if not all(self._allowed(address) for address in addresses):
             raise ImageFetchError("its host is not a public address; only public hosts are fetched.")
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return _Target(parts.hostname, port, addresses[0], path)
+        return _Target(host, port, addresses[0], path)
 
     def _request(self, client: httpx.Client, target: _Target, deadline: float) -> httpx.Request:
         literal = f"[{target.address}]" if ":" in target.address else target.address
-        host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        host_header = host if target.port == 443 else f"{host}:{target.port}"
         remaining = max(deadline - time.monotonic(), 0.1)
         return client.build_request(
             "GET",
             f"https://{literal}:{target.port}{target.path}",
-            headers={"Host": host_header, "Accept": "image/*"},
+            # identity: a compressed body would be inflated whole before the size cap could see it
+            headers={"Host": host_header, "Accept": "image/*", "Accept-Encoding": "identity"},
             timeout=httpx.Timeout(remaining, connect=min(remaining, 5.0)),
             extensions={"sni_hostname": target.host},
         )
@@ -167,6 +181,9 @@ def _literal(host: str) -> bool:
 
 
 def _image(response: httpx.Response, media_types: tuple[str, ...], max_bytes: int, deadline: float) -> FetchedImage:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ImageFetchError(f"it came {encoding}-encoded; images are fetched uncompressed.")
     declared = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if declared and not declared.startswith("image/") and declared != "application/octet-stream":
         raise ImageFetchError(f"it is not an image (Content-Type {declared}).")
@@ -174,7 +191,7 @@ def _image(response: httpx.Response, media_types: tuple[str, ...], max_bytes: in
     if length.isdigit() and int(length) > max_bytes:
         raise ImageFetchError(f"it is {int(length)} bytes; images are at most {max_bytes} bytes.")
     data = bytearray()
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         data += chunk
         if len(data) > max_bytes:
             raise ImageFetchError(f"it is larger than {max_bytes} bytes; images are at most {max_bytes} bytes.")

@@ -76,6 +76,11 @@ def _app(server: ImageServer) -> Starlette:
             return Response(b"<svg xmlns='http://www.w3.org/2000/svg'/>", media_type="image/svg+xml")
         if name == "lying.png":
             return Response(JPEG, media_type="image/png")
+        if name == "packed.png":  # a small gzip body that inflates far past the cap
+            import gzip
+
+            packed = gzip.compress(PNG + b"\x00" * (8 * 1024 * 1024))
+            return Response(packed, media_type="image/png", headers={"content-encoding": "gzip"})
         if name == "slow.png":
             await asyncio.sleep(3)
             return Response(PNG, media_type="image/png")

@@ -402,6 +402,9 @@ def _simulate(endpoint: str, body: JSONDict, now: int) -> tuple[JSONDict, int, i
         messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
         user_texts = [_text_of(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         reply = "echo: " + (user_texts[-1] if user_texts else "")
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+            reply = json.dumps({"echo": user_texts[-1] if user_texts else ""})  # JSON mode answers JSON
         prompt_tokens = sum(_tokens(_text_of(m.get("content"))) for m in messages if isinstance(m, dict)) or 1
         completion_tokens = _tokens(reply)
         return (

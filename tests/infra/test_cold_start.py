@@ -95,3 +95,29 @@ def test_outside_lambda_the_collector_is_left_alone() -> None:
     env = {key: value for key, value in os.environ.items() if key != "AWS_LAMBDA_FUNCTION_NAME"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["True", "0"]
+
+
+def test_the_background_jobs_load_no_executor_until_a_chunk_runs() -> None:
+    """Building the background jobs (the finalizer's, the sweeper's first work) builds no executor: neither its
+    HTTP client nor its store nor the openai-compatible adapter load (only a chunk job needs them)."""
+    unwanted = ["httpx", "batchbridge.store.executor_state", "batchbridge.providers.compat"]
+    script = (
+        "import sys, json\n"
+        "from batchbridge.config import Settings\n"
+        "from batchbridge.gateway import Gateway\n"
+        "gateway = Gateway.from_settings(Settings.from_env())\n"
+        "gateway.jobs\n"
+        f"print(json.dumps([m for m in {unwanted!r} if m in sys.modules]))"
+    )
+    env = {
+        **os.environ,
+        "BATCHBRIDGE_STORAGE": "aws",
+        "BATCHBRIDGE_OWNER_SECRET": "cold-start-owner-secret-0123456789",
+        "BATCHBRIDGE_WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/work",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

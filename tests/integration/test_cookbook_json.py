@@ -122,6 +122,12 @@ def cookbook_contents(results: list[dict[str, Any]]) -> dict[int, Any]:
     return contents
 
 
+def test_cookbook_json_mode_on_openai(client: OpenAI, fake_openai: tuple[Any, str]) -> None:
+    # OpenAI runs the file as it is: the gateway passes it through, and OpenAI's JSON mode answers JSON
+    contents = cookbook_contents(run_cookbook(client, "openai", cookbook_tasks("gpt-3.5-turbo")))
+    assert contents == {index: {"echo": overview} for index, overview in enumerate(OVERVIEWS)}
+
+
 @pytest.mark.parametrize("model", ["claude-3-5-haiku-latest", "claude-sonnet-4-5"])
 def test_cookbook_json_mode_on_anthropic(client: OpenAI, fake_anthropic: tuple[Any, str], model: str) -> None:
     contents = cookbook_contents(run_cookbook(client, "anthropic", cookbook_tasks(model)))

@@ -68,6 +68,7 @@ def test_redirects_elsewhere_are_refused_before_any_request_there(
         ("/drawing.svg", "the model takes"),
         ("/lying.png", "does not match its content"),
         ("/missing.png", "HTTP 404"),
+        ("/packed.png", "gzip-encoded"),
     ],
 )
 def test_what_is_not_a_takeable_image_is_refused(server: ImageServer, path: str, reason: str) -> None:
@@ -118,6 +119,9 @@ def test_loopback_is_never_fetched_by_the_products_rules(server: ImageServer) ->
         "https://[fe80::1]/x.png",
         "https://[64:ff9b::a00:1]/x.png",
         "https://[2002:a00:1::]/x.png",
+        "https://[::7f00:1]/x.png",
+        "https://[64:ff9b:1::7f00:1]/x.png",
+        "https://[fec0::1]/x.png",
     ],
 )
 def test_private_targets_are_refused_without_a_connection(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,12 +139,27 @@ def test_private_targets_are_refused_without_a_connection(url: str, monkeypatch:
         ("https://user:secret@images.test/cat.png", "no user or password"),
         ("https://images.test:99999/cat.png", "malformed"),
         ("https:///cat.png", "must name a host"),
+        ("https://images.test/a\x00.png", "malformed"),
+        ("https://b\u00fccher.test/cat.png", "does not resolve"),
     ],
 )
 def test_malformed_urls_are_refused(server: ImageServer, url: str, reason: str) -> None:
     with pytest.raises(ImageFetchError, match=reason):
         server.fetcher().fetch(url, TYPES, CAP)
     assert server.requests == []
+
+
+def test_an_international_host_is_asked_for_in_its_ascii_form(server: ImageServer) -> None:
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return []
+
+    fetcher = HttpsImageFetcher(resolver=resolver)
+    with pytest.raises(ImageFetchError, match="does not resolve"):
+        fetcher.fetch("https://b\u00fccher.test/cat.png", TYPES, CAP)
+    assert asked == ["xn--bcher-kva.test"]
 
 
 def test_public_addresses() -> None:
@@ -210,6 +229,38 @@ def test_a_failed_fetch_is_a_400_naming_the_custom_id_and_host_only() -> None:
         "custom_id 'req-7': the image at images.test could not be fetched: it answered HTTP 403."
     )
     assert "secret" not in raised.value.message
+
+
+def test_a_line_with_more_images_than_a_request_holds_is_refused_before_any_fetch() -> None:
+    fetcher = _Fetcher()
+    with pytest.raises(GatewayError, match="21 images by URL; a request holds at most 20"):
+        ImageInliner(lambda: fetcher).inline(_body(*(f"https://images.test/{n}.png" for n in range(21))), "x", TYPES)
+    assert fetcher.urls == []
+
+
+def test_what_is_fetched_ahead_stays_bounded_whatever_the_lines_hold() -> None:
+    release = threading.Event()
+
+    class Held(_Fetcher):
+        def fetch(self, url: str, media_types: tuple[str, ...], max_bytes: int) -> FetchedImage:
+            release.wait(10)
+            return super().fetch(url, media_types, max_bytes)
+
+    fetcher = Held()
+    inliner = ImageInliner(lambda: fetcher)
+    try:
+        lines = [_body(*(f"https://images.test/{line}-{n}.png" for n in range(20))) for line in range(3)]
+        ready = [inliner.prefetch(body, f"line-{n}", TYPES) for n, body in enumerate(lines)]
+        assert inliner.busy and len(inliner._pending) == 32  # 60 asked, 32 started, the rest fetched in turn
+        release.set()
+        for done in ready:
+            parts = done()["messages"][1]["content"][1:]
+            assert all(part["image_url"]["url"].startswith("data:image/png;base64,") for part in parts)
+        asked = sorted(f"https://images.test/{line}-{n}.png" for line in range(3) for n in range(20))
+        assert sorted(fetcher.urls) == asked
+    finally:
+        release.set()
+        inliner.close()
 
 
 def test_the_files_images_together_are_capped() -> None:

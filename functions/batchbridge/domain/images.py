@@ -22,6 +22,7 @@ MAX_FILE_IMAGE_BYTES: Final = 256 * 1024 * 1024  # fetched for one file, all its
 CACHED_IMAGES: Final = 8  # the same image asked by several lines in a row is fetched once
 FETCHES_AT_ONCE: Final = 8  # a file of a few hundred images must convert within a request's 29 s
 MAX_PENDING_IMAGES: Final = 32  # fetched ahead of the line being converted, at most (5 MB each)
+MAX_LINE_IMAGES: Final = 20  # images one request may hold (Claude on Bedrock's limit)
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,21 @@ class ImageInliner:
         messages = body.get("messages")
         if not isinstance(messages, list) or not any(_image_urls(message) for message in messages):
             return lambda: body
-        for message in messages:
-            if _image_urls(message):
-                for part in message["content"]:
-                    if _is_url_image(part):
-                        self._start(part["image_url"]["url"], media_types)
+        urls = [
+            part["image_url"]["url"]
+            for message in messages
+            if _image_urls(message)
+            for part in message["content"]
+            if _is_url_image(part)
+        ]
+        if len(urls) > MAX_LINE_IMAGES:
+            raise bad_request(
+                f"custom_id {custom_id!r}: {len(urls)} images by URL; a request holds at most {MAX_LINE_IMAGES}.",
+                param="file",
+                code="too_many_images",
+            )
+        for url in urls:
+            self._start(url, media_types)
         line = _Line(custom_id, media_types)
 
         def inlined() -> dict[str, Any]:
@@ -107,7 +118,9 @@ class ImageInliner:
         self._pending.clear()
 
     def _start(self, url: str, media_types: tuple[str, ...]) -> None:
-        if url in self._recent or url in self._pending:
+        """Starts fetching ``url`` unless it is at hand or enough is in flight (then it is fetched when its line is
+        converted): what is held at once stays bounded, whatever a line holds."""
+        if url in self._recent or url in self._pending or self.busy or self._fetched_bytes >= self._max_file_bytes:
             return
         if self._pool is None:
             self._the_fetcher()  # made here, once, not by the first fetches at once

@@ -87,7 +87,9 @@ class BatchJobs(Clocked):
     clock: Callable[[], int]  # nanoseconds since the epoch
     webhook: WebhookConfig | None = None
     sender: WebhookSender | None = None
-    executor: ChunkRunner | None = None  # runs the batches the gateway runs itself (openai-compatible's)
+    # what runs the batches the gateway runs itself (openai-compatible's), made on first use: a function that never
+    # runs a chunk never loads it (nor its HTTP client)
+    executor: Callable[[], ChunkRunner] | None = None
 
     def run(self, kind: str, batch_id: str, deadline: float | None = None) -> None:
         """Run one background job; ``deadline`` (``time.monotonic()``): when the process running it ends."""
@@ -530,7 +532,7 @@ class BatchJobs(Clocked):
     def _executor(self) -> ChunkRunner:
         if self.executor is None:
             raise RuntimeError("this gateway runs no executor: it has no chunk jobs")
-        return self.executor
+        return self.executor()
 
     def _notify_overdue(self, record: BatchRecord, now: int) -> bool:
         """A final batch whose webhook is still owed, with no attempt for a while (a lost notify job)."""
