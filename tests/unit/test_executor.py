@@ -12,10 +12,10 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from batchbridge.domain import output_lines
 from batchbridge.domain.errors import GatewayError, not_found
 from batchbridge.domain.executor import (
     CHUNK_REQUESTS,
-    UNRUN,
     WINDOW_SECONDS,
     BatchExecutor,
     RunState,
@@ -26,6 +26,7 @@ from batchbridge.domain.executor import (
     report,
 )
 from batchbridge.domain.executor.run import STATE_CHECK_SECONDS
+from batchbridge.domain.ports import UnrunResult
 
 STALL = 120.0
 
@@ -230,8 +231,11 @@ class World:
         return ran
 
     def lines(self, batch_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The batch's lines as the finalizer writes them: a stored answer placed, an unrun request's error line."""
         return [
-            output_line(raw, custom_id=str(custom_id), line_id=f"line_{n}")
+            output_lines.unrun(f"line_{n}", str(custom_id), raw.code)
+            if isinstance(raw, UnrunResult)
+            else output_line(raw, custom_id=str(custom_id), line_id=f"line_{n}")
             for n, (custom_id, raw) in enumerate(self.executor.results(batch_id))
         ]
 
@@ -335,7 +339,7 @@ def test_a_cancel_with_nothing_running_ends_the_batch_at_once(world: World) -> N
     assert report(state).timestamps["cancelled_at"] == int(world.clock.now)
     world.drain()  # the queued chunk finds it ended
     assert world.sender.sent == [] and world.queue.sent == []
-    assert next(world.executor.results(batch)) == ("r-0", {UNRUN: "batch_cancelled"})  # from the input's copy
+    assert next(world.executor.results(batch)) == ("r-0", UnrunResult("batch_cancelled"))  # from the input's copy
     lines = world.lines(batch)
     assert len(lines) == CHUNK_REQUESTS + 1
     assert {role for role, _ in lines} == {"error"}

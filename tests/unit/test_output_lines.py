@@ -13,7 +13,7 @@ import pytest
 from batchbridge.domain import codec, output_lines
 from batchbridge.domain.endpoints import CHAT_ENDPOINT, EMBEDDINGS_ENDPOINT, translation
 from batchbridge.domain.errors import GatewayError
-from batchbridge.domain.executor import UNRUN, answer_line, output_line
+from batchbridge.domain.executor import answer_line, output_line
 from batchbridge.domain.executor.views import failed_line
 from batchbridge.domain.jsonl import table_requests
 from batchbridge.domain.ports import BatchRequest, Credentials, ResultContext
@@ -179,9 +179,6 @@ def test_the_executors_lines_are_the_builders() -> None:
     unanswered = answer_line(line_id="", custom_id=CID, status=None, body=None, request_id=None, error=None)
     assert unanswered == output_lines.failed("", CID, "The endpoint did not answer.")[1]
     assert output_line(stored, custom_id=CID, line_id=LINE) == output_lines.placed(stored, LINE, CID)
-    assert output_line({UNRUN: "batch_cancelled"}, custom_id=CID, line_id=LINE) == output_lines.unrun(
-        LINE, CID, "batch_cancelled"
-    )
 
 
 def test_each_translation_builds_its_lines_with_the_builder() -> None:

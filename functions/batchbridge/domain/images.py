@@ -79,16 +79,17 @@ class ImageInliner:
     def inline(self, body: dict[str, Any], custom_id: str, media_types: tuple[str, ...]) -> dict[str, Any]:
         """``body`` with each https image URL of its messages as a data URL of one of ``media_types`` (a copy where
         anything changed; the rest of the body, and what the translation checks, untouched)."""
-        return self.prefetch(body, custom_id, media_types)()
+        ready = self.prefetch(body, custom_id, media_types)
+        return body if ready is None else ready()
 
     def prefetch(
         self, body: dict[str, Any], custom_id: str, media_types: tuple[str, ...]
-    ) -> Callable[[], dict[str, Any]]:
+    ) -> Callable[[], dict[str, Any]] | None:
         """Starts fetching ``body``'s images; returns what gives the inlined body (waiting for them; a 400 when one
-        cannot be had)."""
+        cannot be had), or None when the body has no image to fetch (most lines: they pay one scan)."""
         messages = body.get("messages")
         if not isinstance(messages, list) or not any(_image_urls(message) for message in messages):
-            return lambda: body
+            return None
         urls = [
             part["image_url"]["url"]
             for message in messages

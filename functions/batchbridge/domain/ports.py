@@ -150,9 +150,21 @@ class UnreadableResult:
     problem: str
 
 
+@dataclass(frozen=True, slots=True)
+class UnrunResult:
+    """A request the batch never ran, in its place in ``results`` (from a provider that lists every request, such
+    as the gateway's own executor): ``code`` is why (``output_lines.CANCELLED`` or ``EXPIRED``); the gateway
+    writes it as that error line."""
+
+    code: str
+
+
 # What ``ProviderAdapter.results`` yields: (provider custom_id, raw line) pairs to convert (the raw line may be an
-# UnreadableResult), or, from a provider that writes OpenAI lines itself, its files and their raw lines.
-ResultItem = tuple[str | None, dict[str, Any] | UnreadableResult] | RawResultLine | RawResultFile
+# UnreadableResult or an UnrunResult), or, from a provider that writes OpenAI lines itself, its files and their
+# raw lines.
+ResultItem = (
+    tuple[str | None, dict[str, Any] | UnreadableResult | UnrunResult] | RawResultLine | RawResultFile
+)
 
 
 @dataclass

@@ -547,13 +547,14 @@ class BedrockRecords:
         self._waiting: deque[tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = deque()
 
     def add(self, line: dict[str, Any]) -> None:
-        media_types = image_media_types(line["body"]["model"]) if self.images is not None else ()
-        if not media_types and not self._waiting:
-            self._write(line, line["body"])
-            return
         body = line["body"]
-        ready = self.images.prefetch(body, line["custom_id"], media_types) if self.images else (lambda: body)
-        self._waiting.append((line, ready))
+        ready = None
+        if self.images is not None and (media_types := image_media_types(body["model"])):
+            ready = self.images.prefetch(body, line["custom_id"], media_types)
+        if ready is None and not self._waiting:  # the usual line: written at once
+            self._write(line, body)
+            return
+        self._waiting.append((line, ready or (lambda: body)))
         while len(self._waiting) > self.LOOKAHEAD_LINES or (self._waiting and self.images and self.images.busy):
             self._write_next()
 

@@ -28,7 +28,14 @@ from batchbridge.domain.errors import bad_request
 from batchbridge.domain.executor import MAX_SENDS_UNANSWERED, BatchExecutor, SendTarget, views
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
-from batchbridge.domain.ports import BatchRequest, Credentials, ProviderBatch, ResultContext, UploadRequest
+from batchbridge.domain.ports import (
+    BatchRequest,
+    Credentials,
+    ProviderBatch,
+    ResultContext,
+    ResultItem,
+    UploadRequest,
+)
 from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 from batchbridge.domain.records import FileRecord
 from batchbridge.providers import http, registry
@@ -143,13 +150,13 @@ class CompatAdapter(GatewayHeldFiles):
         state = self._executor.find(request.batch_id)  # we are the provider: its ID is ours
         return None if state is None else views.report(state)
 
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[ResultItem]:
         """Every request of the ended batch, in input order: its stored answer, or (never run: cancelled or
-        expired) an unrun marker."""
+        expired) an UnrunResult."""
         return self._executor.results(provider_batch_id)
 
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
-        """A stored answer (the endpoint's own line, whichever endpoint) or an unrun marker."""
+        """A stored answer: the endpoint's own line, whichever endpoint."""
         return views.output_line(raw, custom_id=context.custom_id, line_id=context.line_id)
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:

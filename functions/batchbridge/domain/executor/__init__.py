@@ -31,7 +31,7 @@ from batchbridge.domain.executor.ports import (
     SendTarget,
 )
 from batchbridge.domain.executor.service import DEFAULT_STALL_SECONDS, BatchExecutor
-from batchbridge.domain.executor.views import UNRUN, answer_line, output_line, report
+from batchbridge.domain.executor.views import answer_line, output_line, report
 
 __all__ = [
     "CHUNK_REQUESTS",
@@ -39,7 +39,6 @@ __all__ = [
     "ENDED",
     "MAX_SENDS_UNANSWERED",
     "RESULT_MAX_BYTES",
-    "UNRUN",
     "WINDOW_SECONDS",
     "BatchExecutor",
     "ChunkStore",

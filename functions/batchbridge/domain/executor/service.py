@@ -7,15 +7,15 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-from batchbridge.domain import codec
+from batchbridge.domain import codec, output_lines
 from batchbridge.domain.clock import NS_PER_SECOND, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, not_found
 from batchbridge.domain.executor import plan
 from batchbridge.domain.executor.ports import ChunkStore, RequestSender, RunState, SendTarget
 from batchbridge.domain.executor.run import ChunkRun, ChunkWork, recount
-from batchbridge.domain.executor.views import UNRUN, encoded, failed_line
+from batchbridge.domain.executor.views import encoded, failed_line
 from batchbridge.domain.jsonl import iter_lines_at
-from batchbridge.domain.ports import BlobStore, Job, WorkQueue
+from batchbridge.domain.ports import BlobStore, Job, UnrunResult, WorkQueue
 from batchbridge.domain.records import WORKING_EXPIRY_DAYS
 
 logger = logging.getLogger(__name__)
@@ -98,11 +98,11 @@ class BatchExecutor:
         self._store.end(batch_id, "cancelled", seconds(self._clock()), unless_running=True)
         return self.state(batch_id)
 
-    def results(self, batch_id: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    def results(self, batch_id: str) -> Iterator[tuple[str | None, dict[str, Any] | UnrunResult]]:
         """Every request of the ended batch, in input order: its stored answer, or (never run: cancelled or
-        expired) an unrun marker (views.UNRUN). Streams the input's custom_ids beside the stored answers."""
+        expired) an UnrunResult. Streams the input's custom_ids beside the stored answers."""
         state = self.state(batch_id)
-        unrun = "batch_cancelled" if state.status == "cancelled" else "batch_expired"
+        unrun = UnrunResult(output_lines.CANCELLED if state.status == "cancelled" else output_lines.EXPIRED)
         custom_ids = self._custom_ids(batch_id)
         for start in range(0, state.total, RESULTS_PAGE):
             indexes = list(range(start, min(start + RESULTS_PAGE, state.total)))
@@ -110,7 +110,7 @@ class BatchExecutor:
             for index in indexes:
                 custom_id = next(custom_ids, None)
                 answer = stored.get(index)
-                yield (str(answer["custom_id"]) if answer else custom_id), answer or {UNRUN: unrun}
+                yield (str(answer["custom_id"]) if answer else custom_id), answer or unrun
 
     def _custom_ids(self, batch_id: str) -> Iterator[str | None]:
         """The batch's custom_ids in input order, read from its copy of the input. A batch planned before copies

@@ -4,13 +4,11 @@ sender gives them, as they are stored, as the output and error files take them).
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any
 
 from batchbridge.domain import output_lines
 from batchbridge.domain.executor.ports import RunState
 from batchbridge.domain.ports import ProviderBatch
-
-UNRUN: Final = "batchbridge_unrun"  # marks a result line the batch never ran (its error code)
 
 
 def report(state: RunState) -> ProviderBatch:
@@ -33,9 +31,7 @@ def report(state: RunState) -> ProviderBatch:
 
 
 def output_line(raw: dict[str, Any], *, custom_id: str, line_id: str) -> tuple[str, dict[str, Any]]:
-    """A result (a stored answer, or the marker of a request never run) as a line of the output or error file."""
-    if UNRUN in raw:
-        return output_lines.unrun(line_id, custom_id, str(raw[UNRUN]))
+    """A stored answer as a line of the output or error file."""
     return output_lines.placed(raw, line_id, custom_id)
 
 

@@ -28,6 +28,7 @@ from batchbridge.domain.ports import (
     RecordStore,
     ResultContext,
     UnreadableResult,
+    UnrunResult,
 )
 from batchbridge.domain.records import (
     BatchRecord,
@@ -172,7 +173,10 @@ class ResultFiles(contextlib.ExitStack):
             try:
                 if isinstance(raw, UnreadableResult):
                     raise output_lines.bad_response(self.batch.provider, raw.problem)
-                role, line = convert(raw, context(ResultContext, (endpoint, model, created, custom_id, line_id)))
+                if isinstance(raw, UnrunResult):
+                    role, line = output_lines.unrun(line_id, custom_id, raw.code)
+                else:
+                    role, line = convert(raw, context(ResultContext, (endpoint, model, created, custom_id, line_id)))
             except GatewayError as exc:  # one unreadable result must not hold back the others
                 role, line = output_lines.bad_result(line_id, custom_id, exc.message)
             self.write(role, line)
