@@ -554,36 +554,46 @@ def response_to_chat_completion(
 
 def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """Gemini's usageMetadata -> OpenAI's chat usage, every detail OpenAI reports. OpenAI counts reasoning in the
-    completion and cached tokens in the prompt, as Gemini's promptTokenCount already does."""
-    prompt_tokens = _count(usage, "promptTokenCount") + _count(usage, "toolUsePromptTokenCount")
-    thoughts = _count(usage, "thoughtsTokenCount")
-    completion_tokens = _count(usage, "candidatesTokenCount") + thoughts
-    total = usage.get("totalTokenCount")
+    completion and cached tokens in the prompt, as Gemini's promptTokenCount already does. (Run for every result
+    line of files up to 200 MB: the counts are read inline.)"""
+    get = usage.get
+    prompt, tool_prompt, thoughts, candidates, cached, total = (
+        get("promptTokenCount"),
+        get("toolUsePromptTokenCount"),
+        get("thoughtsTokenCount"),
+        get("candidatesTokenCount"),
+        get("cachedContentTokenCount"),
+        get("totalTokenCount"),
+    )
+    prompt_tokens = (prompt if type(prompt) is int else 0) + (tool_prompt if type(tool_prompt) is int else 0)
+    thoughts = thoughts if type(thoughts) is int else 0
+    completion_tokens = (candidates if type(candidates) is int else 0) + thoughts
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
-        "total_tokens": total if chat.is_int(total) else prompt_tokens + completion_tokens,
+        "total_tokens": total if type(total) is int else prompt_tokens + completion_tokens,
         "prompt_tokens_details": {
-            "cached_tokens": _count(usage, "cachedContentTokenCount"),
-            "audio_tokens": _audio(usage, "promptTokensDetails"),
+            "cached_tokens": cached if type(cached) is int else 0,
+            "audio_tokens": _audio(get("promptTokensDetails")),
         },
         "completion_tokens_details": {
             "reasoning_tokens": thoughts,
-            "audio_tokens": _audio(usage, "candidatesTokensDetails"),
+            "audio_tokens": _audio(get("candidatesTokensDetails")),
             "accepted_prediction_tokens": 0,  # Gemini has no predicted outputs
             "rejected_prediction_tokens": 0,
         },
     }
 
 
-def _audio(usage: dict[str, Any], key: str) -> int:
+def _audio(details: Any) -> int:
     """The AUDIO count of a per-modality list (``[{"modality", "tokenCount"}]``); 0 when there is none."""
-    details = usage.get(key)
-    return sum(
-        _count(detail, "tokenCount")
-        for detail in (details if type(details) is list else ())
-        if type(detail) is dict and detail.get("modality") == "AUDIO"
-    )
+    audio = 0
+    if type(details) is list:
+        for detail in details:
+            if type(detail) is dict and detail.get("modality") == "AUDIO":
+                count = detail.get("tokenCount")
+                audio += count if type(count) is int else 0
+    return audio
 
 
 def _choice(candidate: Any, index: int, completion_id: str) -> dict[str, Any]:
