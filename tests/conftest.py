@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import moto.kms.models
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from batchbridge.api.app import build_app
 from batchbridge.aws import ServiceLoader
@@ -106,10 +108,27 @@ def fake_compat() -> Iterator[tuple[Any, str]]:
         yield app.state.fake, base + "/v1"
 
 
+_MOTO_CALLS = threading.RLock()
+_moto_process_request = BotocoreStubber.process_request
+
+
+def _one_call_at_a_time(self: BotocoreStubber, request: Any) -> Any:
+    """moto's in-process DynamoDB is not thread-safe (an update_item copies an item another thread is changing:
+    "dictionary changed size during iteration"); DynamoDB itself applies each call whole. The gateway calls it from
+    many threads (concurrent requests under ``serve``), so in tests each faked DynamoDB call runs whole, one at a
+    time (other services' calls, an SQS long poll among them, are left to run side by side)."""
+    if "dynamodb" not in str(getattr(request, "url", "")):
+        return _moto_process_request(self, request)
+    with _MOTO_CALLS:
+        return _moto_process_request(self, request)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, boto3_models: Callable[[], None]) -> Iterator[None]:
     """AWS faked by moto, empty but for the gateway's table, bucket, key and work queue: moto's state starts afresh
-    for every test (``mock_aws`` resets every backend), and so does boto3's default session."""
+    for every test (``mock_aws`` resets every backend), and so does boto3's default session. Each faked DynamoDB call
+    runs whole (``_one_call_at_a_time``)."""
+    monkeypatch.setattr(BotocoreStubber, "process_request", _one_call_at_a_time)
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
