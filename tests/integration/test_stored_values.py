@@ -69,6 +69,19 @@ def test_inline_anthropic_custom_ids_are_bounded_too(client: OpenAI) -> None:
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "requests[0].custom_id"
 
 
+def test_inline_anthropic_params_with_an_integer_beyond_64_bits_are_a_400(client: OpenAI) -> None:
+    request = {"model": MODELS["anthropic"], "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.batches.create(
+            input_file_id="",
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            extra_body={"provider": "anthropic", "requests": [{"custom_id": "c", "params": {**request, "x": 2**70}}]},
+        )
+    assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "requests[0].params"
+    assert "beyond 64 bits" in caught.value.body["message"]
+
+
 def test_values_too_large_to_keep_are_400s(client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.uploads.create(

@@ -310,9 +310,11 @@ def _inline(requests: Any) -> Callable[[], Iterator[tuple[str, dict[str, Any]]]]
             )
         try:
             json.dumps(params, allow_nan=False)
-        except ValueError:
+            codec.dumps(params)  # what sends them: integers beyond 64 bits it cannot write
+        except (ValueError, TypeError):
             raise bad_request(
-                f"custom_id {custom_id!r}: params hold a number JSON cannot carry (NaN or Infinity).",
+                f"custom_id {custom_id!r}: params hold a number JSON cannot carry here (NaN, Infinity, or an integer "
+                "beyond 64 bits).",
                 param=f"{where}.params",
             ) from None
         if params.get("stream"):
