@@ -20,6 +20,7 @@ from openai import OpenAI
 from batchbridge.image_fetch import HttpsImageFetcher
 from tests.conftest import BUCKET
 from tests.fakes.image_server import JPEG, PNG, ImageServer, image_server
+from tests.integration import cookbook
 
 # The Cookbook's system prompt, word for word.
 CAPTION_SYSTEM_PROMPT = """
@@ -106,21 +107,8 @@ def upload(client: OpenAI, provider: str, tasks: list[dict[str, Any]]) -> Any:
 
 def run_cookbook(client: OpenAI, provider: str, tasks: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
     """Upload, create, wait, download and read each line with json.loads, as the Cookbook does."""
-    batch_file = upload(client, provider, tasks)
-    batch_job = client.batches.create(
-        input_file_id=batch_file.id,
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-        extra_body={"provider": provider},
-    )
-    for _ in range(15):
-        batch_job = client.batches.retrieve(batch_job.id, extra_query={"provider": provider})
-        if batch_job.status in ("completed", "failed", "expired", "cancelled"):
-            break
-    assert batch_job.status == "completed", batch_job
-    assert batch_job.output_file_id is not None
-    result = client.files.content(batch_job.output_file_id).content
-    return batch_file, [json.loads(line.strip()) for line in result.decode().splitlines()]
+    batch_file, _, results = cookbook.run_cookbook(client, provider, tasks, "batch_tasks_furniture.jsonl")
+    return batch_file, results
 
 
 @pytest.mark.parametrize("provider", list(MODELS))

@@ -12,6 +12,8 @@ import pytest
 from openai import OpenAI
 
 from tests.contract.openai_schema import assert_valid
+from tests.integration import cookbook
+from tests.integration.cookbook import CATEGORIZE_SYSTEM_PROMPT, MOVIE_SCHEMA, OVERVIEWS
 
 KEY = "gemini-user-key"
 PROVIDER = "gemini"
@@ -419,56 +421,15 @@ def test_a_results_download_dropped_half_way_loses_and_duplicates_nothing(client
 
 # The OpenAI Cookbook's first batch example (examples/batch_processing.ipynb): movie descriptions classified in
 # JSON mode. Only the model name and the provider extras differ from the notebook.
-COOKBOOK_PROMPT = """
-Your goal is to extract movie categories from movie descriptions, as well as a 1-sentence summary for these movies.
-You will be provided with a movie description, and you will output a json object containing the following information:
-
-{
-    categories: string[] // Array of categories based on the movie description,
-    summary: string // 1-sentence summary of the movie based on the movie description
-}
-
-Categories refer to the genre or type of the movie, like "action", "romance", "comedy", etc. Keep category names simple and use only lower case letters.
-Movies can have several categories, but try to keep it under 3-4. Only mention the categories that are the most obvious based on the description.
-"""  # noqa: E501
-MOVIES = [
-    "Two imprisoned men bond over a number of years, finding solace and eventual redemption through acts of decency.",
-    "An organized crime dynasty's aging patriarch transfers control of his empire to his reluctant son.",
-    "A thief who steals corporate secrets through dream-sharing technology is given the inverse task.",
-]
+MOVIES = OVERVIEWS
 
 
 def cookbook_tasks(response_format: dict[str, Any]) -> bytes:
-    tasks = []
-    for index, description in enumerate(MOVIES):
-        task = {
-            "custom_id": f"task-{index}",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {
-                # This is what you would have in your Chat Completions API call
-                "model": "gemini-2.5-flash",
-                "temperature": 0.1,
-                "response_format": response_format,
-                "messages": [
-                    {"role": "system", "content": COOKBOOK_PROMPT},
-                    {"role": "user", "content": description},
-                ],
-            },
-        }
-        tasks.append(task)
+    tasks = cookbook.cookbook_tasks("gemini-2.5-flash", response_format)
     return "\n".join(json.dumps(task) for task in tasks).encode()
 
 
-CATEGORIES_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "categories": {"type": "array", "items": {"type": "string"}},
-        "summary": {"type": "string"},
-    },
-    "required": ["categories", "summary"],
-    "additionalProperties": False,
-}
+CATEGORIES_SCHEMA = MOVIE_SCHEMA
 
 
 def run_cookbook_batch(client: OpenAI, response_format: dict[str, Any]) -> list[str]:
@@ -506,7 +467,7 @@ def test_the_cookbook_json_mode_batch_runs_on_gemini(client: OpenAI, fake: Any) 
     contents = run_cookbook_batch(client, {"type": "json_object"})
     sent = [json.loads(line)["request"] for line in fake.file_bytes(sent_file(fake)).splitlines()]
     assert sent[0]["generationConfig"] == {"temperature": 0.1, "responseMimeType": "application/json"}
-    assert sent[0]["systemInstruction"] == {"parts": [{"text": COOKBOOK_PROMPT}]}
+    assert sent[0]["systemInstruction"] == {"parts": [{"text": CATEGORIZE_SYSTEM_PROMPT}]}
     assert [json.loads(content) for content in contents] == [{"echo": movie} for movie in MOVIES]
 
 
