@@ -9,19 +9,27 @@ from typing import Any
 
 
 def usage(
-    prompt_tokens: int, completion_tokens: int, *, cached_tokens: int = 0, reasoning_tokens: int = 0
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    total_tokens: int | None = None,
+    prompt_audio_tokens: int = 0,
+    completion_audio_tokens: int = 0,
 ) -> dict[str, Any]:
     """A chat.completion's ``usage`` as OpenAI writes it: both details objects, every count present (zero where
     the provider has no such tokens). ``prompt_tokens`` counts every input token, cached ones included;
-    ``completion_tokens`` every output token, reasoning ones included."""
+    ``completion_tokens`` every output token, reasoning ones included; ``total_tokens`` the provider's own total
+    where it gives one (else their sum)."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
+        "total_tokens": prompt_tokens + completion_tokens if total_tokens is None else total_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": prompt_audio_tokens},
         "completion_tokens_details": {
             "reasoning_tokens": reasoning_tokens,
-            "audio_tokens": 0,
+            "audio_tokens": completion_audio_tokens,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },

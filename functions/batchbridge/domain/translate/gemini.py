@@ -98,7 +98,7 @@ from batchbridge.domain.endpoints import CHAT_ENDPOINT
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.output_lines import completion_id as completion_id
 from batchbridge.domain.ports import ResultContext
-from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat
+from batchbridge.domain.translate import RequestTranslation, ResultTranslation, chat, completion
 from batchbridge.domain.translate.chat import ChatBody
 
 PROVIDER: Final = "Gemini"
@@ -568,21 +568,15 @@ def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
     prompt_tokens = (prompt if type(prompt) is int else 0) + (tool_prompt if type(tool_prompt) is int else 0)
     thoughts = thoughts if type(thoughts) is int else 0
     completion_tokens = (candidates if type(candidates) is int else 0) + thoughts
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": total if type(total) is int else prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {
-            "cached_tokens": cached if type(cached) is int else 0,
-            "audio_tokens": _audio(get("promptTokensDetails")),
-        },
-        "completion_tokens_details": {
-            "reasoning_tokens": thoughts,
-            "audio_tokens": _audio(get("candidatesTokensDetails")),
-            "accepted_prediction_tokens": 0,  # Gemini has no predicted outputs
-            "rejected_prediction_tokens": 0,
-        },
-    }
+    return completion.usage(
+        prompt_tokens,
+        completion_tokens,
+        cached_tokens=cached if type(cached) is int else 0,
+        reasoning_tokens=thoughts,
+        total_tokens=total if type(total) is int else None,
+        prompt_audio_tokens=_audio(get("promptTokensDetails")),
+        completion_audio_tokens=_audio(get("candidatesTokensDetails")),
+    )
 
 
 def _audio(details: Any) -> int:
