@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
 from batchbridge.domain.compat import CompatEndpoint, parse_endpoints
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH, JobLimits
 from batchbridge.domain.providers import SETUPS
 
 StorageMode = Literal["embedded", "aws"]
@@ -170,6 +171,16 @@ class Settings:
     compat_keys_secret_arn: str | None = None
     # Image URLs in batch lines fetched and inlined for providers that take only inline bytes (Bedrock).
     fetch_image_urls: bool = True
+    # The most requests one gateway batch (its input file) may hold; a batch beyond its provider's job limits is
+    # split into several provider jobs (``domain.parts``), each within that provider's ``job_limits``.
+    max_requests_per_batch: int = DEFAULT_MAX_REQUESTS_PER_BATCH
+    job_limits: dict[str, JobLimits] = field(default_factory=dict)  # provider -> what one job of its may hold
+    # Bedrock jobs of one model that may run (submitted or in progress) at once in the account's region (its service
+    # quota); parts beyond wait in the gateway.
+    bedrock_max_concurrent_jobs: int = 10
+    # A Bedrock batch below Bedrock's minimum of records: "on_demand" runs its requests on the gateway's executor
+    # (Bedrock's runtime InvokeModel, at on-demand prices); "reject" refuses it (a 400).
+    bedrock_small_batches: str = "on_demand"
 
     @property
     def gateway_keys_mode(self) -> bool:
@@ -211,12 +222,53 @@ class Settings:
                 _float("BATCHBRIDGE_INLINE_CONTENT_MAX_BYTES", 4 * 1024 * 1024, allow_zero=True)
             ),
             fetch_image_urls=_switch("BATCHBRIDGE_FETCH_IMAGE_URLS", True),
+            max_requests_per_batch=_count("BATCHBRIDGE_MAX_REQUESTS_PER_BATCH", DEFAULT_MAX_REQUESTS_PER_BATCH),
+            job_limits=_job_limits(),
+            bedrock_max_concurrent_jobs=_count("BATCHBRIDGE_BEDROCK_MAX_CONCURRENT_JOBS", 10),
+            bedrock_small_batches=_one_of("BATCHBRIDGE_BEDROCK_SMALL_BATCHES", ("on_demand", "reject")),
             bedrock_allowed_buckets=_names("BATCHBRIDGE_BEDROCK_ALLOWED_BUCKETS"),
             bedrock_allowed_role_arns=_names("BATCHBRIDGE_BEDROCK_ALLOWED_ROLE_ARNS"),
             # Bedrock reads the account's S3, never the embedded store: no default bucket there.
             bedrock_bucket=_env("BATCHBRIDGE_BEDROCK_BUCKET", None)
             or (None if storage == "embedded" else _env("BATCHBRIDGE_BUCKET", None)),
         )
+
+
+def _count(name: str, default: int) -> int:
+    """``name``'s whole number, 1 or more; ``default`` when it is unset or blank."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < 1:
+            raise ValueError(f"{name} must be 1 or more, got {raw!r}")
+        return value
+
+    return _env(name, default, parse)
+
+
+def _one_of(name: str, values: tuple[str, ...]) -> str:
+    """``name``'s value, one of ``values`` (the first when it is unset or blank)."""
+    value = _env(name, values[0])
+    if value not in values:
+        raise ValueError(f"{name} must be one of {', '.join(values)}, got {value!r}")
+    return value
+
+
+def _job_limits() -> dict[str, JobLimits]:
+    """What one job of each provider may hold: its setup's defaults, each overridden by its setting."""
+    limits: dict[str, JobLimits] = {}
+    for provider, setup in SETUPS.items():
+        if setup.job_limits is None:
+            continue
+        requests_variable, bytes_variable = setup.job_limit_variables
+        limits[provider] = JobLimits(
+            _count(requests_variable, setup.job_limits.max_requests),
+            _count(bytes_variable, setup.job_limits.max_bytes) if setup.job_limits.max_bytes is not None else None,
+        )
+    return limits
 
 
 def _provider_keys() -> dict[str, str]:

@@ -28,7 +28,7 @@ from batchbridge.domain.services.files import FileService
 from batchbridge.store.keys import KeySource
 
 if TYPE_CHECKING:
-    from batchbridge.domain.executor import BatchExecutor
+    from batchbridge.domain.executor import BatchExecutor, RequestSender
     from batchbridge.domain.services.batches import BatchService
     from batchbridge.domain.services.jobs import BatchJobs
     from batchbridge.domain.services.uploads import UploadService
@@ -87,7 +87,12 @@ class Gateway:
     @cached_property
     def files(self) -> FileService:
         return FileService(
-            self.records, self.blobs, self.providers, now_ns, inline_max_bytes=self.settings.inline_content_max_bytes
+            self.records,
+            self.blobs,
+            self.providers,
+            now_ns,
+            inline_max_bytes=self.settings.inline_content_max_bytes,
+            max_requests_per_batch=self.settings.max_requests_per_batch,
         )
 
     @cached_property
@@ -219,18 +224,35 @@ class Gateway:
 
         @cache
         def executor() -> BatchExecutor:
-            # One executor, for the background jobs (its chunks) and the openai-compatible adapter (its batches'
-            # provider face): it sends to the endpoints that provider configures, over its HTTP sender.
+            # One executor, for the background jobs (its chunks) and the providers whose batches it runs (their
+            # provider face): the endpoints openai-compatible configures, over its HTTP sender, and Bedrock's
+            # on-demand runs (a target per region and model, made from its name), over InvokeModel. Each sender is
+            # built on its first send.
             from batchbridge.domain.executor import BatchExecutor
-            from batchbridge.providers.compat import HttpSender, send_targets
+            from batchbridge.domain.executor.routing import RoutingSender, Targets
+            from batchbridge.providers import bedrock_on_demand
+            from batchbridge.providers.compat import send_targets
             from batchbridge.store.executor_state import DynamoChunkStore
 
+            def http_sender() -> RequestSender:
+                from batchbridge.providers.compat import HttpSender
+
+                return HttpSender(key_of=lambda variable: compat_key(settings, variable))
+
+            def bedrock_runtime_sender() -> RequestSender:
+                from batchbridge.providers.bedrock_runtime import BedrockRuntimeSender
+
+                return BedrockRuntimeSender(parts.aws_client)  # boto3's environment, as Bedrock's control plane
+
             built = BatchExecutor(
-                send_targets(settings.compat_endpoints),
+                Targets(
+                    send_targets(settings.compat_endpoints),
+                    {bedrock_on_demand.TARGET_KIND: bedrock_on_demand.send_target},
+                ),
                 store=traced(DynamoChunkStore(dynamodb, settings.table), "executor_state"),
                 blobs=blobs,
                 queue=chunks,
-                sender=HttpSender(key_of=lambda variable: compat_key(settings, variable)),
+                sender=RoutingSender({"http": http_sender, bedrock_on_demand.TARGET_KIND: bedrock_runtime_sender}),
                 clock=now_ns,
                 stall_seconds=settings.executor_stall_seconds,
             )

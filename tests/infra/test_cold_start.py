@@ -21,6 +21,7 @@ NEVER_AT_IMPORT = (
     "httpx",
     "boto3",
     "batchbridge.providers.openai",
+    "batchbridge.providers.bedrock_runtime",  # Bedrock's runtime sender: only where a chunk of an on-demand run runs
     "batchbridge.cli",
     "batchbridge.store.embedded",
     # the OpenAPI document and the docs pages: `serve`'s alone
@@ -100,7 +101,12 @@ def test_outside_lambda_the_collector_is_left_alone() -> None:
 def test_the_background_jobs_load_no_executor_until_a_chunk_runs() -> None:
     """Building the background jobs (the finalizer's, the sweeper's first work) builds no executor: neither its
     HTTP client nor its store nor the openai-compatible adapter load (only a chunk job needs them)."""
-    unwanted = ["httpx", "batchbridge.store.executor_state", "batchbridge.providers.compat"]
+    unwanted = [
+        "httpx",
+        "batchbridge.store.executor_state",
+        "batchbridge.providers.compat",
+        "batchbridge.providers.bedrock_runtime",
+    ]
     script = (
         "import sys, json\n"
         "from batchbridge.config import Settings\n"

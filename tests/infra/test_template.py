@@ -212,7 +212,9 @@ _COMPAT_WORKER = {
     "sqs:SendMessage": {COMPAT_QUEUE},
 }
 BACKGROUND_FUNCTIONS["CompatWorkerFunction"] = _COMPAT_WORKER | {
-    "secretsmanager:GetSecretValue": {OWNER_SECRET, COMPAT_KEYS_SECRET}
+    "secretsmanager:GetSecretValue": {OWNER_SECRET, COMPAT_KEYS_SECRET},
+    # small Bedrock batches run on demand: each request an InvokeModel
+    "bedrock:InvokeModel": {FOUNDATION_MODELS, INFERENCE_PROFILES},
 }
 BACKGROUND_FUNCTIONS["CompatDeadLettersFunction"] = _COMPAT_WORKER | {"secretsmanager:GetSecretValue": {OWNER_SECRET}}
 # The authorizer reads the gateway's keys, nothing else.

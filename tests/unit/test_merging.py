@@ -30,7 +30,7 @@ def job(phase: str | None, outcome: str | None = None, **fields: Any) -> Provide
         ([("validating", None), ("validating", None)], Observation("validating")),
         ([("validating", None), ("in_progress", None)], Observation("validating")),
         ([("ended", "completed"), ("in_progress", None)], Observation("in_progress")),
-        ([("ended", "completed"), (None, None)], Observation("validating")),  # one not yet reported: starting
+        ([("ended", "completed"), (None, None)], Observation("in_progress")),  # a part waits after one started
         ([("ended", "completed"), ("cancelling", None)], Observation("cancelling")),
         ([("ended", "completed"), ("ended", "expired")], Observation("ended", "completed")),
         ([("ended", "expired"), ("ended", "expired")], Observation("ended", "expired")),

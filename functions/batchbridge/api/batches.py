@@ -1,4 +1,5 @@
-"""Batches routes."""
+"""Batches routes. Each Batch object carries the jobs that run it (``provider_jobs``, ``domain.job_views``) where
+it is not OpenAI's own batch."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from batchbridge.api.request import (
     provider_hint,
     query_params,
 )
+from batchbridge.domain.job_views import with_provider_jobs
+from batchbridge.domain.records import BatchRecord
 
 
 async def batches_create(request: Request) -> JSONResponse:
@@ -26,7 +29,7 @@ async def batches_create(request: Request) -> JSONResponse:
     provider = provider_hint(gateway, params)  # none named: the input file's
 
     def create() -> dict[str, Any]:
-        return gateway.batches.create(caller, provider, params).to_openai()
+        return _batch(gateway.batches.create(caller, provider, params))
 
     return JSONResponse(await created_once(request, gateway, caller, "batches_create", key, create, params))
 
@@ -37,7 +40,7 @@ async def batches_list(request: Request) -> JSONResponse:
     params = query_params(request)
     provider = provider_hint(gateway, params)
     page = await blocking(request, gateway.batches.list, caller, provider, params)
-    return JSONResponse(list_body([record.to_openai() for record in page.items], page.has_more))
+    return JSONResponse(list_body([_batch(record) for record in page.items], page.has_more))
 
 
 async def batches_retrieve(request: Request) -> JSONResponse:
@@ -46,7 +49,7 @@ async def batches_retrieve(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, query_params(request))
     record = await blocking(request, gateway.batches.retrieve, caller, batch_id, provider)
-    return JSONResponse(record.to_openai())
+    return JSONResponse(_batch(record))
 
 
 async def batches_cancel(request: Request) -> JSONResponse:
@@ -55,4 +58,9 @@ async def batches_cancel(request: Request) -> JSONResponse:
     caller = gateway.caller(request.headers)
     provider = provider_hint(gateway, await json_params(request, "batches_cancel"))
     record = await blocking(request, gateway.batches.cancel, caller, batch_id, provider)
-    return JSONResponse(record.to_openai())
+    return JSONResponse(_batch(record))
+
+
+def _batch(record: BatchRecord) -> dict[str, Any]:
+    """The record's OpenAI Batch object, with its ``provider_jobs``."""
+    return with_provider_jobs(record, record.to_openai())

@@ -71,6 +71,71 @@ ERROR_SCHEMAS: Final[dict[str, Schema]] = {
     },
     "ErrorResponse": {"type": "object", "required": ["error"], "properties": {"error": ref("Error")}},
 }
+# The gateway's one extra field of OpenAI's Batch object (``domain.job_views``), beside OpenAI's own schema (which
+# stays OpenAI's): described here, and named by the description of every answer that carries it.
+PROVIDER_JOB_SCHEMAS: Final[dict[str, Schema]] = {
+    "ProviderJob": {
+        "type": "object",
+        "title": "Provider job",
+        "description": (
+            "One job that runs (part of) a batch, an item of the Batch object's `provider_jobs`: the gateway's extra "
+            "field, on every batch except one of provider `openai` run as OpenAI's own single batch (whose object is "
+            "OpenAI's, unchanged). A batch too large for one provider job runs as several; a Bedrock batch below "
+            "Bedrock's minimum of records runs on the gateway itself (`on_demand`)."
+        ),
+        "required": ["id", "kind", "status", "request_counts"],
+        "properties": {
+            "id": {
+                "type": ["string", "null"],
+                "description": "The job's ID at its provider (a Bedrock job's ARN, an on-demand run's ID); null "
+                "while the part waits to be created.",
+            },
+            "kind": {
+                "type": "string",
+                "enum": ["openai_batch", "anthropic_message_batch", "bedrock_job", "gemini_batch", "on_demand"],
+                "description": "How it runs: the provider's own batch job, or `on_demand` (request by request, by "
+                "the gateway: openai-compatible endpoints, and small Bedrock batches at on-demand prices).",
+            },
+            "status": {
+                "type": "string",
+                "enum": [
+                    "queued",
+                    "validating",
+                    "in_progress",
+                    "finalizing",
+                    "completed",
+                    "failed",
+                    "expired",
+                    "cancelling",
+                    "cancelled",
+                ],
+                "description": "The job's status in OpenAI's words; `queued`: a part waiting in the gateway for "
+                "room at its provider (no provider job yet).",
+            },
+            "request_counts": {
+                "type": "object",
+                "required": ["total", "completed", "failed"],
+                "properties": {
+                    "total": {"type": "integer"},
+                    "completed": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                },
+                "description": "As the provider last reported them (a waiting part: its requests, none done).",
+            },
+        },
+    },
+    "BatchProviderJobs": {
+        "type": "object",
+        "title": "Batch extra field: provider_jobs",
+        "description": "The field the gateway adds to a Batch object (see `ProviderJob`).",
+        "properties": {"provider_jobs": {"type": "array", "items": ref("ProviderJob")}},
+    },
+}
+BATCH_ANSWERS: Final = frozenset({"batches_create", "batches_retrieve", "batches_cancel", "batches_list"})
+BATCH_ANSWER: Final = (
+    "OK. Besides OpenAI's fields, a batch other than OpenAI's own carries `provider_jobs`, the jobs that run it "
+    "(the `BatchProviderJobs` and `ProviderJob` schemas)."
+)
 ERRORS: Final = {
     "400": "The request is invalid (an unknown argument included).",
     "401": "No API key, or one the gateway does not accept.",
@@ -137,7 +202,11 @@ def document(app: FastAPI) -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": openai | requests.GATEWAY_SCHEMAS | requests.request_schemas(openai) | ERROR_SCHEMAS,
+            "schemas": openai
+            | requests.GATEWAY_SCHEMAS
+            | requests.request_schemas(openai)
+            | ERROR_SCHEMAS
+            | PROVIDER_JOB_SCHEMAS,
             "securitySchemes": {
                 SECURITY_SCHEME: {
                     "type": "http",
@@ -170,7 +239,8 @@ def _operation(operation: str, path: str) -> dict[str, Any]:
 
 def _responses(operation: str, answer: str | None, *, has_id: bool) -> dict[str, Any]:
     if answer is not None:
-        ok: dict[str, Any] = {"description": "OK", "content": {"application/json": {"schema": ref(answer)}}}
+        described = BATCH_ANSWER if operation in BATCH_ANSWERS else "OK"
+        ok: dict[str, Any] = {"description": described, "content": {"application/json": {"schema": ref(answer)}}}
         found: dict[str, Any] = {"200": ok}
     else:  # files_content
         found = {

@@ -10,10 +10,14 @@ from typing import Any, BinaryIO, Final, TypeVar
 from batchbridge.domain import codec
 from batchbridge.domain.endpoints import unsupported_line
 from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH
 from batchbridge.domain.validation import BATCH_ENDPOINTS, MAX_MODEL_CHARS
 
 T = TypeVar("T")
-MAX_REQUESTS: Final = 50_000
+# The most requests one batch input file may hold: the gateway's, whatever its provider's per-job limit (a larger
+# batch is split into jobs, ``domain.parts``)
+MAX_REQUESTS: Final = DEFAULT_MAX_REQUESTS_PER_BATCH
+MAX_REQUESTS_SETTING: Final = "BATCHBRIDGE_MAX_REQUESTS_PER_BATCH"
 MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 MAX_CUSTOM_ID_CHARS: Final = 512  # where the gateway reads the lines itself (an OpenAI upload is OpenAI's to judge)
 UTF8_BOM: Final = b"\xef\xbb\xbf"
@@ -110,7 +114,11 @@ class BatchInputChecker:
         elif self._require_model or "model" in body:  # else the provider takes the model per batch (Gemini)
             raise _model_error(number, model)
         if len(first_lines) > self._max_requests:
-            raise _line_error(number, f"a batch holds at most {self._max_requests} requests.", "too_many_requests")
+            raise _line_error(
+                number,
+                f"a batch holds at most {self._max_requests} requests (this gateway's {MAX_REQUESTS_SETTING}).",
+                "too_many_requests",
+            )
 
     def summary(self) -> BatchInputSummary:
         """What the lines checked so far hold; a 400 when there were none."""
@@ -209,6 +217,36 @@ def _model_error(number: int, model: Any) -> GatewayError:
     if not isinstance(model, str) or not model:
         return _line_error(number, "'body.model' must be a non-empty string.", "missing_model")
     return _line_error(number, f"'body.model' is longer than {MAX_MODEL_CHARS} characters.", "invalid_model")
+
+
+class LineCounter:
+    """The requests of a batch input file the gateway does not judge (OpenAI's), counted as its bytes stream past:
+    its non-blank lines, whatever they hold and however long (nothing is refused). ``add`` each chunk in order,
+    then read ``count``."""
+
+    def __init__(self) -> None:
+        self._ended = 0  # lines ended by a newline that hold more than blanks
+        self._open = False  # the line not ended yet holds more than blanks
+
+    def add(self, chunk: bytes) -> None:
+        if b"\n" not in chunk:
+            self._open = self._open or bool(chunk.strip())
+            return
+        lines = chunk.split(b"\n")
+        last = lines.pop()
+        ended = self._ended + (self._open or bool(lines[0].strip()))
+        self._ended = ended + sum(1 for line in lines[1:] if line.strip())
+        self._open = bool(last.strip())
+
+    @property
+    def count(self) -> int:
+        return self._ended + self._open
+
+    def counted(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``chunks``, each counted as it passes."""
+        for chunk in chunks:
+            self.add(chunk)
+            yield chunk
 
 
 def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:

@@ -34,8 +34,10 @@ def merge_reports(jobs: Sequence[ProviderJob]) -> MergedReport:
 
 
 def merged_observation(jobs: Sequence[ProviderJob]) -> Observation | None:
-    """A cancel in progress shows while any job is being cancelled; else the batch runs while any job runs; once
-    none runs it has ended if any job ended (how: ``merged_outcome``), and failed if every job failed."""
+    """A cancel in progress shows while any job is being cancelled; else the batch runs while any job runs, and
+    while parts wait to start (a job that never reported: ``in_progress`` once one part started, ``validating``
+    while none has); once none runs or waits it has ended if any job ended (how: ``merged_outcome``), and failed if
+    every job failed (no part could run)."""
     phases = [job.phase for job in jobs if job.phase is not None]
     if not phases:
         return None
@@ -44,12 +46,16 @@ def merged_observation(jobs: Sequence[ProviderJob]) -> Observation | None:
     if "cancelling" in phases:
         return Observation("cancelling")
     running = [phase for phase in RUNNING_ORDER if phase in phases]
-    if running or len(phases) < len(jobs):  # (a job that never reported is still starting)
-        return Observation(running[0] if running else "validating")  # type: ignore[arg-type]
+    if running:
+        return Observation(running[0])  # type: ignore[arg-type]
+    if len(phases) < len(jobs):  # parts waiting to start
+        started = any(job.id and job.phase is not None for job in jobs)
+        return Observation("in_progress" if started else "validating")
     outcomes = [job.outcome for job in jobs if job.phase == "ended" and job.outcome is not None]
     if not outcomes:
         return Observation("failed")
-    return Observation("ended", merged_outcome(outcomes))  # type: ignore[arg-type]
+    split = any(job.part is not None for job in jobs)
+    return Observation("ended", merged_outcome(outcomes, split=split))  # type: ignore[arg-type]
 
 
 def _summed(reports: list[dict[str, Any]]) -> dict[str, Any] | None:

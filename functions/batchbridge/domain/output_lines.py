@@ -21,6 +21,7 @@ OUTPUT: Final = "output"
 ERROR: Final = "error"
 CANCELLED: Final = "batch_cancelled"  # the codes of a request the batch never ran
 EXPIRED: Final = "batch_expired"
+PART_FAILED: Final = "part_failed"  # a request of a split batch's part that failed as a whole (``part_failed``)
 
 Line = tuple[str, dict[str, Any]]  # (role, line)
 
@@ -79,6 +80,17 @@ def unrun(line_id: str, custom_id: str, code: str, *, expired: bool = False) -> 
         "custom_id": custom_id,
         "response": None,
         "error": {"code": code, "message": f"The batch {what} before this request ran."},
+    }
+
+
+def part_failed(line_id: str, custom_id: str, message: str) -> Line:
+    """A request of a split batch's part that failed as a whole (its provider refused its job, or failed it):
+    ``part_failed``, with the part's error; the batch's other parts ran."""
+    return ERROR, {
+        "id": line_id,
+        "custom_id": custom_id,
+        "response": None,
+        "error": {"code": PART_FAILED, "message": message},
     }
 
 

@@ -9,8 +9,9 @@ from enum import StrEnum
 from typing import Any, BinaryIO, Final, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from batchbridge.domain.jsonl import parsed_lines
+from batchbridge.domain.parts import JobLimits, JobPart
 from batchbridge.domain.providers import ProviderSpec
-from batchbridge.domain.records import BatchRecord, FileRecord, UploadPartRecord, UploadRecord
+from batchbridge.domain.records import BatchRecord, FileRecord, ProviderJob, UploadPartRecord, UploadRecord
 
 Kind = Literal["file", "batch"]
 T = TypeVar("T")
@@ -162,9 +163,7 @@ class UnrunResult:
 # What ``ProviderAdapter.results`` yields: (provider custom_id, raw line) pairs to convert (the raw line may be an
 # UnreadableResult or an UnrunResult), or, from a provider that writes OpenAI lines itself, its files and their
 # raw lines.
-ResultItem = (
-    tuple[str | None, dict[str, Any] | UnreadableResult | UnrunResult] | RawResultLine | RawResultFile
-)
+ResultItem = tuple[str | None, dict[str, Any] | UnreadableResult | UnrunResult] | RawResultLine | RawResultFile
 
 
 @dataclass
@@ -187,6 +186,7 @@ class ProviderBatch:
     usage: dict[str, Any] | None = None
     all_expired: bool = False  # every request expired unrun (providers whose "ended" covers expiry)
     custom_id_map: dict[str, str] | None = None  # provider custom_id -> the user's, where they differ
+    job_kind: str | None = None  # how the job runs (ProviderJob.kind): None, a provider batch; "on_demand"
 
     def as_created(self, model: str, custom_id_map: dict[str, str]) -> ProviderBatch:
         """This report as a create answers it: with the batch's model, every request's custom_id (the finalizer
@@ -225,6 +225,36 @@ class ConvertsUploads(Protocol):
     def line_conversion(self) -> LineConversion:
         """An empty conversion for one upload, to ``add`` its lines to; it comes back to the adapter's
         ``upload_file`` as ``UploadRequest.converted``."""
+        ...
+
+
+class PlansParts(Protocol):
+    """An adapter that plans a split batch's parts itself (optional, told by ``hasattr``: Bedrock, by the bytes of
+    its staged records); others get ``parts.plan_parts`` over the lines of the batch's input copy."""
+
+    def plan_parts(
+        self, credentials: Credentials, input_file: FileRecord, lines: Iterator[tuple[int, int]], limits: JobLimits
+    ) -> list[JobPart]:
+        """The parts of ``input_file`` (``lines``: each line's offset and length in the batch's input copy), each
+        within ``limits``."""
+        ...
+
+
+class HasRoom(Protocol):
+    """An adapter whose provider caps the jobs that run at once (optional, told by ``hasattr``: Bedrock's
+    concurrent-job quota per model)."""
+
+    def room(self, credentials: Credentials, request: BatchRequest) -> int | None:
+        """How many more jobs like ``request``'s may start now; None: no known limit."""
+        ...
+
+
+class ReleasesPartInput(Protocol):
+    """An adapter that made a copy of a part's input at the provider when it created the part's job (optional,
+    told by ``hasattr``: OpenAI's and Gemini's part files, Bedrock's part objects)."""
+
+    def release_part_input(self, credentials: Credentials, job: ProviderJob) -> None:
+        """Remove that copy (the job's ``input_location``), now that the batch is final."""
         ...
 
 
@@ -290,6 +320,11 @@ class BatchRequest:
     metadata: dict[str, str] | None
     output_expires_after_seconds: int | None
     extras: dict[str, Any]
+    # The part of the input this job runs (its lines, and their bytes in the copy ``open_part`` reads); None: the
+    # whole input, as one job
+    part: JobPart | None = None
+    # The part's bytes (its lines as uploaded), from our bucket; None where there is no part or no copy
+    open_part: Callable[[], Iterator[bytes]] | None = None
 
 
 @dataclass(frozen=True)
@@ -318,6 +353,7 @@ class Job(StrEnum):
     RELEASE = "release"
     REFRESH = "refresh"  # its "batch_id": the batch's, and when the sweep queued it
     SUBMIT_BATCH = "submit_batch"
+    START_PARTS = "start_parts"  # plans a split batch's parts and starts those its provider has room for
     COMPLETE_UPLOAD = "complete_upload"  # its "batch_id": an upload's
     CHUNK = "chunk"  # its "batch_id": a chunk's reference (the executor's)
     CHUNK_DEAD = "chunk_dead"
@@ -343,6 +379,7 @@ class ProviderAdapter(Protocol):
     spec: ProviderSpec  # what its module declares of the provider: names, key, what its batch states mean
 
     max_batch_requests: int  # requests one batch may hold at this provider
+    job_limits: JobLimits  # what one job of its may hold: a batch beyond it is split into parts (``domain.parts``)
     # the provider may leave requests out of its result lines (unprocessed, stopped, expired): its custom_id map
     # then lists every request, and the missing ones become error lines
     results_may_omit: bool

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.lifecycle import Observation
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH, JobLimits
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,53 @@ class ProviderSetup:
     key_variable: str | None = None
     base_url_variable: str | None = None
     default_base_url: str = ""
+    # What one job of its may hold by default (``parts.JobLimits``; a larger batch is split into several jobs), each
+    # set by BATCHBRIDGE_<VARIABLE_PREFIX>_JOB_MAX_REQUESTS / _JOB_MAX_BYTES; None: no job limit of its own (the
+    # batches the gateway runs itself)
+    job_limits: JobLimits | None = None
+    variable_prefix: str = ""  # its part of its settings' names (BATCHBRIDGE_OPENAI_…)
+
+    @property
+    def job_limit_variables(self) -> tuple[str, str]:
+        """The settings of its job limits: requests, bytes."""
+        return (
+            f"BATCHBRIDGE_{self.variable_prefix}_JOB_MAX_REQUESTS",
+            f"BATCHBRIDGE_{self.variable_prefix}_JOB_MAX_BYTES",
+        )
 
 
 # Every provider the gateway knows, in the order the API lists them (``providers.registry.MODULES`` has a module for
 # each: a test holds both the same).
+MB: Final = 1024 * 1024
 SETUPS: Final[Mapping[str, ProviderSetup]] = {
-    "openai": ProviderSetup("OpenAI", "OPENAI_API_KEY", "BATCHBRIDGE_OPENAI_BASE_URL", "https://api.openai.com/v1"),
-    "anthropic": ProviderSetup(
-        "Anthropic", "ANTHROPIC_API_KEY", "BATCHBRIDGE_ANTHROPIC_BASE_URL", "https://api.anthropic.com"
+    # OpenAI: 50,000 requests and 200 MB per batch input file
+    "openai": ProviderSetup(
+        "OpenAI",
+        "OPENAI_API_KEY",
+        "BATCHBRIDGE_OPENAI_BASE_URL",
+        "https://api.openai.com/v1",
+        JobLimits(50_000, 200 * MB),
+        "OPENAI",
     ),
-    "bedrock": ProviderSetup("Bedrock"),
+    # Anthropic: 100,000 requests or 256 MB per Message Batch
+    "anthropic": ProviderSetup(
+        "Anthropic",
+        "ANTHROPIC_API_KEY",
+        "BATCHBRIDGE_ANTHROPIC_BASE_URL",
+        "https://api.anthropic.com",
+        JobLimits(100_000, 256 * MB),
+        "ANTHROPIC",
+    ),
+    # Bedrock: its default quotas, 50,000 records per job and 1 GB per input file (adjustable per account)
+    "bedrock": ProviderSetup("Bedrock", job_limits=JobLimits(50_000, 1024 * MB), variable_prefix="BEDROCK"),
+    # Gemini: 2 GB per file (it states no request limit: the gateway's per-batch limit is the bound)
     "gemini": ProviderSetup(
-        "Gemini", "GEMINI_API_KEY", "BATCHBRIDGE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"
+        "Gemini",
+        "GEMINI_API_KEY",
+        "BATCHBRIDGE_GEMINI_BASE_URL",
+        "https://generativelanguage.googleapis.com",
+        JobLimits(DEFAULT_MAX_REQUESTS_PER_BATCH, 2048 * MB),
+        "GEMINI",
     ),
     "openai-compatible": ProviderSetup("openai-compatible"),
 }
@@ -70,7 +106,11 @@ class ProviderSpec:
     provider's copy, made at upload (OpenAI, Bedrock): its work does not grow with the file.
 
     ``keeps_results``: the gateway keeps copies of the provider's results for it (raw output in its bucket, stored
-    answers) that its adapter's ``release_results`` removes once a batch is final; False where that does nothing."""
+    answers) that its adapter's ``release_results`` removes once a batch is final; False where that does nothing.
+
+    ``queue_full_codes``: the error codes with which the provider fails a batch because its queue (its limit of work
+    enqueued at once) is full (OpenAI's ``token_limit_exceeded``, reported by failing the batch in validation): a
+    part of a split batch that fails so waits, and is started again later, instead of failing."""
 
     name: str
     states: Mapping[str, Observation]
@@ -78,6 +118,7 @@ class ProviderSpec:
     ended_says_how: bool = True
     create_reads_input: bool = False
     keeps_results: bool = False
+    queue_full_codes: frozenset[str] = frozenset()
 
     @property
     def setup(self) -> ProviderSetup:

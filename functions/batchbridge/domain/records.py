@@ -94,6 +94,37 @@ class ProviderJob:
     # Where the provider wrote the job's results, as it last named them (OpenAI's output and error file IDs); None
     # where it names none
     output_locations: list[str] | None = None
+    # How it runs: None, as the provider's own batch job; "on_demand", request by request on the gateway's executor
+    # (a Bedrock batch below Bedrock's minimum of records)
+    kind: str | None = None
+    # Which requests of the batch's input it runs (``parts.JobPart.stored()``); None: all of them (a batch of one
+    # job, or records written before batches were split)
+    part: dict[str, int] | None = None
+    # A part not started yet (``id`` ""): when it may be tried next (unix seconds; None: at once), how many of its
+    # creates were put off because the provider had no room (a 429, a queue full), and when a run sent (or was about
+    # to send) its create whose answer the record does not hold (the next run first asks the provider for what that
+    # create left, never creating a second job for the part)
+    waiting_until: int | None = None
+    attempts: int = 0
+    sent_at: int | None = None
+    # "expired": the gateway stopped it at the provider because the batch's completion window closed (its ending,
+    # cancelled there, is the batch's expiry)
+    stopped: str | None = None
+
+    @property
+    def started(self) -> bool:
+        """Created at its provider (a part still waiting, or refused, has no provider job)."""
+        return self.id != ""
+
+    @property
+    def finished(self) -> bool:
+        """Ended (how: ``outcome``) or failed: nothing of it runs any more."""
+        return self.outcome is not None or self.phase == "failed"
+
+    @property
+    def waiting(self) -> bool:
+        """A part not yet started, that still may be."""
+        return not self.started and not self.finished
 
     @classmethod
     def from_stored(cls, values: dict[str, Any]) -> ProviderJob:
@@ -101,11 +132,15 @@ class ProviderJob:
         return cls(**{name: value for name, value in values.items() if name in known})
 
 
-def merged_outcome(outcomes: list[str]) -> str:
+def merged_outcome(outcomes: list[str], *, split: bool = False) -> str:
     """How a batch ended, from how its jobs did: cancelled if any was, else completed if any completed, else
-    expired (every job's requests expired unrun)."""
+    expired (every job's requests expired unrun). ``split``: the jobs are parts of one batch, whose completion
+    window is the whole batch's: expired if any part expired (its window closed with requests unrun, as an OpenAI
+    batch past its window expires with what it completed in its output)."""
     if "cancelled" in outcomes:
         return "cancelled"
+    if split and "expired" in outcomes:
+        return "expired"
     return "completed" if "completed" in outcomes else "expired"
 
 
@@ -155,32 +190,50 @@ class BatchRecord:
     # The batch's own copy of its input, made at acceptance: the submission reads it, so deleting the input file
     # meanwhile does not fail the batch (as it does not an OpenAI batch); removed once submitted or ended.
     submit_input_key: str | None = None
+    # A batch split into parts (beyond one job of its provider: ``domain.parts``): the batch's own copy of its input
+    # (each part's requests are read from it; kept until the batch is released), whether parts are still to be
+    # planned or started (the start_parts job's work: see ``services.parts_runner``), and that job's lease (unix
+    # seconds; one run at a time)
+    input_copy_key: str | None = None
+    parts_pending: bool = False
+    parts_until: int | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_BATCH_STATUSES
 
-    # The one-job view (every batch has at most one job today): what records before jobs stored, and still store
-    # beside them so an earlier release reads them (see ``stored`` and ``from_stored``).
+    @property
+    def started_jobs(self) -> list[ProviderJob]:
+        """The jobs its provider holds (parts not started, or refused, have none to ask about)."""
+        return [job for job in self.jobs if job.started]
+
+    # The one-job view (a batch's first provider job): what records before jobs stored, and still store beside them
+    # so an earlier release reads them (see ``stored`` and ``from_stored``).
     @property
     def provider_batch_id(self) -> str | None:
-        return self.jobs[0].id if self.jobs else None
+        started = self.started_jobs
+        return started[0].id if started else None
 
     @property
     def provider_status(self) -> str | None:
-        return self.jobs[0].raw_status if self.jobs else None
+        started = self.started_jobs
+        return started[0].raw_status if started else None
 
     @property
     def custom_id_map_key(self) -> str | None:
-        return self.jobs[0].custom_id_map_key if self.jobs else None
+        started = self.started_jobs
+        return started[0].custom_id_map_key if started else None
 
     @property
     def provider_outcome(self) -> str | None:
-        """How the providers ended the batch, once every job has ended (final for us once finalized); None while
-        any runs."""
-        if not self.jobs or any(job.outcome is None for job in self.jobs):
+        """How the providers ended the batch, once every job has ended or failed (final for us once finalized) and
+        one ended; None while any runs or waits (and when every job failed: the batch failed, with nothing to
+        finalize)."""
+        if not self.jobs or any(not job.finished for job in self.jobs):
             return None
-        return merged_outcome([job.outcome for job in self.jobs if job.outcome is not None])
+        outcomes = [job.outcome for job in self.jobs if job.outcome is not None]
+        split = any(job.part is not None for job in self.jobs)
+        return merged_outcome(outcomes, split=split) if outcomes else None
 
     def job(self, provider_batch_id: str) -> ProviderJob | None:
         return next((job for job in self.jobs if job.id == provider_batch_id), None)

@@ -22,6 +22,9 @@ BATCH_ENDPOINTS: Final = (
 COMPLETION_WINDOWS: Final = ("24h",)
 MAX_FILE_BYTES: Final = 512 * 1024 * 1024
 MAX_BATCH_FILE_BYTES: Final = 200 * 1024 * 1024
+# OpenAI's limit for a whole Upload (the Uploads API): a batch input file sent that way may be this large (the
+# gateway splits its batch into jobs within its provider's limits)
+MAX_UPLOAD_BYTES: Final = 8 * 1024 * 1024 * 1024
 # The most of a file a request reads or writes within API Gateway's 29 s (uploads.complete, batches.create): what
 # goes past it is done by a background job (see the README's Large files).
 SYNC_WORK_MAX_BYTES: Final = 8 * 1024 * 1024
@@ -49,8 +52,18 @@ def filename(value: str) -> str:
     return name
 
 
-def file_size(size: int, purpose: str) -> None:
-    """OpenAI's limits: 512 MB a file, 200 MB for a batch input file."""
+def file_size(size: int, purpose: str, *, uploaded_in_parts: bool = False) -> None:
+    """OpenAI's limits: 512 MB a file, 200 MB for a batch input file sent whole (files.create); a batch input file
+    sent through the Uploads API (``uploaded_in_parts``) as large as an Upload may be, 8 GB."""
+    if purpose == "batch" and uploaded_in_parts:
+        if size > MAX_UPLOAD_BYTES:
+            raise GatewayError(
+                413,
+                f"The file is {size} bytes; batch input files are at most {MAX_UPLOAD_BYTES} bytes.",
+                param="bytes",
+                code="file_too_large",
+            )
+        return
     if size > MAX_FILE_BYTES:
         raise GatewayError(
             413,

@@ -21,6 +21,7 @@ from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, table_requests
 from batchbridge.domain.lifecycle import ENDED_COMPLETED, Observation
+from batchbridge.domain.parts import JobLimits
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -59,13 +60,16 @@ SPEC: Final = ProviderSpec(
 
 
 def build(settings: Settings, parts: registry.Parts) -> AnthropicAdapter:
-    return AnthropicAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+    adapter = AnthropicAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+    adapter.job_limits = registry.job_limits(settings, SPEC)
+    return adapter
 
 
 class AnthropicAdapter(GatewayHeldFiles):
     name = "anthropic"
     spec = SPEC
     max_batch_requests = MAX_REQUESTS
+    job_limits: JobLimits = SPEC.setup.job_limits or JobLimits(MAX_REQUESTS)  # (build sets the settings')
     results_may_omit = False  # every request has a result line (canceled and expired ones too)
     lines_need_model = True
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
@@ -87,10 +91,11 @@ class AnthropicAdapter(GatewayHeldFiles):
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
         translation(REQUESTS, request.endpoint, "Anthropic batches run {endpoints} only, not {endpoint!r}.")
+        # the requests sent: inline ones, or the lines of the input (those of the part this job runs, with one)
+        open_input = request.open_input if request.part is None else request.open_part
         if request.input_file is None:
             requests: Callable[[], Iterator[tuple[str, dict[str, Any]]]] = _inline(request.extras.get("requests"))
-        elif request.open_input is not None:
-            open_input = request.open_input
+        elif open_input is not None:
 
             def requests() -> Iterator[tuple[str, dict[str, Any]]]:
                 return _requests_from_lines(open_input())
@@ -160,6 +165,8 @@ class AnthropicAdapter(GatewayHeldFiles):
     @staticmethod
     def _request_count(request: BatchRequest) -> int | None:
         """How many requests the create sends (None when unknown: inline requests that are not at hand)."""
+        if request.part is not None:
+            return request.part.count
         if request.input_file is None:
             requests = request.extras.get("requests")
             return len(requests) if isinstance(requests, list) else None

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Final
 
 from batchbridge.aws import tagging as expiry_tagging  # (botocore is loaded already: the gateway's blob store)
 from batchbridge.config import Settings
@@ -27,6 +27,7 @@ from batchbridge.domain.errors import GatewayError, bad_provider_response, bad_r
 from batchbridge.domain.images import ImageFetcher, ImageInliner
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, parsed_lines
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
+from batchbridge.domain.parts import JobLimits
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -34,6 +35,7 @@ from batchbridge.domain.ports import (
     ProviderBatch,
     ProviderFile,
     ResultContext,
+    ResultItem,
     UploadRequest,
 )
 from batchbridge.domain.providers import ProviderSpec
@@ -49,7 +51,10 @@ from batchbridge.domain.staging import (
     staged_input,
 )
 from batchbridge.domain.translate.bedrock import REQUESTS, RESULTS, image_media_types
-from batchbridge.providers import registry
+from batchbridge.providers import bedrock_on_demand, registry
+
+if TYPE_CHECKING:
+    from batchbridge.domain.executor import BatchExecutor
 
 logger = logging.getLogger(__name__)
 DEFAULT_PREFIX: Final = "batchbridge/bedrock"  # staged input in the gateway's bucket (its IAM grants this area)
@@ -85,7 +90,7 @@ SPEC: Final = ProviderSpec(
 
 def build(settings: Settings, parts: registry.Parts) -> BedrockAdapter:
     timeout = settings.upstream_timeout_seconds
-    return BedrockAdapter(
+    adapter = BedrockAdapter(
         bucket=settings.bedrock_bucket,
         role_arn=settings.bedrock_role_arn,
         min_records=settings.bedrock_min_records,
@@ -95,7 +100,10 @@ def build(settings: Settings, parts: registry.Parts) -> BedrockAdapter:
         allowed_buckets=settings.bedrock_allowed_buckets,
         allowed_role_arns=settings.bedrock_allowed_role_arns,
         image_fetcher=parts.image_fetcher if settings.fetch_image_urls else None,
+        on_demand=parts.executor if settings.bedrock_small_batches == "on_demand" else None,
     )
+    adapter.job_limits = registry.job_limits(settings, SPEC)
+    return adapter
 
 
 def _boto3_client(
@@ -126,6 +134,7 @@ class BedrockAdapter:
     name = "bedrock"
     spec = SPEC
     max_batch_requests = 50_000  # Bedrock's commonly cited per-job record quota
+    job_limits: JobLimits = SPEC.setup.job_limits or JobLimits(50_000)  # (build sets the settings')
     results_may_omit = True  # PartiallyCompleted, Stopped and Expired jobs leave records out
     lines_need_model = True
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
@@ -143,12 +152,14 @@ class BedrockAdapter:
         allowed_buckets: frozenset[str] = frozenset(),
         allowed_role_arns: frozenset[str] = frozenset(),
         image_fetcher: Callable[[], ImageFetcher] | None = None,
+        on_demand: Callable[[], BatchExecutor] | None = None,
     ) -> None:
         """``operator_only`` (gateway-key mode): the IAM role, the staging bucket and the output location are the
         operator's to choose: a request may name only the gateway's own or those of ``allowed_buckets`` /
         ``allowed_role_arns``. ``image_fetcher``: what fetches the images lines give by https URL, inlined for
         Claude (Bedrock reads base64 images only); None: such lines are refused (BATCHBRIDGE_FETCH_IMAGE_URLS
-        off)."""
+        off). ``on_demand``: the executor that runs a file below ``min_records`` request by request
+        (``bedrock_on_demand``); None: such a file is refused (BATCHBRIDGE_BEDROCK_SMALL_BATCHES=reject)."""
         self._bucket = bucket
         self._role_arn = role_arn
         self._min_records = min_records
@@ -157,6 +168,7 @@ class BedrockAdapter:
         self._allowed_buckets = allowed_buckets
         self._allowed_role_arns = allowed_role_arns
         self._image_fetcher = image_fetcher
+        self._on_demand = on_demand
 
     # files: staged in S3 as Bedrock records
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -266,14 +278,15 @@ class BedrockAdapter:
                 code="model_mismatch",
             )
         records = input_file.request_count or 0
-        if records < self._min_records:
+        on_demand = records < self._min_records  # run request by request (below a job's minimum), or refused
+        if on_demand and self._on_demand is None:
             raise bad_request(
                 f"The file has {records} records; a Bedrock batch job needs at least {self._min_records} "
                 "(BATCHBRIDGE_BEDROCK_MIN_RECORDS).",
                 param="input_file_id",
                 code="too_few_records",
             )
-        role_arn = self._role(request.extras.get("role_arn"))
+        role_arn = "" if on_demand else self._role(request.extras.get("role_arn"))
         staged = _staged(input_file)
         if staged is None:
             raise bad_request(
@@ -282,6 +295,8 @@ class BedrockAdapter:
                 code="invalid_input_file",
             )
         self._check_bucket(staged.bucket, "input_file_id")  # (a file staged before the allowlist, somewhere else)
+        if on_demand:
+            return self._run_on_demand(request, input_file, staged, model)
         output = self._output(request.extras.get("output_s3_uri"), staged.bucket, request.batch_id)
         record_ids = self._record_ids(staged, input_file.provider_region)
         bedrock = self._client("bedrock", input_file.provider_region)
@@ -304,12 +319,44 @@ class BedrockAdapter:
             raise bad_provider_response("The bedrock provider answered without a jobArn.")
         return ProviderBatch(id=job_arn, raw_status="Submitted").as_created(model, record_ids)
 
+    def _run_on_demand(
+        self, request: BatchRequest, input_file: FileRecord, staged: StagedObject, model: str
+    ) -> ProviderBatch:
+        """A file below Bedrock's minimum: its staged records run on the executor, their ``modelInput`` sent as
+        they are to InvokeModel in the staged file's region (``bedrock_on_demand``). Read from S3 as they stream
+        into the executor's own copy."""
+        executor = self._executor()
+        region = input_file.provider_region
+        s3 = self._client("s3", region)
+        body = self._s3_call(staged.bucket, lambda: s3.get_object(Bucket=staged.bucket, Key=staged.key))["Body"]
+        try:
+            state = executor.start_lines(
+                bedrock_on_demand.run_id(request.batch_id, request.part),
+                bedrock_on_demand.request_lines(body.iter_chunks(64 * 1024)),
+                model,
+                bedrock_on_demand.target_name(region, model),
+            )
+        finally:
+            body.close()
+        return bedrock_on_demand.report(state).as_created(model, self._record_ids(staged, region))
+
+    def _executor(self) -> BatchExecutor:
+        if self._on_demand is None:
+            raise RuntimeError("this gateway runs no on-demand Bedrock batches")
+        return self._on_demand()
+
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
-        # The job's name carries our ID (and its clientRequestToken too).
+        # The job's name carries our ID (and its clientRequestToken too); an on-demand run is keyed by it.
         input_file = request.input_file
         staged = _staged(input_file) if input_file is not None else None
         if input_file is None or staged is None:
             return None
+        if (input_file.request_count or 0) < self._min_records and self._on_demand is not None:
+            state = self._executor().find(bedrock_on_demand.run_id(request.batch_id, request.part))
+            if state is None:
+                return None
+            found = bedrock_on_demand.report(state)
+            return found.as_created(found.model or "", self._record_ids(staged, input_file.provider_region))
         bedrock = self._client("bedrock", input_file.provider_region)
         name = _job_name(request.batch_id)
         listed = self._bedrock_call(
@@ -376,10 +423,14 @@ class BedrockAdapter:
         return f"s3://{bucket}/{prefix}/"
 
     def get_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        if bedrock_on_demand.is_run_id(provider_batch_id):
+            return bedrock_on_demand.report(self._executor().state(provider_batch_id))
         bedrock = self._client("bedrock", _region(provider_batch_id))
         return _job(self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id)))
 
     def cancel_batch(self, credentials: Credentials, provider_batch_id: str) -> ProviderBatch:
+        if bedrock_on_demand.is_run_id(provider_batch_id):
+            return bedrock_on_demand.report(self._executor().cancel(provider_batch_id))
         bedrock = self._client("bedrock", _region(provider_batch_id))
         try:
             self._bedrock_call(lambda: bedrock.stop_model_invocation_job(jobIdentifier=provider_batch_id))
@@ -388,7 +439,10 @@ class BedrockAdapter:
                 raise
         return self.get_batch(credentials, provider_batch_id)
 
-    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def results(self, credentials: Credentials, provider_batch_id: str) -> Iterator[ResultItem]:
+        if bedrock_on_demand.is_run_id(provider_batch_id):
+            # every request: its stored answer (a record), or (never run: cancelled, expired) an UnrunResult
+            return self._executor().results(provider_batch_id)
         region = _region(provider_batch_id)
         bedrock = self._client("bedrock", region)
         job = self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id))
@@ -407,7 +461,11 @@ class BedrockAdapter:
 
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """Remove what the job wrote, when the gateway chose where (its own bucket, or the default location): the
-        results are the batch's output files now. Output a request sent to a bucket of its own stays there."""
+        results are the batch's output files now. Output a request sent to a bucket of its own stays there. An
+        on-demand run's stored answers and working copies go."""
+        if bedrock_on_demand.is_run_id(provider_batch_id):
+            self._executor().release(provider_batch_id)
+            return
         region = _region(provider_batch_id)
         bedrock = self._client("bedrock", region)
         job = self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id))
@@ -436,7 +494,10 @@ class BedrockAdapter:
         return StagedObject(bucket, f"{prefix}/{job_id}/".lstrip("/"))
 
     def output_line(self, raw: dict[str, Any], context: ResultContext) -> tuple[str, dict[str, Any]]:
-        """A record of the job, read by its model's family (``context.model``: the job's, as Bedrock reports it)."""
+        """A record of the job, read by its model's family (``context.model``: the job's, as Bedrock reports it); an
+        on-demand run's stored answer holds such a record (``bedrock_on_demand.output_line``)."""
+        if "recordId" not in raw:
+            return bedrock_on_demand.output_line(raw, context, RESULTS[context.endpoint])
         return RESULTS[context.endpoint](raw, context)
 
     # errors
@@ -642,6 +703,9 @@ def _shown(message: str) -> str:
     if shown != message:
         logger.warning("Bedrock said: %s", message)
     return shown
+
+
+shown = _shown  # (the runtime's refusals of an on-demand run's requests are shown by the same rule)
 
 
 def _staged(file: FileRecord) -> StagedObject | None:

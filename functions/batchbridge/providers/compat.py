@@ -28,6 +28,7 @@ from batchbridge.domain.errors import bad_request
 from batchbridge.domain.executor import MAX_SENDS_UNANSWERED, BatchExecutor, SendTarget, views
 from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH, JobLimits
 from batchbridge.domain.ports import (
     BatchRequest,
     Credentials,
@@ -86,7 +87,9 @@ def build(settings: Settings, parts: registry.Parts) -> CompatAdapter:
     composition root builds it: its store, blobs, chunk queue and sender) does not offer the provider."""
     if parts.executor is None:
         raise unsupported_provider(PROVIDER)
-    return CompatAdapter(parts.executor(), settings.compat_endpoints)
+    adapter = CompatAdapter(parts.executor(), settings.compat_endpoints)
+    adapter.job_limits = registry.job_limits(settings, SPEC)  # the executor runs a whole batch as one job
+    return adapter
 
 
 def send_target(endpoint: CompatEndpoint) -> SendTarget:
@@ -109,6 +112,7 @@ class CompatAdapter(GatewayHeldFiles):
     name = PROVIDER
     spec = SPEC
     max_batch_requests = 50_000
+    job_limits: JobLimits = JobLimits(DEFAULT_MAX_REQUESTS_PER_BATCH)  # (build sets the settings')
     results_may_omit = False  # ``results`` yields every request: those never run as unrun lines
     lines_need_model = True
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS

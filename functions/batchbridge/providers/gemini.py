@@ -9,11 +9,12 @@ converted by the finalizer. The bearer key goes upstream as ``x-goog-api-key``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Any, Final
@@ -25,9 +26,10 @@ from batchbridge.config import Settings
 from batchbridge.domain import codec
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, provider_status
-from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, parsed_lines
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
 from batchbridge.domain.output_lines import bad_response
+from batchbridge.domain.parts import JobLimits, JobPart
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -39,7 +41,7 @@ from batchbridge.domain.ports import (
     UploadRequest,
 )
 from batchbridge.domain.providers import ProviderSpec
-from batchbridge.domain.records import FileRecord
+from batchbridge.domain.records import FileRecord, ProviderJob
 from batchbridge.domain.translate.gemini import REQUESTS, RESULTS
 from batchbridge.providers import registry
 from batchbridge.providers.upstream import Paging, Upstream, json_object, upstream_error
@@ -59,6 +61,9 @@ MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 RESOURCE_NAME: Final = re.compile(r"^(files|batches)/[A-Za-z0-9_-]{1,128}\Z")
 FIND_PAGE: Final = 100
 OBJECT: Final = "a JSON object"  # what an answer lacks when it is not one (a 502)
+# A create that failed with one of these may have reached Gemini (no answer was read): a part's file stays for the
+# batch find_batch may find
+UNANSWERED: Final = frozenset({"provider_timeout", "provider_unreachable"})
 VERSION_SEGMENT: Final = re.compile(r"^v\d+[a-z0-9]*\Z")
 HTTP_TYPES: Final = {
     400: "invalid_request_error",
@@ -87,7 +92,9 @@ SPEC: Final = ProviderSpec(
 
 
 def build(settings: Settings, parts: registry.Parts) -> GeminiAdapter:
-    return GeminiAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+    adapter = GeminiAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+    adapter.job_limits = registry.job_limits(settings, SPEC)
+    return adapter
 
 
 def split_base_url(base_url: str) -> tuple[str, str]:
@@ -103,6 +110,7 @@ class GeminiAdapter:
     name = "gemini"
     spec = SPEC
     max_batch_requests = 50_000  # Gemini states none; the OpenAI surface we offer holds 50,000
+    job_limits: JobLimits = SPEC.setup.job_limits or JobLimits(50_000)  # (build sets the settings')
     results_may_omit = True  # cancelled and expired batches have no responses file
     lines_need_model = False  # the model goes in the batch URL; a line may leave it out
     custom_id_max_chars: int | None = MAX_CUSTOM_ID_CHARS
@@ -126,6 +134,11 @@ class GeminiAdapter:
         if request.purpose != "batch":
             raise bad_request("Gemini files are batch input files: use purpose 'batch'.", param="purpose")
         with request.converted_lines(GeminiLines, self.line_conversion) as converted:
+            if not self.job_limits.fits(0, request.size):
+                # Larger than one job may be (Gemini's file limit): its lines are checked, and its batch is split
+                # into parts, each converted and uploaded when it starts (``create_batch``); the gateway's copy is
+                # the file's only one.
+                return None
             size = converted.target.seek(0, io.SEEK_END)
             converted.target.seek(0)
             file = self._upload(credentials, converted.target, size, request.filename)
@@ -171,27 +184,76 @@ class GeminiAdapter:
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
         model_id, custom_ids = self._plan(request)
         assert request.input_file is not None
-        body = {
-            "batch": {"displayName": request.batch_id, "inputConfig": {"fileName": request.input_file.provider_file_id}}
-        }
-        path = f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent"
-        # a create that may have happened is never sent again (find_batch finds it by its displayName)
-        operation = self._upstream.post_json(path, credentials, json_object, what=OBJECT, retry_safe=False, json=body)
+        if request.part is not None:
+            return self._create_part(credentials, request, request.part, model_id).as_created(model_id, custom_ids)
+        operation = self._create(credentials, request, model_id, request.input_file.provider_file_id)
         return _operation(operation).as_created(model_id, custom_ids)
 
+    def _create(
+        self, credentials: Credentials, request: BatchRequest, model_id: str, file_name: str | None
+    ) -> dict[str, Any]:
+        body = {"batch": {"displayName": display_name(request), "inputConfig": {"fileName": file_name}}}
+        path = f"{self._version}/models/{quote(model_id, safe='')}:batchGenerateContent"
+        # a create that may have happened is never sent again (find_batch finds it by its displayName)
+        return self._upstream.post_json(path, credentials, json_object, what=OBJECT, retry_safe=False, json=body)
+
+    def _create_part(
+        self, credentials: Credentials, request: BatchRequest, part: JobPart, model_id: str
+    ) -> ProviderBatch:
+        """A job of the part's requests: its lines converted and uploaded as a Gemini file of their own, the batch
+        created on it (named for the part). The file goes when the batch is final (``release_part_input``), or now
+        when Gemini answered the create with a refusal."""
+        assert request.open_part is not None  # (_plan checked it)
+        filename = f"{request.batch_id}-part-{part.number}.jsonl"
+        with contextlib.closing(self.line_conversion()) as converted:
+            for line in parsed_lines(request.open_part()):
+                converted.add(line)
+            size = converted.target.seek(0, io.SEEK_END)
+            converted.target.seek(0)
+            file_name = _resource(self._upload(credentials, converted.target, size, filename).get("name"), "files")
+        try:
+            operation = self._create(credentials, request, model_id, file_name)
+        except GatewayError as exc:
+            if exc.code not in UNANSWERED:  # no batch reads it
+                with contextlib.suppress(GatewayError):
+                    self._upstream.delete(f"{self._version}/{file_name}", credentials)
+            raise
+        report = _operation(operation)
+        report.input_location = file_name
+        return report
+
+    def release_part_input(self, credentials: Credentials, job: ProviderJob) -> None:
+        """The Gemini file a part's job was created on (``create_batch`` made it), deleted once the batch is final;
+        gone already is deleted. A job of no part ran on the file the user uploaded, which is left alone."""
+        if job.part is None or not job.input_location:
+            return
+        try:
+            self._upstream.delete(f"{self._version}/{_resource(job.input_location, 'files')}", credentials)
+        except GatewayError as exc:
+            if exc.status not in (403, 404):  # (see delete_file)
+                raise
+
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
-        # The batch's displayName is our ID. Lists are newest first: page back past the create's time.
+        # The batch's displayName is our ID (and a part's number). Lists are newest first: page back past the
+        # create's time.
         model_id, custom_ids = self._plan(request)
         since = created_at - FIND_SLACK_SECONDS
+        name = display_name(request)
         for operation in self._upstream.pages(f"{self._version}/batches", credentials, PAGING, since=since):
-            if _metadata(operation).get("displayName") == request.batch_id:
-                return _operation(operation).as_created(model_id, custom_ids)
+            metadata = _metadata(operation)
+            if metadata.get("displayName") == name:
+                report = _operation(operation)
+                if request.part is not None:  # the part's own file, which release_part_input deletes
+                    report.input_location = _input_file(metadata)
+                return report.as_created(model_id, custom_ids)
         return None
 
     def _plan(self, request: BatchRequest) -> tuple[str, dict[str, str]]:
-        """A batch's model and its requests' custom_ids (in input order), checked as a create needs them."""
+        """A batch's model and its requests' custom_ids (in input order: the part's, for a part), checked as a
+        create needs them."""
         input_file = request.input_file
-        if input_file is None or input_file.provider_file_id is None or request.open_input is None:
+        open_lines = _lines_opener(request)
+        if input_file is None or open_lines is None:
             raise bad_request(
                 "Gemini batches need an input file uploaded with provider 'gemini' (inline requests are for "
                 "provider 'anthropic').",
@@ -200,7 +262,7 @@ class GeminiAdapter:
         translation(REQUESTS, request.endpoint, "Gemini batches run {endpoints} only, not {endpoint!r}.")
         custom_ids: dict[str, str] = {}
         unnamed: str | None = None  # the first line that names no model
-        for raw in iter_lines(request.open_input()):
+        for raw in iter_lines(open_lines()):
             line = codec.loads(raw)
             custom_ids[line["custom_id"]] = line["custom_id"]
             if unnamed is None and not line["body"].get("model"):
@@ -357,6 +419,31 @@ class GeminiAdapter:
             response.close()
         if state.endswith("SUCCEEDED") and (count < expected or count == 0):
             raise _incomplete(f"a responses file of {count} lines for {expected or 'its'} requests")
+
+
+def display_name(request: BatchRequest) -> str:
+    """The displayName of a batch's Gemini batch, by which find_batch knows it: the gateway batch's ID, and for a
+    part (one of the jobs a large batch is split into) its number."""
+    if request.part is None:
+        return request.batch_id
+    return f"{request.batch_id}/part-{request.part.number}"
+
+
+def _lines_opener(request: BatchRequest) -> Callable[[], Iterator[bytes]] | None:
+    """How the create reads the lines it runs: the part's (from the gateway's copy), or, without a part, the input
+    file's (which Gemini holds converted: it must have been uploaded there); None when there is no such copy."""
+    if request.part is not None:
+        return request.open_part
+    if request.input_file is None or request.input_file.provider_file_id is None:
+        return None
+    return request.open_input
+
+
+def _input_file(metadata: dict[str, Any]) -> str | None:
+    """The file a listed batch was created on (its ``inputConfig.fileName``)."""
+    config = metadata.get("inputConfig")
+    name = config.get("fileName") if isinstance(config, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _auth(credentials: Credentials) -> dict[str, str]:

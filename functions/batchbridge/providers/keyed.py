@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from batchbridge.domain.errors import GatewayError, bad_request
+from batchbridge.domain.parts import JobLimits
 from batchbridge.domain.ports import (
     BatchRequest,
     Credentials,
@@ -26,6 +27,8 @@ from batchbridge.domain.records import FileRecord
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# The adapters' optional methods that take the caller's credentials first (see ``__getattr__``)
+CREDENTIALED_OPTIONALS: Final = frozenset({"release_part_input", "room", "plan_parts"})
 
 
 class GatewayKeyed:
@@ -37,14 +40,23 @@ class GatewayKeyed:
         self.name: str = adapter.name
         self.spec: ProviderSpec = adapter.spec
         self.max_batch_requests: int = adapter.max_batch_requests
+        self.job_limits: JobLimits = adapter.job_limits
         self.results_may_omit: bool = adapter.results_may_omit
         self.lines_need_model: bool = adapter.lines_need_model
         self.custom_id_max_chars: int | None = adapter.custom_id_max_chars
         self.judges_lines: bool = adapter.judges_lines
 
     def __getattr__(self, name: str) -> Any:
-        # what takes no credentials (a self-run provider's chunk worker) is the adapter's own
-        return getattr(self._adapter, name)
+        # what takes no credentials (a self-run provider's chunk worker) is the adapter's own; an optional method
+        # that calls the provider (told by hasattr: absent here when the adapter has none) goes with the gateway's key
+        value = getattr(self._adapter, name)
+        if name not in CREDENTIALED_OPTIONALS:
+            return value
+
+        def keyed(credentials: Credentials, *args: Any, **kwargs: Any) -> Any:
+            return self._guarded(lambda: value(self._credentials(), *args, **kwargs))
+
+        return keyed
 
     def _guarded(self, call: Callable[[], T]) -> T:
         """``call()``; the provider refusing the gateway's own credentials (401, 403) is the operator's to fix, and

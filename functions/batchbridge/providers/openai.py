@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any, Final
@@ -12,6 +13,7 @@ from batchbridge.config import Settings
 from batchbridge.domain import output_lines
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
+from batchbridge.domain.parts import JobLimits, JobPart
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -24,7 +26,8 @@ from batchbridge.domain.ports import (
     UploadRequest,
 )
 from batchbridge.domain.providers import ProviderSpec
-from batchbridge.domain.records import BATCH_TIMESTAMPS, FileRecord
+from batchbridge.domain.records import BATCH_TIMESTAMPS, FileRecord, ProviderJob
+from batchbridge.domain.streams import reader
 from batchbridge.providers import registry
 from batchbridge.providers.upstream import Paging, Upstream
 
@@ -35,6 +38,12 @@ CHUNK_BYTES: Final = 64 * 1024
 # (users never see it: they see their own metadata, kept in our record). OpenAI allows 16 pairs; a user's 16
 # leave no room, and such a batch cannot be found.
 BATCH_ID_TAG: Final = "batchbridge_batch_id"
+# A part of a gateway batch (one of the jobs a batch beyond OpenAI's job limits is split into) carries this tag
+# instead: the batch ID and the part's number (``part_tag``), one pair as the whole batch's tag is
+PART_TAG: Final = "batchbridge_batch_part"
+# A create that failed with one of these may have reached OpenAI (no answer was read): the part's file stays for the
+# batch find_batch may find
+UNANSWERED: Final = frozenset({"provider_timeout", "provider_unreachable"})
 METADATA_MAX_PAIRS: Final = 16
 FIND_PAGE: Final = 100
 FILE: Final = "a valid file object"  # what an answer lacks when it is not one (a 502)
@@ -53,17 +62,21 @@ SPEC: Final = ProviderSpec(
         "cancelled": ENDED_CANCELLED,
         "failed": Observation("failed"),
     },
+    queue_full_codes=frozenset({"token_limit_exceeded"}),
 )
 
 
 def build(settings: Settings, parts: registry.Parts) -> OpenAIAdapter:
-    return OpenAIAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+    adapter = OpenAIAdapter(registry.base_url(settings, SPEC), timeout=settings.upstream_timeout_seconds)
+    adapter.job_limits = registry.job_limits(settings, SPEC)
+    return adapter
 
 
 class OpenAIAdapter:
     name = PROVIDER
     spec = SPEC
     max_batch_requests = 50_000
+    job_limits: JobLimits = SPEC.setup.job_limits or JobLimits(50_000)  # (build sets the settings')
     results_may_omit = False
     lines_need_model = True
     custom_id_max_chars: int | None = None  # OpenAI judges its own batch files
@@ -73,7 +86,15 @@ class OpenAIAdapter:
         self._upstream = Upstream(SPEC, base_url, timeout=timeout, transport=transport, auth=_auth)
 
     # files
-    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:
+    def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
+        """The file sent to OpenAI as it is; a batch file larger than one job may be (``job_limits.max_bytes``;
+        OpenAI would refuse its batch) is not: the gateway's copy is its only one, and its batch is split into
+        parts, each sent as a file of its own when it starts (``create_batch``)."""
+        if request.purpose == "batch" and not self.job_limits.fits(0, request.size):
+            return None
+        return self._send_file(credentials, request)
+
+    def _send_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:
         data = {"purpose": request.purpose}
         if request.expires_after_seconds is not None:
             data["expires_after[anchor]"] = "created_at"
@@ -100,18 +121,66 @@ class OpenAIAdapter:
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
+        if request.part is not None:
+            return self._create_part(credentials, request, request.part)
         if request.input_file is None or request.input_file.provider_file_id is None:
             raise GatewayError(
                 400, "OpenAI batches need an input file uploaded for provider 'openai'.", param="input_file_id"
             )
+        return self._create(credentials, request, request.input_file.provider_file_id)
+
+    def _create_part(self, credentials: Credentials, request: BatchRequest, part: JobPart) -> ProviderBatch:
+        """A job of the part's requests: its lines (as uploaded, from the gateway's copy) sent as an OpenAI file of
+        their own, the batch created on it. The file goes when the batch is final (``release_part_input``), or now
+        when OpenAI answered the create with a refusal."""
+        if request.open_part is None:
+            raise GatewayError(400, "The input file has no stored content.", param="input_file_id")
+        filename = f"{request.batch_id}-part-{part.number}.jsonl"
+        upload = UploadRequest(
+            file_id=filename,
+            stream=reader(request.open_part()),
+            size=part.length,
+            filename=filename,
+            content_type="application/jsonl",
+            purpose="batch",
+            expires_after_seconds=None,
+            extras={},
+        )
+        try:
+            part_file = self._send_file(credentials, upload)
+        finally:
+            upload.stream.close()
+        try:
+            return self._create(credentials, request, part_file.id)
+        except GatewayError as exc:
+            if exc.code not in UNANSWERED:  # no batch reads it
+                with contextlib.suppress(GatewayError):
+                    self._upstream.delete(f"files/{part_file.id}", credentials)
+            raise
+
+    def release_part_input(self, credentials: Credentials, job: ProviderJob) -> None:
+        """The OpenAI file a part's job was created on (``create_batch`` made it), deleted once the batch is final;
+        gone already is deleted. A job of no part ran on the user's own file, which is left alone."""
+        if job.part is None or not job.input_location:
+            return
+        try:
+            self._upstream.delete(f"files/{job.input_location}", credentials)
+        except GatewayError as exc:
+            if exc.status != 404:
+                raise
+
+    def _create(self, credentials: Credentials, request: BatchRequest, input_file_id: str) -> ProviderBatch:
         body: dict[str, Any] = {
-            "input_file_id": request.input_file.provider_file_id,
+            "input_file_id": input_file_id,
             "endpoint": request.endpoint,
             "completion_window": request.completion_window,
         }
         metadata = dict(request.metadata or {})
         if len(metadata) < METADATA_MAX_PAIRS:
-            metadata[BATCH_ID_TAG] = request.batch_id
+            if request.part is None:
+                metadata[BATCH_ID_TAG] = request.batch_id
+            else:
+                metadata[PART_TAG] = part_tag(request.batch_id, request.part)
         if metadata:
             body["metadata"] = metadata
         if request.output_expires_after_seconds is not None:
@@ -132,9 +201,14 @@ class OpenAIAdapter:
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # Lists are newest first: page back until batches older than the create (and some slack) show up.
         listed = self._upstream.pages("batches", credentials, PAGING, since=created_at - FIND_SLACK_SECONDS)
+        key, value = (
+            (BATCH_ID_TAG, request.batch_id)
+            if request.part is None
+            else (PART_TAG, part_tag(request.batch_id, request.part))
+        )
         for body in listed:
             metadata = body.get("metadata")
-            if isinstance(metadata, dict) and metadata.get(BATCH_ID_TAG) == request.batch_id:
+            if isinstance(metadata, dict) and metadata.get(key) == value:
                 return _batch(body)
         return None
 
@@ -166,6 +240,11 @@ class OpenAIAdapter:
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """The gateway keeps nothing for OpenAI's results. OpenAI's own files stay until they expire there, or until
         the user deletes the gateway's copy (whose record names OpenAI's file)."""
+
+
+def part_tag(batch_id: str, part: JobPart) -> str:
+    """What a part's job carries as its ``PART_TAG``: the gateway batch's ID and the part's number."""
+    return f"{batch_id}/{part.number}"
 
 
 def _auth(credentials: Credentials) -> dict[str, str]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from batchbridge import tracing
 from batchbridge.config import Settings
+from batchbridge.domain.parts import JobLimits
 from batchbridge.domain.ports import ProviderAdapter
 from batchbridge.domain.providers import ProviderSpec, unsupported_provider
 
@@ -69,6 +70,13 @@ class Parts:
     aws_client: Callable[..., Any] = _aws_client
     executor: Callable[[], BatchExecutor] | None = None
     image_fetcher: Callable[[], ImageFetcher] = _https_image_fetcher
+
+
+def job_limits(settings: Settings, spec: ProviderSpec) -> JobLimits:
+    """What one job of provider ``spec`` may hold, as ``settings`` set it (its setup's defaults); a provider without
+    job limits of its own (the batches the gateway runs itself) takes a whole batch in one job."""
+    limits = settings.job_limits.get(spec.name) or spec.setup.job_limits
+    return limits if limits is not None else JobLimits(settings.max_requests_per_batch)
 
 
 def base_url(settings: Settings, spec: ProviderSpec) -> str:

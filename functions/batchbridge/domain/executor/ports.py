@@ -1,7 +1,7 @@
 """What the executor works with: the state of a batch it runs, where its requests go (``SendTarget``), and its two
 ports — the store of that state and of the answers (``store.executor_state`` keeps them in DynamoDB), and what sends
-one request (``providers.compat``'s HTTP call to an OpenAI-compatible endpoint; a Bedrock runtime call could be
-another)."""
+one request (``providers.compat``'s HTTP call to an OpenAI-compatible endpoint, ``providers.bedrock_runtime``'s
+InvokeModel call; ``routing.RoutingSender`` picks a target's by its ``sender``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ ENDED: Final = frozenset({"completed", "cancelled", "expired", "failed"})
 class SendTarget:
     """Where a batch's requests go, as the executor sees it: a name (the batch's ``endpoint_name``), the base URL
     its sender appends a path to, how long one request may take, and how the executor paces them. A provider maps
-    its own configuration to it (``providers.compat.send_target``); what else a send needs is its sender's."""
+    its own configuration to it (``providers.compat.send_target``, ``providers.bedrock_on_demand.send_target``);
+    what else a send needs is its sender's: ``sender`` says which sender that is ("http": an OpenAI-compatible
+    endpoint, the path under ``base_url``; "bedrock-runtime": Bedrock's InvokeModel in ``region``, the path the
+    model ID)."""
 
     name: str
     base_url: str
@@ -26,6 +29,8 @@ class SendTarget:
     max_concurrency: int = 4  # requests of one batch in flight at once
     requests_per_minute: int | None = None  # requests of one batch started per minute
     key_variable: str | None = None  # what holds its key, read by the sender at each send (None: no key)
+    sender: str = "http"  # which sender sends its requests (routing.RoutingSender's key)
+    region: str | None = None  # an AWS target's region (None: boto3's own)
 
     @property
     def start_gap_seconds(self) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from batchbridge.domain import codec, output_lines
@@ -59,6 +59,25 @@ class BatchExecutor:
         not."""
         copy = plan.input_key(batch_id)
         self._blobs.copy(input_key, copy, WORKING_EXPIRY_DAYS)
+        return self._begin(batch_id, copy, path, target)
+
+    def start_lines(self, batch_id: str, lines: Iterable[bytes], path: str, target: str) -> RunState:
+        """``start``, from the request lines given (each a ``{"custom_id", "body"}`` JSON line, ended by a newline)
+        rather than a blob of them: a provider whose copy of the requests lies outside the gateway's bucket (Bedrock's
+        staged records) hands them over as it reads them, and the executor writes its own copy (streamed)."""
+        copy = plan.input_key(batch_id)
+        writer = self._blobs.writer(copy, "application/jsonl", WORKING_EXPIRY_DAYS)
+        try:
+            for line in lines:
+                writer.write(line)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.complete()
+        return self._begin(batch_id, copy, path, target)
+
+    def _begin(self, batch_id: str, copy: str, path: str, target: str) -> RunState:
+        """Plan the batch from its copy of the input (blob ``copy``), store its state and queue its first chunk."""
         chunks, total = plan.plan_chunks(plan.planned(self._blobs.open(copy)))
         if not total:
             raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
@@ -177,9 +196,7 @@ class BatchExecutor:
                     str(codec.loads(raw)["custom_id"]),
                     "The gateway gave up on this request after repeated worker failures.",
                 )
-                self._store.put_result(
-                    batch_id, index, encoded(line), ok=False, expires_at=work.state.expires_at
-                )
+                self._store.put_result(batch_id, index, encoded(line), ok=False, expires_at=work.state.expires_at)
         recount(self._store, work, self._store.answered(batch_id, work.indexes))
         self._next(work)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import tempfile
@@ -56,13 +57,19 @@ def adopt(
     report: ProviderBatch,
     now_ns: int,
     input_file: FileRecord | None = None,
+    part_number: int | None = None,
 ) -> BatchRecord:
     """The batch record an intent becomes once its provider's (``spec``) batch is known (stored by the caller): the
     batch's job, its custom_id map written (the first job's under the batch's key, as records before jobs had it;
     a later job's under its own), and where the provider holds its input (as the report names it, else the provider's
-    copy of ``input_file``)."""
+    copy of ``input_file``). With ``part_number``: the provider job of that part of a split batch, filling the part's
+    waiting job (the batch's other fields as they are)."""
+    if part_number is not None:
+        return _adopt_part(blobs, spec, intent, report, now_ns, part_number)
     others = [job for job in intent.jobs if job.id != report.id]
-    job = ProviderJob(id=report.id, input_location=report.input_location or _provider_copy(input_file))
+    job = ProviderJob(
+        id=report.id, input_location=report.input_location or _provider_copy(input_file), kind=report.job_kind
+    )
     record = dataclasses.replace(
         intent,
         jobs=[*others, job],
@@ -74,15 +81,44 @@ def adopt(
         submit_sent_at=None,
         submit_input_key=None,
     )
-    if report.custom_id_map:
-        job.custom_id_map_key = custom_id_map_key(intent.id, len(others))
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            for line in map_lines(report.custom_id_map):
-                spool.write(line)
-            spool.seek(0)
-            # a working object: the finalizer removes it; the expiry tag removes one a failed batch leaves
-            blobs.put(job.custom_id_map_key, spool, "application/jsonl", WORKING_EXPIRY_DAYS)  # type: ignore[arg-type]
+    _write_map(blobs, job, report, intent.id, len(others))
     return fold(spec, record, report, now_ns)
+
+
+def _adopt_part(
+    blobs: BlobStore, spec: ProviderSpec, record: BatchRecord, report: ProviderBatch, now_ns: int, part_number: int
+) -> BatchRecord:
+    updated = copy.deepcopy(record)
+    index = next(
+        index for index, job in enumerate(updated.jobs) if job.part is not None and job.part["number"] == part_number
+    )
+    waiting = updated.jobs[index]
+    job = ProviderJob(
+        id=report.id,
+        input_location=report.input_location,
+        kind=report.job_kind,
+        part=waiting.part,
+        attempts=waiting.attempts,
+        request_counts=waiting.request_counts,
+    )
+    updated.jobs[index] = job
+    if report.model and not updated.model:
+        updated.model = report.model
+    _write_map(blobs, job, report, record.id, index)
+    return fold(spec, updated, report, now_ns)
+
+
+def _write_map(blobs: BlobStore, job: ProviderJob, report: ProviderBatch, batch_id: str, job_number: int) -> None:
+    """The job's custom_id map (where its report gives one) written, and named on the job."""
+    if not report.custom_id_map:
+        return
+    job.custom_id_map_key = custom_id_map_key(batch_id, job_number)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        for line in map_lines(report.custom_id_map):
+            spool.write(line)
+        spool.seek(0)
+        # a working object: the finalizer removes it; the expiry tag removes one a failed batch leaves
+        blobs.put(job.custom_id_map_key, spool, "application/jsonl", WORKING_EXPIRY_DAYS)  # type: ignore[arg-type]
 
 
 def custom_id_map_key(batch_id: str, job_number: int) -> str:
@@ -110,7 +146,10 @@ def fold(spec: ProviderSpec, record: BatchRecord, report: ProviderBatch, now_ns:
 
 
 def fold_all(spec: ProviderSpec, record: BatchRecord, reports: list[ProviderBatch], now_ns: int) -> BatchRecord:
-    """``record`` updated with a report of each of its jobs (by its provider: ``spec``)."""
+    """``record`` updated with a report of each of its jobs (by its provider: ``spec``): a copy, even with no report
+    (a split batch's parts may all have ended unstarted)."""
+    if not reports:
+        return copy.deepcopy(record)
     for report in reports:
         record = fold(spec, record, report, now_ns)
     return record
@@ -120,16 +159,33 @@ def refreshed(
     adapter: ProviderAdapter, credentials: Credentials, record: BatchRecord, clock: Callable[[], int]
 ) -> BatchRecord:
     """``record`` updated with what its provider reports now of each of its jobs."""
-    reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
+    reports = [adapter.get_batch(credentials, job.id) for job in record.started_jobs]
     return fold_all(adapter.spec, record, reports, clock())
 
 
 def schedule(queue: WorkQueue, before: BatchRecord | None, after: BatchRecord) -> None:
-    """Background work a change calls for: finalize a batch its provider ended, announce a final one."""
+    """Background work a change calls for: finalize a batch its provider ended, announce a final one; for a split
+    batch, start waiting parts when a running one ended (room opened), and release one that ended with nothing to
+    finalize (every part failed)."""
     if after.provider_outcome and not after.is_terminal and (before is None or not before.provider_outcome):
         queue.send(Job.FINALIZE, after.id)
     if after.is_terminal and (before is None or not before.is_terminal):
         queue.send(Job.NOTIFY, after.id)
+        if after.release_pending and after.input_copy_key is not None:
+            queue.send(Job.RELEASE, after.id)
+    elif (
+        not after.is_terminal
+        and after.parts_pending
+        and before is not None
+        and _running(after) < _running(before)
+        and any(job.waiting for job in after.jobs)
+    ):
+        queue.send(Job.START_PARTS, after.id)
+
+
+def _running(record: BatchRecord) -> int:
+    """The batch's provider jobs still running."""
+    return sum(1 for job in record.jobs if job.started and not job.finished)
 
 
 def save(records: RecordStore, before: BatchRecord, after: BatchRecord) -> BatchRecord:

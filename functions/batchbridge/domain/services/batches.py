@@ -27,7 +27,7 @@ from batchbridge.domain.ports import (
     WorkQueue,
 )
 from batchbridge.domain.records import WORKING_EXPIRY_DAYS, BatchRecord, FileRecord
-from batchbridge.domain.refresh import move
+from batchbridge.domain.refresh import end_waiting_parts, move
 from batchbridge.domain.services.batch_writes import (
     RECONCILE_AFTER_SECONDS,
     adopt,
@@ -88,7 +88,11 @@ class BatchService(Clocked):
         else:
             provider = provider or INLINE_PROVIDER  # the one provider whose batches take inline requests
         adapter = self.providers.get(provider)
+        if input_file is None:
+            _check_inline_size(params, adapter)
         intent = self._intent(caller, provider, asked, input_file)
+        if input_file is not None and not adapter.job_limits.fits(input_file.request_count or 0, input_file.bytes):
+            return self._accept(intent, input_file, params, split=True)  # more than one job of its provider holds
         if input_file is not None and adapter.spec.create_reads_input and input_file.bytes > SYNC_CREATE_MAX_BYTES:
             return self._accept(intent, input_file, params)
         request = BatchRequest(
@@ -158,30 +162,47 @@ class BatchService(Clocked):
         schedule(self.queue, None, saved)
         return saved
 
-    def _accept(self, intent: BatchRecord, input_file: FileRecord | None, params: dict[str, Any]) -> BatchRecord:
+    def _accept(
+        self, intent: BatchRecord, input_file: FileRecord | None, params: dict[str, Any], *, split: bool = False
+    ) -> BatchRecord:
         """A batch whose create would outrun API Gateway's 29 s, answered at once: stored visible, ``validating``
         with no provider batch yet, and submitted by the submit_batch job (which ends it ``failed``, with
-        ``errors``, if the provider refuses it)."""
+        ``errors``, if the provider refuses it). ``split``: a batch beyond one job of its provider, whose parts the
+        start_parts job plans and starts (``services.parts_runner``), each read from the batch's input copy (kept
+        until the batch is released)."""
         extras = {name: value for name, value in params.items() if name not in UNSTORED_PARAMS}
         input_copy = None
         if input_file is not None and input_file.blob_key is not None:
             # a server-side copy (one call, seconds for 200 MB): the batch outlives its input file's deletion
             input_copy = f"batches/{intent.id}/input.jsonl"
             self.blobs.copy(input_file.blob_key, input_copy, WORKING_EXPIRY_DAYS)
-        pending = dataclasses.replace(
-            intent,
-            creating=False,
-            submit_pending=True,
-            submit_params=validation.stored_params(extras),
-            submit_input_key=input_copy,
-            # A release before this one knows no pending submissions, and would ask the provider about a batch it
-            # has none of: to it the batch reads as refreshed far ahead (never stale), so a rollback leaves it
-            # waiting, intact, for this release's sweeper to submit. Its adoption stamps the real time.
-            refreshed_ns=intent.created_ns + PENDING_FRESH_NS,
-        )
+        if split:
+            if input_copy is None:
+                raise bad_request(
+                    f"The input file {intent.input_file_id!r} has no stored content.", param="input_file_id"
+                )
+            pending = dataclasses.replace(
+                intent,
+                creating=False,
+                parts_pending=True,
+                submit_params=validation.stored_params(extras),
+                input_copy_key=input_copy,
+            )
+        else:
+            pending = dataclasses.replace(
+                intent,
+                creating=False,
+                submit_pending=True,
+                submit_params=validation.stored_params(extras),
+                submit_input_key=input_copy,
+                # A release before this one knows no pending submissions, and would ask the provider about a batch
+                # it has none of: to it the batch reads as refreshed far ahead (never stale), so a rollback leaves it
+                # waiting, intact, for this release's sweeper to submit. Its adoption stamps the real time.
+                refreshed_ns=intent.created_ns + PENDING_FRESH_NS,
+            )
         self.records.put_batch(pending)
         try:
-            self.queue.send(Job.SUBMIT_BATCH, pending.id)
+            self.queue.send(Job.START_PARTS if split else Job.SUBMIT_BATCH, pending.id)
         except BaseException:
             # Nothing was sent to the provider: the batch goes, as if never asked for (else the sweeper submits it).
             with contextlib.suppress(Exception):
@@ -242,29 +263,33 @@ class BatchService(Clocked):
             if record.submit_pending or record.is_terminal:
                 return record
             # submitted meanwhile: its provider batch is cancelled as any other (unless the cancel came first)
-        if record.status == "cancelling" or not record.jobs:
+        if record.status == "cancelling" or not (record.jobs or record.parts_pending):
             return record
         adapter = self.providers.get(record.provider)
         reports: list[ProviderBatch] = []
         refusals: list[GatewayError] = []
-        for job in record.jobs:  # every job cancelled (one that had ended already is done: its report kept)
+        started = record.started_jobs
+        for job in started:  # every job cancelled (one that had ended already is done: its report kept)
             cancelled = self._cancel_job(caller, adapter, record, job.id, provider)
             if isinstance(cancelled, BatchRecord):  # another cancel got there first: answered as it left the batch
                 return cancelled
             reports.append(cancelled.report)
             if cancelled.refusal is not None:
                 refusals.append(cancelled.refusal)
-        if len(refusals) == len(record.jobs):  # no job left to cancel: the provider's refusal stands
-            raise refusals[0]
+        if started and len(refusals) == len(started) and not record.parts_pending:
+            raise refusals[0]  # no job left to cancel: the provider's refusal stands
         now_ns = self.clock()
         for _ in range(CANCEL_WRITE_ATTEMPTS):
             # The cancel was sent: it must be recorded even if a refresh wrote meanwhile (start over from it).
-            updated = fold_all(adapter.spec, record, reports, now_ns)
+            updated = fold_all(adapter.spec, copy.deepcopy(record), reports, now_ns)
+            end_waiting_parts(updated, "cancelled", seconds(now_ns))
             if updated.provider_outcome is None:  # providers that answer a cancel with their old state
                 move(updated, "cancelling", seconds(now_ns))
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
             if saved == updated or saved.is_terminal or "cancelling_at" in saved.timestamps:
+                if saved.parts_pending:  # a part's create in flight: the start_parts job settles it
+                    self.queue.send(Job.START_PARTS, saved.id)
                 return saved
             record = saved
         return saved
@@ -406,6 +431,19 @@ class _Asked:
         if not isinstance(model, str) or not model:
             return None
         return validation.bounded(model, "model", validation.MAX_MODEL_CHARS)
+
+
+def _check_inline_size(params: dict[str, Any], adapter: ProviderAdapter) -> None:
+    """Inline requests beyond one job of the provider: a 400 (only a batch of an input file is split)."""
+    requests = params.get("requests")
+    limit = adapter.job_limits.max_requests
+    if isinstance(requests, list) and len(requests) > limit:
+        raise bad_request(
+            f"The batch has {len(requests)} inline requests; a batch of inline requests holds at most {limit} "
+            "(upload a batch file for more: it is split into several provider jobs).",
+            param="requests",
+            code="too_many_requests",
+        )
 
 
 def _parsed(params: dict[str, Any]) -> _Asked:

@@ -11,7 +11,8 @@ from typing import Any, BinaryIO, NamedTuple, cast
 from batchbridge.domain import ids, validation
 from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, not_found, not_yet
-from batchbridge.domain.jsonl import BatchInputChecker, BatchInputSummary, convert_each
+from batchbridge.domain.jsonl import BatchInputChecker, BatchInputSummary, LineCounter, convert_each
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH
 from batchbridge.domain.ports import (
     BlobStore,
     Caller,
@@ -27,6 +28,7 @@ from batchbridge.domain.records import FileRecord, blob_expiry_days
 from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
+COUNT_CHUNK_BYTES = 1024 * 1024  # what the line count of a file the gateway does not judge reads at a time
 FILE_NOT_READY_RETRY_SECONDS = 10  # what a large Upload's file asks its users to wait before asking again
 DOWNLOAD_URL_SECONDS = 300  # long enough to start a download, short enough to be no standing link
 
@@ -99,11 +101,17 @@ def is_expired(record: FileRecord, now: int) -> bool:
 
 
 class CheckedInput(NamedTuple):
-    """What the gateway read of an upload in its one pass over the lines: the batch-input check's summary, and the
-    lines converted for the provider (each None where it does not apply)."""
+    """What the gateway read of an upload in its one pass over the lines: the batch-input check's summary, the
+    lines converted for the provider, and how many requests a batch file the gateway does not judge holds (its
+    lines, counted; each None where it does not apply)."""
 
     summary: BatchInputSummary | None
     converted: ConvertedUpload | None
+    counted: int | None = None
+
+    @property
+    def request_count(self) -> int | None:
+        return self.summary.request_count if self.summary is not None else self.counted
 
 
 @dataclass
@@ -113,6 +121,9 @@ class FileService(Clocked):
     providers: ProviderRegistry
     clock: Callable[[], int]  # nanoseconds since the epoch
     inline_max_bytes: int = 4 * 1024 * 1024  # content above this is served through a download URL
+    # the most requests a batch input file may hold (BATCHBRIDGE_MAX_REQUESTS_PER_BATCH): a batch beyond its
+    # provider's job limits is split into jobs, so the provider's per-job limit is no upload limit
+    max_requests_per_batch: int = DEFAULT_MAX_REQUESTS_PER_BATCH
 
     def create(
         self,
@@ -174,8 +185,9 @@ class FileService(Clocked):
     ) -> FileRecord:
         """A file whose bytes are already in our bucket (an assembled upload, checked and converted while
         assembled: ``checked``): sent to the provider (as converted, else streamed from the bucket), then recorded
-        (``store``: how; put_file by default). The blob is removed if that fails."""
-        self._check_params(provider, size, params)
+        (``store``: how; put_file by default). The blob is removed if that fails. (Such a file came through the
+        Uploads API: a batch file may be as large as an Upload.)"""
+        self._check_params(provider, size, params, uploaded_in_parts=True)
 
         def reopen() -> BinaryIO:
             return reader(self.blobs.open(blob_key))
@@ -199,6 +211,7 @@ class FileService(Clocked):
             params,
             checked,
             store=store,
+            uploaded_in_parts=True,
         )
 
     @contextlib.contextmanager
@@ -206,13 +219,20 @@ class FileService(Clocked):
         """The batch-input check a file of ``purpose`` gets at ``provider``, and, in the same pass over its lines
         (each parsed once), their conversion for a provider that takes them converted: a 400 naming the first line
         the check refuses; the conversion's own error is held for the adapter to raise (``ConvertedUpload``).
-        What the conversion spooled is kept until the block ends."""
+        What the conversion spooled is kept until the block ends. A batch file whose provider judges its lines
+        (OpenAI) is read through only to count them."""
         adapter = self.providers.get(provider)
-        if purpose != "batch" or adapter.judges_lines:
+        if purpose != "batch":
             yield CheckedInput(None, None)
             return
+        if adapter.judges_lines:
+            counter = LineCounter()
+            for _ in counter.counted(iter(lambda: stream.read(COUNT_CHUNK_BYTES), b"")):
+                pass
+            yield CheckedInput(None, None, counter.count)
+            return
         checker = BatchInputChecker(
-            adapter.max_batch_requests,
+            self.max_requests_per_batch,
             require_model=adapter.lines_need_model,
             max_custom_id_chars=adapter.custom_id_max_chars,
         )
@@ -229,11 +249,11 @@ class FileService(Clocked):
             conversion.close()
 
     def _check_params(
-        self, provider: str, size: int, params: dict[str, Any]
+        self, provider: str, size: int, params: dict[str, Any], *, uploaded_in_parts: bool = False
     ) -> tuple[str, int | None, ProviderAdapter]:
         purpose = validation.one_of(validation.required_string(params, "purpose"), validation.FILE_PURPOSES, "purpose")
         expires_after = validation.expires_after(params.get("expires_after"), "expires_after")
-        validation.file_size(size, purpose)
+        validation.file_size(size, purpose, uploaded_in_parts=uploaded_in_parts)
         return purpose, expires_after, self.providers.get(provider)
 
     def _register(
@@ -251,8 +271,11 @@ class FileService(Clocked):
         checked: CheckedInput,
         *,
         store: Callable[[FileRecord], None] | None = None,
+        uploaded_in_parts: bool = False,
     ) -> FileRecord:
-        purpose, expires_after, adapter = self._check_params(provider, size, params)
+        purpose, expires_after, adapter = self._check_params(
+            provider, size, params, uploaded_in_parts=uploaded_in_parts
+        )
         summary = checked.summary
         created_ns = self.clock()
         created_at = seconds(created_ns)
@@ -298,7 +321,7 @@ class FileService(Clocked):
             blob_key=blob_key,
             content_type=content_type,
             line_url=summary.url if summary else None,
-            request_count=summary.request_count if summary else None,
+            request_count=checked.request_count,
             endpoint_name=_endpoint_name(params),
             model=summary.model if summary else None,
         )

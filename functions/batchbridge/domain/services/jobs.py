@@ -34,8 +34,10 @@ from batchbridge.domain.ports import (
 from batchbridge.domain.providers import ProviderSpec
 from batchbridge.domain.records import (
     BatchRecord,
+    ProviderJob,
 )
 from batchbridge.domain.refresh import move
+from batchbridge.domain.services import parts_runner
 from batchbridge.domain.services.batch_writes import (
     NOT_IDENTIFIABLE,
     RECONCILE_AFTER_SECONDS,
@@ -105,6 +107,8 @@ class BatchJobs(Clocked):
             self.refresh_job(batch_id)
         elif kind == Job.SUBMIT_BATCH:
             self.submit(batch_id)
+        elif kind == Job.START_PARTS:
+            self.parts().run(batch_id)
         elif kind == Job.COMPLETE_UPLOAD:  # batch_id is an upload's ID here: its file made (a large upload's)
             from batchbridge.domain.services.uploads import UploadService  # imported by the one job that needs it
 
@@ -133,7 +137,7 @@ class BatchJobs(Clocked):
             return record
         credentials = self.vault.open(record.sealed_credentials or "", record.id)
         adapter = self.providers.get(record.provider)
-        reports = [adapter.get_batch(credentials, job.id) for job in record.jobs]
+        reports = [adapter.get_batch(credentials, job.id) for job in _with_results(record)]
         now_ns = self.clock()
         now = seconds(now_ns)
         results: StoredResults | None = None
@@ -151,8 +155,10 @@ class BatchJobs(Clocked):
                 move(updated, outcome, _reported_at(reports, f"{outcome}_at", now))
                 # its working copies go now (and, should that fail, from the sweeper's hands later); a batch with
                 # none (OpenAI's) costs no release
-                updated.release_pending = adapter.spec.keeps_results or any(
-                    job.custom_id_map_key for job in updated.jobs
+                updated.release_pending = (
+                    adapter.spec.keeps_results
+                    or updated.input_copy_key is not None
+                    or any(job.custom_id_map_key for job in updated.jobs)
                 )
             saved = save(self.records, record, updated)
             schedule(self.queue, record, saved)
@@ -181,8 +187,12 @@ class BatchJobs(Clocked):
         final write, so what this run read may be short; what it read before that final write is whole, and the
         same)."""
         with ResultFiles(batch, now) as files:
-            for job, report in zip(batch.jobs, reports, strict=True):
-                files.add_job(adapter, credentials, job, report, self.blobs)
+            by_job = dict(zip((job.id for job in _with_results(batch)), reports, strict=True))
+            for job in batch.jobs:  # in the parts' order: a part that never ran has its requests' error lines
+                if job.id in by_job:
+                    files.add_job(adapter, credentials, job, by_job[job.id], self.blobs)
+                else:
+                    files.add_unrun_part(job, self.blobs, batch.input_copy_key)
             current = self.records.get_batch(batch.id)
             if current is None or current.is_terminal:
                 return None
@@ -198,12 +208,22 @@ class BatchJobs(Clocked):
         try:
             adapter = self.providers.get(record.provider)
             credentials = None
+            release_part_input = getattr(adapter, "release_part_input", None)  # (optional: hasattr)
             for job in record.jobs:
                 if job.custom_id_map_key:
                     self.blobs.delete(job.custom_id_map_key)
-                if adapter.spec.keeps_results:  # (the vault opened only for a provider with copies of its own)
+                if not job.started:
+                    continue
+                if adapter.spec.keeps_results or (release_part_input is not None and job.part is not None):
+                    # (the vault opened only for a provider with copies of its own)
                     credentials = credentials or self.vault.open(record.sealed_credentials or "", record.id)
+                if adapter.spec.keeps_results:
+                    assert credentials is not None
                     adapter.release_results(credentials, job.id)
+                if release_part_input is not None and job.part is not None:
+                    release_part_input(credentials, job)  # the part's copy of its input made at the provider
+            if record.input_copy_key is not None:
+                self.blobs.delete(record.input_copy_key)
         except Exception:
             logger.warning("batch %s: its working copies could not all be removed yet", batch_id, exc_info=True)
             return record
@@ -473,6 +493,7 @@ class BatchJobs(Clocked):
         """
         count = 0
         now = self.now()
+        parts_due: list[BatchRecord] = []  # split batches with parts to start (or stop): queued fairly, at the end
         # each minute's sweep starts elsewhere: one that stops at its budget leaves others for the next ones
         for record in self.records.list_active_batches(start=now // 60):
             if deadline is not None and time.monotonic() > deadline - SWEEP_MARGIN_SECONDS:
@@ -481,28 +502,43 @@ class BatchJobs(Clocked):
             count += 1
             if seen is not None and not record.creating and not record.is_terminal:
                 seen(record)
+            if parts_runner.parts_due(record, now):
+                parts_due.append(record)
             try:
-                if record.creating:
-                    if now - record.created_at >= RECONCILE_AFTER_SECONDS:
-                        self.queue.send(Job.RECONCILE, record.id)
-                elif record.submit_pending:
-                    # held by no run for a while (its job lost, or its last run released it): submit it again
-                    if now >= (record.submit_until or record.created_at) + _resend_after(record.submit_attempts):
-                        self.queue.send(Job.SUBMIT_BATCH, record.id)
-                elif record.is_terminal:
-                    if self._notify_overdue(record, now):
-                        self.queue.send(Job.NOTIFY, record.id)
-                    if record.release_pending and now - seconds(record.refreshed_ns) >= FINALIZE_RESEND_SECONDS:
-                        self.queue.send(Job.RELEASE, record.id)
-                elif record.provider_outcome is not None:
-                    # ended, not yet finalized: its job was lost or keeps failing; try again now and then
-                    if now - seconds(record.refreshed_ns) >= FINALIZE_RESEND_SECONDS:
-                        self.queue.send(Job.FINALIZE, record.id)
-                elif record.jobs:
-                    self.queue.send(Job.REFRESH, refresh_reference(record.id, self.clock()))
+                self._sweep_one(record, now)
             except Exception:  # one batch's trouble never stops the sweep
                 logger.exception("sweep of batch %s failed", record.id)
+        for record in parts_runner.fair_order(parts_due):  # first-come per owner, each owner in turn
+            try:
+                self.queue.send(Job.START_PARTS, record.id)
+            except Exception:
+                logger.exception("sweep of batch %s failed", record.id)
         return count
+
+    def _sweep_one(self, record: BatchRecord, now: int) -> None:
+        """What the sweep queues for one batch (its start_parts job aside)."""
+        if record.creating:
+            if now - record.created_at >= RECONCILE_AFTER_SECONDS:
+                self.queue.send(Job.RECONCILE, record.id)
+        elif record.submit_pending:
+            # held by no run for a while (its job lost, or its last run released it): submit it again
+            if now >= (record.submit_until or record.created_at) + _resend_after(record.submit_attempts):
+                self.queue.send(Job.SUBMIT_BATCH, record.id)
+        elif record.is_terminal:
+            if self._notify_overdue(record, now):
+                self.queue.send(Job.NOTIFY, record.id)
+            if record.release_pending and now - seconds(record.refreshed_ns) >= FINALIZE_RESEND_SECONDS:
+                self.queue.send(Job.RELEASE, record.id)
+        elif record.provider_outcome is not None:
+            # ended, not yet finalized: its job was lost or keeps failing; try again now and then
+            if now - seconds(record.refreshed_ns) >= FINALIZE_RESEND_SECONDS:
+                self.queue.send(Job.FINALIZE, record.id)
+        elif record.started_jobs:
+            self.queue.send(Job.REFRESH, refresh_reference(record.id, self.clock()))
+
+    def parts(self) -> parts_runner.PartsRunner:
+        """The start_parts job's runner (``services.parts_runner``)."""
+        return parts_runner.PartsRunner(self.records, self.blobs, self.providers, self.vault, self.queue, self.clock)
 
     def refresh_job(self, reference: str) -> BatchRecord | None:
         """The sweep's refresh of one batch not yet final (``reference``: its ID, and when the sweep queued it): the
@@ -516,14 +552,14 @@ class BatchJobs(Clocked):
             or record.creating
             or record.is_terminal
             or record.provider_outcome is not None
-            or not record.jobs
+            or not record.started_jobs
         ):
             return None  # final or ended meanwhile: nothing to ask the provider
         if queued_ns is not None and record.refreshed_ns >= queued_ns:
             return record  # refreshed since this job was queued (a poll, or a twin queued by an earlier sweep)
-        if record.provider == compat.PROVIDER:
-            # the gateway runs these itself: the sweep is also what notices a broken chunk chain
-            for job in record.jobs:
+        for job in record.jobs:
+            if record.provider == compat.PROVIDER or job.kind == "on_demand":
+                # the gateway runs these itself: the sweep is also what notices a broken chunk chain
                 self._executor().mend(job.id)
         saved = self.refresh(record)
         schedule(self.queue, record, saved)
@@ -609,6 +645,12 @@ class BatchJobs(Clocked):
                 return settled
             record = self.records.get_batch(batch_id)
         return record
+
+
+def _with_results(record: BatchRecord) -> list[ProviderJob]:
+    """The jobs whose results the provider holds: started, and not failed (a part that failed, or never ran, has
+    its requests' error lines made from the batch's input copy)."""
+    return [job for job in record.started_jobs if job.phase != "failed"]
 
 
 def _with(record: BatchRecord, **changes: Any) -> BatchRecord:

@@ -15,8 +15,10 @@ from typing import IO, Any, Final
 from batchbridge.domain import codec, ids, output_lines
 from batchbridge.domain.custom_ids import read_map
 from batchbridge.domain.errors import GatewayError
+from batchbridge.domain.jsonl import iter_lines
 from batchbridge.domain.merging import merge_reports
 from batchbridge.domain.output_lines import result_line_id
+from batchbridge.domain.parts import JobPart
 from batchbridge.domain.ports import (
     BlobStore,
     Credentials,
@@ -206,6 +208,26 @@ class ResultFiles(contextlib.ExitStack):
             if _digest(provider_custom_id) not in seen:  # the provider never ran it
                 self.write(*output_lines.unrun(result_line_id(self.batch.id, custom_id), custom_id, code))
 
+    def add_unrun_part(self, job: ProviderJob, blobs: BlobStore, input_copy_key: str | None) -> None:
+        """An error line for each request of a part that never ran at its provider, its custom_ids read from the
+        part's lines of the batch's input copy: ``part_failed`` for a part that failed (refused at its create, or
+        failed by its provider), with the part's error; ``batch_cancelled`` / ``batch_expired`` for one the batch's
+        cancel or expiry ended before it started."""
+        if job.part is None:  # (a job of the whole batch that failed: the batch's errors say why, as they do alone)
+            return
+        if input_copy_key is None:
+            raise RuntimeError(f"batch {self.batch.id}: part {job.part['number']} has no input copy to read")
+        part = JobPart.from_stored(job.part)
+        message = _part_error(job)
+        for raw in iter_lines(blobs.open_range(input_copy_key, part.offset, part.length)):
+            custom_id = _custom_id(raw)
+            line_id = result_line_id(self.batch.id, custom_id)
+            if job.phase == "failed":
+                self.write(*output_lines.part_failed(line_id, custom_id, message))
+            else:
+                code = output_lines.CANCELLED if job.outcome == "cancelled" else output_lines.EXPIRED
+                self.write(*output_lines.unrun(line_id, custom_id, code))
+
     def store(self, blobs: BlobStore, records: RecordStore) -> StoredResults:
         """The files stored (every blob first, then the records that point at them): the batch fields they set, and
         the converted jobs' usage. A role gets a file when a line was converted into it or a provider's own file was
@@ -262,6 +284,25 @@ def _blob_key(batch: BatchRecord, role: str) -> str:
 
 def _digest(custom_id: str) -> bytes:
     return hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
+
+
+def _custom_id(raw: bytes) -> str:
+    """A batch input line's custom_id ("" where it has none: a line OpenAI itself would have refused)."""
+    try:
+        line = codec.loads(raw)
+    except ValueError:
+        return ""
+    custom_id = line.get("custom_id") if isinstance(line, dict) else None
+    return custom_id if isinstance(custom_id, str) else ""
+
+
+def _part_error(job: ProviderJob) -> str:
+    """Why a part failed: its errors' messages (as the provider, or the gateway, gave them)."""
+    data = (job.errors or {}).get("data")
+    messages = [str(entry.get("message")) for entry in data or [] if isinstance(entry, dict) and entry.get("message")]
+    number = (job.part or {}).get("number", 0)
+    reason = " ".join(messages) if messages else "its provider refused it"
+    return f"Part {number} of the batch, which held this request, failed: {reason}"
 
 
 def _at(items: list[str], position: int) -> str | None:

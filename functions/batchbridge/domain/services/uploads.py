@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Final
 from batchbridge.domain import ids, validation
 from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found, not_yet
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH
 from batchbridge.domain.ports import BlobStore, Caller, Job, ProviderRegistry, RecordStore, Vault, WorkQueue
 from batchbridge.domain.records import (
     PROCESSING_UNFINISHED,
@@ -38,7 +39,7 @@ from batchbridge.domain.streams import reader
 
 logger = logging.getLogger(__name__)
 MAX_PART_BYTES: Final = 64 * 1024 * 1024  # OpenAI's part limit (behind Lambda, the request limit comes first)
-MAX_UPLOAD_BYTES: Final = 8 * 1024 * 1024 * 1024  # OpenAI's limit for a whole Upload
+MAX_UPLOAD_BYTES: Final = validation.MAX_UPLOAD_BYTES  # OpenAI's limit for a whole Upload
 MD5_HEX: Final = re.compile(r"^[0-9a-fA-F]{32}\Z")
 # An upload up to this size is joined in memory and handled as a direct files.create; a larger one is assembled
 # in the bucket and streamed from there (memory stays flat whatever the size).
@@ -98,9 +99,11 @@ class UploadService(Clocked):
         vault: Vault,
         queue: WorkQueue,
         clock: Callable[[], int],
+        max_requests_per_batch: int = DEFAULT_MAX_REQUESTS_PER_BATCH,
     ) -> UploadService:
         """The service as the complete_upload job uses it (the job runner has no FileService of its own)."""
-        return cls(records, blobs, FileService(records, blobs, providers, clock), clock, vault, queue)
+        files = FileService(records, blobs, providers, clock, max_requests_per_batch=max_requests_per_batch)
+        return cls(records, blobs, files, clock, vault, queue)
 
     def create(self, caller: Caller, provider: str, params: dict[str, Any]) -> UploadRecord:
         filename = validation.filename(validation.required_string(params, "filename"))
@@ -115,7 +118,7 @@ class UploadService(Clocked):
             raise GatewayError(
                 413, f"An upload holds at most {MAX_UPLOAD_BYTES} bytes.", param="bytes", code="file_too_large"
             )
-        validation.file_size(size, purpose)
+        validation.file_size(size, purpose, uploaded_in_parts=True)
         validation.expires_after(params.get("expires_after"), "expires_after")
         self.files.providers.check(provider)
         now = self.now()
