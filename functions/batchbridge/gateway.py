@@ -100,7 +100,16 @@ class Gateway:
         from batchbridge.domain.services.batches import BatchService
 
         fresh_ns = int(self.settings.refresh_seconds * 1e9)
-        return BatchService(self.records, self.blobs, self.providers, now_ns, self.vault, self.queue, fresh_ns)
+        return BatchService(
+            self.records,
+            self.blobs,
+            self.providers,
+            now_ns,
+            self.vault,
+            self.queue,
+            fresh_ns,
+            max_requests_per_batch=self.settings.max_requests_per_batch,
+        )
 
     @cached_property
     def uploads(self) -> UploadService:
@@ -129,6 +138,7 @@ class Gateway:
             webhook=webhook,
             sender=self.webhook_sender,
             executor=self.executor_factory,
+            max_requests_per_batch=self.settings.max_requests_per_batch,
         )
 
     def caller(self, headers: Mapping[str, str]) -> Caller:

@@ -283,6 +283,17 @@ def _batch_error(code: str, message: str, line: int | None) -> JSONDict:
     return {"code": code, "message": message, "param": None, "line": line}
 
 
+def token_limit_error(model: str) -> JSONDict:
+    """The BatchError with which OpenAI fails a batch during validation when the organization's queue of enqueued
+    tokens for ``model`` is full (its "queue full": the same batch may be submitted again later)."""
+    return _batch_error(
+        "token_limit_exceeded",
+        f"Enqueued token limit reached for {model} in organization org-x. Limit: 90,000 enqueued tokens. "
+        "Please try submitting your requests again later.",
+        None,
+    )
+
+
 def parse_batch_input(content: bytes, endpoint: str) -> tuple[list[JSONDict], list[JSONDict]]:
     """Validate a batch input JSONL file; returns (lines, errors). ``errors`` are BatchError objects.
 
@@ -566,6 +577,9 @@ class FakeOpenAIState:
         self.api_keys: set[str] | None = None
         self.clock: Callable[[], int] = lambda: int(time.time())
         self.injections: list[Injection] = []
+        # The errors with which the next batches leaving validation fail (each entry used by one batch, in order;
+        # see ``fail_validation``)
+        self.validation_failures: list[list[JSONDict]] = []
         self._lock = threading.RLock()
         self._seq = 0
         self._files: dict[str, StoredFile] = {}
@@ -600,6 +614,12 @@ class FakeOpenAIState:
                     headers=dict(headers or {}),
                 )
             )
+
+    def fail_validation(self, *errors: JSONDict, times: int = 1) -> None:
+        """Make the next ``times`` batches that leave ``validating`` fail with ``errors`` (BatchError objects, e.g.
+        ``token_limit_error``) whatever their input holds, as OpenAI fails a batch it will not take now."""
+        with self._lock:
+            self.validation_failures.extend([list(errors)] * times)
 
     def take_injection(self, method: str, path: str) -> Injection | None:
         with self._lock:
@@ -802,6 +822,8 @@ class FakeOpenAIState:
         now = self.clock()
         if b.status == "validating":
             lines, errors = parse_batch_input(b.input_content, b.endpoint)
+            if self.validation_failures:
+                errors = self.validation_failures.pop(0)
             if errors:
                 b.status = "failed"
                 b.timestamps["failed_at"] = now

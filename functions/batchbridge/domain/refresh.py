@@ -105,7 +105,8 @@ def part_backoff_seconds(attempts: int) -> int:
 
 def requeued(job: ProviderJob, now: int) -> ProviderJob:
     """``job`` (a part) waiting to start again, after backoff: its provider job forgotten (the provider made none
-    that runs), its attempts counted."""
+    that runs), its attempts counted. Where that job's input was kept at the provider (``input_location``: the part's
+    own copy, made by its create) stays on it, for the part's next start (or the batch's release) to remove."""
     attempts = job.attempts + 1
     return ProviderJob(
         id="",
@@ -113,6 +114,7 @@ def requeued(job: ProviderJob, now: int) -> ProviderJob:
         attempts=attempts,
         waiting_until=now + part_backoff_seconds(attempts),
         request_counts=unstarted_counts(job, failed=False),
+        input_location=job.input_location,
     )
 
 

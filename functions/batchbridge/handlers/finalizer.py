@@ -1,5 +1,6 @@
 """Lambda entry point of the background jobs: SQS messages ``{"kind", "batch_id"}`` (finalize, notify, refresh,
-reconcile, release, submit_batch, complete_upload — whose "batch_id" is the upload's ID —; see BatchJobs.run).
+reconcile, release, submit_batch, start_parts, complete_upload — whose "batch_id" is the upload's ID —; see
+BatchJobs.run).
 
 A message whose job fails is reported back (partial batch failure), so SQS redelivers just that
 one; after the queue's maxReceiveCount it moves to the dead-letter queue.

@@ -42,9 +42,12 @@ BATCH_ID_TAG: Final = "batchbridge_batch_id"
 # instead: the batch ID and the part's number (``part_tag``), one pair as the whole batch's tag is
 PART_TAG: Final = "batchbridge_batch_part"
 # A create that failed with one of these may have reached OpenAI (no answer was read): the part's file stays for the
-# batch find_batch may find
+# batch find_batch may find (none found: release_unused_part_input removes it)
 UNANSWERED: Final = frozenset({"provider_timeout", "provider_unreachable"})
 METADATA_MAX_PAIRS: Final = 16
+# How long OpenAI keeps a batch file uploaded without expires_after (its default): a batch file the gateway keeps
+# alone (larger than one job) lives as long
+BATCH_FILE_LIFETIME_SECONDS: Final = 30 * 86_400
 FIND_PAGE: Final = 100
 FILE: Final = "a valid file object"  # what an answer lacks when it is not one (a 502)
 BATCH: Final = "a valid batch object"
@@ -94,6 +97,11 @@ class OpenAIAdapter:
             return None
         return self._send_file(credentials, request)
 
+    def default_file_lifetime(self, purpose: str) -> int | None:
+        """How long OpenAI keeps a file of ``purpose`` uploaded without ``expires_after``: a batch file 30 days, any
+        other until deleted (the lifetime of a batch file the gateway keeps alone, ``upload_file``)."""
+        return BATCH_FILE_LIFETIME_SECONDS if purpose == "batch" else None
+
     def _send_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile:
         data = {"purpose": request.purpose}
         if request.expires_after_seconds is not None:
@@ -135,7 +143,7 @@ class OpenAIAdapter:
         when OpenAI answered the create with a refusal."""
         if request.open_part is None:
             raise GatewayError(400, "The input file has no stored content.", param="input_file_id")
-        filename = f"{request.batch_id}-part-{part.number}.jsonl"
+        filename = part_filename(request.batch_id, part)
         upload = UploadRequest(
             file_id=filename,
             stream=reader(request.open_part()),
@@ -168,6 +176,21 @@ class OpenAIAdapter:
         except GatewayError as exc:
             if exc.status != 404:
                 raise
+
+    def release_unused_part_input(self, credentials: Credentials, request: BatchRequest, created_at: int) -> None:
+        """The OpenAI file an unanswered create of ``request``'s part sent (``create_batch``: the part's file goes
+        before the batch's create) deleted, once no batch of the part turned up (``find_batch``): told by its name
+        among the files made since ``created_at``."""
+        if request.part is None:
+            return
+        filename = part_filename(request.batch_id, request.part)
+        listed = self._upstream.pages("files", credentials, PAGING, since=created_at - FIND_SLACK_SECONDS)
+        for file_id in [str(body["id"]) for body in listed if body.get("filename") == filename]:
+            try:
+                self._upstream.delete(f"files/{file_id}", credentials)
+            except GatewayError as exc:
+                if exc.status != 404:
+                    raise
 
     def _create(self, credentials: Credentials, request: BatchRequest, input_file_id: str) -> ProviderBatch:
         body: dict[str, Any] = {
@@ -240,6 +263,11 @@ class OpenAIAdapter:
     def release_results(self, credentials: Credentials, provider_batch_id: str) -> None:
         """The gateway keeps nothing for OpenAI's results. OpenAI's own files stay until they expire there, or until
         the user deletes the gateway's copy (whose record names OpenAI's file)."""
+
+
+def part_filename(batch_id: str, part: JobPart) -> str:
+    """The name of the OpenAI file a part's job runs on (``create_batch`` sends it)."""
+    return f"{batch_id}-part-{part.number}.jsonl"
 
 
 def part_tag(batch_id: str, part: JobPart) -> str:

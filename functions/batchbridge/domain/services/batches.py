@@ -13,6 +13,8 @@ from typing import Any, Final
 from batchbridge.domain import ids, status_events, validation
 from batchbridge.domain.clock import NS_PER_SECOND, Clocked, seconds
 from batchbridge.domain.errors import GatewayError, bad_request, conflict, not_found
+from batchbridge.domain.jsonl import MAX_REQUESTS_SETTING
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
@@ -77,6 +79,9 @@ class BatchService(Clocked):
     vault: Vault
     queue: WorkQueue
     fresh_ns: int  # a record refreshed this recently is served without asking the provider
+    # the most requests a batch may hold (BATCHBRIDGE_MAX_REQUESTS_PER_BATCH): an OpenAI file's lines are counted,
+    # never refused, at upload, so its batch is where a file beyond it is refused
+    max_requests_per_batch: int = DEFAULT_MAX_REQUESTS_PER_BATCH
 
     def create(self, caller: Caller, provider: str | None, params: dict[str, Any]) -> BatchRecord:
         """A batch on ``provider``; None: on its input file's provider (Anthropic for inline requests)."""
@@ -85,6 +90,7 @@ class BatchService(Clocked):
         if input_file is not None:
             provider = provider or input_file.provider
             self._check_input_file(input_file, provider, asked.endpoint)
+            _check_request_count(input_file, self.max_requests_per_batch)
         else:
             provider = provider or INLINE_PROVIDER  # the one provider whose batches take inline requests
         adapter = self.providers.get(provider)
@@ -431,6 +437,20 @@ class _Asked:
         if not isinstance(model, str) or not model:
             return None
         return validation.bounded(model, "model", validation.MAX_MODEL_CHARS)
+
+
+def _check_request_count(input_file: FileRecord, limit: int) -> None:
+    """An input file of more requests than a batch may hold: a 400 naming the limit (an OpenAI file, whose lines
+    the gateway counts but leaves OpenAI to judge, gets here with any count; another provider's was refused at
+    upload, unless the limit was lowered since)."""
+    count = input_file.request_count
+    if count is not None and count > limit:
+        raise bad_request(
+            f"The input file {input_file.id!r} holds {count} requests; a batch holds at most {limit} requests "
+            f"(this gateway's {MAX_REQUESTS_SETTING}).",
+            param="input_file_id",
+            code="too_many_requests",
+        )
 
 
 def _check_inline_size(params: dict[str, Any], adapter: ProviderAdapter) -> None:

@@ -20,6 +20,7 @@ from batchbridge.domain.ports import (
     ConvertsUploads,
     Page,
     ProviderAdapter,
+    ProviderFile,
     ProviderRegistry,
     RecordStore,
     UploadRequest,
@@ -94,6 +95,19 @@ def own_blob_keys(record: FileRecord) -> tuple[str, ...]:
     if record.source_batch_id is not None:
         keys += tuple(f"batches/{record.source_batch_id}/{role}.jsonl" for role in ("output", "error"))
     return keys
+
+
+def _expiry(
+    adapter: ProviderAdapter, upstream: ProviderFile | None, purpose: str, created_at: int, expires_after: int | None
+) -> int | None:
+    """When a file whose provider named no expiry expires: ``expires_after`` past ``created_at``; or, for a file kept
+    by the gateway only (``upstream`` None), as the provider would have expired it (an adapter's optional
+    ``default_file_lifetime(purpose)``: OpenAI's batch files, 30 days); else never."""
+    lifetime = expires_after
+    default_lifetime = getattr(adapter, "default_file_lifetime", None)  # (hasattr: wrappers forward it)
+    if lifetime is None and upstream is None and default_lifetime is not None:
+        lifetime = default_lifetime(purpose)
+    return created_at + lifetime if lifetime else None
 
 
 def is_expired(record: FileRecord, now: int) -> bool:
@@ -317,7 +331,7 @@ class FileService(Clocked):
             created_ns=created_ns,
             expires_at=upstream_expiry
             if upstream_expiry is not None
-            else (created_at + expires_after if expires_after else None),
+            else _expiry(adapter, upstream, purpose, created_at, expires_after),
             blob_key=blob_key,
             content_type=content_type,
             line_url=summary.url if summary else None,

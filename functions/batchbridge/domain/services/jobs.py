@@ -16,6 +16,7 @@ from batchbridge.domain import compat, webhooks
 from batchbridge.domain.clock import Clocked, seconds
 from batchbridge.domain.errors import GatewayError
 from batchbridge.domain.executor.plan import parse_chunk_ref
+from batchbridge.domain.parts import DEFAULT_MAX_REQUESTS_PER_BATCH
 from batchbridge.domain.ports import (
     BatchRequest,
     BlobStore,
@@ -92,6 +93,9 @@ class BatchJobs(Clocked):
     # what runs the batches the gateway runs itself (openai-compatible's), made on first use: a function that never
     # runs a chunk never loads it (nor its HTTP client)
     executor: Callable[[], ChunkRunner] | None = None
+    # the most requests a batch file may hold (BATCHBRIDGE_MAX_REQUESTS_PER_BATCH): the complete_upload job checks
+    # a large upload's lines against it, as files.create checks a direct upload's
+    max_requests_per_batch: int = DEFAULT_MAX_REQUESTS_PER_BATCH
 
     def run(self, kind: str, batch_id: str, deadline: float | None = None) -> None:
         """Run one background job; ``deadline`` (``time.monotonic()``): when the process running it ends."""
@@ -113,7 +117,13 @@ class BatchJobs(Clocked):
             from batchbridge.domain.services.uploads import UploadService  # imported by the one job that needs it
 
             uploads = UploadService.for_jobs(
-                self.records, self.blobs, self.providers, self.vault, self.queue, self.clock
+                self.records,
+                self.blobs,
+                self.providers,
+                self.vault,
+                self.queue,
+                self.clock,
+                max_requests_per_batch=self.max_requests_per_batch,
             )
             uploads.process(batch_id)
         elif kind in (Job.CHUNK, Job.CHUNK_DEAD):  # batch_id is a chunk's reference here
@@ -212,16 +222,18 @@ class BatchJobs(Clocked):
             for job in record.jobs:
                 if job.custom_id_map_key:
                     self.blobs.delete(job.custom_id_map_key)
-                if not job.started:
-                    continue
-                if adapter.spec.keeps_results or (release_part_input is not None and job.part is not None):
+                keeps_results = adapter.spec.keeps_results and job.started
+                # the part's copy of its input made at the provider: a started part's, or one a part put back to
+                # waiting kept from its forgotten job (``refresh.requeued``)
+                part_input = release_part_input is not None and _has_part_input(job)
+                if keeps_results or part_input:
                     # (the vault opened only for a provider with copies of its own)
                     credentials = credentials or self.vault.open(record.sealed_credentials or "", record.id)
-                if adapter.spec.keeps_results:
+                if keeps_results:
                     assert credentials is not None
                     adapter.release_results(credentials, job.id)
-                if release_part_input is not None and job.part is not None:
-                    release_part_input(credentials, job)  # the part's copy of its input made at the provider
+                if part_input and release_part_input is not None:
+                    release_part_input(credentials, job)
             if record.input_copy_key is not None:
                 self.blobs.delete(record.input_copy_key)
         except Exception:
@@ -685,6 +697,12 @@ def _resend_after(attempts: int) -> int:
 def _window_seconds(window: str) -> int:
     """A completion window ("24h") in seconds."""
     return int(window.removesuffix("h")) * 3600 if window.endswith("h") and window[:-1].isdigit() else 86_400
+
+
+def _has_part_input(job: ProviderJob) -> bool:
+    """Whether ``job`` is a part whose input may have a copy at its provider: started, or kept from a job of it the
+    gateway forgot (put back to waiting)."""
+    return job.part is not None and (job.started or job.input_location is not None)
 
 
 def _refused(exc: GatewayError) -> bool:

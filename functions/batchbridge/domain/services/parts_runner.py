@@ -6,7 +6,10 @@ of its input (``BatchService.create``). This job plans its parts on its first ru
 ``room``), each through ``create_batch`` with the part (its bytes read from the batch's input copy), its report
 adopted into that part's job. A 429 or a queue-full refusal puts the part back to waiting with backoff; any other
 refusal (4xx) fails the part (its requests become error lines when the batch is finalized); a passing failure (5xx,
-timeout) releases the run and raises, so the queue runs it again.
+timeout) releases the run and raises, so the queue runs it again. A part put back to waiting after its provider job
+failed for a full queue keeps where that job's input was copied at the provider (``refresh.requeued``): the copy is
+removed before the part starts again (else by the batch's release); a create whose answer was lost and that left no
+job has what it made removed where the adapter can tell it (``release_unused_part_input``).
 
 One run at a time per batch: a run holds the batch's ``parts_until`` lease (as the submit_batch job holds a
 submission) and writes only while it holds it. Before each create it notes the part's ``sent_at``: a later run
@@ -345,10 +348,44 @@ class _Run:
             self._adopt(number, found)
             return
 
+        self._release_unused_input(job, sent_at)
+
         def forget(part_job: ProviderJob) -> None:
             part_job.sent_at = None
 
         self._change_part(number, forget)
+
+    def _release_unused_input(self, job: ProviderJob, sent_at: int) -> None:
+        """What the part's unanswered create made at the provider though it left no batch there (OpenAI's part file,
+        sent before the create of its batch) removed, where the adapter can tell it (an optional
+        ``release_unused_part_input(credentials, request, created_at)``); best effort (else the provider's own
+        expiry removes it)."""
+        release = getattr(self.adapter, "release_unused_part_input", None)  # (hasattr: wrappers forward it)
+        if release is None:
+            return
+        try:
+            release(self.credentials, self._request(job), sent_at)
+        except Exception:
+            logger.warning("batch %s: an unused part input could not be removed", self.record.id, exc_info=True)
+
+    def _release_forgotten_input(self, job: ProviderJob) -> None:
+        """The copy of the part's input its forgotten job (put back to waiting: ``refresh.requeued``) ran on, removed
+        before the part starts again (its next job makes its own); best effort (a copy left behind is removed by its
+        own expiry: OpenAI's batch files live 30 days)."""
+        release = getattr(self.adapter, "release_part_input", None)  # (hasattr: wrappers forward it)
+        assert job.part is not None
+        if release is None:
+            return
+        try:
+            release(self.credentials, job)
+        except Exception:
+            logger.warning("batch %s: a forgotten part input could not be removed", self.record.id, exc_info=True)
+            return
+
+        def released(part_job: ProviderJob) -> None:
+            part_job.input_location = None
+
+        self._change_part(job.part["number"], released)
 
     def _unknown_outcome(self, number: int, sent_at: int) -> dict[str, Any]:
         provider = self.adapter.spec.display_name
@@ -378,6 +415,8 @@ class _Run:
                 room, asked = self._room(request), True
             if room is not None and room <= 0:
                 return  # a part that ends makes room: its refresh queues this job again (and the sweeper does)
+            if job.input_location is not None:
+                self._release_forgotten_input(job)
             if not self._create(job.part["number"], request):
                 return
             room = None if room is None else room - 1
