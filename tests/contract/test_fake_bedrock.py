@@ -473,6 +473,38 @@ def test_list_with_paginator_and_filters(env: Env) -> None:
     assert error_code(bad_token) == "ValidationException"
 
 
+def test_list_by_status_with_the_paginator_and_the_record_of_jobs_running_at_once(env: Env) -> None:
+    """``statusEquals`` (one of the status enum of boto3's service model) keeps the jobs in that status, page by page;
+    the fake records the most jobs that ran at once (created, not final)."""
+    uri = put_jsonl(env.s3, "status/in.jsonl", [{"recordId": "T1", "modelInput": claude_input("t")}])
+    first, second = create(env.bedrock, "status-a", uri), create(env.bedrock, "status-b", uri)
+    env.fake.run_to_end(first)
+    third, fourth, fifth = (create(env.bedrock, f"status-{name}", uri) for name in "cde")
+    env.fake.advance(second)  # Validating
+    env.bedrock.stop_model_invocation_job(jobIdentifier=third)  # Stopping
+    assert (env.fake.most_running, env.fake.running()) == (4, 4)
+
+    def listed(status: str, **extra: Any) -> list[list[str]]:
+        paginator = env.bedrock.get_paginator("list_model_invocation_jobs")
+        pages = paginator.paginate(statusEquals=status, **extra)
+        return [[summary["jobName"] for summary in page["invocationJobSummaries"]] for page in pages]
+
+    assert listed("Submitted", PaginationConfig={"PageSize": 1}) == [["status-e"], ["status-d"]]
+    assert env.fake.requests[-1].query["statusEquals"] == "Submitted"
+    assert listed("Validating") == [["status-b"]]
+    assert listed("Stopping") == [["status-c"]]
+    assert listed("Completed") == [["status-a"]]
+    assert listed("InProgress") == [[]]
+    with pytest.raises(ClientError) as unknown:
+        env.bedrock.list_model_invocation_jobs(statusEquals="Running")  # (boto3 checks no enum: the service does)
+    assert error_code(unknown) == "ValidationException"
+    assert "statusEquals" in unknown.value.response["Error"]["Message"]
+
+    for arn in (second, third, fourth, fifth):
+        env.fake.run_to_end(arn)
+    assert (env.fake.most_running, env.fake.running()) == (4, 0)  # the record stays
+
+
 def test_validation_errors(env: Env) -> None:
     uri = f"s3://{IN_BUCKET}/in.jsonl"
     with pytest.raises(ClientError) as bad_name:

@@ -60,6 +60,9 @@ Behaviour summary:
   input order: Bedrock does not keep input order) and ``{outputS3Uri}/{jobId}/manifest.json.out``
   (``totalRecordCount, processedRecordCount, successRecordCount, errorRecordCount, inputTokenCount,
   outputTokenCount``). Token counts are whitespace word counts (at least 1).
+* ``fake.most_running`` records the most jobs that ran at once (created and not yet in a final status), for tests
+  of the concurrent-job quota; ``fake.running()`` counts those running now. List's ``statusEquals`` keeps the jobs
+  in that one status (a value outside the status enum is a ``ValidationException``).
 * Fake's choices where the reference is UNCONFIRMED: ``timeoutDurationInHours`` defaults to 168 and is always
   reported; ``jobExpirationTime`` = submitTime + timeout; list ``maxResults`` defaults to 100.
 """
@@ -549,6 +552,7 @@ class FakeBedrockState:
         self._seq = 0
         self._jobs: dict[str, StoredJob] = {}
         self._by_token: dict[str, str] = {}
+        self.most_running = 0  # the most jobs running at once (created, not final)
 
     # -- test controls ---------------------------------------------------------------------------------
 
@@ -581,6 +585,11 @@ class FakeBedrockState:
                         self.injections.remove(inj)
                     return inj
         return None
+
+    def running(self) -> int:
+        """How many jobs run now: created and not in a final status."""
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if job.status not in FINAL_STATUSES)
 
     def job_ids(self) -> list[str]:
         """Ids (last ARN segment) of every job, oldest first."""
@@ -702,6 +711,7 @@ class FakeBedrockState:
             self._jobs[job_id] = job
             if token is not None:
                 self._by_token[token] = job_id
+            self.most_running = max(self.most_running, self.running())
             return {"jobArn": job.job_arn}
 
     def get_job(self, identifier: str) -> JSONDict:

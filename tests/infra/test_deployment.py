@@ -498,15 +498,18 @@ def test_s3_actions_name_prefixes_never_the_whole_bucket(resources: dict[str, An
 
 
 def test_passing_the_bedrock_role_only_to_bedrock(resources: dict[str, Any]) -> None:
-    passes = [
-        statement
-        for role in of_type(resources, "AWS::IAM::Role").values()
+    passes = {
+        name: statement
+        for name, role in of_type(resources, "AWS::IAM::Role").items()
         for policy in role["Properties"].get("Policies", [])
         for statement in policy["PolicyDocument"]["Statement"]
         if "iam:PassRole" in statement["Action"]
-    ]
-    assert len(passes) == 1
-    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
+    }
+    # the functions that create Bedrock jobs: batches.create, and the start_parts job of a batch split into parts
+    assert set(passes) == {"BatchesCreateFunctionRole", "FinalizerFunctionRole"}
+    for statement in passes.values():
+        assert statement["Resource"] == {"Fn::GetAtt": ["BedrockServiceRole", "Arn"]}
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
 
 
 def test_the_table_is_protected_from_deletion(resources: dict[str, Any]) -> None:

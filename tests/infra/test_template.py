@@ -94,6 +94,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
         "s3:DeleteObject": {FILES, OUTPUT_FILES, ERROR_FILES, STAGING},
+        "s3:ListBucket": {BUCKET},  # a Bedrock file's staged folder, for what its batches' parts staged there
     },
     "files_content": {
         "dynamodb:GetItem": {TABLE},
@@ -161,7 +162,12 @@ BACKGROUND_FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "sqs:SendMessage": {WORK_QUEUE, COMPAT_QUEUE},  # a refresh mends an openai-compatible batch's chain
         "sqs:ChangeMessageVisibility": {WORK_QUEUE},  # a failed job's retry after a short backoff
         "bedrock:GetModelInvocationJob": {BEDROCK_JOBS},
-        "bedrock:ListModelInvocationJobs": {"*"},  # reconcile finds a job by name; a list has no resource
+        # reconcile finds a job by name, start_parts counts a model's running jobs; a list has no resource
+        "bedrock:ListModelInvocationJobs": {"*"},
+        # start_parts: a split Bedrock batch's parts created (as the Bedrock role), stopped at its window's end
+        "bedrock:CreateModelInvocationJob": {BEDROCK_JOBS, FOUNDATION_MODELS, INFERENCE_PROFILES},
+        "bedrock:StopModelInvocationJob": {BEDROCK_JOBS},
+        "iam:PassRole": {BEDROCK_ROLE},
     },
     "SweeperFunction": {  # queues jobs only: no provider, no key
         "dynamodb:Query": {ACTIVE_INDEX},

@@ -4,7 +4,9 @@ A tenant may name a key prefix (``storage_config.s3.prefix``) and an output loca
 become parts of S3 keys the gateway later deletes or reads, so they are checked here once: S3-safe characters
 only, no ``..``, no leading ``/`` (nothing ``urlparse`` or S3 would read differently from what was written).
 A staged object's location is kept as a bucket and a key, never re-read from a URI, and every delete or read
-checks the key is the one its file wrote (``…/{file_id}/input.jsonl``). No I/O here.
+checks the key is the one its file wrote (``…/{file_id}/input.jsonl``). A part of a batch split into several
+Bedrock jobs is staged beside its file's input (``…/{file_id}/input-part-{n}.jsonl`` and its record-ID map): a key
+counts as a part's only in a folder that holds a file's own input. No I/O here.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from batchbridge.domain.errors import bad_request
+from batchbridge.domain.ids import FILE_ID
 
 MAX_PREFIX_BYTES: Final = 256
 SAFE_PREFIX: Final = re.compile(r"^[A-Za-z0-9._/-]*\Z")
 BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 INPUT_NAME: Final = "input.jsonl"
 RECORD_IDS_NAME: Final = "record_ids.json"
+# A part's records and their record-ID map, beside its file's input (``part_objects``)
+PART_NAMES: Final = re.compile(r"^(input-part-[0-9]{1,7}\.jsonl|record_ids-part-[0-9]{1,7}\.json)\Z")
 
 
 def check_prefix(value: str, param: str) -> str:
@@ -93,3 +98,23 @@ def nested(root: str, prefix: str) -> str:
     """A tenant's prefix inside one of the gateway's own areas of its bucket (``root``): the gateway writes its bucket
     only there, and its IAM policies grant no more."""
     return f"{root}/{prefix}" if prefix else root
+
+
+def part_objects(staged: StagedObject, number: int) -> tuple[StagedObject, StagedObject]:
+    """Where part ``number`` of a batch on the file staged at ``staged`` has its records staged, and their record-ID
+    map: beside the file's input, in its folder."""
+    folder = staged.key[: -len(INPUT_NAME)]
+    return (
+        StagedObject(staged.bucket, f"{folder}input-part-{number}.jsonl"),
+        StagedObject(staged.bucket, f"{folder}record_ids-part-{number}.json"),
+    )
+
+
+def is_part_object(staged: StagedObject, file_id: str | None = None) -> bool:
+    """Whether ``staged`` is a part's records or map (``part_objects``) in the folder of a file's own input (of
+    ``file_id``; None: any file's, its folder named as a file ID)."""
+    folder, _, name = staged.key.rpartition("/")
+    owner = folder.rpartition("/")[2]
+    if not PART_NAMES.match(name) or not FILE_ID.match(owner) or (file_id is not None and owner != file_id):
+        return False
+    return is_staged_input_of(StagedObject(staged.bucket, f"{folder}/{INPUT_NAME}"), owner)

@@ -13,7 +13,8 @@ import logging
 import re
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Final
@@ -25,9 +26,9 @@ from batchbridge.domain.custom_ids import map_line, read_map
 from batchbridge.domain.endpoints import translation
 from batchbridge.domain.errors import GatewayError, bad_provider_response, bad_request, not_found, provider_status
 from batchbridge.domain.images import ImageFetcher, ImageInliner
-from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, line_translation, parsed_lines
+from batchbridge.domain.jsonl import MAX_CUSTOM_ID_CHARS, iter_lines, iter_lines_at, line_translation, parsed_lines
 from batchbridge.domain.lifecycle import ENDED_CANCELLED, ENDED_COMPLETED, ENDED_EXPIRED, Observation
-from batchbridge.domain.parts import JobLimits
+from batchbridge.domain.parts import JobLimits, JobPart, plan_parts
 from batchbridge.domain.ports import (
     FIND_SLACK_SECONDS,
     BatchRequest,
@@ -39,19 +40,23 @@ from batchbridge.domain.ports import (
     UploadRequest,
 )
 from batchbridge.domain.providers import ProviderSpec
-from batchbridge.domain.records import FileRecord, blob_expiry_days
+from batchbridge.domain.records import FileRecord, ProviderJob, blob_expiry_days
 from batchbridge.domain.staging import (
     BUCKET_NAME,
+    INPUT_NAME,
     StagedObject,
     check_prefix,
+    is_part_object,
     is_staged_input_of,
     nested,
+    part_objects,
     record_ids_of,
     split_s3_uri,
     staged_input,
 )
+from batchbridge.domain.streams import reader
 from batchbridge.domain.translate.bedrock import REQUESTS, RESULTS, image_media_types
-from batchbridge.providers import bedrock_on_demand, registry
+from batchbridge.providers import bedrock_on_demand, bedrock_parts, registry
 
 if TYPE_CHECKING:
     from batchbridge.domain.executor import BatchExecutor
@@ -65,6 +70,10 @@ SPOOL_BYTES: Final = 8 * 1024 * 1024
 # Once a spool is on disk, it is written in writes this large, not 8 KiB ones: a spool is written a line at a
 # time, and the default buffer's system calls cost a third of its CPU.
 SPOOL_WRITE_BYTES: Final = 1024 * 1024
+STAGED_CHUNK_BYTES: Final = 1024 * 1024  # staged copies are read in chunks this large (a part's skips whole ones)
+# A create that failed with one of these may have reached Bedrock (no answer was read): a part's staged objects stay
+# for the job find_batch may find (none found: release_unused_part_input removes them)
+UNANSWERED: Final = frozenset({"provider_timeout", "provider_unreachable"})
 
 ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> boto3 client
 
@@ -85,6 +94,8 @@ SPEC: Final = ProviderSpec(
         "Stopped": ENDED_CANCELLED,
         "Expired": ENDED_EXPIRED,
     },
+    # Bedrock refuses a create beyond its quota of concurrent jobs so (a 400): a part of a split batch waits
+    queue_full_codes=frozenset({"ServiceQuotaExceededException"}),
 )
 
 
@@ -101,6 +112,7 @@ def build(settings: Settings, parts: registry.Parts) -> BedrockAdapter:
         allowed_role_arns=settings.bedrock_allowed_role_arns,
         image_fetcher=parts.image_fetcher if settings.fetch_image_urls else None,
         on_demand=parts.executor if settings.bedrock_small_batches == "on_demand" else None,
+        max_concurrent_jobs=settings.bedrock_max_concurrent_jobs,
     )
     adapter.job_limits = registry.job_limits(settings, SPEC)
     return adapter
@@ -153,13 +165,15 @@ class BedrockAdapter:
         allowed_role_arns: frozenset[str] = frozenset(),
         image_fetcher: Callable[[], ImageFetcher] | None = None,
         on_demand: Callable[[], BatchExecutor] | None = None,
+        max_concurrent_jobs: int = 10,
     ) -> None:
         """``operator_only`` (gateway-key mode): the IAM role, the staging bucket and the output location are the
         operator's to choose: a request may name only the gateway's own or those of ``allowed_buckets`` /
         ``allowed_role_arns``. ``image_fetcher``: what fetches the images lines give by https URL, inlined for
         Claude (Bedrock reads base64 images only); None: such lines are refused (BATCHBRIDGE_FETCH_IMAGE_URLS
         off). ``on_demand``: the executor that runs a file below ``min_records`` request by request
-        (``bedrock_on_demand``); None: such a file is refused (BATCHBRIDGE_BEDROCK_SMALL_BATCHES=reject)."""
+        (``bedrock_on_demand``); None: such a file is refused (BATCHBRIDGE_BEDROCK_SMALL_BATCHES=reject).
+        ``max_concurrent_jobs``: Bedrock's quota of jobs running at once per model and region (``room``)."""
         self._bucket = bucket
         self._role_arn = role_arn
         self._min_records = min_records
@@ -169,6 +183,7 @@ class BedrockAdapter:
         self._allowed_role_arns = allowed_role_arns
         self._image_fetcher = image_fetcher
         self._on_demand = on_demand
+        self._max_concurrent_jobs = max_concurrent_jobs
 
     # files: staged in S3 as Bedrock records
     def upload_file(self, credentials: Credentials, request: UploadRequest) -> ProviderFile | None:
@@ -242,7 +257,7 @@ class BedrockAdapter:
         raise not_found("file", provider_file_id)
 
     def delete_file(self, credentials: Credentials, file: FileRecord) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         staged = _staged(file)
         if staged is None:
@@ -251,37 +266,37 @@ class BedrockAdapter:
             return
         s3 = self._client("s3", file.provider_region)
         for target in (staged, record_ids_of(staged)):
-            try:
-                s3.delete_object(Bucket=target.bucket, Key=target.key)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("NoSuchBucket", "NoSuchKey"):  # gone is deleted
-                    self._s3_call(target.bucket, partial(s3.delete_object, Bucket=target.bucket, Key=target.key))
+            self._delete(s3, target)
+        # and what parts of its batches staged beside it that their batches' release left (none, as a rule)
+        folder = staged.key[: -len(INPUT_NAME)]
+        try:
+            listed = [
+                StagedObject(staged.bucket, item["Key"])
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=staged.bucket, Prefix=folder)
+                for item in page.get("Contents", [])
+            ]
+        except (BotoCoreError, ClientError) as exc:  # (parts in the gateway's bucket carry its expiry tag anyway)
+            logger.warning("file %s: its folder could not be listed for parts' objects: %s", file.id, exc)
+            return
+        for target in listed:
+            if is_part_object(target, file.id):
+                self._delete(s3, target)
 
     def open_file_content(self, credentials: Credentials, provider_file_id: str) -> Iterator[bytes]:
         raise not_found("file", provider_file_id)
 
     # batches
     def create_batch(self, credentials: Credentials, request: BatchRequest) -> ProviderBatch:
-        input_file = request.input_file
-        if input_file is None or input_file.provider_file_id is None:
-            raise bad_request(
-                "Bedrock batches need an input file uploaded for provider 'bedrock'.", param="input_file_id"
-            )
-        translation(REQUESTS, request.endpoint, "Bedrock batches run {endpoints} only.")
-        model = request.extras.get("model") or input_file.model
-        if not isinstance(model, str) or not model:
-            raise bad_request("Name the Bedrock model: extra_body {'model': ...}.", param="model")
-        if input_file.model and model != input_file.model:
-            raise bad_request(
-                f"model {model!r} does not match the file's lines, which use {input_file.model!r}.",
-                param="model",
-                code="model_mismatch",
-            )
-        records = input_file.request_count or 0
+        """A model invocation job of the file's staged records (of a part: its records, staged as objects of their
+        own, ``bedrock_parts``); below Bedrock's minimum of records, a run on the executor (or a 400)."""
+        input_file, model = self._checked_input(request)
+        part = request.part
+        records = part.count if part is not None else input_file.request_count or 0
         on_demand = records < self._min_records  # run request by request (below a job's minimum), or refused
         if on_demand and self._on_demand is None:
+            held = f"Part {part.number} of the batch has" if part is not None else "The file has"
             raise bad_request(
-                f"The file has {records} records; a Bedrock batch job needs at least {self._min_records} "
+                f"{held} {records} records; a Bedrock batch job needs at least {self._min_records} "
                 "(BATCHBRIDGE_BEDROCK_MIN_RECORDS).",
                 param="input_file_id",
                 code="too_few_records",
@@ -298,16 +313,53 @@ class BedrockAdapter:
         if on_demand:
             return self._run_on_demand(request, input_file, staged, model)
         output = self._output(request.extras.get("output_s3_uri"), staged.bucket, request.batch_id)
-        record_ids = self._record_ids(staged, input_file.provider_region)
-        bedrock = self._client("bedrock", input_file.provider_region)
-        token = _token(request.batch_id)
+        region = input_file.provider_region
+        if part is None:
+            job_input, record_ids = staged, self._record_ids(staged, region)
+        else:
+            job_input, record_ids = self._stage_part(staged, region, part, _expiry_days(input_file))
+        try:
+            job_arn = self._create_job(request, model, role_arn, job_input, output, region)
+        except GatewayError as exc:
+            if part is not None and exc.code not in UNANSWERED:  # no job reads the part's objects
+                self._remove_part(staged, part.number, region)
+            raise
+        report = ProviderBatch(id=job_arn, raw_status="Submitted", input_location=job_input.uri if part else None)
+        return report.as_created(model, record_ids)
+
+    def _checked_input(self, request: BatchRequest) -> tuple[FileRecord, str]:
+        """The batch's input file and model, checked: a file uploaded for Bedrock, an endpoint it runs, one model."""
+        input_file = request.input_file
+        if input_file is None or input_file.provider_file_id is None:
+            raise bad_request(
+                "Bedrock batches need an input file uploaded for provider 'bedrock'.", param="input_file_id"
+            )
+        translation(REQUESTS, request.endpoint, "Bedrock batches run {endpoints} only.")
+        model = request.extras.get("model") or input_file.model
+        if not isinstance(model, str) or not model:
+            raise bad_request("Name the Bedrock model: extra_body {'model': ...}.", param="model")
+        if input_file.model and model != input_file.model:
+            raise bad_request(
+                f"model {model!r} does not match the file's lines, which use {input_file.model!r}.",
+                param="model",
+                code="model_mismatch",
+            )
+        return input_file, model
+
+    def _create_job(
+        self, request: BatchRequest, model: str, role_arn: str, job_input: StagedObject, output: str, region: str | None
+    ) -> str:
+        """The model invocation job of ``job_input``'s records, created; its ARN. Named for the batch (and its
+        part), so find_batch finds it."""
+        bedrock = self._client("bedrock", region)
         created = self._bedrock_call(
             lambda: bedrock.create_model_invocation_job(
-                jobName=_job_name(request.batch_id),
+                jobName=bedrock_parts.job_name(request.batch_id, request.part),
                 roleArn=role_arn,
-                clientRequestToken=token,  # a retried create cannot start a second job
+                # a retried create cannot start a second job
+                clientRequestToken=bedrock_parts.token(request.batch_id, request.part),
                 modelId=model,
-                inputDataConfig={"s3InputDataConfig": {"s3Uri": staged.uri, "s3InputFormat": "JSONL"}},
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": job_input.uri, "s3InputFormat": "JSONL"}},
                 outputDataConfig={"s3OutputDataConfig": {"s3Uri": output}},
                 timeoutDurationInHours=TIMEOUT_HOURS,
             )
@@ -317,28 +369,24 @@ class BedrockAdapter:
         if not isinstance(job_arn, str) or not job_arn:
             # e.g. an answer cut short: the job may exist all the same (the reconcile job looks for it)
             raise bad_provider_response("The bedrock provider answered without a jobArn.")
-        return ProviderBatch(id=job_arn, raw_status="Submitted").as_created(model, record_ids)
+        return job_arn
 
     def _run_on_demand(
         self, request: BatchRequest, input_file: FileRecord, staged: StagedObject, model: str
     ) -> ProviderBatch:
-        """A file below Bedrock's minimum: its staged records run on the executor, their ``modelInput`` sent as
-        they are to InvokeModel in the staged file's region (``bedrock_on_demand``). Read from S3 as they stream
-        into the executor's own copy."""
+        """A file (or a part) below Bedrock's minimum: its staged records run on the executor, their ``modelInput``
+        sent as they are to InvokeModel in the staged file's region (``bedrock_on_demand``). Read from S3 as they
+        stream into the executor's own copy."""
         executor = self._executor()
         region = input_file.provider_region
-        s3 = self._client("s3", region)
-        body = self._s3_call(staged.bucket, lambda: s3.get_object(Bucket=staged.bucket, Key=staged.key))["Body"]
-        try:
+        with self._staged_lines(staged, region, request.part) as records:
             state = executor.start_lines(
                 bedrock_on_demand.run_id(request.batch_id, request.part),
-                bedrock_on_demand.request_lines(body.iter_chunks(64 * 1024)),
+                bedrock_on_demand.request_lines(records),
                 model,
                 bedrock_on_demand.target_name(region, model),
             )
-        finally:
-            body.close()
-        return bedrock_on_demand.report(state).as_created(model, self._record_ids(staged, region))
+        return bedrock_on_demand.report(state).as_created(model, self._part_record_ids(staged, region, request.part))
 
     def _executor(self) -> BatchExecutor:
         if self._on_demand is None:
@@ -346,33 +394,195 @@ class BedrockAdapter:
         return self._on_demand()
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
-        # The job's name carries our ID (and its clientRequestToken too); an on-demand run is keyed by it.
+        # The job's name carries our ID and the part's number (its clientRequestToken too); an on-demand run is
+        # keyed by them.
         input_file = request.input_file
         staged = _staged(input_file) if input_file is not None else None
         if input_file is None or staged is None:
             return None
-        if (input_file.request_count or 0) < self._min_records and self._on_demand is not None:
-            state = self._executor().find(bedrock_on_demand.run_id(request.batch_id, request.part))
+        part, region = request.part, input_file.provider_region
+        records = part.count if part is not None else input_file.request_count or 0
+        if records < self._min_records and self._on_demand is not None:
+            state = self._executor().find(bedrock_on_demand.run_id(request.batch_id, part))
             if state is None:
                 return None
             found = bedrock_on_demand.report(state)
-            return found.as_created(found.model or "", self._record_ids(staged, input_file.provider_region))
-        bedrock = self._client("bedrock", input_file.provider_region)
-        name = _job_name(request.batch_id)
+            return found.as_created(found.model or "", self._part_record_ids(staged, region, part))
+        bedrock = self._client("bedrock", region)
+        name = bedrock_parts.job_name(request.batch_id, part)
         listed = self._bedrock_call(
             lambda: bedrock.list_model_invocation_jobs(
                 nameContains=name, submitTimeAfter=datetime.fromtimestamp(created_at - FIND_SLACK_SECONDS, UTC)
             )
         )
         for summary in listed.get("invocationJobSummaries") or []:
-            if summary.get("jobName") == name:
+            if summary.get("jobName") == name:  # (a part's name holds its batch's: only the same name is its job)
                 model = str(summary.get("modelId") or request.extras.get("model") or input_file.model or "")
-                return _job(summary).as_created(model, self._record_ids(staged, input_file.provider_region))
+                job = _job(summary)
+                if part is None:
+                    return job.as_created(model, self._record_ids(staged, region))
+                job_input, record_ids = part_objects(staged, part.number)
+                job.input_location = job_input.uri
+                return job.as_created(model, self._record_ids(record_ids, region, whole=False))
         return None
 
-    def _record_ids(self, staged: StagedObject, region: str | None) -> dict[str, str]:
-        """The staged file's record IDs -> the user's custom_ids, every record in input order."""
-        mapped = record_ids_of(staged)
+    # parts of a batch beyond one job (``bedrock_parts``)
+    def plan_parts(
+        self, credentials: Credentials, input_file: FileRecord, lines: Iterator[tuple[int, int]], limits: JobLimits
+    ) -> list[JobPart]:
+        """The parts of ``input_file`` by its staged records (their count and bytes: what Bedrock limits), read
+        beside the original ``lines``. A file whose staged copy cannot be read is planned by its lines (each
+        part's create then refuses it, saying why)."""
+        staged = _staged(input_file)
+        if staged is None:
+            return plan_parts(lines, limits)
+        s3 = self._client("s3", input_file.provider_region)
+        try:
+            body = self._s3_call(staged.bucket, lambda: s3.get_object(Bucket=staged.bucket, Key=staged.key))["Body"]
+        except GatewayError as exc:
+            if exc.status != 400:  # (a passing failure: the start_parts job runs again)
+                raise
+            return plan_parts(lines, limits)
+        try:
+            records = iter_lines_at(body.iter_chunks(STAGED_CHUNK_BYTES), bedrock_parts.STAGED_LINE_BYTES)
+            sizes = (size for _, size, _ in records)
+            return bedrock_parts.plan(lines, sizes, limits, self._min_records)
+        except ValueError:
+            raise bad_request(
+                f"File {input_file.id!r}: its staged copy does not match its lines; upload it again.",
+                param="input_file_id",
+                code="invalid_input_file",
+            ) from None
+        finally:
+            body.close()
+
+    def room(self, credentials: Credentials, request: BatchRequest) -> int:
+        """How many more jobs of the batch's model may start in its staged file's region: Bedrock's quota of
+        concurrent jobs per model (BATCHBRIDGE_BEDROCK_MAX_CONCURRENT_JOBS) less the jobs of that model running
+        there, whoever started them (the quota is the account's)."""
+        input_file = request.input_file
+        model = request.extras.get("model") or (input_file.model if input_file is not None else None) or ""
+        bedrock = self._client("bedrock", input_file.provider_region if input_file is not None else None)
+        paginator = bedrock.get_paginator("list_model_invocation_jobs")
+        running = 0
+        for status in bedrock_parts.RUNNING_STATES:  # (one status a call: Bedrock filters by one)
+            listing = partial(paginator.paginate, statusEquals=status, PaginationConfig={"PageSize": 1000})
+            pages: list[dict[str, Any]] = self._bedrock_call(partial(_pages, listing))
+            summaries = [summary for page in pages for summary in page.get("invocationJobSummaries") or []]
+            running += sum(1 for summary in summaries if bedrock_parts.same_model(summary.get("modelId"), model))
+        return max(0, self._max_concurrent_jobs - running)
+
+    def release_part_input(self, credentials: Credentials, job: ProviderJob) -> None:
+        """A part's staged records and map (``create_batch`` staged them beside its file's), deleted once the batch
+        is final; only objects a part's create writes (checked as ``delete_file`` checks a file's). An on-demand
+        part staged none."""
+        if job.part is None or not job.input_location:
+            return
+        try:
+            job_input = StagedObject(*split_s3_uri(job.input_location, "input_location"))
+        except GatewayError:
+            job_input = StagedObject("", "")
+        if not is_part_object(job_input) or not job_input.key.endswith(f"/input-part-{job.part['number']}.jsonl"):
+            logger.warning("part input %r is not one a part staged; left alone", job.input_location)
+            return
+        staged = StagedObject(job_input.bucket, job_input.key.rpartition("/")[0] + "/" + INPUT_NAME)
+        self._remove_part(staged, int(job.part["number"]), _region(job.id) if job.id else None)
+
+    def release_unused_part_input(self, credentials: Credentials, request: BatchRequest, created_at: int) -> None:
+        """The objects an unanswered create of ``request``'s part staged, though it left no job (find_batch found
+        none), deleted."""
+        input_file = request.input_file
+        staged = _staged(input_file) if input_file is not None else None
+        if input_file is not None and request.part is not None and staged is not None:
+            self._remove_part(staged, request.part.number, input_file.provider_region)
+
+    def _stage_part(
+        self, staged: StagedObject, region: str | None, part: JobPart, expire_days: int | None
+    ) -> tuple[StagedObject, dict[str, str]]:
+        """The part's records and their record-ID map staged beside the file's (``staging.part_objects``), each read
+        off the file's staged copy a range at a time; the part's object, and its map."""
+        job_input, record_ids = part_objects(staged, part.number)
+        # Staged objects in the gateway's bucket live as long as their file (removed by its lifecycle rules).
+        tagging = expiry_tagging(expire_days) if staged.bucket == self._bucket else {}
+        s3 = self._s3_call(staged.bucket, lambda: self._client("s3", region))
+        with _spool() as id_map:
+            back: dict[str, str] = {}
+            with self._staged_lines(record_ids_of(staged), region, part, bedrock_parts.map_range) as lines:
+                for line in iter_lines(lines):
+                    record_id, custom_id = codec.loads(line)
+                    back[str(record_id)] = str(custom_id)
+                    id_map.write(line + b"\n")
+            id_map.seek(0)
+            self._put(s3, record_ids, id_map, tagging)
+        with self._staged_lines(staged, region, part) as records:
+            self._put(s3, job_input, reader(records), tagging)
+        return job_input, back
+
+    def _put(self, s3: Any, target: StagedObject, body: IO[bytes], tagging: dict[str, str]) -> None:
+        try:
+            self._s3_call(
+                target.bucket,
+                lambda: s3.upload_fileobj(
+                    body, target.bucket, target.key, ExtraArgs=tagging or None, Config=_transfer_config()
+                ),
+            )
+        except ValueError:  # (the staged copy ended before the part's lines)
+            raise bad_request(
+                "The file's staged copy holds fewer records than the batch; upload it again.",
+                param="input_file_id",
+                code="invalid_input_file",
+            ) from None
+
+    def _remove_part(self, staged: StagedObject, number: int, region: str | None) -> None:
+        """Part ``number``'s staged objects deleted (gone is deleted)."""
+        s3 = self._client("s3", region)
+        for target in part_objects(staged, number):
+            self._delete(s3, target)
+
+    def _delete(self, s3: Any, target: StagedObject) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            s3.delete_object(Bucket=target.bucket, Key=target.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchBucket", "NoSuchKey"):  # gone is deleted
+                self._s3_call(target.bucket, partial(s3.delete_object, Bucket=target.bucket, Key=target.key))
+
+    @contextmanager
+    def _staged_lines(
+        self,
+        staged: StagedObject,
+        region: str | None,
+        part: JobPart | None,
+        lines_of: Callable[[Iterable[bytes], int, int], Iterator[bytes]] = bedrock_parts.line_range,
+    ) -> Iterator[Iterator[bytes]]:
+        """The bytes of a staged object (records or their map) as chunks: the part's lines only, with a part."""
+        s3 = self._client("s3", region)
+        body = self._s3_call(staged.bucket, lambda: s3.get_object(Bucket=staged.bucket, Key=staged.key))["Body"]
+        try:
+            chunks: Iterator[bytes] = body.iter_chunks(STAGED_CHUNK_BYTES)
+            yield chunks if part is None else lines_of(chunks, part.first_index, part.count)
+        finally:
+            body.close()
+
+    def _part_record_ids(self, staged: StagedObject, region: str | None, part: JobPart | None) -> dict[str, str]:
+        """The record IDs -> the user's custom_ids of the file's records, or of the part's (a slice of the file's)."""
+        if part is None:
+            return self._record_ids(staged, region)
+        with self._staged_lines(record_ids_of(staged), region, part, bedrock_parts.map_range) as lines:
+            try:
+                return read_map(lines)
+            except ValueError:
+                raise bad_request(
+                    "The file's staged copy holds fewer records than the batch; upload it again.",
+                    param="input_file_id",
+                    code="invalid_input_file",
+                ) from None
+
+    def _record_ids(self, staged: StagedObject, region: str | None, *, whole: bool = True) -> dict[str, str]:
+        """The staged file's record IDs -> the user's custom_ids, every record in input order (``whole`` False:
+        those of the record-ID map at ``staged``)."""
+        mapped = record_ids_of(staged) if whole else staged
         s3 = self._client("s3", region)
         body = self._s3_call(mapped.bucket, lambda: s3.get_object(Bucket=mapped.bucket, Key=mapped.key))["Body"]
         try:
@@ -470,7 +680,7 @@ class BedrockAdapter:
         bedrock = self._client("bedrock", region)
         job = self._bedrock_call(lambda: bedrock.get_model_invocation_job(jobIdentifier=provider_batch_id))
         output = self._job_output(job, provider_batch_id)
-        default = f"{OUTPUT_PREFIX}/batch_{str(job.get('jobName', '')).removeprefix('batchbridge-')}/"
+        default = f"{OUTPUT_PREFIX}/batch_{bedrock_parts.batch_token_of(str(job.get('jobName', '')))}/"
         if output.bucket != self._bucket and not output.key.startswith(default):
             return
         s3 = self._client("s3", region)
@@ -735,12 +945,13 @@ def _unix(value: Any) -> int | None:
     return None
 
 
-def _token(batch_id: str) -> str:
-    return batch_id.replace("batch_", "")
+def _pages(listing: Callable[[], Iterable[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return list(listing())
 
 
-def _job_name(batch_id: str) -> str:
-    return f"batchbridge-{_token(batch_id)}"
+def _expiry_days(file: FileRecord) -> int | None:
+    """The expiry tag of what is staged for ``file`` (its objects live as long as it does)."""
+    return blob_expiry_days(file.expires_at - file.created_at) if file.expires_at is not None else None
 
 
 def _job(job: dict[str, Any]) -> ProviderBatch:
