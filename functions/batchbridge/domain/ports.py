@@ -258,6 +258,28 @@ class ReleasesPartInput(Protocol):
         ...
 
 
+class ReleasesUnusedPartInput(Protocol):
+    """An adapter whose create of a part makes a copy of the part's input at the provider before the job itself
+    (optional, told by ``hasattr``: OpenAI's and Gemini's part files, Bedrock's part objects), so that a create
+    whose answer was lost may have left the copy though it made no job."""
+
+    def release_unused_part_input(self, credentials: Credentials, request: BatchRequest, created_at: int) -> None:
+        """Remove what an unanswered ``create_batch(request)`` (sent at ``created_at``) made for ``request.part``,
+        once ``find_batch`` found no job of it: told by the name that makes it the part's (a file's among those
+        made since FIND_SLACK_SECONDS before ``created_at``, a staged object's key); gone already is removed."""
+        ...
+
+
+class KnowsFileLifetime(Protocol):
+    """An adapter whose provider expires the files it is sent by default (optional, told by ``hasattr``: OpenAI's
+    batch files, 30 days), so that a file the gateway keeps alone, never sent there, expires as it would have."""
+
+    def default_file_lifetime(self, purpose: str) -> int | None:
+        """How long (seconds) the provider keeps a file of ``purpose`` uploaded without ``expires_after``; None:
+        until it is deleted."""
+        ...
+
+
 @dataclass
 class ConvertedUpload:
     """A batch upload's lines as the file service converted them, in its one pass over the file: ``conversion``,

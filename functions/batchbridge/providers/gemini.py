@@ -204,7 +204,7 @@ class GeminiAdapter:
         created on it (named for the part). The file goes when the batch is final (``release_part_input``), or now
         when Gemini answered the create with a refusal."""
         assert request.open_part is not None  # (_plan checked it)
-        filename = f"{request.batch_id}-part-{part.number}.jsonl"
+        filename = part_filename(request.batch_id, part)
         with contextlib.closing(self.line_conversion()) as converted:
             for line in parsed_lines(request.open_part()):
                 converted.add(line)
@@ -232,6 +232,22 @@ class GeminiAdapter:
         except GatewayError as exc:
             if exc.status not in (403, 404):  # (see delete_file)
                 raise
+
+    def release_unused_part_input(self, credentials: Credentials, request: BatchRequest, created_at: int) -> None:
+        """The Gemini file an unanswered create of ``request``'s part uploaded (``create_batch``: the part's file
+        goes before the batch's create) deleted, once no batch of the part turned up (``find_batch``): told by its
+        display name among the files made since ``created_at``; gone already is deleted."""
+        if request.part is None:
+            return
+        filename = part_filename(request.batch_id, request.part)
+        since = created_at - FIND_SLACK_SECONDS
+        listed = self._upstream.pages(f"{self._version}/files", credentials, FILE_PAGING, since=since)
+        for name in [str(file.get("name")) for file in listed if file.get("displayName") == filename]:
+            try:
+                self._upstream.delete(f"{self._version}/{_resource(name, 'files')}", credentials)
+            except GatewayError as exc:
+                if exc.status not in (403, 404):  # (see delete_file)
+                    raise
 
     def find_batch(self, credentials: Credentials, request: BatchRequest, created_at: int) -> ProviderBatch | None:
         # The batch's displayName is our ID (and a part's number). Lists are newest first: page back past the
@@ -429,6 +445,12 @@ def display_name(request: BatchRequest) -> str:
     return f"{request.batch_id}/part-{request.part.number}"
 
 
+def part_filename(batch_id: str, part: JobPart) -> str:
+    """The display name of the Gemini file a part's job runs on (``create_batch`` uploads it), by which
+    ``release_unused_part_input`` knows it."""
+    return f"{batch_id}-part-{part.number}.jsonl"
+
+
 def _lines_opener(request: BatchRequest) -> Callable[[], Iterator[bytes]] | None:
     """How the create reads the lines it runs: the part's (from the gateway's copy), or, without a part, the input
     file's (which Gemini holds converted: it must have been uploaded there); None when there is no such copy."""
@@ -554,6 +576,25 @@ PAGING: Final = Paging(
     what=OBJECT,
     next_token=lambda page, _: page.get("nextPageToken") or None,
     created=lambda operation: _unix(_metadata(operation).get("createTime")),
+)
+
+
+def _files(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """A page's files; what is not an object reads as an empty one (it matches nothing and tells no time)."""
+    files = page.get("files") or []
+    if not isinstance(files, list):
+        raise _bad_response("a file list without a list of files")
+    return [file if isinstance(file, dict) else {} for file in files]
+
+
+FILE_PAGING: Final = Paging(
+    size_param="pageSize",
+    size=FIND_PAGE,
+    token_param="pageToken",
+    items=_files,
+    what=OBJECT,
+    next_token=lambda page, _: page.get("nextPageToken") or None,
+    created=lambda file: _unix(file.get("createTime")),
 )
 
 

@@ -28,7 +28,7 @@ from batchbridge.domain.records import FileRecord
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # The adapters' optional methods that take the caller's credentials first (see ``__getattr__``)
-CREDENTIALED_OPTIONALS: Final = frozenset({"release_part_input", "room", "plan_parts"})
+CREDENTIALED_OPTIONALS: Final = frozenset({"release_part_input", "release_unused_part_input", "room", "plan_parts"})
 
 
 class GatewayKeyed:
